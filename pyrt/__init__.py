@@ -1,0 +1,2 @@
+"""pyrt: a Linux container runtime written in Python."""
+__version__ = "0.1.0"

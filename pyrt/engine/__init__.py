@@ -1,0 +1,1 @@
+"""The docker-like engine: container store, bundles from images, monitor, logs."""

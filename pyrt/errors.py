@@ -1,0 +1,82 @@
+"""The PyrtError tree: the middle layer of pyrt's errors.
+
+Syscalls raise OSError(errno, message, path); domain code catches what it can
+explain and raises a PyrtError with a one-line message and, where useful, a
+hint; the CLI prints `pyrt: <message>` (plus the hint) on stderr and exits with
+the error's exit code. Exit codes are documented in docs/exit-codes.md.
+"""
+from __future__ import annotations
+
+
+class PyrtError(Exception):
+    """An error a user can act on. Never shown with a traceback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class UsageError(PyrtError):
+    """Bad flags or arguments on the command line."""
+    exit_code = 2
+
+
+class ConfigError(PyrtError):
+    """A config.json / process.json / resources.json that is malformed or invalid."""
+    exit_code = 3
+
+
+class NotFoundError(PyrtError):
+    """A container, image, bundle or other named object does not exist."""
+    exit_code = 4
+
+
+class ExistsError(PyrtError):
+    """A container or other named object already exists."""
+    exit_code = 5
+
+
+class StateError(PyrtError):
+    """The operation is not allowed in the object's current state."""
+    exit_code = 6
+
+
+class RuntimeSetupError(PyrtError):
+    """Setting up the container (namespaces, mounts, process) failed."""
+    exit_code = 7
+
+
+class CgroupError(PyrtError):
+    """A cgroup could not be created, configured or removed."""
+    exit_code = 8
+
+
+class ImageError(PyrtError):
+    """An image reference, manifest, blob or layer is bad or unavailable."""
+    exit_code = 9
+
+
+class RegistryError(ImageError):
+    """The registry refused or failed a request."""
+    exit_code = 10
+
+
+class AuthError(RegistryError):
+    """The registry wants credentials we do not have (or rejected them)."""
+    exit_code = 11
+
+
+class NetworkError(PyrtError):
+    """Bridge, veth, address or port-publishing setup failed."""
+    exit_code = 12
+
+
+class HookError(PyrtError):
+    """An OCI hook failed or timed out."""
+    exit_code = 13

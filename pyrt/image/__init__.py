@@ -1,0 +1,1 @@
+"""Images: references, registry client, content store, safe unpack, snapshots. No syscalls beyond file I/O."""

@@ -1,0 +1,1 @@
+"""pyrt.linux: the only door to C. Nothing outside this package imports pyrt._cext."""

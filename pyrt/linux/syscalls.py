@@ -1,0 +1,65 @@
+"""Syscalls the stdlib lacks, raising OSError(errno, message, path) on failure."""
+from __future__ import annotations
+
+import os
+
+from pyrt._cext import ffi, lib
+
+CLONE_NEWNS = lib.CLONE_NEWNS
+CLONE_NEWUTS = lib.CLONE_NEWUTS
+CLONE_NEWIPC = lib.CLONE_NEWIPC
+CLONE_NEWUSER = lib.CLONE_NEWUSER
+CLONE_NEWPID = lib.CLONE_NEWPID
+CLONE_NEWNET = lib.CLONE_NEWNET
+CLONE_NEWCGROUP = lib.CLONE_NEWCGROUP
+CLONE_NEWTIME = lib.CLONE_NEWTIME
+
+MS = {name: getattr(lib, name) for name in dir(lib) if name.startswith("MS_")}
+MNT_DETACH = lib.MNT_DETACH
+UMOUNT_NOFOLLOW = lib.UMOUNT_NOFOLLOW
+
+
+def _check(rc: int, what: str, path: str | None = None) -> int:
+    if rc == -1:
+        err = ffi.errno
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return rc
+
+
+def _b(s: str | None):
+    return ffi.NULL if s is None else os.fsencode(s)
+
+
+def unshare(flags: int) -> None:
+    _check(lib.pyrt_unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int = 0, path: str | None = None) -> None:
+    _check(lib.pyrt_setns(fd, nstype), "setns", path)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(lib.pyrt_pivot_root(_b(new_root), _b(put_old)), "pivot_root", new_root)
+
+
+def mount(source: str | None, target: str, fstype: str | None = None,
+          flags: int = 0, data: str | None = None) -> None:
+    _check(lib.pyrt_mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(lib.pyrt_umount2(_b(target), flags), "umount", target)
+
+
+def sethostname(name: str) -> None:
+    b = name.encode()
+    _check(lib.pyrt_sethostname(b, len(b)), "sethostname")
+
+
+def setdomainname(name: str) -> None:
+    b = name.encode()
+    _check(lib.pyrt_setdomainname(b, len(b)), "setdomainname")
+
+
+def personality(persona: int) -> int:
+    return _check(lib.pyrt_personality(persona), "personality")

@@ -1,0 +1,1 @@
+"""Bridges, veths, addresses and port publishing: the only user of pyroute2 and the netfilter tool."""

@@ -1,0 +1,1 @@
+"""Runs an OCI bundle. Knows nothing of images or networks."""

@@ -1,0 +1,1 @@
+"""OCI runtime-spec models: parsed once at the edge into frozen dataclasses."""

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The README's demo: build a busybox bundle offline and run it under pyrt-runc.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bundle=$(mktemp -d /tmp/pyrt-demo.XXXXXX)
+trap 'rm -rf "$bundle"' EXIT
+./rootfs-tools/busybox-rootfs.sh "$bundle/rootfs"
+cd "$bundle"
+"$OLDPWD/.venv/bin/pyrt-runc" spec
+# A non-interactive demo: no terminal, print who and where we are.
+"$OLDPWD/.venv/bin/python" - <<'PY'
+import json
+c = json.load(open("config.json"))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["sh", "-c", "echo hello from pyrt: pid $$, hostname $(hostname), uid $(id -u); ls /"]
+json.dump(c, open("config.json", "w"), indent=2)
+PY
+"$OLDPWD/.venv/bin/pyrt-runc" --root /run/pyrt-runc run "pyrt-demo-$$"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything pyrt and its test suite need on a fresh Debian/Ubuntu host (run as root):
+# system packages, a venv in .venv built on the system Python, and pyrt itself (which compiles cext/).
+# Idempotent: a second run only checks and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  # build of cext/ and python-prctl
+  gcc make python3-venv python3-dev libffi-dev libcap-dev libseccomp-dev
+  # images and rootfs built offline for demos and tests
+  busybox-static debootstrap zstd
+  # reference tools for differential tests and benchmarks; a real registry
+  runc crun podman skopeo umoci docker-registry
+  # networking
+  iproute2 iptables
+  # the throwaway cgroup-v2 guest (tests/guest)
+  qemu-system-x86
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The system interpreter, not a pyenv shim: shims cost start-up time on every pyrt-runc call.
+PY=/usr/bin/python3
+stamp=.venv/.pyrt-installed
+inputs=$(cat pyproject.toml setup.py cext/* | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip setuptools wheel cffi
+  .venv/bin/pip install -q -e '.[test]'
+  echo "$inputs" > "$stamp"
+fi
+.venv/bin/python -c 'import pyrt._cext' || { echo "setup: cext did not build" >&2; exit 1; }
+echo "setup: ok ($(.venv/bin/python --version), pyrt in .venv)"

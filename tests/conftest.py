@@ -1,0 +1,1 @@
+"""Shared fixtures. Helpers here are used across tests/unit and tests/integration."""
