@@ -36,7 +36,8 @@ inputs=$(cat pyproject.toml setup.py cext/* | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/pip install -q --upgrade pip setuptools wheel cffi
-  .venv/bin/pip install -q -e '.[test]'
+  # compat mode: a plain .pth path entry; the default finder hook costs ~13 ms per start-up
+  .venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
   echo "$inputs" > "$stamp"
 fi
 .venv/bin/python -c 'import pyrt._cext' || { echo "setup: cext did not build" >&2; exit 1; }
