@@ -1,0 +1,275 @@
+"""Image records on disk, on top of the content store.
+
+Layout of the image store, <root>/image/ (root is the CLI's --root, default /var/lib/pyrt):
+
+    blobs/sha256/<hex>      every manifest, index, config and (compressed) layer blob, once
+    ingest/<hex>            blobs being downloaded; partial files stay for the next pull to resume
+    layers/<diffid-hex>/    each layer unpacked once (pyrt.image.unpack.unpack_layer), named by the
+                            hex of its diff_id (the sha256 of the uncompressed tar), so a layer
+                            shared by several images, or pushed with another compression, is
+                            stored once. Each dir holds only that layer's own changes, whiteouts
+                            already in overlayfs form: stack them as overlay lowerdirs.
+    images/<id-hex>.json    one record per image; the image id is its config digest
+    tags.json               {"docker.io/library/busybox:latest": "sha256:<id>", ...}
+    lock                    flock(2)ed around every change of records or tags and around gc
+
+A record (ImageRecord) names its manifest digest, config digest, the ordered layers
+(digest, media type, size, diff_id) and the repo digests it was pulled by.
+
+Who uses an image is not known here (the engine owns containers): it registers a
+callable with set_users_hook(fn(image_id) -> [container names]); rmi and prune refuse
+to remove an image with users unless forced.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import shutil
+import time
+from typing import Callable
+
+from pyrt.errors import ImageError, NotFoundError, StateError
+from pyrt.image.content import ContentStore, check_digest
+
+_users_hook: Callable[[str], list[str]] = lambda image_id: []
+
+
+def set_users_hook(fn: Callable[[str], list[str]]) -> None:
+    """The engine tells the store which containers use an image (by image id)."""
+    global _users_hook
+    _users_hook = fn
+
+
+@dataclasses.dataclass
+class LayerRecord:
+    digest: str
+    media_type: str
+    size: int
+    diff_id: str
+
+
+@dataclasses.dataclass
+class ImageRecord:
+    id: str                       # config digest
+    manifest_digest: str
+    manifest_media_type: str
+    layers: list[LayerRecord]
+    repo_digests: list[str] = dataclasses.field(default_factory=list)   # name@sha256:... (manifest or index)
+    index_digest: str | None = None
+    created: str | None = None
+    os: str = "linux"
+    architecture: str = ""
+    variant: str | None = None
+    pulled_at: float = 0.0
+
+    @property
+    def size(self) -> int:
+        return sum(layer.size for layer in self.layers)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ImageRecord":
+        d = dict(d)
+        d["layers"] = [LayerRecord(**x) for x in d["layers"]]
+        return cls(**d)
+
+
+def _write_json_atomic(path: str, obj) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+    os.rename(tmp, path)
+
+
+class ImageStore:
+    def __init__(self, root: str):
+        self.root = os.path.join(root, "image")
+        self.content = ContentStore(self.root)
+        self.layer_dir_root = os.path.join(self.root, "layers")
+        self.image_dir = os.path.join(self.root, "images")
+        self.tags_path = os.path.join(self.root, "tags.json")
+        os.makedirs(self.layer_dir_root, exist_ok=True)
+        os.makedirs(self.image_dir, exist_ok=True)
+
+    # -- locking ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self):
+        with open(os.path.join(self.root, "lock"), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    # -- layers -------------------------------------------------------------------------------
+    def layer_dir(self, diff_id: str) -> str:
+        return os.path.join(self.layer_dir_root, check_digest(diff_id))
+
+    def has_layer(self, diff_id: str) -> bool:
+        return os.path.isdir(self.layer_dir(diff_id))
+
+    def layer_dirs(self, record: ImageRecord) -> list[str]:
+        """The image's unpacked layers, bottom first (reverse it for overlay's lowerdir)."""
+        return [self.layer_dir(layer.diff_id) for layer in record.layers]
+
+    # -- records and tags ---------------------------------------------------------------------
+    def _tags(self) -> dict[str, str]:
+        try:
+            with open(self.tags_path) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {}
+
+    def _record_path(self, image_id: str) -> str:
+        return os.path.join(self.image_dir, check_digest(image_id) + ".json")
+
+    def records(self) -> list[ImageRecord]:
+        out = []
+        for name in sorted(os.listdir(self.image_dir)):
+            if name.endswith(".json"):
+                with open(os.path.join(self.image_dir, name)) as f:
+                    out.append(ImageRecord.from_json(json.load(f)))
+        return out
+
+    def get(self, image_id: str) -> ImageRecord:
+        try:
+            with open(self._record_path(image_id)) as f:
+                return ImageRecord.from_json(json.load(f))
+        except FileNotFoundError:
+            raise NotFoundError(f"no such image: {image_id}") from None
+
+    def tags_of(self, image_id: str) -> list[str]:
+        return sorted(t for t, i in self._tags().items() if i == image_id)
+
+    def config(self, record: ImageRecord):
+        from pyrt.image.manifest import parse_config
+        return parse_config(self.content.read(record.id))
+
+    def add(self, record: ImageRecord, tag: str | None) -> None:
+        """Record an image whose blobs and layers are all present, then point TAG at it."""
+        for layer in record.layers:
+            if not self.content.has(layer.digest) or not self.has_layer(layer.diff_id):
+                raise ImageError(f"layer {layer.digest} missing: not recording a partial image")
+        with self.lock():
+            path = self._record_path(record.id)
+            if os.path.exists(path):
+                old = self.get(record.id)
+                record.repo_digests = sorted(set(old.repo_digests) | set(record.repo_digests))
+            record.pulled_at = record.pulled_at or time.time()
+            _write_json_atomic(path, record.to_json())
+            if tag:
+                tags = self._tags()
+                tags[tag] = record.id
+                _write_json_atomic(self.tags_path, tags)
+
+    def resolve(self, name: str) -> ImageRecord:
+        """An image by tag (docker-style short names allowed), repo digest, or id / id prefix."""
+        tags = self._tags()
+        from pyrt.image import reference
+        candidates = [name]
+        with contextlib.suppress(ImageError):
+            candidates.append(str(reference.parse(name)))
+        for c in candidates:
+            if c in tags:
+                return self.get(tags[c])
+        records = self.records()
+        for c in candidates:
+            for r in records:
+                if c in r.repo_digests:
+                    return r
+        hexpart = name[7:] if name.startswith("sha256:") else name
+        if len(hexpart) >= 4 and all(ch in "0123456789abcdef" for ch in hexpart):
+            hits = [r for r in records if r.id[7:].startswith(hexpart)]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise ImageError(f"ambiguous image id prefix: {name}")
+        raise NotFoundError(f"no such image: {name}")
+
+    # -- removal ------------------------------------------------------------------------------
+    def remove(self, name: str, force: bool = False) -> list[str]:
+        """rmi: untag NAME, deleting the image when no tag is left. Returns lines to print."""
+        record = self.resolve(name)
+        users = _users_hook(record.id)
+        if users and not force:
+            raise StateError(f"image {name} is in use by container(s) {', '.join(users)}",
+                             "stop and remove them, or use -f")
+        out: list[str] = []
+        with self.lock():
+            tags = self._tags()
+            mine = sorted(t for t, i in tags.items() if i == record.id)
+            by_tag = name in mine or any(t == _canonical(name) for t in mine)
+            if by_tag:
+                t = name if name in mine else _canonical(name)
+                del tags[t]
+                out.append(f"Untagged: {t}")
+                mine.remove(t)
+            else:
+                if len(mine) > 1 and not force:
+                    raise StateError(f"image {record.id[7:19]} is referenced by several tags: {', '.join(mine)}",
+                                     "remove them by name, or use -f")
+                for t in mine:
+                    del tags[t]
+                    out.append(f"Untagged: {t}")
+                mine = []
+            _write_json_atomic(self.tags_path, tags)
+            if not mine:
+                os.unlink(self._record_path(record.id))
+                out.append(f"Deleted: {record.id}")
+        self.gc()
+        return out
+
+    def prune(self, all_images: bool = False) -> list[str]:
+        """Delete dangling images (no tag), or with all_images every image no container uses."""
+        removed = []
+        with self.lock():
+            tags = self._tags()
+            tagged = set(tags.values())
+            for r in self.records():
+                if _users_hook(r.id):
+                    continue
+                if r.id in tagged and not all_images:
+                    continue
+                for t in [t for t, i in tags.items() if i == r.id]:
+                    del tags[t]
+                os.unlink(self._record_path(r.id))
+                removed.append(r.id)
+            _write_json_atomic(self.tags_path, tags)
+        self.gc()
+        return removed
+
+    def gc(self) -> tuple[int, int]:
+        """Delete blobs and layer dirs no image record refers to. Returns (blobs, layers) removed."""
+        with self.lock():
+            blobs: set[str] = set()
+            layers: set[str] = set()
+            for r in self.records():
+                blobs.update({r.id, r.manifest_digest})
+                if r.index_digest:
+                    blobs.add(r.index_digest)
+                for layer in r.layers:
+                    blobs.add(layer.digest)
+                    layers.add(check_digest(layer.diff_id))
+            nb = nl = 0
+            for d in self.content.digests():
+                if d not in blobs:
+                    self.content.delete(d)
+                    nb += 1
+            for name in os.listdir(self.layer_dir_root):
+                # Leave unpack's temp siblings (dot-names) to the unpacker that owns them.
+                if name.startswith("."):
+                    continue
+                if name not in layers:
+                    shutil.rmtree(os.path.join(self.layer_dir_root, name), ignore_errors=True)
+                    nl += 1
+            return nb, nl
+
+
+def _canonical(name: str) -> str:
+    from pyrt.image import reference
+    try:
+        return str(reference.parse(name))
+    except ImageError:
+        return name
