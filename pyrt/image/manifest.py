@@ -1,0 +1,232 @@
+"""Manifests, indexes and image configs: parsed once into typed objects.
+
+Docker schema 2 and OCI manifests, Docker manifest lists and OCI indexes (with platform
+selection), image configs. Schema 1 is refused: it is deprecated, unsigned content
+whose layers carry no diff_ids.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform as _platform
+
+from pyrt.errors import ImageError
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
+                  "application/vnd.docker.distribution.manifest.v1+prettyjws")
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+# What GET /manifests/ asks for: everything we can read, single manifests and lists.
+ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
+MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+
+LAYER_TYPES = {
+    "application/vnd.oci.image.layer.v1.tar": "tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar": "tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
+    "application/vnd.docker.image.rootfs.diff.tar": "tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
+}
+
+# containerd's limit: a manifest bigger than this is not a manifest.
+MAX_MANIFEST_SIZE = 4 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Platform:
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        return "/".join(x for x in (self.os, self.architecture, self.variant) if x)
+
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm", "i686": "386",
+         "i386": "386", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def host_platform() -> Platform:
+    machine = _platform.machine()
+    arch = _ARCH.get(machine, machine)
+    variant = {"armv7l": "v7", "armv6l": "v6"}.get(machine)
+    return Platform("linux", arch, variant)
+
+
+def parse_platform(s: str) -> Platform:
+    """os/arch[/variant], as --platform takes it (e.g. linux/arm64/v8)."""
+    parts = s.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ImageError(f"invalid platform {s!r}", "expected os/arch or os/arch/variant")
+    return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+
+
+def _norm_variant(arch: str, variant: str | None) -> str | None:
+    # arm64 images are v8 whether or not they say so.
+    if arch == "arm64" and variant in (None, "", "v8"):
+        return None
+    return variant or None
+
+
+@dataclasses.dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    platform: Platform | None = None
+    urls: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, d: dict, what: str) -> "Descriptor":
+        try:
+            digest, size = d["digest"], int(d["size"])
+        except (KeyError, TypeError, ValueError):
+            raise ImageError(f"malformed {what} descriptor: {json.dumps(d)[:200]}") from None
+        if size < 0:
+            raise ImageError(f"malformed {what} descriptor: negative size")
+        p = d.get("platform")
+        plat = None
+        if isinstance(p, dict):
+            plat = Platform(p.get("os", ""), p.get("architecture", ""), p.get("variant") or None)
+        return cls(d.get("mediaType", ""), digest, size, plat, tuple(d.get("urls") or ()))
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    media_type: str
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    annotations: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Index:
+    media_type: str
+    manifests: tuple[Descriptor, ...]
+
+    def select(self, want: Platform) -> Descriptor:
+        """The entry for WANT: os and architecture must match; a requested variant must match
+        too; with no variant requested, an entry without one is preferred."""
+        wv = _norm_variant(want.architecture, want.variant)
+        fits = []
+        for d in self.manifests:
+            p = d.platform
+            if p is None or p.os != want.os or p.architecture != want.architecture:
+                continue
+            if d.media_type and d.media_type not in MANIFEST_TYPES:
+                continue
+            dv = _norm_variant(p.architecture, p.variant)
+            if want.variant and dv != wv:
+                continue
+            fits.append((dv is not None and dv != wv, d))
+        if not fits:
+            have = ", ".join(sorted(str(d.platform) for d in self.manifests if d.platform)) or "none"
+            raise ImageError(f"no image for platform {want} in the manifest list (it has: {have})")
+        fits.sort(key=lambda t: t[0])
+        return fits[0][1]
+
+
+def parse_manifest(data: bytes, media_type: str | None = None) -> Manifest | Index:
+    """Parse manifest or index bytes; MEDIA_TYPE is the Content-Type the registry sent."""
+    if len(data) > MAX_MANIFEST_SIZE:
+        raise ImageError(f"manifest too large: {len(data)} bytes (limit {MAX_MANIFEST_SIZE})")
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ImageError(f"malformed manifest: {e}") from None
+    if not isinstance(doc, dict):
+        raise ImageError("malformed manifest: not a JSON object")
+    mt = doc.get("mediaType") or (media_type or "").split(";")[0].strip()
+    if doc.get("schemaVersion") == 1 or mt in DOCKER_SCHEMA1:
+        raise ImageError("image uses Docker manifest schema 1, which is not supported",
+                         "push the image again with a current client (schema 2 or OCI)")
+    if doc.get("schemaVersion") != 2:
+        raise ImageError(f"unsupported manifest schemaVersion {doc.get('schemaVersion')!r}")
+    if not mt:
+        # OCI allows omitting mediaType; the fields say which kind it is.
+        mt = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
+    if mt in INDEX_TYPES:
+        entries = doc.get("manifests")
+        if not isinstance(entries, list):
+            raise ImageError("malformed manifest list: no manifests array")
+        return Index(mt, tuple(Descriptor.from_json(d, "manifest") for d in entries))
+    if mt in MANIFEST_TYPES:
+        if not isinstance(doc.get("config"), dict) or not isinstance(doc.get("layers"), list):
+            raise ImageError("malformed manifest: config or layers missing")
+        layers = tuple(Descriptor.from_json(d, "layer") for d in doc["layers"])
+        for layer in layers:
+            if layer.media_type not in LAYER_TYPES:
+                raise ImageError(f"unsupported layer media type: {layer.media_type!r}")
+        return Manifest(mt, Descriptor.from_json(doc["config"], "config"), layers,
+                        doc.get("annotations") or {})
+    raise ImageError(f"unsupported manifest media type: {mt!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageConfig:
+    """What the engine needs from an image to build a runtime config.json."""
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    exposed_ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    stop_signal: str = ""
+    labels: dict = dataclasses.field(default_factory=dict)
+    os: str = "linux"
+    architecture: str = ""
+    variant: str | None = None
+    created: str | None = None
+    diff_ids: tuple[str, ...] = ()
+    raw: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+
+def _strs(v, field: str) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    if isinstance(v, str):
+        return (v,)
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ImageError(f"malformed image config: {field} must be a list of strings")
+    return tuple(v)
+
+
+def parse_config(data: bytes) -> ImageConfig:
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ImageError(f"malformed image config: {e}") from None
+    if not isinstance(doc, dict):
+        raise ImageError("malformed image config: not a JSON object")
+    c = doc.get("config") or {}
+    rootfs = doc.get("rootfs") or {}
+    if rootfs.get("type", "layers") != "layers":
+        raise ImageError(f"unsupported rootfs type {rootfs.get('type')!r} in image config")
+    return ImageConfig(
+        entrypoint=_strs(c.get("Entrypoint"), "Entrypoint"),
+        cmd=_strs(c.get("Cmd"), "Cmd"),
+        env=_strs(c.get("Env"), "Env"),
+        working_dir=c.get("WorkingDir") or "",
+        user=c.get("User") or "",
+        exposed_ports=tuple(sorted((c.get("ExposedPorts") or {}).keys())),
+        volumes=tuple(sorted((c.get("Volumes") or {}).keys())),
+        stop_signal=c.get("StopSignal") or "",
+        labels=dict(c.get("Labels") or {}),
+        os=doc.get("os") or "linux",
+        architecture=doc.get("architecture") or "",
+        variant=doc.get("variant") or None,
+        created=doc.get("created"),
+        diff_ids=_strs(rootfs.get("diff_ids"), "rootfs.diff_ids"),
+        raw=doc,
+    )

@@ -1,0 +1,367 @@
+"""A client for the distribution (registry) HTTP API v2, on http.client.
+
+Auth follows the registry's challenge: a 401 with `WWW-Authenticate: Basic` is answered
+with the user's credentials; `WWW-Authenticate: Bearer realm=...,service=...,scope=...` sends
+us to the token server (anonymously, or with Basic credentials), and the token is cached per
+scope until it expires. Redirects (blob downloads often go to a CDN) are followed, dropping
+the Authorization header when the host changes.
+
+Failures a retry can fix (5xx, 429, a dropped or reset connection, a short body) are retried
+with exponential backoff; a blob download resumes from what is already staged, with a Range
+request, when the server honours it.
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import re
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+
+from pyrt.errors import AuthError, RegistryError
+from pyrt.image import manifest as mf
+
+_CHUNK = 1 << 20
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+_TRANSIENT = (ConnectionError, http.client.HTTPException, socket.timeout, TimeoutError)
+
+
+class NotFound(RegistryError):
+    """The registry answered 404 for a manifest or blob."""
+
+
+class Cancelled(Exception):
+    """The caller asked a running download to stop (Ctrl-C elsewhere in the pull)."""
+
+
+def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    params = {k.lower(): v for k, v in re.findall(r'(\w+)="([^"]*)"', rest)}
+    return scheme.lower(), params
+
+
+class _Response:
+    """Status, headers and the (unread) body of one exchange."""
+
+    def __init__(self, resp: http.client.HTTPResponse, conn):
+        self.resp = resp
+        self.status = resp.status
+        self.headers = resp.headers
+        self._conn = conn
+
+    def read(self, limit: int | None = None) -> bytes:
+        return self.resp.read() if limit is None else self.resp.read(limit)
+
+    def error_text(self) -> str:
+        try:
+            body = self.resp.read(65536)
+            doc = json.loads(body)
+            errs = doc.get("errors") or []
+            return "; ".join(f"{e.get('code', '')}: {e.get('message', '')}".strip(": ") for e in errs) or body.decode()[:200]
+        except Exception:
+            return ""
+
+
+class RegistryClient:
+    def __init__(self, host: str, *, credentials: tuple[str, str] | None = None, tls_verify: bool = True,
+                 retries: int = 5, backoff: float = 0.25, timeout: float = 60.0):
+        self.host = host
+        self.credentials = credentials
+        self.tls_verify = tls_verify
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self._scheme: str | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, float]] = {}      # scope -> (token, expiry)
+        self._basic = False                                  # the registry asked for Basic
+
+    # -- connections --------------------------------------------------------------------------
+    def _ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        if not self.tls_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def _new_conn(self, scheme: str, netloc: str):
+        if scheme == "https":
+            return http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self._ssl_context())
+        return http.client.HTTPConnection(netloc, timeout=self.timeout)
+
+    def _conn(self):
+        conns = self._local.__dict__.setdefault("conns", {})
+        c = conns.get(self._scheme)
+        if c is None:
+            c = conns[self._scheme] = self._new_conn(self._scheme, self.host)
+        return c
+
+    def _drop_conn(self) -> None:
+        c = getattr(self._local, "conns", {}).pop(self._scheme, None)
+        if c is not None:
+            c.close()
+
+    def _detect_scheme(self) -> None:
+        """https, or, with TLS verification off (an insecure registry), http when https fails."""
+        if self._scheme:
+            return
+        with self._lock:
+            if self._scheme:
+                return
+            order = ["https"] if self.tls_verify else ["https", "http"]
+            last = None
+            for scheme in order:
+                c = self._new_conn(scheme, self.host)
+                try:
+                    c.request("GET", "/v2/")
+                    c.getresponse().read()
+                    self._scheme = scheme
+                    return
+                except (ssl.SSLError, ConnectionError, http.client.HTTPException, OSError) as e:
+                    last = e
+                finally:
+                    c.close()
+            hint = None if not self.tls_verify else "for a plain-http local registry use --tls-verify=false"
+            raise RegistryError(f"cannot reach registry {self.host}: {last}", hint)
+
+    # -- auth ---------------------------------------------------------------------------------
+    def _auth_header(self, scope: str) -> str | None:
+        with self._lock:
+            tok = self._tokens.get(scope)
+        if tok and tok[1] > time.monotonic():
+            return f"Bearer {tok[0]}"
+        if self._basic and self.credentials:
+            return "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+        return None
+
+    def _answer_challenge(self, header: str | None, scope: str) -> None:
+        """Get what the 401's challenge asks for; raises AuthError when we cannot."""
+        if not header:
+            raise AuthError(f"authentication required: run pyrt login {self.host}")
+        scheme, params = _parse_challenge(header)
+        if scheme == "basic":
+            if not self.credentials:
+                raise AuthError(f"authentication required: run pyrt login {self.host}")
+            self._basic = True
+            return
+        if scheme != "bearer" or "realm" not in params:
+            raise AuthError(f"registry {self.host} asks for unsupported authentication: {header}")
+        self._fetch_token(params, scope)
+
+    def _fetch_token(self, params: dict[str, str], scope: str) -> None:
+        q = {}
+        if params.get("service"):
+            q["service"] = params["service"]
+        if scope:
+            q["scope"] = scope
+        url = urllib.parse.urlsplit(params["realm"])
+        qs = "&".join(x for x in (url.query, urllib.parse.urlencode(q)) if x)
+        path = (url.path or "/") + (f"?{qs}" if qs else "")
+        headers = {}
+        if self.credentials:
+            headers["Authorization"] = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+        for attempt in range(self.retries + 1):
+            c = self._new_conn(url.scheme, url.netloc)
+            try:
+                c.request("GET", path, headers=headers)
+                r = c.getresponse()
+                body = r.read()
+            except _TRANSIENT as e:
+                if attempt == self.retries:
+                    raise RegistryError(f"token server {url.netloc} failed: {e}") from None
+                time.sleep(self.backoff * 2 ** attempt)
+                continue
+            finally:
+                c.close()
+            if r.status in _RETRY_STATUS and attempt < self.retries:
+                time.sleep(self.backoff * 2 ** attempt)
+                continue
+            break
+        if r.status in (401, 403):
+            raise AuthError(f"authentication required: run pyrt login {self.host}"
+                            if not self.credentials else f"login to {self.host} refused: bad username or password")
+        if r.status != 200:
+            raise RegistryError(f"token server {url.netloc} answered {r.status}")
+        try:
+            doc = json.loads(body)
+            token = doc.get("token") or doc["access_token"]
+        except (ValueError, KeyError, AttributeError):
+            raise RegistryError(f"token server {url.netloc} sent no token") from None
+        ttl = max(int(doc.get("expires_in") or 60), 60)
+        with self._lock:
+            # Renew a little early so a token does not expire between check and use.
+            self._tokens[scope] = (token, time.monotonic() + ttl - 10)
+
+    # -- requests -----------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, scope: str = "", headers: dict | None = None) -> _Response:
+        """One API call with auth, redirects and retries. The body is left unread."""
+        self._detect_scheme()
+        authed = False
+        attempt = 0
+        while True:
+            h = dict(headers or {})
+            a = self._auth_header(scope)
+            if a:
+                h["Authorization"] = a
+            try:
+                resp = self._send(method, path, h)
+            except _TRANSIENT as e:
+                self._drop_conn()
+                if attempt >= self.retries:
+                    raise RegistryError(f"registry {self.host} failed: {e or type(e).__name__}") from None
+                time.sleep(self.backoff * 2 ** attempt)
+                attempt += 1
+                continue
+            if resp.status == 401 and not authed:
+                challenge = resp.headers.get("WWW-Authenticate")
+                resp.read()
+                self._answer_challenge(challenge, scope)
+                authed = True
+                continue
+            if resp.status in (401, 403):
+                text = resp.error_text()
+                if self.credentials and resp.status == 401:
+                    raise AuthError(f"login to {self.host} refused: bad username or password")
+                raise AuthError(f"authentication required: run pyrt login {self.host}",
+                                text or None)
+            if resp.status in _RETRY_STATUS and attempt < self.retries:
+                resp.read()
+                delay = self.backoff * 2 ** attempt
+                if resp.status == 429 and resp.headers.get("Retry-After", "").isdigit():
+                    delay = max(delay, min(int(resp.headers["Retry-After"]), 30))
+                time.sleep(delay)
+                attempt += 1
+                continue
+            return resp
+
+    def _send(self, method: str, path: str, headers: dict) -> _Response:
+        c = self._conn()
+        c.request(method, path, headers=headers)
+        r = c.getresponse()
+        redirects = 0
+        while r.status in (301, 302, 303, 307, 308) and redirects < 5:
+            loc = r.headers.get("Location")
+            r.read()
+            if not loc:
+                break
+            target = urllib.parse.urlsplit(urllib.parse.urljoin(f"{self._scheme}://{self.host}{path}", loc))
+            h = dict(headers)
+            if target.netloc != self.host:
+                h.pop("Authorization", None)
+            c = self._new_conn(target.scheme, target.netloc)
+            c.request("GET" if method != "HEAD" else "HEAD", target.path + (f"?{target.query}" if target.query else ""), headers=h)
+            r = c.getresponse()
+            redirects += 1
+        return _Response(r, c)
+
+    # -- API ----------------------------------------------------------------------------------
+    @staticmethod
+    def pull_scope(repo: str) -> str:
+        return f"repository:{repo}:pull"
+
+    def ping(self) -> None:
+        """GET /v2/ with auth: how login checks credentials."""
+        r = self.request("GET", "/v2/", scope="")
+        r.read()
+        if r.status != 200:
+            raise RegistryError(f"registry {self.host} answered {r.status} to /v2/")
+
+    def get_manifest(self, repo: str, obj: str) -> tuple[bytes, str]:
+        """(bytes, media type) of a manifest or index, by tag or digest."""
+        r = self.request("GET", f"/v2/{repo}/manifests/{obj}", scope=self.pull_scope(repo),
+                         headers={"Accept": mf.ACCEPT})
+        if r.status == 404:
+            r.read()
+            raise NotFound(f"manifest unknown: {repo}:{obj}")
+        if r.status != 200:
+            raise RegistryError(f"registry {self.host} answered {r.status} for manifest {repo}:{obj}",
+                                r.error_text() or None)
+        length = r.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > mf.MAX_MANIFEST_SIZE:
+            self._drop_conn()
+            raise RegistryError(f"manifest too large: {length} bytes (limit {mf.MAX_MANIFEST_SIZE})")
+        try:
+            data = r.read(mf.MAX_MANIFEST_SIZE + 1)
+        except _TRANSIENT as e:
+            self._drop_conn()
+            raise RegistryError(f"registry {self.host} failed reading manifest: {e}") from None
+        if len(data) > mf.MAX_MANIFEST_SIZE:
+            self._drop_conn()
+            raise RegistryError(f"manifest too large: more than {mf.MAX_MANIFEST_SIZE} bytes")
+        return data, (r.headers.get("Content-Type") or "").split(";")[0].strip()
+
+    def get_blob_bytes(self, repo: str, digest: str, limit: int) -> bytes:
+        """A small blob (an image config) held in memory."""
+        r = self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=self.pull_scope(repo))
+        if r.status == 404:
+            r.read()
+            raise NotFound(f"blob unknown: {digest}")
+        if r.status != 200:
+            raise RegistryError(f"registry {self.host} answered {r.status} for blob {digest}")
+        data = r.read(limit + 1)
+        if len(data) > limit:
+            self._drop_conn()
+            raise RegistryError(f"blob {digest} is larger than its descriptor says ({limit} bytes)")
+        return data
+
+    def fetch_blob(self, repo: str, digest: str, writer, *, on_bytes=None, cancel=None) -> None:
+        """Stream a blob into an IngestWriter (from content.py), resuming from writer.offset.
+
+        Dropped connections and short bodies are retried, asking for the rest with Range; a
+        server that ignores Range sends everything again and the staged part is discarded.
+        """
+        attempt = 0
+        while True:
+            expected = writer.expected_size
+            if expected is not None and writer.offset >= expected:
+                return
+            h = {"Range": f"bytes={writer.offset}-"} if writer.offset else {}
+            r = self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=self.pull_scope(repo), headers=h)
+            if r.status == 404:
+                r.read()
+                raise NotFound(f"blob unknown: {digest}")
+            if r.status == 416:
+                r.read()
+                writer.reset()
+                continue
+            if r.status not in (200, 206):
+                raise RegistryError(f"registry {self.host} answered {r.status} for blob {digest}",
+                                    r.error_text() or None)
+            if r.status == 200 and writer.offset:
+                if on_bytes:
+                    on_bytes(-writer.offset)
+                writer.reset()
+            try:
+                while True:
+                    if cancel is not None and cancel.is_set():
+                        self._drop_conn()
+                        raise Cancelled()
+                    chunk = r.resp.read1(_CHUNK)
+                    if not chunk:
+                        break
+                    writer.write(chunk)
+                    if on_bytes:
+                        on_bytes(len(chunk))
+                if r.resp.length not in (None, 0):
+                    raise http.client.IncompleteRead(b"", r.resp.length)
+            except _TRANSIENT as e:
+                self._drop_conn()
+                if attempt >= self.retries:
+                    raise RegistryError(f"registry {self.host} failed sending blob {digest}: {e or type(e).__name__}") from None
+                time.sleep(self.backoff * 2 ** attempt)
+                attempt += 1
+                continue
+            if expected is not None and writer.offset < expected:
+                # A body that ended early without an error (no Content-Length): ask again for the rest.
+                self._drop_conn()
+                if attempt >= self.retries:
+                    return
+                time.sleep(self.backoff * 2 ** attempt)
+                attempt += 1
+                continue
+            return
