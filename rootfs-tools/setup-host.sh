@@ -41,4 +41,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   echo "$inputs" > "$stamp"
 fi
 .venv/bin/python -c 'import pyrt._cext' || { echo "setup: cext did not build" >&2; exit 1; }
+# Kernel + initramfs of the throwaway cgroup-v2 qemu guest (tests/guest); cached, fast when done.
+"$PY" rootfs-tools/guest/prepare.py >/dev/null
 echo "setup: ok ($(.venv/bin/python --version), pyrt in .venv)"
