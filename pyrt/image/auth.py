@@ -22,7 +22,7 @@ from pyrt.errors import AuthError
 DOCKER_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 
 
-def _key_host(key: str) -> str:
+def key_host(key: str) -> str:
     """'https://index.docker.io/v1/' -> 'index.docker.io'; 'host:5000' stays."""
     k = key.split("://", 1)[-1]
     return k.split("/", 1)[0]
@@ -81,7 +81,7 @@ def find_credentials(host: str, root: str | None = None, authfile: str | None = 
     for path in search_path(root, authfile):
         auths = _load(path).get("auths") or {}
         for key, entry in auths.items():
-            if isinstance(entry, dict) and _same_registry(_key_host(key), host):
+            if isinstance(entry, dict) and _same_registry(key_host(key), host):
                 creds = _decode(entry, path)
                 if creds:
                     return creds
@@ -91,7 +91,7 @@ def find_credentials(host: str, root: str | None = None, authfile: str | None = 
 def save_credentials(path: str, host: str, user: str, password: str) -> None:
     doc = _load(path)
     auths = doc.setdefault("auths", {})
-    for key in [k for k in auths if _same_registry(_key_host(k), host)]:
+    for key in [k for k in auths if _same_registry(key_host(k), host)]:
         del auths[key]
     auths[host] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
     _write_private(path, doc)
@@ -100,7 +100,7 @@ def save_credentials(path: str, host: str, user: str, password: str) -> None:
 def remove_credentials(path: str, host: str) -> bool:
     doc = _load(path)
     auths = doc.get("auths") or {}
-    keys = [k for k in auths if _same_registry(_key_host(k), host)]
+    keys = [k for k in auths if _same_registry(key_host(k), host)]
     for key in keys:
         del auths[key]
     if keys:

@@ -88,6 +88,7 @@ def _write_json_atomic(path: str, obj) -> None:
 
 class ImageStore:
     def __init__(self, root: str):
+        self.base = root
         self.root = os.path.join(root, "image")
         self.content = ContentStore(self.root)
         self.layer_dir_root = os.path.join(self.root, "layers")
