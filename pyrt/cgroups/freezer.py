@@ -1,0 +1,69 @@
+"""Freezing a cgroup: cgroup.freeze on v2 (core, no controller needed), freezer.state on v1.
+
+Both are asynchronous in the kernel: we write, then wait until the kernel reports the whole
+group frozen, and thaw again if it never gets there, so a failed pause leaves nothing frozen.
+"""
+from __future__ import annotations
+
+import time
+
+from pyrt.cgroups import fs
+from pyrt.errors import CgroupError
+
+TIMEOUT = 5.0
+
+
+def _wait(done, timeout: float = TIMEOUT, retry=None) -> bool:
+    deadline = time.monotonic() + timeout
+    delay, n = 0.0005, 0
+    while True:
+        if done():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        n += 1
+        if retry and n % 25 == 0:
+            retry()
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def freeze_v2(cgdir: str) -> None:
+    fs.write(cgdir, "cgroup.freeze", 1)
+    if not _wait(lambda: fs.read_keyed(cgdir, "cgroup.events").get("frozen") == 1):
+        fs.write(cgdir, "cgroup.freeze", 0)
+        raise CgroupError(f"cgroup.freeze: {cgdir} did not report frozen within {TIMEOUT:.0f}s")
+
+
+def thaw_v2(cgdir: str) -> None:
+    fs.write(cgdir, "cgroup.freeze", 0)
+    _wait(lambda: fs.read_keyed(cgdir, "cgroup.events").get("frozen") == 0)
+
+
+def frozen_v2(cgdir: str) -> bool:
+    try:
+        return fs.read(cgdir, "cgroup.freeze") == "1"
+    except FileNotFoundError:
+        return False
+
+
+def freeze_v1(cgdir: str) -> None:
+    fs.write(cgdir, "freezer.state", "FROZEN")
+    # A task racing with the freeze can leave the group FREEZING: writing again retries it.
+    if not _wait(lambda: fs.read(cgdir, "freezer.state") == "FROZEN",
+                 retry=lambda: fs.write(cgdir, "freezer.state", "FROZEN")):
+        fs.write(cgdir, "freezer.state", "THAWED")
+        raise CgroupError(f"freezer.state: {cgdir} did not reach FROZEN within {TIMEOUT:.0f}s")
+
+
+def thaw_v1(cgdir: str) -> None:
+    fs.write(cgdir, "freezer.state", "THAWED")
+    _wait(lambda: fs.read(cgdir, "freezer.state") == "THAWED",
+          retry=lambda: fs.write(cgdir, "freezer.state", "THAWED"))
+
+
+def frozen_v1(cgdir: str) -> bool:
+    try:
+        return fs.read(cgdir, "freezer.state") in ("FROZEN", "FREEZING")
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,86 @@
+"""Reading and writing cgroup control files, with errors that name the file and the value.
+
+Files are opened without O_CREAT: a missing control file means the controller is absent, and
+must fail loudly, also when the "cgroup" is a temporary directory standing in for one in tests.
+"""
+from __future__ import annotations
+
+import errno
+import os
+
+from pyrt.errors import CgroupError
+
+
+def controller_of(name: str) -> str:
+    """'memory.max' -> 'memory'; 'cgroup.freeze' -> 'cgroup'."""
+    return name.split(".", 1)[0]
+
+
+def write(cgdir: str, name: str, value) -> None:
+    path = os.path.join(cgdir, name)
+    data = str(value).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise CgroupError(f"{name}: controller {controller_of(name)} is not available in {cgdir}",
+                          f"cannot set {name} to {value}") from None
+    except OSError as e:
+        raise CgroupError(f"{name}: cannot open {path}: {e.strerror}") from None
+    try:
+        os.write(fd, data)
+    except OSError as e:
+        raise CgroupError(f"{name}: cannot write {str(value)!r}: {_why(e)}") from None
+    finally:
+        os.close(fd)
+
+
+def _why(e: OSError) -> str:
+    if e.errno == errno.EINVAL:
+        return "invalid argument (value out of range or not supported by the kernel)"
+    if e.errno == errno.EBUSY:
+        return "device or resource busy"
+    return e.strerror or str(e)
+
+
+def read(cgdir: str, name: str) -> str:
+    with open(os.path.join(cgdir, name)) as f:
+        return f.read().strip()
+
+
+def read_int(cgdir: str, name: str, default: int = 0) -> int:
+    """An integer file; 'max' reads as 0 (runc reports unlimited that way); missing -> DEFAULT."""
+    try:
+        text = read(cgdir, name)
+    except FileNotFoundError:
+        return default
+    if text == "max":
+        return 0
+    return int(text)
+
+
+def read_keyed(cgdir: str, name: str) -> dict[str, int]:
+    """A flat keyed file ('key value' lines: memory.stat, cpu.stat, memory.events...)."""
+    out = {}
+    try:
+        text = read(cgdir, name)
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = int(parts[1])
+            except ValueError:
+                pass
+    return out
+
+
+def exists(cgdir: str, name: str) -> bool:
+    return os.path.exists(os.path.join(cgdir, name))
+
+
+def read_procs(cgdir: str) -> list[int]:
+    try:
+        return [int(x) for x in read(cgdir, "cgroup.procs").split()]
+    except FileNotFoundError:
+        return []
