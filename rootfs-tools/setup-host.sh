@@ -10,6 +10,8 @@ APT_PACKAGES=(
   gcc make python3-venv python3-dev libffi-dev libcap-dev libseccomp-dev
   # images and rootfs built offline for demos and tests
   busybox-static debootstrap zstd
+  # fast layer decompression for unpack (igzip from ISA-L; pigz as a fallback)
+  isal pigz
   # reference tools for differential tests and benchmarks; a real registry
   runc crun podman skopeo umoci docker-registry
   # networking
