@@ -189,6 +189,20 @@ def _members(tf: tarfile.TarFile, blob_path: str):
         yield ti
 
 
+def _mtime_ns(ti: tarfile.TarInfo) -> int:
+    """Exact nanoseconds: tarfile turns a PAX mtime into a float, which loses the last digits."""
+    text = ti.pax_headers.get("mtime") if ti.pax_headers else None
+    if text:
+        sec, _, frac = text.partition(".")
+        try:
+            neg = sec.startswith("-")
+            ns = abs(int(sec or "0")) * 1_000_000_000 + int((frac + "000000000")[:9])
+            return -ns if neg else ns
+        except ValueError:
+            pass
+    return int(ti.mtime) * 1_000_000_000
+
+
 # Kinds recorded per path in the layer model. Symlinks are recorded as their target (a str).
 _DIR, _FILE, _OTHER = 1, 2, 3
 
@@ -303,7 +317,7 @@ class _Layer:
                 os.mkdir(path, 0o700)
                 self.kinds[rel] = _DIR
             self.set_meta(path, ti, entry)
-            self.dir_times[rel] = ti.mtime
+            self.dir_times[rel] = _mtime_ns(ti)
             return
         self.clear(rel, keep_dir=False)
         if ti.isreg():
@@ -386,18 +400,18 @@ class _Layer:
                     os.setxattr(target, name, value.encode("utf-8", "surrogateescape"),
                                 follow_symlinks=follow)
         if not ti.isdir():
-            ns = int(ti.mtime * 1_000_000_000)
+            ns = _mtime_ns(ti)
             os.utime(target, ns=(ns, ns), follow_symlinks=follow)
 
     def finish(self) -> None:
         # Deepest first, so setting a child's time never disturbs its parent's afterwards.
         for rel in sorted(self.dir_times, key=lambda r: r.count("/"), reverse=True):
-            ns = int(self.dir_times[rel] * 1_000_000_000)
+            ns = self.dir_times[rel]
             os.utime(self.abs(rel), ns=(ns, ns))
         meta = self.root_meta
         if meta is not None:
             self.set_meta(self.root, meta, meta.name)
-            ns = int(meta.mtime * 1_000_000_000)
+            ns = _mtime_ns(meta)
             os.utime(self.root, ns=(ns, ns))
         else:
             os.chmod(self.root, 0o755)
