@@ -35,7 +35,7 @@ def cli(ctx: click.Context, root: str) -> None:
 @cli.command()
 @click.argument("reference")
 @click.option("--platform", default=None, help="os/arch[/variant] to pick from a multi-arch image.")
-@click.option("--tls-verify/--no-tls-verify", "tls_verify", default=None,
+@click.option("--tls-verify", "tls_verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
               help="Verify the registry's TLS certificate (--tls-verify=false for local registries).")
 @click.option("--authfile", default=None, help="Credentials file to use first.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; print only the image id.")
@@ -109,7 +109,8 @@ image.add_command(pull, "pull")
 @click.option("-u", "--username", default=None)
 @click.option("-p", "--password", default=None)
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
-@click.option("--tls-verify/--no-tls-verify", "tls_verify", default=None)
+@click.option("--tls-verify", "tls_verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
+              help="Verify the registry's TLS certificate.")
 @click.option("--authfile", default=None, help="Where to save the credentials (default ROOT/auth.json).")
 @click.pass_context
 def login(ctx, server, username, password, password_stdin, tls_verify, authfile):

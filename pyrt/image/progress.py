@@ -30,6 +30,11 @@ class Quiet:
     def done(self, digest: str, status: str) -> None:
         pass
 
+    def skip(self, digest: str, size: int, status: str) -> None:
+        """A blob that needs no work (already in the store)."""
+        self.start(digest, size)
+        self.done(digest, status)
+
     def close(self) -> None:
         pass
 
@@ -54,6 +59,9 @@ class Plain(Quiet):
         self._line(f"Copying {what} {digest[7:19]} ({_human(size)})")
 
     def done(self, digest: str, status: str) -> None:
+        self._line(f"{status}: {digest[7:19]}")
+
+    def skip(self, digest: str, size: int, status: str) -> None:
         self._line(f"{status}: {digest[7:19]}")
 
 

@@ -177,8 +177,7 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
             raise ImageError(f"layer {d} of {ref} is missing from the registry") from None
         reporter.done(d, "Download complete")
     else:
-        reporter.start(d, layer.size, "layer")
-        reporter.done(d, "Already exists")
+        reporter.skip(d, layer.size, "Already exists")
     if cancel.is_set():
         return
     unpack_once(store, layer)

@@ -1,0 +1,376 @@
+"""Real registries for tests: Debian's docker-registry (distribution 2.8) on 127.0.0.1.
+
+Three flavours, each a separate registry process with its own config file and storage in
+a temp dir: open (anonymous push/pull), htpasswd Basic auth, and token auth, where a small
+token issuer here (an http.server) signs RS256 JWTs with a key and self-signed certificate
+made at test time; the registry trusts that certificate through `rootcertbundle`, so the
+Bearer flow is checked end to end by the registry itself.
+
+FaultProxy sits in front of a registry and injects what a real network does now and then:
+500s, connections dropped in the middle of a blob, 404s, corrupted bytes, Range ignored.
+
+Use as a pytest plugin (`pytest_plugins = ["tests.support.registry"]`): fixtures are
+session-scoped and every process started here is stopped at session end.
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import http.client
+import http.server
+import importlib.util
+import json
+import os
+import secrets
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from tests.support.bundle import REPO
+
+REGISTRY_BIN = "/usr/bin/docker-registry"
+USER, PASSWORD = "pyrt", "s3cret-pw"
+SERVICE, ISSUER = "pyrt-test-registry", "pyrt-test-issuer"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(host: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            c = http.client.HTTPConnection(host, timeout=2)
+            c.request("GET", "/v2/")
+            c.getresponse().read()
+            c.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+class Registry:
+    """One docker-registry process. auth: None, "htpasswd" or "token" (with a TokenIssuer)."""
+
+    def __init__(self, workdir: str, auth: str | None = None, issuer: "TokenIssuer | None" = None):
+        self.dir = workdir
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        lines = ["version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true",
+                 "storage:", "  filesystem:", f"    rootdirectory: {workdir}/data", "  delete:", "    enabled: true",
+                 "http:", f"  addr: {self.host}", f"  secret: {secrets.token_hex(16)}"]
+        if auth == "htpasswd":
+            import bcrypt
+            with open(os.path.join(workdir, "htpasswd"), "w") as f:
+                f.write(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()}\n")
+            lines += ["auth:", "  htpasswd:", "    realm: pyrt-test", f"    path: {workdir}/htpasswd"]
+        elif auth == "token":
+            assert issuer is not None
+            lines += ["auth:", "  token:", f"    realm: {issuer.url}/token", f"    service: {SERVICE}",
+                      f"    issuer: {ISSUER}", f"    rootcertbundle: {issuer.cert_path}"]
+        self.config = os.path.join(workdir, "config.yml")
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log = open(os.path.join(workdir, "registry.log"), "w")
+        self.proc = subprocess.Popen([REGISTRY_BIN, "serve", self.config], stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            _wait_http(self.host)
+        except OSError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# -- token issuer -----------------------------------------------------------------------------
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenIssuer:
+    """GET /token?service=...&scope=repository:NAME:ACTIONS -> {"token": JWT}.
+
+    With valid Basic credentials every requested action is granted; anonymously only `pull`
+    of repositories in `public`; wrong credentials get 401. `requests` counts calls, so a
+    test can see tokens being cached.
+    """
+
+    def __init__(self, workdir: str):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pyrt test token issuer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                     .not_valid_before(now - datetime.timedelta(days=1))
+                     .not_valid_after(now + datetime.timedelta(days=1))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                     .sign(self.key, hashes.SHA256()))
+        self.cert_der = self.cert.public_bytes(serialization.Encoding.DER)
+        self.cert_path = os.path.join(workdir, "token-cert.pem")
+        with open(self.cert_path, "wb") as f:
+            f.write(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.public: set[str] = set()
+        self.requests = 0
+        self.scopes: list[str] = []
+        issuer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                issuer.requests += 1
+                url = urllib.parse.urlsplit(self.path)
+                q = urllib.parse.parse_qs(url.query)
+                user = None
+                hdr = self.headers.get("Authorization", "")
+                if hdr.startswith("Basic "):
+                    u, _, p = base64.b64decode(hdr[6:]).decode().partition(":")
+                    if (u, p) != (USER, PASSWORD):
+                        self.send_response(401)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    user = u
+                access = []
+                for scope in q.get("scope", []):
+                    issuer.scopes.append(scope)
+                    parts = scope.split(":")
+                    if len(parts) != 3:
+                        continue
+                    typ, repo, actions = parts
+                    granted = actions.split(",") if user else (["pull"] if repo in issuer.public and "pull" in actions else [])
+                    if granted:
+                        access.append({"type": typ, "name": repo, "actions": granted})
+                body = json.dumps({"token": issuer.sign(user or "", access), "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def sign(self, subject: str, access: list[dict]) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self.cert_der).decode()]}
+        claims = {"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 300, "nbf": now - 10,
+                  "iat": now, "jti": secrets.token_hex(8), "access": access}
+        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+        sig = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64(sig)}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- fault injection --------------------------------------------------------------------------
+class FaultProxy:
+    """An HTTP proxy in front of UPSTREAM that misbehaves on request.
+
+    faults: list of dicts {"match": substring of the path, "kind": ..., "times": n}, consumed
+    in order: kinds "500", "404", "drop" (send half the body, then close), "corrupt" (flip one
+    byte of the body), "norange" (ignore the Range header, send the whole blob), "slow"
+    (sleep 0.05 s per 64 kB). `log` records (method, path, Range header, status) per request.
+    """
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream
+        self.faults: list[dict] = []
+        self.log: list[tuple] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                proxy._handle(self)
+
+            def do_HEAD(self):
+                proxy._handle(self)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _take(self, path: str) -> str | None:
+        with self._lock:
+            for f in self.faults:
+                if f["match"] in path and f.get("times", 1) > 0:
+                    f["times"] = f.get("times", 1) - 1
+                    return f["kind"]
+        return None
+
+    def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
+        kind = self._take(h.path)
+        rng = h.headers.get("Range")
+        if kind in ("500", "404"):
+            body = b'{"errors":[{"code":"INJECTED","message":"injected fault"}]}'
+            h.send_response(int(kind))
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            self.log.append((h.command, h.path, rng, int(kind)))
+            return
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in ("host", "connection")}
+        if kind == "norange":
+            headers.pop("Range", None)
+        c = http.client.HTTPConnection(self.upstream, timeout=30)
+        c.request(h.command, h.path, headers=headers)
+        r = c.getresponse()
+        # Follow the registry's own redirects here so the client sees one hop.
+        body = r.read()
+        c.close()
+        self.log.append((h.command, h.path, rng, r.status))
+        h.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if h.command == "HEAD":
+            return
+        if kind == "drop":
+            h.wfile.write(body[: len(body) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if kind == "corrupt" and body:
+            body = bytes([body[0] ^ 0xFF]) + body[1:]
+        if kind == "slow":
+            for i in range(0, len(body), 65536):
+                h.wfile.write(body[i:i + 65536])
+                time.sleep(0.05)
+            return
+        h.wfile.write(body)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- images -----------------------------------------------------------------------------------
+def _builder():
+    spec = importlib.util.spec_from_file_location("build_images", os.path.join(REPO, "rootfs-tools", "build-images.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+builder = _builder()
+
+
+def skopeo_inspect(ref: str, *args: str) -> dict:
+    out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", *args, f"docker://{ref}"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return json.loads(out)
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def image_layouts(tmp_path_factory) -> dict[str, str]:
+    """The OCI layouts of rootfs-tools/build-images.py, built once per session."""
+    return builder.build_all(str(tmp_path_factory.mktemp("layouts")))
+
+
+@pytest.fixture(scope="session")
+def open_registry(tmp_path_factory):
+    reg = Registry(str(tmp_path_factory.mktemp("reg-open")))
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def pushed(open_registry, image_layouts) -> dict[str, str]:
+    """Every test image pushed to the open registry by skopeo: {name: reference}."""
+    return builder.push_all(image_layouts, open_registry.host)
+
+
+@pytest.fixture(scope="session")
+def basic_registry(tmp_path_factory, image_layouts):
+    """htpasswd registry with busybox pushed (as USER) to pyrt/busybox:latest."""
+    reg = Registry(str(tmp_path_factory.mktemp("reg-basic")), auth="htpasswd")
+    try:
+        builder.push(image_layouts["busybox"], f"{reg.host}/pyrt/busybox:latest", creds=f"{USER}:{PASSWORD}")
+    except BaseException:
+        reg.stop()
+        raise
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory, image_layouts):
+    """Token-auth registry: pyrt/busybox (private) and pyrt/public (anonymous pull allowed)."""
+    d = str(tmp_path_factory.mktemp("reg-token"))
+    issuer = TokenIssuer(d)
+    issuer.public.add("pyrt/public")
+    reg = Registry(d, auth="token", issuer=issuer)
+    reg.issuer = issuer
+    try:
+        for repo in ("pyrt/busybox", "pyrt/public"):
+            builder.push(image_layouts["busybox"], f"{reg.host}/{repo}:latest", creds=f"{USER}:{PASSWORD}")
+    except BaseException:
+        reg.stop()
+        issuer.stop()
+        raise
+    yield reg
+    reg.stop()
+    issuer.stop()
+
+
+@pytest.fixture
+def fault_proxy(open_registry, pushed):
+    p = FaultProxy(open_registry.host)
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def store_root(tmp_path):
+    """A fresh pyrt --root for one test."""
+    d = tmp_path / "pyrt-root"
+    d.mkdir()
+    return str(d)
+
+
+
+
+def empty_registries_conf():
+    from pyrt.image.reference import RegistriesConf
+    return RegistriesConf()
