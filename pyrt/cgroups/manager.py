@@ -22,6 +22,8 @@ log = logging.getLogger("pyrt.cgroups")
 # v1 names; the v2 tree calls blkio "io".
 _V2_NAME = {"blkio": "io"}
 _RMDIR_TIMEOUT = 2.0
+# Indirection so unit tests can stand in for the kernel, which fills a new cgroup dir with files.
+_mkdir = os.mkdir
 
 
 def requested(r: Resources) -> set[str]:
@@ -103,7 +105,7 @@ class Manager:
         for part in rel.split(os.sep):
             cur = os.path.join(cur, part)
             try:
-                os.mkdir(cur)
+                _mkdir(cur)
             except FileExistsError:
                 continue
             except OSError as e:
