@@ -198,7 +198,7 @@ class FaultProxy:
     faults: list of dicts {"match": substring of the path, "kind": ..., "times": n}, consumed
     in order: kinds "500", "404", "drop" (send half the body, then close), "corrupt" (flip one
     byte of the body), "norange" (ignore the Range header, send the whole blob), "slow"
-    (sleep 0.05 s per 64 kB). `log` records (method, path, Range header, status) per request.
+    (sleep 0.05 s per 64 kB), or a tuple ("body", content-type, bytes) answered as is. `log` records (method, path, Range header, status) per request.
     """
 
     def __init__(self, upstream: str):
@@ -237,6 +237,16 @@ class FaultProxy:
     def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
         kind = self._take(h.path)
         rng = h.headers.get("Range")
+        if isinstance(kind, tuple):
+            # ("body", content type, bytes): a canned answer, e.g. a schema 1 or oversized manifest.
+            _, ctype, body = kind
+            h.send_response(200)
+            h.send_header("Content-Type", ctype)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            self.log.append((h.command, h.path, rng, 200))
+            return
         if kind in ("500", "404"):
             body = b'{"errors":[{"code":"INJECTED","message":"injected fault"}]}'
             h.send_response(int(kind))
