@@ -180,7 +180,13 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
         reporter.skip(d, layer.size, "Already exists")
     if cancel.is_set():
         return
-    unpack_once(store, layer)
+    try:
+        unpack_once(store, layer)
+    except ImageError:
+        # A blob whose digest matched but whose content is no layer (truncated gzip, bad tar):
+        # keep nothing of it.
+        store.content.delete(d)
+        raise
 
 
 def unpack_once(store: ImageStore, layer: LayerRecord) -> str:

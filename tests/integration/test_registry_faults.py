@@ -1,0 +1,182 @@
+"""A registry that misbehaves: 5xx, dropped connections, ignored Range, corrupt or truncated
+blobs, 404s, schema 1 and oversized manifests, Ctrl-C. The FaultProxy (tests/support/registry.py)
+sits between pyrt and the real registry and injects each fault."""
+import gzip
+import io
+import json
+import os
+import signal
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+from pyrt.errors import AuthError, ImageError, RegistryError
+from pyrt.image.pull import PullOptions, pull
+from pyrt.image.reference import RegistriesConf
+from pyrt.image.store import ImageStore
+from tests.support.bundle import PYRT
+from tests.support.pyrtcli import pyrt, pyrt_env
+from tests.support.registry import builder, skopeo_inspect
+
+pytest_plugins = ["tests.support.registry"]
+
+OPTS = PullOptions(tls_verify=False, registries=RegistriesConf(), backoff=0.01, retries=4)
+
+
+def _layer_digest(pushed, name="busybox"):
+    return skopeo_inspect(pushed[name])["Layers"][0]
+
+
+def _assert_nothing_recorded(store, blob=None):
+    assert store.records() == []
+    assert store._tags() == {}
+    if blob:
+        assert not store.content.has(blob)
+
+
+def test_5xx_retried(fault_proxy, pushed, store_root):
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": "/manifests/", "kind": "500", "times": 2},
+                          {"match": layer, "kind": "500", "times": 3}]
+    rec = pull(ImageStore(store_root), f"{fault_proxy.host}/pyrt/busybox", OPTS)
+    assert rec.layers[0].digest == layer
+    statuses = [s for (_, path, _, s) in fault_proxy.log if layer in path]
+    assert statuses == [500, 500, 500, 200]
+
+
+def test_5xx_forever_gives_up(fault_proxy, pushed, store_root):
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": layer, "kind": "500", "times": 100}]
+    store = ImageStore(store_root)
+    with pytest.raises(RegistryError, match="answered 500 for blob") as e:
+        pull(store, f"{fault_proxy.host}/pyrt/busybox", OPTS)
+    assert e.value.exit_code == 10 and "INJECTED" in str(e.value)
+    _assert_nothing_recorded(store, layer)
+
+
+def test_dropped_connection_resumes_with_range(fault_proxy, pushed, store_root):
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": layer, "kind": "drop", "times": 2}]
+    store = ImageStore(store_root)
+    pull(store, f"{fault_proxy.host}/pyrt/busybox", OPTS)
+    ranges = [rng for (_, path, rng, _) in fault_proxy.log if layer in path]
+    assert ranges[0] is None and len(ranges) == 3
+    # Each retry asks only for what is missing.
+    first, second = int(ranges[1][6:-1]), int(ranges[2][6:-1])
+    assert 0 < first < second
+    assert store.content.ingests() == []
+
+
+def test_range_ignored_restarts_cleanly(fault_proxy, pushed, store_root):
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": layer, "kind": "drop", "times": 1},
+                          {"match": layer, "kind": "norange", "times": 1}]
+    store = ImageStore(store_root)
+    rec = pull(store, f"{fault_proxy.host}/pyrt/busybox", OPTS)
+    assert store.content.has(rec.layers[0].digest)
+
+
+def test_corrupt_blob_never_committed(fault_proxy, pushed, store_root):
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": layer, "kind": "corrupt", "times": 1}]
+    store = ImageStore(store_root)
+    with pytest.raises(ImageError, match="digest mismatch for blob " + layer):
+        pull(store, f"{fault_proxy.host}/pyrt/busybox", OPTS)
+    _assert_nothing_recorded(store, layer)
+    assert store.content.ingests() == [] and os.listdir(store.layer_dir_root) == []
+
+
+def test_missing_layer_blob(fault_proxy, pushed, store_root):
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": layer, "kind": "404", "times": 1}]
+    store = ImageStore(store_root)
+    with pytest.raises(ImageError, match=f"layer {layer} of .* is missing from the registry"):
+        pull(store, f"{fault_proxy.host}/pyrt/busybox", OPTS)
+    _assert_nothing_recorded(store)
+
+
+def test_404_manifest_cli(fault_proxy, pushed, store_root):
+    fault_proxy.faults = [{"match": "/manifests/", "kind": "404", "times": 1}]
+    r = pyrt(store_root, "pull", "--tls-verify=false", f"{fault_proxy.host}/pyrt/busybox")
+    assert (r.returncode, r.stderr) == (9, f"pyrt: image not found: {fault_proxy.host}/pyrt/busybox\n")
+
+
+def test_schema1_refused(fault_proxy, pushed, store_root):
+    body = json.dumps({"schemaVersion": 1, "name": "pyrt/busybox", "tag": "latest", "fsLayers": [],
+                       "signatures": []}).encode()
+    fault_proxy.faults = [{"match": "/manifests/", "kind": ("body", "application/vnd.docker.distribution.manifest.v1+prettyjws", body)}]
+    r = pyrt(store_root, "pull", "--tls-verify=false", f"{fault_proxy.host}/pyrt/busybox")
+    assert r.returncode == 9
+    assert r.stderr.startswith("pyrt: image uses Docker manifest schema 1, which is not supported")
+
+
+def test_oversized_manifest_refused(fault_proxy, pushed, store_root):
+    body = b'{"schemaVersion": 2, "pad": "' + b"x" * (5 << 20) + b'"}'
+    fault_proxy.faults = [{"match": "/manifests/", "kind": ("body", "application/vnd.oci.image.manifest.v1+json", body)}]
+    store = ImageStore(store_root)
+    with pytest.raises(RegistryError, match="manifest too large"):
+        pull(store, f"{fault_proxy.host}/pyrt/busybox", OPTS)
+    _assert_nothing_recorded(store)
+
+
+def test_truncated_gzip_layer(open_registry, store_root, tmp_path):
+    """A layer whose digest is right but whose gzip stream is cut short: unpack fails, nothing kept."""
+    tar = builder.tar_from_entries([("dir", "d"), ("file", "d/f", "x" * 100000)])
+    gz = gzip.compress(tar)[:-200]
+    layout = builder.Layout(str(tmp_path / "layout"))
+    ldesc = layout.blob(gz, builder.LAYER_TYPES["gzip"])
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [builder._sha(tar)]}}
+    cdesc = layout.blob(json.dumps(config).encode(), builder.OCI_CONFIG)
+    mdesc = layout.blob(json.dumps({"schemaVersion": 2, "mediaType": builder.OCI_MANIFEST,
+                                    "config": cdesc, "layers": [ldesc]}).encode(), builder.OCI_MANIFEST)
+    layout.write_index(mdesc)
+    ref = f"{open_registry.host}/pyrt/truncated:latest"
+    builder.push(layout.path, ref)
+    store = ImageStore(store_root)
+    with pytest.raises(ImageError):
+        pull(store, ref, OPTS)
+    _assert_nothing_recorded(store, ldesc["digest"])
+    assert os.listdir(store.layer_dir_root) == [] or all(n.startswith(".") and n.endswith(".lock")
+                                                          for n in os.listdir(store.layer_dir_root))
+
+
+def test_unreachable_registry(store_root):
+    from tests.support.registry import free_port
+    store = ImageStore(store_root)
+    with pytest.raises(RegistryError, match="cannot reach registry"):
+        pull(store, f"127.0.0.1:{free_port()}/x/y", OPTS)
+
+
+def test_ctrl_c_then_resume(fault_proxy, pushed, store_root, tmp_path):
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": layer, "kind": "slow", "times": 1}]
+    ref = f"{fault_proxy.host}/pyrt/busybox:latest"
+    store = ImageStore(store_root)
+    partial = os.path.join(store.content.ingest_dir, layer[7:])
+    p = subprocess.Popen([PYRT, "--root", store_root, "pull", "--tls-verify=false", ref],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pyrt_env(str(tmp_path)))
+    try:
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(partial) and os.path.getsize(partial) > 100_000):
+            assert time.monotonic() < deadline and p.poll() is None
+            time.sleep(0.02)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130 and err.splitlines()[-1] == "pyrt: interrupted"
+    assert "Traceback" not in err
+    _assert_nothing_recorded(store, layer)
+    staged = os.path.getsize(partial)
+    assert staged > 100_000
+    # The next pull asks only for the rest.
+    fault_proxy.log.clear()
+    r = pyrt(store_root, "pull", "--tls-verify=false", "-q", ref)
+    assert r.returncode == 0, r.stderr
+    ranges = [rng for (_, path, rng, _) in fault_proxy.log if layer in path]
+    assert ranges == [f"bytes={staged}-"]
+    assert store.content.has(layer) and store.content.ingests() == []
