@@ -1,0 +1,133 @@
+"""Image records: shared layers stored once, images/inspect/rmi/prune, gc of what nothing uses."""
+import json
+import os
+
+import pytest
+
+from pyrt.errors import NotFoundError, StateError
+from pyrt.image import store as store_mod
+from pyrt.image.store import ImageStore
+from tests.support.pyrtcli import pyrt
+from tests.support.registry import builder
+
+pytest_plugins = ["tests.support.registry"]
+
+
+def _pull(root, *refs):
+    for ref in refs:
+        r = pyrt(root, "pull", "--tls-verify=false", "-q", ref)
+        assert r.returncode == 0, r.stderr
+
+
+def test_shared_layers_stored_once(pushed, store_root):
+    _pull(store_root, pushed["busybox"], pushed["busybox-docker"], pushed["multiarch"])
+    store = ImageStore(store_root)
+    recs = store.records()
+    # busybox and busybox-docker are one image (same config), multiarch/amd64 another config
+    # with the same single layer: one layer dir and one layer blob for all three tags.
+    assert len(recs) == 2
+    assert len({r.layers[0].diff_id for r in recs}) == 1
+    assert [n for n in os.listdir(store.layer_dir_root) if not n.startswith(".")] == [recs[0].layers[0].diff_id[7:]]
+    assert len(store.tags_of(store.resolve(pushed["busybox"]).id)) == 2
+
+
+def test_images_listing(pushed, store_root):
+    _pull(store_root, pushed["busybox"], pushed["multilayer"])
+    table = pyrt(store_root, "images").stdout.splitlines()
+    assert table[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert len(table) == 3
+    digests = pyrt(store_root, "images", "--digests").stdout.splitlines()
+    assert "DIGEST" in digests[0] and all("sha256:" in line for line in digests[1:])
+    rows = json.loads(pyrt(store_root, "images", "--format", "json").stdout)
+    assert sorted(r["Repository"].rsplit("/", 1)[1] for r in rows) == ["busybox", "multilayer"]
+    ids = pyrt(store_root, "images", "-q").stdout.split()
+    assert sorted(ids) == sorted(r["ID"][7:19] for r in rows)
+    full = pyrt(store_root, "images", "-q", "--no-trunc").stdout.split()
+    assert sorted(full) == sorted(r["ID"] for r in rows)
+
+
+def test_inspect_by_id_prefix_and_missing(pushed, store_root):
+    _pull(store_root, pushed["busybox"])
+    image_id = ImageStore(store_root).resolve(pushed["busybox"]).id
+    info = json.loads(pyrt(store_root, "image", "inspect", image_id[7:19]).stdout)[0]
+    assert info["Id"] == image_id and info["RepoTags"] == [pushed["busybox"]]
+    assert info["Config"]["Cmd"] == ["/bin/sh"] and os.path.isdir(info["Layers"][0]["Dir"])
+    r = pyrt(store_root, "image", "inspect", "nosuch:tag")
+    assert (r.returncode, r.stderr) == (4, "pyrt: no such image: nosuch:tag\n")
+
+
+def test_rmi_tags_then_image_and_gc(pushed, store_root):
+    _pull(store_root, pushed["busybox"], pushed["busybox-docker"])
+    store = ImageStore(store_root)
+    rec = store.resolve(pushed["busybox"])
+    # By id with two tags: refused without -f.
+    r = pyrt(store_root, "rmi", rec.id[7:19])
+    assert r.returncode == 6 and "referenced by several tags" in r.stderr
+    r = pyrt(store_root, "rmi", pushed["busybox"])
+    assert r.returncode == 0 and r.stdout == f"Untagged: {pushed['busybox']}\n"
+    assert store.content.has(rec.layers[0].digest)
+    r = pyrt(store_root, "rmi", pushed["busybox-docker"])
+    assert r.stdout.splitlines() == [f"Untagged: {pushed['busybox-docker']}", f"Deleted: {rec.id}"]
+    # Nothing refers to anything now: gc left an empty store.
+    assert store.records() == [] and store.content.digests() == []
+    assert [n for n in os.listdir(store.layer_dir_root) if not n.startswith(".")] == []
+    r = pyrt(store_root, "rmi", pushed["busybox"])
+    assert r.returncode == 4 and "no such image" in r.stderr
+
+
+def test_rmi_force_with_several_tags(pushed, store_root):
+    _pull(store_root, pushed["busybox"], pushed["busybox-docker"])
+    rec = ImageStore(store_root).resolve(pushed["busybox"])
+    r = pyrt(store_root, "rmi", "-f", rec.id)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == f"Deleted: {rec.id}"
+    assert ImageStore(store_root).records() == []
+
+
+def test_users_hook_blocks_rmi_and_prune(pushed, store_root):
+    _pull(store_root, pushed["busybox"])
+    store = ImageStore(store_root)
+    rec = store.resolve(pushed["busybox"])
+    store_mod.set_users_hook(lambda image_id: ["web1"] if image_id == rec.id else [])
+    try:
+        with pytest.raises(StateError, match="in use by container"):
+            store.remove(pushed["busybox"])
+        assert store.prune(all_images=True) == []
+        assert store.resolve(pushed["busybox"]).id == rec.id
+        store.remove(pushed["busybox"], force=True)
+        with pytest.raises(NotFoundError):
+            store.resolve(pushed["busybox"])
+    finally:
+        store_mod.set_users_hook(lambda image_id: [])
+
+
+def test_prune_dangling_then_all(pushed, store_root, image_layouts):
+    _pull(store_root, pushed["busybox"], pushed["multilayer"])
+    store = ImageStore(store_root)
+    old = store.resolve(pushed["multilayer"])
+    # Re-point the multilayer tag at another image: the old one becomes dangling.
+    moved = pushed["multilayer"].replace("multilayer", "moved")
+    builder.push(image_layouts["plain"], moved)
+    _pull(store_root, moved)
+    tags = store._tags()
+    tags[pushed["multilayer"]] = store.resolve(moved).id
+    store_mod._write_json_atomic(store.tags_path, tags)
+    r = pyrt(store_root, "image", "prune")
+    assert r.returncode == 0 and r.stdout == f"Deleted: {old.id}\n"
+    for layer in old.layers[1:]:
+        assert not store.content.has(layer.digest) and not store.has_layer(layer.diff_id)
+    r = pyrt(store_root, "image", "prune", "-a")
+    assert len(r.stdout.splitlines()) == 2
+    assert store.records() == [] and store.content.digests() == []
+
+
+def test_gc_keeps_ingest_and_referenced(pushed, store_root):
+    _pull(store_root, pushed["busybox"])
+    store = ImageStore(store_root)
+    stray = store.content.put(b"nobody refers to me")
+    os.makedirs(store.layer_dir("sha256:" + "e" * 64))
+    with open(os.path.join(store.content.ingest_dir, "f" * 64), "wb") as f:
+        f.write(b"partial")
+    assert store.gc() == (1, 1)
+    assert not store.content.has(stray) and len(store.content.ingests()) == 1
+    rec = store.resolve(pushed["busybox"])
+    assert store.content.has(rec.id) and store.content.has(rec.manifest_digest) and store.has_layer(rec.layers[0].diff_id)
