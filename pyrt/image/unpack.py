@@ -21,6 +21,7 @@ second core; the tar stream itself is read in one pass, never buffered whole.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -116,20 +117,32 @@ def remove_tree(path: str) -> None:
 
 
 def _extract(blob_path: str, comp: str | None, root: str) -> None:
+    with open_decompressed(blob_path, comp) as f:
+        _read_tar(f, blob_path, root)
+
+
+@contextlib.contextmanager
+def open_decompressed(blob_path: str, comp: str | None):
+    """A binary stream of BLOB_PATH's uncompressed bytes (COMP: None, "gzip" or "zstd").
+
+    Compressed data is inflated by a subprocess, so it overlaps our own work. When the
+    with-block ends normally, the rest of the stream is read and the decompressor's verdict
+    checked: a truncated or corrupt blob raises ImageError even if the reader stopped early.
+    """
     if comp is None:
         with open(blob_path, "rb") as f:
-            _read_tar(f, blob_path, root)
+            yield f
         return
     proc = _decompressor(comp, blob_path)
     try:
         try:
-            _read_tar(proc.stdout, blob_path, root)
-        except ImageError as e:
+            yield proc.stdout
+        except ImageError:
             # A truncated or corrupt stream shows up as a tar error first; the
             # decompressor's own message says more, so prefer it.
-            _check_decompressor(proc, comp, blob_path, drain=True)
-            raise e
-        _check_decompressor(proc, comp, blob_path, drain=True)
+            _check_decompressor(proc, comp, blob_path)
+            raise
+        _check_decompressor(proc, comp, blob_path)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -149,10 +162,10 @@ def _decompressor(comp: str, blob_path: str) -> subprocess.Popen:
     raise ImageError(f"cannot unpack {comp} layer: {names} is not installed")
 
 
-def _check_decompressor(proc: subprocess.Popen, comp: str, blob_path: str, drain: bool) -> None:
-    if drain:  # tar's end-of-archive can precede the padding; read to EOF so gzip checks its CRC
-        while proc.stdout.read(_CHUNK):
-            pass
+def _check_decompressor(proc: subprocess.Popen, comp: str, blob_path: str) -> None:
+    # tar's end-of-archive can precede the padding; read to EOF so the decompressor checks its CRC
+    while proc.stdout.read(_CHUNK):
+        pass
     rc = proc.wait()
     # gzip exits 2 for warnings such as trailing zeros after the stream; the data is whole.
     if rc == 0 or (comp == "gzip" and rc == 2):
