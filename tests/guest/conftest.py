@@ -26,3 +26,60 @@ def pytest_runtest_logreport(report):
                 "longrepr": str(report.longrepr)[-3000:] if report.longrepr else ""}
         with open(path, "a") as f:
             f.write(json.dumps(line) + "\n")
+
+
+if IN_GUEST:
+    import functools
+    import itertools
+    import subprocess
+    import tempfile
+
+    import pytest
+
+    from tests.support import bundle
+    from tests.support.cgroup import remove_tree
+
+    @functools.cache
+    def _prebuilt_rootfs() -> str:
+        """run.py lays the busybox rootfs out on the host (seconds faster than under emulation);
+        one copy onto tmpfs makes the per-bundle copies cheap."""
+        d = os.path.join(tempfile.mkdtemp(prefix="pyrt-bbroot-"), "rootfs")
+        subprocess.run(["cp", "-a", os.environ["PYRT_GUEST_ROOTFS"], d], check=True)
+        return d
+
+    if os.environ.get("PYRT_GUEST_ROOTFS"):
+        bundle.busybox_rootfs_template = _prebuilt_rootfs
+
+    _n = itertools.count()
+
+    @pytest.fixture
+    def v2_parent():
+        """A fresh cgroup under the guest's root, given to the runtimes as the parent of their
+        containers (a relative cgroupsPath 'guest-N/<id>'). At the end it must have no children
+        left (delete removes a container's cgroup), then it is removed."""
+        name = f"guest-{os.getpid()}-{next(_n)}"
+        path = os.path.join("/sys/fs/cgroup", name)
+        os.mkdir(path)
+        yield name
+        left = [d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))]
+        for d in left:
+            remove_tree(os.path.join(path, d))
+        os.rmdir(path)
+        assert not left, f"container cgroups left behind under {path}: {left}"
+
+    @pytest.fixture(scope="session")
+    def zram_swap():
+        """256 MiB of swap on zram (the zram module is loaded by the guest's init)."""
+        with open("/sys/block/zram0/disksize", "w") as f:
+            f.write(str(256 << 20))
+        subprocess.run(["mkswap", "/dev/zram0"], check=True, capture_output=True)
+        subprocess.run(["swapon", "/dev/zram0"], check=True)
+        yield "/dev/zram0"
+        subprocess.run(["swapoff", "/dev/zram0"], check=True)
+
+    @pytest.fixture(params=["runc", "pyrt-runc"])
+    def runtime(request):
+        """Each behaviour test runs under runc too: it proves the test itself right on this
+        kernel, so a pyrt-runc failure is pyrt's."""
+        return request.param
+

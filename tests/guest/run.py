@@ -35,7 +35,7 @@ DEFAULT_TIMEOUT = int(os.environ.get("PYRT_GUEST_TIMEOUT", "600"))
 JOB = """\
 exec </dev/null >/dev/ttyS1 2>&1
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
-export PYRT_IN_GUEST=1 PYRT_GUEST_RESULTS={work}/results.jsonl
+export PYRT_IN_GUEST=1 PYRT_GUEST_RESULTS={work}/results.jsonl PYRT_GUEST_ROOTFS={work}/rootfs
 stty -onlcr 2>/dev/null
 cd {repo}
 echo "pyrt-guest: up after $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r)"
@@ -130,6 +130,11 @@ def run(pytest_args: list[str] | None = None, *, timeout: int = DEFAULT_TIMEOUT,
         try:
             man = _prepare()
             argv = _qemu_argv(man, work, smp, mem)
+            # The busybox rootfs takes ~10 s to lay out under emulation, 0.1 s here: build it here.
+            p = subprocess.run([os.path.join(REPO, "rootfs-tools", "busybox-rootfs.sh"),
+                                os.path.join(work, "rootfs")], capture_output=True, text=True)
+            if p.returncode != 0:
+                raise _Fail(f"busybox-rootfs.sh failed: {p.stderr.strip()[-1000:]}")
         except _Fail as e:
             return GuestRun(HARNESS_FAILED, str(e), {}, "", "", 0.0)
         python = os.path.join(REPO, ".venv", "bin", "python")
