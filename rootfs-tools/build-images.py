@@ -229,10 +229,21 @@ def build_all(outdir: str) -> dict[str, str]:
     return out
 
 
+def skopeo(*args: str) -> list[str]:
+    """argv running skopeo ARGS without leaving state on the host.
+
+    As root, skopeo keeps a blob-info cache in /var/lib/containers/cache and has no flag to move
+    it; run it in a private mount namespace with a tmpfs over /var/lib, so that cache lands in
+    memory and disappears with the namespace.
+    """
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs -o size=64m pyrt-skopeo /var/lib && exec skopeo "$@"', "skopeo", *args]
+
+
 def push(layout: str, dest: str, *, creds: str | None = None, all_images: bool = False,
          docker_format: bool = False) -> None:
     """skopeo copy oci:LAYOUT:latest docker://DEST (plain http registries)."""
-    argv = ["skopeo", "copy", "-q", "--dest-tls-verify=false"]
+    argv = skopeo("copy", "-q", "--dest-tls-verify=false")
     if creds:
         argv.append(f"--dest-creds={creds}")
     if all_images:

@@ -311,7 +311,7 @@ builder = _builder()
 
 
 def skopeo_inspect(ref: str, *args: str) -> dict:
-    out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", *args, f"docker://{ref}"],
+    out = subprocess.run(builder.skopeo("inspect", "--tls-verify=false", *args, f"docker://{ref}"),
                          capture_output=True, text=True, check=True, timeout=60).stdout
     return json.loads(out)
 
