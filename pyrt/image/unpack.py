@@ -320,7 +320,7 @@ class _Layer:
         if base.startswith(WHITEOUT_PREFIX):
             if via_link:
                 raise ImageError(f"unsafe layer entry {entry!r}: whiteout inside a symlinked directory")
-            self.whiteout(parent, base, entry)
+            self.whiteout(parent, base, ti)
             return
         rel = f"{parent}/{base}" if parent else base
         path = self.abs(rel)
@@ -350,7 +350,8 @@ class _Layer:
         else:
             raise ImageError(f"bad layer entry {entry!r}: unsupported tar entry type {ti.type!r}")
 
-    def whiteout(self, parent: str, base: str, entry: str) -> None:
+    def whiteout(self, parent: str, base: str, ti: tarfile.TarInfo) -> None:
+        entry = ti.name
         if base == OPAQUE_MARKER:
             os.setxattr(self.abs(parent), OPAQUE_XATTR, b"y")
             return
@@ -360,6 +361,8 @@ class _Layer:
         rel = f"{parent}/{name}" if parent else name
         self.clear(rel, keep_dir=False)
         os.mknod(self.abs(rel), 0o600 | stat.S_IFCHR, 0)  # overlayfs's whiteout: a 0:0 char device
+        ns = _mtime_ns(ti)  # the marker's time, so one layer always unpacks to the same tree
+        os.utime(self.abs(rel), ns=(ns, ns))
         self.kinds[rel] = _OTHER
 
     def hardlink(self, path: str, ti: tarfile.TarInfo, entry: str) -> object:
