@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -30,7 +31,7 @@ from pyrt.image import manifest as mf
 from pyrt.image import reference
 from pyrt.image.content import check_digest
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
-from pyrt.image.unpack import compression_of, open_decompressed, sniff_compression
+from pyrt.image.unpack import compression_from_magic, compression_of, open_decompressed, sniff_compression
 
 CHUNK = 1 << 20
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -148,15 +149,20 @@ def _ingest(store: ImageStore, src: _Source, name: str, digest: str | None) -> t
             while chunk := f.read(CHUNK):
                 h.update(chunk)
         digest = "sha256:" + h.hexdigest()
+    _put_stream(store, digest, size, lambda: src.open(name))
+    return digest, size
+
+
+def _put_stream(store: ImageStore, digest: str, size: int, opener) -> None:
+    """Commit the bytes OPENER() yields as blob DIGEST (verified by the content store)."""
     if store.content.has(digest):
-        return digest, size
+        return
     with store.content.writer(digest, size) as w:
-        w.reset()
-        with src.open(name) as f:
+        w.reset()  # a pull's partial ingest of this blob: we have all of it here
+        with opener() as f:
             while chunk := f.read(CHUNK):
                 w.write(chunk)
         w.commit()
-    return digest, size
 
 
 def _store_image(store: ImageStore, man_bytes: bytes, man_type: str | None, config_bytes: bytes,
@@ -274,7 +280,7 @@ def _load_docker(store: ImageStore, src: _Source, path: str) -> list[tuple[Image
             expect = f"sha256:{m.group(1)}" if m else None
             with src.open(name) as f:
                 head = f.read(4)
-            comp = _sniff_bytes(head)
+            comp = compression_from_magic(head)
             if expect is None and comp is None and i < len(config.diff_ids):
                 expect = config.diff_ids[i]  # an uncompressed layer's digest is its diff_id
             digest, size = _ingest(store, src, name, expect)
@@ -296,14 +302,6 @@ def _load_docker(store: ImageStore, src: _Source, path: str) -> list[tuple[Image
     if not out:
         raise ImageError(f"{path}: manifest.json lists no images")
     return out
-
-
-def _sniff_bytes(head: bytes) -> str | None:
-    if head[:2] == b"\x1f\x8b":
-        return "gzip"
-    if head == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    return None
 
 
 # -- writing archives ----------------------------------------------------------------------
@@ -495,7 +493,6 @@ def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes:
         if path == "-":
             fd, spool = tempfile.mkstemp(dir=tmpdir)
             stack.callback(os.unlink, spool)
-            import sys
             with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(sys.stdin.buffer, out, CHUNK)
             path = spool
@@ -514,13 +511,7 @@ def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes:
                 size += len(chunk)
         diff_id = "sha256:" + h.hexdigest()
         _check_tar(plain, path)
-        if not store.content.has(diff_id):
-            with store.content.writer(diff_id, size) as w:
-                w.reset()
-                with open(plain, "rb") as f:
-                    while chunk := f.read(CHUNK):
-                        w.write(chunk)
-                w.commit()
+        _put_stream(store, diff_id, size, lambda: open(plain, "rb"))
         layer = LayerRecord(diff_id, OCI_LAYER_TAR, size, diff_id)
         unpack_once(store, layer)
         plat = mf.host_platform()

@@ -162,3 +162,10 @@ def test_differential_against_gnu_tar(tmp_path):
     a, b = _listing(ref), _listing(mine)
     assert len(a) > 50
     assert a == b
+
+
+def test_symlink_xattrs(tmp_path):
+    """trusted.* xattrs stay on a symlink; user.* ones (which Linux refuses there) are skipped."""
+    d = _unpack(tmp_path, [entry("symlink", "l", "t", xattrs={"trusted.pyrt": b"1", "user.x": b"2"})])
+    assert os.getxattr(d / "l", "trusted.pyrt", follow_symlinks=False) == b"1"
+    assert "user.x" not in os.listxattr(d / "l", follow_symlinks=False)
