@@ -11,6 +11,8 @@ import json
 import platform as _platform
 
 from pyrt.errors import ImageError
+# The layer media types a manifest may use are the ones unpack can decompress: one table, there.
+from pyrt.image.unpack import LAYER_MEDIA_TYPES as LAYER_TYPES
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -26,17 +28,6 @@ ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 
-LAYER_TYPES = {
-    "application/vnd.oci.image.layer.v1.tar": "tar",
-    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar": "tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
-    "application/vnd.docker.image.rootfs.diff.tar": "tar",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
-}
 
 # containerd's limit: a manifest bigger than this is not a manifest.
 MAX_MANIFEST_SIZE = 4 << 20
@@ -136,16 +127,21 @@ class Index:
         return fits[0][1]
 
 
+def _json_object(data: bytes, what: str) -> dict:
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ImageError(f"malformed {what}: {e}") from None
+    if not isinstance(doc, dict):
+        raise ImageError(f"malformed {what}: not a JSON object")
+    return doc
+
+
 def parse_manifest(data: bytes, media_type: str | None = None) -> Manifest | Index:
     """Parse manifest or index bytes; MEDIA_TYPE is the Content-Type the registry sent."""
     if len(data) > MAX_MANIFEST_SIZE:
         raise ImageError(f"manifest too large: {len(data)} bytes (limit {MAX_MANIFEST_SIZE})")
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ImageError(f"malformed manifest: {e}") from None
-    if not isinstance(doc, dict):
-        raise ImageError("malformed manifest: not a JSON object")
+    doc = _json_object(data, "manifest")
     mt = doc.get("mediaType") or (media_type or "").split(";")[0].strip()
     if doc.get("schemaVersion") == 1 or mt in DOCKER_SCHEMA1:
         raise ImageError("image uses Docker manifest schema 1, which is not supported",
@@ -203,12 +199,7 @@ def _strs(v, field: str) -> tuple[str, ...]:
 
 
 def parse_config(data: bytes) -> ImageConfig:
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ImageError(f"malformed image config: {e}") from None
-    if not isinstance(doc, dict):
-        raise ImageError("malformed image config: not a JSON object")
+    doc = _json_object(data, "image config")
     c = doc.get("config") or {}
     rootfs = doc.get("rootfs") or {}
     if rootfs.get("type", "layers") != "layers":

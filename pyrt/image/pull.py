@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import errno
 import fcntl
 import os
 import threading
+import time
 
 from pyrt.errors import ImageError, RegistryError
 from pyrt.image import auth, reference
@@ -160,11 +162,15 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
     d = layer.digest
     if not store.content.has(d):
         reporter.start(d, layer.size, "layer")
+        stream = None
         try:
             with store.content.writer(d, layer.size) as w:
                 if not store.content.has(d):
                     if w.offset:
                         reporter.advance(d, w.offset)
+                    elif not store.has_layer(layer.diff_id):
+                        stream = StreamingUnpack(store, layer)
+                        w = stream.tee(w)
                     client.fetch_blob(ref.path, d, w, on_bytes=lambda n: reporter.advance(d, n), cancel=cancel)
                     w.commit()
         except Cancelled:
@@ -175,6 +181,9 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
             raise
         except NotFound:
             raise ImageError(f"layer {d} of {ref} is missing from the registry") from None
+        finally:
+            if stream is not None:
+                stream.finish()
         reporter.done(d, "Download complete")
     else:
         reporter.skip(d, layer.size, "Already exists")
@@ -187,6 +196,112 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
         # keep nothing of it.
         store.content.delete(d)
         raise
+
+
+class StreamingUnpack:
+    """Unpack a layer while it downloads, so unpacking overlaps the transfer.
+
+    Each chunk written to the ingest file also goes down a FIFO that unpack_layer reads (in a
+    thread) into a hidden directory. Only after the blob's digest matched, and the unpack
+    succeeded, is that directory renamed to layers/<diff_id>; otherwise it is thrown away and
+    the pull unpacks the committed blob the ordinary way. A server that restarts the body
+    (ignoring Range) breaks the stream: that too falls back to the ordinary way.
+    """
+
+    def __init__(self, store: ImageStore, layer: LayerRecord):
+        self.store = store
+        self.layer = layer
+        tag = f"{os.getpid()}-{threading.get_ident()}"
+        hexid = layer.diff_id[7:]
+        self.fifo = os.path.join(store.layer_dir_root, f".{hexid}.fifo-{tag}")
+        self.dest = os.path.join(store.layer_dir_root, f".{hexid}.stream-{tag}")
+        self.error: BaseException | None = None
+        self.fd: int | None = None
+        os.mkfifo(self.fifo, 0o600)
+        self.thread = threading.Thread(target=self._unpack, name="unpack", daemon=True)
+        self.thread.start()
+        # The reader opens the FIFO when unpack_layer gets to it; if it fails before, give up.
+        while self.fd is None and self.thread.is_alive():
+            try:
+                self.fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as e:
+                if e.errno != errno.ENXIO:
+                    raise
+                time.sleep(0.0005)
+        if self.fd is not None:
+            os.set_blocking(self.fd, True)
+
+    def _unpack(self) -> None:
+        from pyrt.image.unpack import unpack_layer
+        try:
+            unpack_layer(self.fifo, self.layer.media_type, self.dest)
+        except BaseException as e:      # reported through finish(): the fallback path re-raises
+            self.error = e
+
+    def feed(self, data: bytes) -> None:
+        if self.fd is None:
+            return
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError:
+            self.broken()
+
+    def broken(self) -> None:
+        """Stop feeding: the reader sees a short stream and fails; finish() cleans up."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            self.error = self.error or ImageError("stream broken")
+
+    def tee(self, writer):
+        return _TeeWriter(writer, self)
+
+    def finish(self) -> None:
+        """After the download: keep the unpacked tree if blob and unpack are both good."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        self.thread.join()
+        os.unlink(self.fifo)
+        ok = self.error is None and self.store.content.has(self.layer.digest)
+        final = self.store.layer_dir(self.layer.diff_id)
+        if ok and not os.path.exists(final):
+            try:
+                os.rename(self.dest, final)
+                return
+            except OSError:
+                pass            # another pull put it there first: theirs is as good
+        from pyrt.image.unpack import remove_tree
+        remove_tree(self.dest)
+
+
+class _TeeWriter:
+    """An IngestWriter whose bytes also feed a StreamingUnpack."""
+
+    def __init__(self, writer, stream: StreamingUnpack):
+        self._w = writer
+        self._s = stream
+
+    @property
+    def offset(self) -> int:
+        return self._w.offset
+
+    @property
+    def expected_size(self):
+        return self._w.expected_size
+
+    def write(self, data: bytes) -> None:
+        self._w.write(data)
+        self._s.feed(data)
+
+    def reset(self) -> None:
+        self._w.reset()
+        self._s.broken()
+
+    def commit(self) -> str:
+        return self._w.commit()
 
 
 def unpack_once(store: ImageStore, layer: LayerRecord) -> str:

@@ -106,6 +106,15 @@ class RegistryClient:
             c = conns[self._scheme] = self._new_conn(self._scheme, self.host)
         return c
 
+    def _retry_after_error(self, attempt: int, what: str, exc: BaseException | None) -> int:
+        """After a transient failure: drop the connection, wait (exponential backoff), return the
+        next attempt number; or raise RegistryError when the retries are used up."""
+        self._drop_conn()
+        if attempt >= self.retries:
+            raise RegistryError(f"{what}: {exc or type(exc).__name__}") from None
+        time.sleep(self.backoff * 2 ** attempt)
+        return attempt + 1
+
     def _drop_conn(self) -> None:
         c = getattr(self._local, "conns", {}).pop(self._scheme, None)
         if c is not None:
@@ -216,11 +225,7 @@ class RegistryClient:
             try:
                 resp = self._send(method, path, h)
             except _TRANSIENT as e:
-                self._drop_conn()
-                if attempt >= self.retries:
-                    raise RegistryError(f"registry {self.host} failed: {e or type(e).__name__}") from None
-                time.sleep(self.backoff * 2 ** attempt)
-                attempt += 1
+                attempt = self._retry_after_error(attempt, f"registry {self.host} failed", e)
                 continue
             if resp.status == 401 and not authed:
                 challenge = resp.headers.get("WWW-Authenticate")
@@ -355,18 +360,13 @@ class RegistryClient:
                 if r.resp.length not in (None, 0):
                     raise http.client.IncompleteRead(b"", r.resp.length)
             except _TRANSIENT as e:
-                self._drop_conn()
-                if attempt >= self.retries:
-                    raise RegistryError(f"registry {self.host} failed sending blob {digest}: {e or type(e).__name__}") from None
-                time.sleep(self.backoff * 2 ** attempt)
-                attempt += 1
+                attempt = self._retry_after_error(attempt, f"registry {self.host} failed sending blob {digest}", e)
                 continue
             if expected is not None and writer.offset < expected:
-                # A body that ended early without an error (no Content-Length): ask again for the rest.
-                self._drop_conn()
+                # A body that ended early without an error (no Content-Length): ask again for the
+                # rest; if it stays short, commit() reports the truncation.
                 if attempt >= self.retries:
                     return
-                time.sleep(self.backoff * 2 ** attempt)
-                attempt += 1
+                attempt = self._retry_after_error(attempt, "", None)
                 continue
             return
