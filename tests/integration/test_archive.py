@@ -131,10 +131,13 @@ def test_round_trip_into_a_fresh_store(loaded, tmp_path, fmt):
         assert _tree(a) == _tree(b)
 
 
-def test_load_compressed_archive_from_stdin(loaded, tmp_path):
+def test_save_to_stdout_then_load_compressed_from_stdin(loaded, tmp_path):
     root, _ = loaded
     out = tmp_path / "saved.tar"
-    _ok(pyrt(root, "save", "-o", str(out), NAME))
+    with open(out, "wb") as f:  # save to stdout
+        r = subprocess.run([PYRT, "--root", root, "save", NAME], stdout=f, stderr=subprocess.PIPE,
+                           env=pyrt_env(str(tmp_path)), timeout=120)
+    assert r.returncode == 0, r.stderr
     gz = tmp_path / "saved.tar.gz"
     gz.write_bytes(gzip.compress(out.read_bytes(), compresslevel=1))
     root2 = str(tmp_path / "root2")
