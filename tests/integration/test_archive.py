@@ -260,3 +260,26 @@ def test_import_bad_change_is_a_usage_error(tmp_path):
     layer = tmp_path / "l.tar"
     write_layer(layer, [("file", "f", b"")], None)
     _fails(pyrt(str(tmp_path / "root"), "import", "-c", "FROB x", str(layer)), 2)
+
+
+def test_load_multiarch_layout_picks_the_host_platform(tmp_path, image_layouts):
+    arch = tmp_path / "multi.tar"
+    _skopeo("copy", "-q", "--all", f"oci:{image_layouts['multiarch']}:latest", f"oci-archive:{arch}:latest")
+    root = str(tmp_path / "root")
+    _ok(pyrt(root, "load", "-i", str(arch)))
+    (record,) = ImageStore(root).records()
+    assert (record.os, record.architecture) == ("linux", "amd64")
+
+
+def test_save_two_images_in_one_archive(loaded, tmp_path, image_layouts):
+    root, _ = loaded
+    other = tmp_path / "bb.tar"
+    _skopeo("copy", "-q", f"oci:{image_layouts['busybox']}:latest", f"docker-archive:{other}:example.com/bb:2")
+    _ok(pyrt(root, "load", "-i", str(other)))
+    for fmt in ("docker-archive", "oci-archive"):
+        out = tmp_path / f"both-{fmt}.tar"
+        _ok(pyrt(root, "save", "--format", fmt, "-o", str(out), NAME, "example.com/bb:2"))
+        root2 = str(tmp_path / f"root-{fmt}")
+        lines = _ok(pyrt(root2, "load", "-i", str(out))).splitlines()
+        assert sorted(lines) == sorted([f"Loaded image: {NAME}", "Loaded image: example.com/bb:2"])
+        assert {r.id for r in ImageStore(root2).records()} == {r.id for r in ImageStore(root).records()}
