@@ -95,7 +95,9 @@ def unpack_layer(blob_path: str, media_type: str | None, dest_dir: str) -> None:
         raise ImageError(f"layer directory already exists: {dest_dir}")
     parent = os.path.dirname(dest_dir)
     os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(dest_dir)}.unpack-{uuid.uuid4().hex[:12]}")
+    prefix = f".{os.path.basename(dest_dir)}.unpack-"
+    _remove_stale_temps(parent, prefix)
+    tmp = os.path.join(parent, f"{prefix}{os.getpid()}-{uuid.uuid4().hex[:12]}")
     os.mkdir(tmp, 0o700)
     try:
         _extract(blob_path, comp, tmp)
@@ -109,6 +111,19 @@ def unpack_layer(blob_path: str, media_type: str | None, dest_dir: str) -> None:
     except BaseException:
         remove_tree(tmp)
         raise
+
+
+def _remove_stale_temps(parent: str, prefix: str) -> None:
+    """Temp dirs of this layer left by an unpacker that was killed (SIGKILL, power loss).
+
+    A temp dir is named PREFIX<pid>-<random>; one whose process is gone is garbage.
+    """
+    for name in os.listdir(parent):
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not os.path.exists(f"/proc/{pid}"):
+            remove_tree(os.path.join(parent, name))
 
 
 def remove_tree(path: str) -> None:

@@ -169,3 +169,18 @@ def test_symlink_xattrs(tmp_path):
     d = _unpack(tmp_path, [entry("symlink", "l", "t", xattrs={"trusted.pyrt": b"1", "user.x": b"2"})])
     assert os.getxattr(d / "l", "trusted.pyrt", follow_symlinks=False) == b"1"
     assert "user.x" not in os.listxattr(d / "l", follow_symlinks=False)
+
+
+def test_stale_temp_dirs_of_dead_unpackers_are_removed(tmp_path):
+    """A killed unpacker's temp dir goes at the next unpack of that layer; live ones stay."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    layers = tmp_path / "layers"
+    stale = layers / f".L.unpack-{dead.pid}-abc"
+    live = layers / f".L.unpack-{os.getpid()}-def"
+    other = layers / f".M.unpack-{dead.pid}-abc"
+    for d in (stale, live, other):
+        (d / "usr").mkdir(parents=True)
+    _unpack(tmp_path, [("file", "f", b"1")])
+    assert not stale.exists()
+    assert live.exists() and other.exists()
