@@ -184,3 +184,40 @@ def test_stale_temp_dirs_of_dead_unpackers_are_removed(tmp_path):
     _unpack(tmp_path, [("file", "f", b"1")])
     assert not stale.exists()
     assert live.exists() and other.exists()
+
+
+def test_ctrl_c_midway_leaves_nothing(tmp_path):
+    """SIGINT while the layer is half read (fed through a FIFO we hold): no dest, no temp dir."""
+    import signal
+    import sys
+    import time
+
+    from tests.support.layers import tar_bytes
+
+    data = tar_bytes([("file", f"d/f{i}", b"x" * 4096) for i in range(200)])
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    layers = tmp_path / "layers"
+    code = ("import sys; from pyrt.image.unpack import unpack_layer; "
+            "unpack_layer(sys.argv[1], 'application/vnd.oci.image.layer.v1.tar', sys.argv[2])")
+    child = subprocess.Popen([sys.executable, "-c", code, str(fifo), str(layers / "L")], stderr=subprocess.PIPE)
+    try:
+        with open(fifo, "wb") as f:
+            f.write(data[: len(data) // 2])
+            f.flush()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # wait until it has written some files
+                temps = [n for n in os.listdir(layers)] if layers.exists() else []
+                if temps and os.path.exists(layers / temps[0] / "d" / "f10"):
+                    break
+                time.sleep(0.02)
+            else:
+                pytest.fail("unpacker made no progress")
+            child.send_signal(signal.SIGINT)
+            assert child.wait(timeout=20) != 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert b"KeyboardInterrupt" in child.stderr.read()
+    assert os.listdir(layers) == []
