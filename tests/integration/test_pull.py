@@ -12,7 +12,7 @@ from pyrt.image.store import ImageStore
 from tests.support.pyrtcli import pyrt
 from tests.support.registry import builder, skopeo_inspect
 
-pytest_plugins = ["tests.support.registry"]
+pytest_plugins = ["tests.support.registry_fixtures"]
 
 
 def _inspect(root, name):

@@ -12,7 +12,7 @@ from pyrt.image.store import ImageStore
 from tests.support.pyrtcli import pyrt, pyrt_env
 from tests.support.registry import PASSWORD, USER
 
-pytest_plugins = ["tests.support.registry"]
+pytest_plugins = ["tests.support.registry_fixtures"]
 
 
 def test_basic_auth_login_pull_logout(basic_registry, store_root):

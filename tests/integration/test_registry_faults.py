@@ -20,7 +20,7 @@ from tests.support.bundle import PYRT
 from tests.support.pyrtcli import pyrt, pyrt_env
 from tests.support.registry import builder, skopeo_inspect
 
-pytest_plugins = ["tests.support.registry"]
+pytest_plugins = ["tests.support.registry_fixtures"]
 
 OPTS = PullOptions(tls_verify=False, registries=RegistriesConf(), backoff=0.01, retries=4)
 

@@ -10,7 +10,7 @@ from pyrt.image.store import ImageStore
 from tests.support.pyrtcli import pyrt
 from tests.support.registry import builder
 
-pytest_plugins = ["tests.support.registry"]
+pytest_plugins = ["tests.support.registry_fixtures"]
 
 
 def _pull(root, *refs):

@@ -9,8 +9,8 @@ Bearer flow is checked end to end by the registry itself.
 FaultProxy sits in front of a registry and injects what a real network does now and then:
 500s, connections dropped in the middle of a blob, 404s, corrupted bytes, Range ignored.
 
-Use as a pytest plugin (`pytest_plugins = ["tests.support.registry"]`): fixtures are
-session-scoped and every process started here is stopped at session end.
+The pytest fixtures built on these live in tests/support/registry_fixtures.py (load it with
+`pytest_plugins = ["tests.support.registry_fixtures"]`).
 """
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ import subprocess
 import threading
 import time
 import urllib.parse
-
-import pytest
 
 from tests.support.bundle import REPO
 
@@ -316,76 +314,5 @@ def skopeo_inspect(ref: str, *args: str) -> dict:
     return json.loads(out)
 
 
-# -- fixtures ---------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def image_layouts(tmp_path_factory) -> dict[str, str]:
-    """The OCI layouts of rootfs-tools/build-images.py, built once per session."""
-    return builder.build_all(str(tmp_path_factory.mktemp("layouts")))
-
-
-@pytest.fixture(scope="session")
-def open_registry(tmp_path_factory):
-    reg = Registry(str(tmp_path_factory.mktemp("reg-open")))
-    yield reg
-    reg.stop()
-
-
-@pytest.fixture(scope="session")
-def pushed(open_registry, image_layouts) -> dict[str, str]:
-    """Every test image pushed to the open registry by skopeo: {name: reference}."""
-    return builder.push_all(image_layouts, open_registry.host)
-
-
-@pytest.fixture(scope="session")
-def basic_registry(tmp_path_factory, image_layouts):
-    """htpasswd registry with busybox pushed (as USER) to pyrt/busybox:latest."""
-    reg = Registry(str(tmp_path_factory.mktemp("reg-basic")), auth="htpasswd")
-    try:
-        builder.push(image_layouts["busybox"], f"{reg.host}/pyrt/busybox:latest", creds=f"{USER}:{PASSWORD}")
-    except BaseException:
-        reg.stop()
-        raise
-    yield reg
-    reg.stop()
-
-
-@pytest.fixture(scope="session")
-def token_registry(tmp_path_factory, image_layouts):
-    """Token-auth registry: pyrt/busybox (private) and pyrt/public (anonymous pull allowed)."""
-    d = str(tmp_path_factory.mktemp("reg-token"))
-    issuer = TokenIssuer(d)
-    issuer.public.add("pyrt/public")
-    reg = Registry(d, auth="token", issuer=issuer)
-    reg.issuer = issuer
-    try:
-        for repo in ("pyrt/busybox", "pyrt/public"):
-            builder.push(image_layouts["busybox"], f"{reg.host}/{repo}:latest", creds=f"{USER}:{PASSWORD}")
-    except BaseException:
-        reg.stop()
-        issuer.stop()
-        raise
-    yield reg
-    reg.stop()
-    issuer.stop()
-
-
-@pytest.fixture
-def fault_proxy(open_registry, pushed):
-    p = FaultProxy(open_registry.host)
-    yield p
-    p.stop()
-
-
-@pytest.fixture
-def store_root(tmp_path):
-    """A fresh pyrt --root for one test."""
-    d = tmp_path / "pyrt-root"
-    d.mkdir()
-    return str(d)
-
-
-
-
-def empty_registries_conf():
-    from pyrt.image.reference import RegistriesConf
-    return RegistriesConf()
+# Older test modules load this module itself as the plugin: give them the fixtures too.
+from tests.support.registry_fixtures import *  # noqa: E402,F401,F403
