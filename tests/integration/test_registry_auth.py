@@ -86,3 +86,21 @@ def test_token_cached_across_requests_in_process(token_registry, store_root):
         assert json.loads(data)["schemaVersion"] == 2
     assert token_registry.issuer.requests - before == 1
     assert pull(store, f"{token_registry.host}/pyrt/public", opts).id.startswith("sha256:")
+
+
+def test_tls_registry(tls_registry, store_root):
+    """https with a self-signed certificate: refused when verifying, used (still https) with
+    --tls-verify=false; an https registry never falls back to plain http."""
+    ref = f"{tls_registry.host}/pyrt/busybox:latest"
+    r = pyrt(store_root, "pull", ref)
+    assert r.returncode == 10 and "CERTIFICATE_VERIFY_FAILED" in r.stderr and "--tls-verify=false" in r.stderr
+    r = pyrt(store_root, "pull", "--tls-verify=false", "-q", ref)
+    assert r.returncode == 0, r.stderr
+    # Verification on, with the registry's CA trusted through the usual OpenSSL variable.
+    env = pyrt_env(os.path.dirname(store_root), SSL_CERT_FILE=tls_registry.cert_path)
+    r = pyrt(store_root, "pull", "-q", ref, env=env)
+    assert r.returncode == 0, r.stderr
+    from pyrt.image.registry import RegistryClient
+    client = RegistryClient(tls_registry.host, tls_verify=False)
+    client.ping()
+    assert client._scheme == "https"

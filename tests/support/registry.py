@@ -41,11 +41,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_http(host: str, timeout: float = 15.0) -> None:
+def make_cert(workdir: str, stem: str, common_name: str, ip: str | None = None):
+    """A fresh RSA key and self-signed CA certificate (for IP, if given), written as
+    WORKDIR/STEM.pem and WORKDIR/STEM.key; returns (key, cert)."""
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(days=1))
+         .not_valid_after(now + datetime.timedelta(days=1))
+         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True))
+    if ip:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+    cert = b.sign(key, hashes.SHA256())
+    with open(os.path.join(workdir, f"{stem}.pem"), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(os.path.join(workdir, f"{stem}.key"), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()))
+    return key, cert
+
+
+def _wait_http(host: str, timeout: float = 15.0, tls: bool = False) -> None:
+    import ssl
     deadline = time.monotonic() + timeout
     while True:
         try:
-            c = http.client.HTTPConnection(host, timeout=2)
+            if tls:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                c = http.client.HTTPSConnection(host, timeout=2, context=ctx)
+            else:
+                c = http.client.HTTPConnection(host, timeout=2)
             c.request("GET", "/v2/")
             c.getresponse().read()
             c.close()
@@ -57,15 +90,21 @@ def _wait_http(host: str, timeout: float = 15.0) -> None:
 
 
 class Registry:
-    """One docker-registry process. auth: None, "htpasswd" or "token" (with a TokenIssuer)."""
+    """One docker-registry process. auth: None, "htpasswd" or "token" (with a TokenIssuer);
+    tls: serve https with a self-signed certificate (its PEM at .cert_path)."""
 
-    def __init__(self, workdir: str, auth: str | None = None, issuer: "TokenIssuer | None" = None):
+    def __init__(self, workdir: str, auth: str | None = None, issuer: "TokenIssuer | None" = None,
+                 tls: bool = False):
         self.dir = workdir
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         lines = ["version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true",
                  "storage:", "  filesystem:", f"    rootdirectory: {workdir}/data", "  delete:", "    enabled: true",
                  "http:", f"  addr: {self.host}", f"  secret: {secrets.token_hex(16)}"]
+        if tls:
+            make_cert(workdir, "registry-tls", "pyrt test registry", ip="127.0.0.1")
+            self.cert_path = os.path.join(workdir, "registry-tls.pem")
+            lines += ["  tls:", f"    certificate: {self.cert_path}", f"    key: {workdir}/registry-tls.key"]
         if auth == "htpasswd":
             import bcrypt
             with open(os.path.join(workdir, "htpasswd"), "w") as f:
@@ -81,7 +120,7 @@ class Registry:
         self.log = open(os.path.join(workdir, "registry.log"), "w")
         self.proc = subprocess.Popen([REGISTRY_BIN, "serve", self.config], stdout=self.log, stderr=subprocess.STDOUT)
         try:
-            _wait_http(self.host)
+            _wait_http(self.host, tls=tls)
         except OSError:
             self.stop()
             raise
@@ -111,23 +150,10 @@ class TokenIssuer:
     """
 
     def __init__(self, workdir: str):
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pyrt test token issuer")])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(now - datetime.timedelta(days=1))
-                     .not_valid_after(now + datetime.timedelta(days=1))
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                     .sign(self.key, hashes.SHA256()))
+        from cryptography.hazmat.primitives import serialization
+        self.key, self.cert = make_cert(workdir, "token-cert", "pyrt test token issuer")
         self.cert_der = self.cert.public_bytes(serialization.Encoding.DER)
         self.cert_path = os.path.join(workdir, "token-cert.pem")
-        with open(self.cert_path, "wb") as f:
-            f.write(self.cert.public_bytes(serialization.Encoding.PEM))
         self.public: set[str] = set()
         self.requests = 0
         self.scopes: list[str] = []

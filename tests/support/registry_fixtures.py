@@ -61,6 +61,19 @@ def token_registry(tmp_path_factory, image_layouts):
     issuer.stop()
 
 
+@pytest.fixture(scope="session")
+def tls_registry(tmp_path_factory, image_layouts):
+    """An https registry with a self-signed certificate; busybox pushed to pyrt/busybox:latest."""
+    reg = Registry(str(tmp_path_factory.mktemp("reg-tls")), tls=True)
+    try:
+        builder.push(image_layouts["busybox"], f"{reg.host}/pyrt/busybox:latest")
+    except BaseException:
+        reg.stop()
+        raise
+    yield reg
+    reg.stop()
+
+
 @pytest.fixture
 def fault_proxy(open_registry, pushed):
     p = FaultProxy(open_registry.host)
