@@ -21,3 +21,7 @@ int pyrt_umount2(const char *target, int flags) { return umount2(target, flags);
 int pyrt_sethostname(const char *name, size_t len) { return sethostname(name, len); }
 int pyrt_setdomainname(const char *name, size_t len) { return setdomainname(name, len); }
 int pyrt_personality(unsigned long persona) { return personality(persona); }
+
+/* `run` and `exec` wait for a grandchild (the container's PID 1): becoming a subreaper makes it
+ * reparent to us when the intermediate child exits. */
+int pyrt_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)on, 0, 0, 0); }

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,4 +19,5 @@ int pyrt_umount2(const char *target, int flags);
 int pyrt_sethostname(const char *name, size_t len);
 int pyrt_setdomainname(const char *name, size_t len);
 int pyrt_personality(unsigned long persona);
+int pyrt_set_child_subreaper(int on);
 #endif

@@ -63,3 +63,7 @@ def setdomainname(name: str) -> None:
 
 def personality(persona: int) -> int:
     return _check(lib.pyrt_personality(persona), "personality")
+
+
+def set_child_subreaper(on: bool = True) -> None:
+    _check(lib.pyrt_set_child_subreaper(1 if on else 0), "prctl(PR_SET_CHILD_SUBREAPER)")

@@ -1,0 +1,43 @@
+"""The parent <-> init conversation: small JSON messages over a SOCK_SEQPACKET socketpair.
+
+Each message is one datagram {"type": ..., ...}; an empty read means the other side exited.
+Types, in the order they flow during create:
+    child  -> parent  userns    (new user namespace made: write my uid_map/gid_map)
+    parent -> child   ok
+    child  -> parent  pid       {"pid": host pid of the container's init}
+    parent -> child   go        (init is in its cgroup: continue)
+    child  -> parent  hooks     (rootfs mounted: run prestart/createRuntime hooks)
+    parent -> child   ok
+    child  -> parent  created   (all set up, blocked on the exec fifo next)
+    child  -> parent  error     {"message": "..."}  at any step
+"""
+from __future__ import annotations
+
+import json
+import socket
+
+from pyrt.errors import RuntimeSetupError
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def send(sock: socket.socket, type_: str, **fields) -> None:
+    fields["type"] = type_
+    sock.send(json.dumps(fields).encode())
+
+
+def recv(sock: socket.socket) -> dict:
+    data = sock.recv(65536)
+    if not data:
+        return {"type": "eof"}
+    return json.loads(data)
+
+
+def expect(sock: socket.socket, type_: str) -> dict:
+    """Receive the next message, which must be TYPE_ (used by the child, which only waits)."""
+    msg = recv(sock)
+    if msg["type"] != type_:
+        raise RuntimeSetupError(f"protocol: expected {type_!r} from the runtime, got {msg['type']!r}")
+    return msg

@@ -1,0 +1,275 @@
+"""The parent side of `create`, `run` and `exec`: fork the children, answer their messages, place
+the init in its cgroup, record state; on any failure undo everything taken so far.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import sys
+
+from pyrt.errors import ConfigError, PyrtError, RuntimeSetupError, StateError, UsageError
+from pyrt.runtime import channel, hooks
+from pyrt.runtime import state as st
+from pyrt.runtime.container import Container, remove_container_dir, wait_gone
+from pyrt.runtime.init import NAMESPACES, Launch, stage1
+
+
+def _namespaces(spec) -> tuple[list, list]:
+    join, new = [], []
+    for ns in spec.linux.namespaces:
+        (join.append((ns.type, ns.path)) if ns.path else new.append(ns.type))
+    return join, new
+
+
+def _write_id_maps(pid: int, spec) -> None:
+    for name, maps in (("uid_map", spec.linux.uid_mappings), ("gid_map", spec.linux.gid_mappings)):
+        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise RuntimeSetupError(f"write {name}: {os.strerror(e.errno).lower()}") from None
+
+
+def _start_children(launch: Launch, on_pid, on_hooks=None) -> tuple[int, object]:
+    """Fork stage 1 and drive the conversation until the init says `created`.
+    ON_PID(pid) runs when the init's pid is known (cgroup placement) and returns the state dict
+    handed to in-container hooks. Returns (init pid, socket). Raises on any child error; the
+    caller owns cleanup of the init pid ON_PID was told about."""
+    parent_sock, child_sock = channel.pair()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid1 = os.fork()
+    if pid1 == 0:
+        parent_sock.close()
+        stage1(child_sock, launch)
+    child_sock.close()
+    init_pid = 0
+    try:
+        while True:
+            msg = channel.recv(parent_sock)
+            t = msg["type"]
+            if t == "userns":
+                _write_id_maps(pid1, launch.spec)
+                channel.send(parent_sock, "ok")
+            elif t == "pid":
+                init_pid = msg["pid"]
+                os.waitpid(pid1, 0)
+                pid1 = 0
+                state = on_pid(init_pid)
+                channel.send(parent_sock, "go", state=state)
+            elif t == "hooks":
+                on_hooks()
+                channel.send(parent_sock, "ok")
+            elif t == "created":
+                return init_pid, parent_sock
+            elif t == "error":
+                raise RuntimeSetupError(msg["message"])
+            else:
+                raise RuntimeSetupError("container init exited before it was set up")
+    except BaseException:
+        parent_sock.close()
+        if pid1:
+            try:
+                os.kill(pid1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid1, 0)
+        raise
+
+
+def _kill_init(pid: int) -> None:
+    if pid <= 0:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)  # ours if we are its subreaper (run)
+    except ChildProcessError:
+        wait_gone(pid, 0)
+
+
+def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = None,
+           console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
+           foreground: bool = False) -> Container:
+    """Set the container up and leave its init blocked on the exec fifo until `start`."""
+    from pyrt.spec.config import load_bundle
+    st.validate_id(container_id)
+    if not bundle:
+        raise UsageError("missing --bundle")
+    spec = load_bundle(bundle)
+    if spec.process is None:
+        raise ConfigError("process: is required to create a container")
+    if spec.linux.namespace("mount") is None:
+        raise ConfigError("linux.namespaces: a mount namespace is required")
+    if spec.process.terminal and not console_socket:
+        raise UsageError("process.terminal is true: pass --console-socket (a foreground tty is not supported)")
+    join, new = _namespaces(spec)
+    d = st.make_container_dir(root, container_id)
+    fifo_fd = -1
+    mgr = None
+    init_pid = 0
+    try:
+        with st.Lock(d) as lock:
+            fifo = os.path.join(d, st.EXEC_FIFO)
+            old = os.umask(0)
+            try:
+                os.mkfifo(fifo, 0o622)
+            finally:
+                os.umask(old)
+            fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+            state = st.State(
+                id=container_id, bundle=spec.bundle, rootfs=spec.root.path,
+                created=datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z"),
+                annotations=dict(spec.annotations), hooks=dict(spec.hooks),
+                namespaces={ns.type: ns.path for ns in spec.linux.namespaces},
+                owner="",
+            )
+            st.write_state(d, state)
+            ctr = Container(root, state)
+
+            from pyrt.cgroups import open_manager
+            mgr = open_manager(spec.linux.cgroups_path, container_id)
+
+            def on_pid(pid: int) -> dict:
+                nonlocal init_pid
+                init_pid = pid
+                from pyrt.linux import proc
+                state.pid = pid
+                state.start_time = proc.start_time(pid)
+                mgr.apply(pid)
+                state.cgroup = mgr.to_state()
+                if spec.linux.resources is not None:
+                    mgr.set(spec.linux.resources)
+                st.write_state(d, state)
+                return ctr.hook_state(st.Status.CREATING)
+
+            def on_hooks() -> None:
+                s = ctr.hook_state(st.Status.CREATING)
+                hooks.run_hooks(spec.hooks, "prestart", s)
+                hooks.run_hooks(spec.hooks, "createRuntime", s)
+
+            launch = Launch(container_id=container_id, spec=spec, process=spec.process, join=join, new=new,
+                            fifo_fd=fifo_fd, console_socket=console_socket, no_pivot=no_pivot,
+                            preserve_fds=preserve_fds, close_fds=[lock.fd])
+            _, sock = _start_children(launch, on_pid, on_hooks)
+            sock.close()
+            os.close(fifo_fd)
+            fifo_fd = -1
+            st.write_state(d, state)
+            if pid_file:
+                _write_pid_file(pid_file, state.pid)
+            return ctr
+    except BaseException:
+        if fifo_fd >= 0:
+            os.close(fifo_fd)
+        _kill_init(init_pid)
+        if mgr is not None:
+            try:
+                mgr.destroy()
+            except (OSError, PyrtError):
+                pass
+        remove_container_dir(d)
+        raise
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
+
+
+_FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+            signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
+
+
+def wait_foreground(pid: int) -> int:
+    """Wait for PID (our child, as subreaper), forwarding signals; exit code or 128+signal."""
+    def forward(signum, _frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    for s in _FORWARD:
+        signal.signal(s, forward)
+    while True:
+        try:
+            wpid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        except InterruptedError:
+            continue
+        if wpid == pid:
+            break
+    for s in _FORWARD:
+        signal.signal(s, signal.SIG_DFL)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def run(root: str, container_id: str, bundle: str, *, detach: bool = False, keep: bool = False,
+        **create_args) -> int:
+    """create + start (+ wait + delete unless DETACH). Returns the exit status to use."""
+    from pyrt.linux import syscalls
+    if not detach:
+        syscalls.set_child_subreaper(True)  # the init reparents to us when stage 1 exits
+    ctr = create(root, container_id, bundle, foreground=not detach, **create_args)
+    try:
+        ctr.start()
+    except BaseException:
+        ctr.delete(force=True)
+        raise
+    if detach:
+        return 0
+    code = wait_foreground(ctr.state.pid)
+    if not keep:
+        ctr.delete(force=True)
+    return code
+
+
+def exec_process(root: str, container_id: str, process, *, detach: bool = False, pid_file: str | None = None,
+                 console_socket: str | None = None, preserve_fds: int = 0) -> int:
+    """Run PROCESS in the running container: join its init's namespaces and cgroup."""
+    from pyrt.linux import syscalls
+    ctr = Container.load(root, container_id)
+    status = ctr.status()
+    if not status.can_exec():
+        raise StateError(f"cannot exec in a container that is {status.value}")
+    if process.terminal and not console_socket:
+        raise UsageError("a terminal needs --console-socket (a foreground tty is not supported)")
+    from pyrt.spec.config import load_bundle
+    spec = load_bundle(ctr.state.bundle)
+    pid = ctr.state.pid
+    join = []
+    for ns_type in ctr.state.namespaces:
+        path = f"/proc/{pid}/ns/{NAMESPACES[ns_type][1]}"
+        join.append((ns_type, path))
+    if not detach:
+        syscalls.set_child_subreaper(True)
+    mgr = ctr.cgroup_manager()
+    started = []
+
+    def on_pid(p: int) -> dict:
+        started.append(p)
+        if mgr is not None:
+            mgr.apply(p)
+        return ctr.hook_state()
+
+    launch = Launch(container_id=container_id, spec=spec, process=process, join=join, new=[],
+                    console_socket=console_socket, preserve_fds=preserve_fds, exec_mode=True)
+    try:
+        init_pid, sock = _start_children(launch, on_pid)
+    except BaseException:
+        _kill_init(started[0] if started else 0)
+        raise
+    sock.close()
+    if pid_file:
+        _write_pid_file(pid_file, init_pid)
+    if detach:
+        return 0
+    return wait_foreground(init_pid)

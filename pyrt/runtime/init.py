@@ -1,0 +1,387 @@
+"""What runs inside the forked children: namespace set-up (stage 1) and the container's init.
+
+pyrt-runc (the parent) forks stage 1. Stage 1 is single-threaded Python right after fork(), so
+it may join or create a user namespace and join a mount namespace, which a threaded process
+cannot. It joins the namespaces given by path, makes the new ones, and forks again: the
+grandchild is PID 1 of a new pid namespace (unshare(CLONE_NEWPID) only affects children).
+Stage 1 reports the grandchild's pid and exits; the grandchild waits until the parent has put
+it in its cgroup, then runs `container_init` (or `exec_init` for `pyrt-runc exec`).
+
+Any error in a child travels to the parent as one line over the socket; the parent cleans up.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+from pyrt.errors import PyrtError, RuntimeSetupError
+from pyrt.runtime import channel
+
+# namespace type in config.json -> (clone flag name, /proc/<pid>/ns name)
+NAMESPACES = {
+    "user": ("CLONE_NEWUSER", "user"), "pid": ("CLONE_NEWPID", "pid"), "network": ("CLONE_NEWNET", "net"),
+    "ipc": ("CLONE_NEWIPC", "ipc"), "uts": ("CLONE_NEWUTS", "uts"), "mount": ("CLONE_NEWNS", "mnt"),
+    "cgroup": ("CLONE_NEWCGROUP", "cgroup"), "time": ("CLONE_NEWTIME", "time"),
+}
+# Join order: the user namespace first (it owns the others), the mount namespace last.
+JOIN_ORDER = ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class Launch:
+    """Everything the children need, fixed before fork()."""
+    container_id: str
+    spec: object                       # pyrt.spec.config.Spec
+    process: object                    # pyrt.spec.config.Process (the spec's, or exec's)
+    join: list = field(default_factory=list)   # [(ns type, path)] to setns into
+    new: list = field(default_factory=list)    # ns types to create
+    fifo_fd: int = -1                  # O_PATH fd of exec.fifo (create only)
+    console_socket: str | None = None
+    no_pivot: bool = False
+    preserve_fds: int = 0
+    exec_mode: bool = False            # pyrt-runc exec: join everything, no rootfs work
+    close_fds: list = field(default_factory=list)  # the parent's fds the children must not keep
+
+
+def describe(e: BaseException) -> str:
+    """One line for the user from any error raised in a child."""
+    if isinstance(e, PyrtError):
+        return str(e)
+    if isinstance(e, OSError):
+        msg = e.strerror or str(e)
+        return f"{msg}: {e.filename}" if e.filename else msg
+    return f"{type(e).__name__}: {e}"
+
+
+def _report(sock, e: BaseException) -> None:
+    try:
+        channel.send(sock, "error", message=describe(e))
+    except OSError:
+        pass
+
+
+# --- stage 1 ----------------------------------------------------------------------------------
+def stage1(sock, launch: Launch) -> None:
+    """Runs in the first child; never returns."""
+    try:
+        _stage1(sock, launch)
+    except BaseException as e:  # noqa: BLE001 - everything must reach the parent, then exit
+        _report(sock, e)
+        os._exit(1)
+    os._exit(0)
+
+
+def _stage1(sock, launch: Launch) -> None:
+    from pyrt.linux import syscalls as sc
+    # e.g. the container lock: an flock belongs to the open file, which fork() shares
+    for fd in launch.close_fds:
+        os.close(fd)
+    _preload(launch.spec, launch.process)  # before any namespace switch hides the host's files
+    # Open every namespace file first: once we are in another mount or user namespace the
+    # paths may resolve differently or not at all.
+    fds = []
+    for ns_type, path in sorted(launch.join, key=lambda j: JOIN_ORDER.index(j[0])):
+        try:
+            fds.append((ns_type, path, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+        except OSError as e:
+            raise RuntimeSetupError(f"{ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from None
+    for ns_type, path, fd in fds:
+        try:
+            sc.setns(fd, getattr(sc, NAMESPACES[ns_type][0]), path)
+        except OSError as e:
+            raise RuntimeSetupError(f"join {ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from None
+        os.close(fd)
+    if "user" in launch.new:
+        sc.unshare(sc.CLONE_NEWUSER)
+        channel.send(sock, "userns")
+        channel.expect(sock, "ok")
+    # A new cgroup namespace is made later by the init, once it sits in its own cgroup.
+    flags = 0
+    for ns_type in launch.new:
+        if ns_type not in ("user", "cgroup"):
+            flags |= getattr(sc, NAMESPACES[ns_type][0])
+    if flags:
+        try:
+            sc.unshare(flags)
+        except OSError as e:
+            raise RuntimeSetupError(f"unshare {', '.join(n for n in launch.new if n not in ('user', 'cgroup'))}"
+                                    f" namespaces: {os.strerror(e.errno).lower()}") from None
+    if "time" in launch.new and launch.spec.linux.time_offsets:
+        # Offsets can only be written before any process lives in the new time namespace.
+        with open("/proc/self/timens_offsets", "w") as f:
+            for clock, secs, nsecs in launch.spec.linux.time_offsets:
+                f.write(f"{clock} {secs} {nsecs}\n")
+    pid = os.fork()
+    if pid == 0:
+        init_main(sock, launch)
+    channel.send(sock, "pid", pid=pid)
+
+
+# --- the init (grandchild) ------------------------------------------------------------------------
+def init_main(sock, launch: Launch) -> None:
+    """Runs in the grandchild; never returns."""
+    try:
+        go = channel.expect(sock, "go")
+        if launch.exec_mode:
+            exec_init(sock, launch, go)
+        else:
+            container_init(sock, launch, go)
+    except BaseException as e:  # noqa: BLE001
+        _report(sock, e)
+        os._exit(1)
+    os._exit(127)  # not reached: the init ends in execve
+
+
+def container_init(sock, launch: Launch, go: dict) -> None:
+    """The ordered in-container set-up (runc's standard_init order); ends in execve."""
+    from pyrt.linux import syscalls as sc
+    from pyrt.runtime import hooks, rootfs
+    spec, process = launch.spec, launch.process
+    rootdir = spec.root.path
+
+    # 1. Where our cgroups are, read before a cgroup namespace hides the host paths; then the
+    #    cgroup namespace, created now so its root is the container's own cgroup.
+    own = rootfs.own_cgroups()
+    if "cgroup" in launch.new:
+        sc.unshare(sc.CLONE_NEWCGROUP)
+
+    # 2. Network: a new network namespace gets its loopback up; anything else is the caller's.
+    if "network" in launch.new:
+        from pyrt.linux import netdev
+        netdev.link_up("lo")
+
+    # 3. oom_score_adj, while /proc is still the host's and we have every capability.
+    if process.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(process.oom_score_adj))
+
+    # 4. The rootfs: propagation, mounts in order, devices, /dev links.
+    if spec.has_new("mount") or spec.linux.namespace("mount"):
+        rootfs.prepare(spec, rootdir, cgroup_paths=own)
+    else:
+        raise RuntimeSetupError("linux.namespaces: a mount namespace is required")
+
+    # 5. Hooks around the rootfs: prestart and createRuntime run in the runtime's namespaces
+    #    (the parent runs them), createContainer here, in the container's, before pivot_root.
+    if any(spec.hooks.get(k) for k in ("prestart", "createRuntime")):
+        channel.send(sock, "hooks")
+        channel.expect(sock, "ok")
+    hooks.run_hooks(spec.hooks, "createContainer", go["state"])
+
+    # 6. Switch root, then make the working directory exist (runc creates it too).
+    rootfs.switch_root(rootdir, launch.no_pivot)
+    if process.cwd != "/":
+        try:
+            os.makedirs(process.cwd, 0o755, exist_ok=True)
+        except OSError:
+            pass  # a read-only rootfs: chdir below reports it
+
+    # 7. The console: a pty from the container's devpts, its master to --console-socket.
+    if process.terminal:
+        _setup_console(launch, process, rootfs)
+
+    # 8. rootfsPropagation applies to the new / ; root.readonly.
+    if spec.linux.rootfs_propagation:
+        from pyrt.runtime.rootfs import MS, MS_REC
+        name = spec.linux.rootfs_propagation
+        bits = MS["MS_" + name.lstrip("r").upper()] | (MS_REC if name.startswith("r") else 0)
+        sc.mount(None, "/", None, bits)
+    if spec.root.readonly:
+        rootfs.readonly_root()
+
+    # 9. Hostname, domain name, sysctls.
+    if spec.hostname:
+        sc.sethostname(spec.hostname)
+    if spec.domainname:
+        sc.setdomainname(spec.domainname)
+    for key, value in spec.linux.sysctl:
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise RuntimeSetupError(f"sysctl {key}={value}: {os.strerror(e.errno).lower()}") from None
+
+    # 10. Read-only paths, then masked paths (runc's order).
+    for p in spec.linux.readonly_paths:
+        rootfs.readonly_path(p)
+    for p in spec.linux.masked_paths:
+        rootfs.mask_path(p)
+
+    # 11. Personality.
+    if spec.linux.personality is not None:
+        sc.personality(spec.linux.personality)
+
+    # 12. The process itself: rlimits, user, capabilities, no_new_privs, seccomp; then the
+    #     exec fifo (create/start split), startContainer hooks, execve.
+    finalize_and_exec(launch, process, spec, sock, go, wait_fifo=True)
+
+
+def exec_init(sock, launch: Launch, go: dict) -> None:
+    """`pyrt-runc exec`: already in every namespace of the container; only the process set-up."""
+    from pyrt.runtime import rootfs
+    if launch.process.terminal:
+        _setup_console(launch, launch.process, rootfs, mount_console=False)
+    finalize_and_exec(launch, launch.process, launch.spec, sock, go, wait_fifo=False)
+
+
+def _preload(spec, process) -> None:
+    """Import every module the init needs while the host's Python library is still reachable
+    (a joined mount namespace or pivot_root takes it away)."""
+    import fcntl, resource, struct, subprocess, termios  # noqa: F401,E401
+    from pyrt.linux import capabilities  # noqa: F401
+    from pyrt.runtime import hooks, rootfs  # noqa: F401
+    from pyrt.linux import netdev  # noqa: F401
+    if process.terminal:
+        from pyrt.runtime import console  # noqa: F401
+    if getattr(spec.linux, "seccomp", None) is not None:
+        from pyrt.linux import seccomp  # noqa: F401
+
+
+def _setup_console(launch: Launch, process, rootfs_mod, mount_console: bool = True) -> None:
+    from pyrt.runtime import console
+    if not launch.console_socket:
+        raise RuntimeSetupError("process.terminal is true but no --console-socket was given")
+    master, slave_path = console.new_pty()
+    if process.console_size:
+        import fcntl
+        import struct
+        import termios
+        h, w = process.console_size
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+    console.send_master(launch.console_socket, master)
+    os.close(master)
+    slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY)
+    if mount_console:
+        from pyrt.linux.syscalls import mount
+        if not os.path.lexists("/dev/console"):
+            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+        mount(slave_path, "/dev/console", None, rootfs_mod.MS_BIND)
+    console.make_controlling(slave)
+
+
+def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, wait_fifo: bool) -> None:
+    import resource
+
+    from pyrt.runtime import hooks
+    env = process.env_dict()
+
+    for r in process.rlimits:
+        try:
+            resource.setrlimit(getattr(resource, r.type), (r.soft, r.hard))
+        except (OSError, ValueError) as e:
+            raise RuntimeSetupError(f"setrlimit {r.type} {r.soft}/{r.hard}: {e}") from None
+
+    seccomp = getattr(spec.linux, "seccomp", None) if spec is not None else None
+    if seccomp is not None and not process.no_new_privileges:
+        # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: load it while we have it.
+        _load_seccomp(seccomp)
+
+    _switch_user(process, spec)
+    if "HOME" not in env:
+        env["HOME"] = _home_of(process.user.uid)
+    if "PATH" not in env:
+        env["PATH"] = DEFAULT_PATH
+    try:
+        os.chdir(process.cwd)
+    except OSError as e:
+        raise RuntimeSetupError(f"chdir to cwd {process.cwd!r}: {os.strerror(e.errno).lower()}") from None
+    if process.no_new_privileges:
+        from pyrt.linux import capabilities
+        capabilities.set_no_new_privs()
+    path = lookup(process.args[0], env["PATH"])
+
+    # Only fds 0-2 and the preserved ones reach the container's process.
+    _close_fds_on_exec(3 + launch.preserve_fds)
+
+    channel.send(sock, "created")
+    if wait_fifo:
+        fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+        os.close(fd)
+        state = dict(go["state"], status="running")
+        try:
+            hooks.run_hooks(spec.hooks, "startContainer", state)
+        except PyrtError as e:
+            print(f"pyrt-runc: {e}", file=sys.stderr, flush=True)
+            os._exit(1)
+    sock.close()
+    if seccomp is not None and process.no_new_privileges:
+        _load_seccomp(seccomp)  # last: nothing but execve after it
+    try:
+        os.execve(path, list(process.args), env)
+    except OSError as e:
+        print(f"pyrt-runc: exec {path}: {os.strerror(e.errno).lower()}", file=sys.stderr, flush=True)
+        os._exit(127)
+
+
+def _load_seccomp(seccomp) -> None:
+    from pyrt.linux import seccomp as sec
+    sec.load(seccomp)
+
+
+def _switch_user(process, spec) -> None:
+    """setgroups/setgid/setuid, then the capability sets (keep-caps across the uid switch)."""
+    from pyrt.linux import capabilities
+    caps = process.capabilities
+    u = process.user
+    os.umask(u.umask if u.umask is not None else 0o022)
+    if caps is not None:
+        capabilities.keep_caps(True)
+    if _setgroups_allowed():
+        os.setgroups(list(u.additional_gids))
+    os.setresgid(u.gid, u.gid, u.gid)
+    os.setresuid(u.uid, u.uid, u.uid)
+    if caps is not None:
+        capabilities.apply(caps)
+
+
+def _setgroups_allowed() -> bool:
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
+
+
+def _home_of(uid: int) -> str:
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) >= 6 and parts[2] == str(uid):
+                    return parts[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def lookup(name: str, path_env: str) -> str:
+    """The executable to run, resolved like runc (exec.LookPath) inside the container."""
+    if "/" in name:
+        if os.path.isfile(name) and os.access(name, os.X_OK):
+            return name
+        raise RuntimeSetupError(f'exec: "{name}": no such file or executable')
+    for d in path_env.split(":"):
+        p = os.path.join(d or ".", name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    raise RuntimeSetupError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def _close_fds_on_exec(first: int) -> None:
+    import fcntl
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd < 3:
+            continue
+        if fd < first:
+            os.set_inheritable(fd, True)
+            continue
+        try:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFD)
+            fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
+        except OSError:
+            pass

@@ -1,0 +1,117 @@
+"""Smaller runtime operations behind `ps`, `exec` and `features`."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+from pyrt.errors import ConfigError, StateError, UsageError
+
+
+def container_pids(ctr) -> list[int]:
+    """Pids in the container's cgroup (host pids), or just its init when it has no cgroup."""
+    status = ctr.status()
+    if status.value in ("stopped", "creating"):
+        raise StateError(f"container {ctr.id!r} is {status.value}")
+    mgr = ctr.cgroup_manager()
+    if mgr is not None:
+        return sorted(mgr.pids())
+    return [ctr.state.pid]
+
+
+def ps_table(pids: list[int], ps_args: list[str]) -> str:
+    """ps(1) output keeping the header and the rows whose PID column is one of PIDS (runc's way)."""
+    out = subprocess.run(["ps", *ps_args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise UsageError(f"ps {' '.join(ps_args)}: {out.stderr.strip()}")
+    lines = out.stdout.splitlines()
+    if not lines:
+        return ""
+    header = lines[0].split()
+    if "PID" not in header:
+        raise UsageError("ps output has no PID column")
+    col = header.index("PID")
+    keep = [lines[0]]
+    wanted = set(pids)
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            keep.append(line)
+    return "\n".join(keep) + "\n"
+
+
+def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(), tty=False, cwd=None,
+                      env=(), user=None, additional_gids=(), caps=(), no_new_privs=False):
+    """The Process to exec: process.json as given, or the container's own process with the flags
+    applied (runc reads the bundle's config.json for the defaults)."""
+    import dataclasses
+
+    from pyrt.runtime.container import Container
+    from pyrt.spec.config import Process, User, load_bundle, load_process
+    if process_json:
+        return load_process(process_json)
+    if not args:
+        raise UsageError("exec: a command to run is required (or --process)")
+    ctr = Container.load(root, container_id)
+    base = load_bundle(ctr.state.bundle).process
+    if base is None:
+        raise ConfigError("process: the container's config.json has none to start from")
+    u = base.user
+    if user:
+        uid, _, gid = user.partition(":")
+        try:
+            u = User(uid=int(uid), gid=int(gid) if gid else 0, umask=base.user.umask,
+                     additional_gids=tuple(additional_gids))
+        except ValueError:
+            raise UsageError(f"--user {user!r}: expected numeric uid[:gid]") from None
+    elif additional_gids:
+        u = dataclasses.replace(u, additional_gids=tuple(additional_gids))
+    envd = base.env_dict()
+    for e in env:
+        k, sep, v = e.partition("=")
+        if not sep:
+            raise UsageError(f"--env {e!r}: expected NAME=value")
+        envd[k] = v
+    capabilities = base.capabilities
+    if caps:
+        from pyrt.spec.capabilities import Capabilities
+        extra = Capabilities.from_dict({k: list(caps) for k in ("bounding", "effective", "permitted",
+                                                              "inheritable", "ambient")})
+        cur = capabilities or Capabilities.from_dict(None)
+        capabilities = dataclasses.replace(
+            cur, **{k: getattr(cur, k) | getattr(extra, k)
+                    for k in ("bounding", "effective", "permitted", "inheritable", "ambient")})
+    return dataclasses.replace(
+        base, args=tuple(args), terminal=tty, cwd=cwd or base.cwd, user=u,
+        env=tuple(f"{k}={v}" for k, v in envd.items()), capabilities=capabilities,
+        no_new_privileges=base.no_new_privileges or no_new_privs)
+
+
+def features() -> dict:
+    """The runtime-spec features document: what config.json may ask of pyrt-runc."""
+    from pyrt.spec import config as c
+    from pyrt.spec.config import _EXTENSION_OPTIONS, _FLAG_OPTIONS, _PROPAGATION_OPTIONS
+    out = {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.1.0",
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": sorted(set(_FLAG_OPTIONS) | set(_PROPAGATION_OPTIONS) | set(_EXTENSION_OPTIONS)),
+        "linux": {
+            "namespaces": list(c.NAMESPACE_TYPES),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+        },
+        "annotations": {"org.opencontainers.runtime-spec.features.runtime": "pyrt-runc"},
+    }
+    try:
+        from pyrt.linux.capabilities import CAP_NAMES, last_cap
+        out["linux"]["capabilities"] = [CAP_NAMES[n] for n in range(last_cap() + 1) if n in CAP_NAMES]
+    except ImportError:
+        pass
+    try:
+        from pyrt.linux import seccomp
+        out["linux"]["seccomp"] = seccomp.features()
+    except (ImportError, AttributeError):
+        out["linux"]["seccomp"] = {"enabled": True}
+    return out

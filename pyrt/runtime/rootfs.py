@@ -1,0 +1,306 @@
+"""The container's filesystem: mounts in config order, devices, /dev links, pivot_root, masked and
+read-only paths. Runs inside the init, in the container's (new) mount namespace.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from pyrt.errors import RuntimeSetupError
+from pyrt.linux import paths
+from pyrt.linux.syscalls import MS, MNT_DETACH, mount, pivot_root, umount2
+
+MS_BIND, MS_REC, MS_REMOUNT, MS_RDONLY = MS["MS_BIND"], MS["MS_REC"], MS["MS_REMOUNT"], MS["MS_RDONLY"]
+MS_SLAVE, MS_PRIVATE, MS_MOVE = MS["MS_SLAVE"], MS["MS_PRIVATE"], MS["MS_MOVE"]
+MS_NOSUID, MS_NODEV, MS_NOEXEC = MS["MS_NOSUID"], MS["MS_NODEV"], MS["MS_NOEXEC"]
+_PROPAGATION = MS["MS_SHARED"] | MS_SLAVE | MS_PRIVATE | MS["MS_UNBINDABLE"]
+
+# The devices every container gets (runtime-spec "default devices"): name, major, minor.
+DEFAULT_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+                   ("urandom", 1, 9), ("tty", 5, 0))
+DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+                ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"))
+# statvfs f_flag bits -> mount flags that a bind remount must keep (the kernel refuses to clear
+# flags locked by a less privileged mount namespace).
+_ST_TO_MS = ((os.ST_RDONLY, MS_RDONLY), (os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV),
+             (os.ST_NOEXEC, MS_NOEXEC), (os.ST_NOATIME, MS["MS_NOATIME"]),
+             (os.ST_NODIRATIME, MS["MS_NODIRATIME"]), (os.ST_RELATIME, MS["MS_RELATIME"]))
+
+
+def _fail(what: str, e: OSError) -> RuntimeSetupError:
+    return RuntimeSetupError(f"{what}: {os.strerror(e.errno).lower() if e.errno else e}")
+
+
+def target(rootfs: str, dest: str) -> str:
+    try:
+        return paths.resolve_in_root(rootfs, dest)
+    except paths.EscapeError as e:
+        raise RuntimeSetupError(f"mount target {dest}: {e.strerror}") from None
+    except OSError as e:
+        raise _fail(f"mount target {dest}", e) from None
+
+
+def _ensure(path: str, is_dir: bool, what: str) -> None:
+    try:
+        if is_dir:
+            os.makedirs(path, 0o755, exist_ok=True)
+        elif not os.path.lexists(path):
+            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
+    except OSError as e:
+        raise _fail(f"{what}: create {path}", e) from None
+
+
+def remount_bind(path: str, flags: int, what: str) -> None:
+    """Remount the bind mount at PATH with FLAGS, keeping flags the kernel locked on it."""
+    try:
+        mount(None, path, None, MS_BIND | MS_REMOUNT | flags)
+    except OSError as e:
+        if e.errno != errno.EPERM:
+            raise _fail(what, e) from None
+        locked = 0
+        f_flag = os.statvfs(path).f_flag
+        for st_bit, ms_bit in _ST_TO_MS:
+            if f_flag & st_bit:
+                locked |= ms_bit
+        try:
+            mount(None, path, None, MS_BIND | MS_REMOUNT | flags | locked)
+        except OSError as e2:
+            raise _fail(what, e2) from None
+
+
+# --- preparation before pivot_root ------------------------------------------------------------
+def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) -> None:
+    """Make ROOTFS a private-enough mount point and mount everything config.json lists into it."""
+    # Our copy of the host's mounts must not propagate back: slave by default, as runc.
+    prop = {"shared": MS["MS_SHARED"], "rshared": MS["MS_SHARED"] | MS_REC, "slave": MS_SLAVE,
+            "rslave": MS_SLAVE | MS_REC, "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
+            "unbindable": MS["MS_UNBINDABLE"], "runbindable": MS["MS_UNBINDABLE"] | MS_REC}
+    flag = prop.get(spec.linux.rootfs_propagation, MS_SLAVE | MS_REC)
+    try:
+        mount(None, "/", None, flag)
+    except OSError as e:
+        raise _fail("make / " + (spec.linux.rootfs_propagation or "rslave"), e) from None
+    # pivot_root needs the new root to be a mount point; a recursive self-bind makes it one.
+    try:
+        mount(rootfs, rootfs, None, MS_BIND | MS_REC)
+    except OSError as e:
+        raise _fail(f"bind rootfs {rootfs}", e) from None
+    for m in spec.mounts:
+        mount_entry(m, rootfs, spec.bundle, cgroup_paths or {})
+    dev_is_bind = any(m.destination == "/dev" and m.is_bind for m in spec.mounts)
+    if not dev_is_bind:
+        create_devices(rootfs, spec)
+        dev_symlinks(rootfs)
+
+
+def mount_entry(m, rootfs: str, bundle: str, cgroup_paths: dict[str, str]) -> None:
+    what = f'mount "{m.source or m.type}" on {m.destination}'
+    dest = target(rootfs, m.destination)
+    if m.type == "cgroup":
+        return _mount_cgroup_v1(m, rootfs, dest, cgroup_paths, what)
+    if m.is_bind:
+        src = m.source if os.path.isabs(m.source) else os.path.join(bundle, m.source)
+        try:
+            is_dir = stat.S_ISDIR(os.stat(src).st_mode)
+        except OSError as e:
+            raise _fail(f"{what}: source {src}", e) from None
+        _ensure(dest, is_dir, what)
+        try:
+            mount(src, dest, None, MS_BIND | (m.flags & MS_REC))
+        except OSError as e:
+            raise _fail(what, e) from None
+        extra = m.flags & ~(MS_BIND | MS_REC)
+        if extra:
+            remount_bind(dest, extra, what)
+    else:
+        _ensure(dest, True, what)
+        flags = m.flags
+        try:
+            mount(m.source or m.type, dest, m.type, flags, m.data or None)
+        except OSError as e:
+            if m.type == "sysfs" and e.errno == errno.EPERM:
+                # Without its own network namespace sysfs cannot be mounted: bind the host's.
+                try:
+                    mount("/sys", dest, None, MS_BIND | MS_REC)
+                except OSError as e2:
+                    raise _fail(what, e2) from None
+                remount_bind(dest, flags & ~MS_REC, what)
+            else:
+                raise _fail(what, e) from None
+    for p in m.propagation:
+        try:
+            mount(None, dest, None, p)
+        except OSError as e:
+            raise _fail(f"{what}: propagation", e) from None
+
+
+def _mount_cgroup_v1(m, rootfs: str, dest: str, cgroup_paths: dict[str, str], what: str) -> None:
+    """A `cgroup` mount on a v1/hybrid host, as runc makes it: a tmpfs with one bind of the
+    container's own cgroup directory per hierarchy, then made read-only if asked."""
+    _ensure(dest, True, what)
+    base = m.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS["MS_RELATIME"])
+    try:
+        mount("tmpfs", dest, "tmpfs", base, "mode=755")
+    except OSError as e:
+        raise _fail(what, e) from None
+    for name, host_dir in hierarchy_paths(cgroup_paths).items():
+        sub = os.path.join(dest, name)
+        _ensure(sub, True, what)
+        try:
+            mount(host_dir, sub, None, MS_BIND | MS_REC)
+        except OSError as e:
+            raise _fail(f"{what}: bind {host_dir}", e) from None
+        remount_bind(sub, m.flags & ~(MS_BIND | MS_REC), what)
+    if m.flags & MS_RDONLY:
+        try:
+            mount(None, dest, None, MS_REMOUNT | MS_RDONLY | base)
+        except OSError as e:
+            raise _fail(what, e) from None
+
+
+def hierarchy_paths(own: dict[str, str]) -> dict[str, str]:
+    """Mounted cgroup hierarchies: dir name under /sys/fs/cgroup -> our cgroup's directory in it.
+    OWN maps a hierarchy name to our cgroup path (from /proc/self/cgroup, read after the parent
+    placed us in the container's cgroup)."""
+    out = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            if fstype not in ("cgroup", "cgroup2"):
+                continue
+            mp = fields[4]
+            name = os.path.basename(mp)
+            rel = own.get(name, "/")
+            d = os.path.join(mp, rel.lstrip("/"))
+            out[name] = d if os.path.isdir(d) else mp
+    return out
+
+
+def own_cgroups() -> dict[str, str]:
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if ctrls == "":
+                out["unified"] = path
+            for c in ctrls.split(","):
+                if c:
+                    out[c.removeprefix("name=")] = path
+    return out
+
+
+def create_devices(rootfs: str, spec) -> None:
+    """Default devices plus linux.devices. mknod, or (in a user namespace, where mknod is not
+    allowed) a bind mount of the host's node, as runc does."""
+    in_userns = spec.has_new("user") or bool(spec.linux.namespace("user"))
+    want = [(f"/dev/{n}", "c", ma, mi, 0o666, None, None) for n, ma, mi in DEFAULT_DEVICES]
+    for d in spec.linux.devices:
+        want.append((d.path, d.type, d.major, d.minor, d.file_mode if d.file_mode is not None else 0o666,
+                     d.uid, d.gid))
+    old = os.umask(0)
+    try:
+        for path, typ, major, minor, mode, uid, gid in want:
+            dest = target(rootfs, path)
+            what = f"device {path}"
+            _ensure(os.path.dirname(dest), True, what)
+            if in_userns:
+                _ensure(dest, False, what)
+                try:
+                    mount(path, dest, None, MS_BIND)
+                except OSError as e:
+                    raise _fail(f"{what}: bind from host", e) from None
+                continue
+            kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[typ]
+            try:
+                if os.path.lexists(dest):
+                    os.unlink(dest)
+                os.mknod(dest, kind | mode, os.makedev(major, minor))
+                if uid is not None or gid is not None:
+                    os.chown(dest, uid if uid is not None else -1, gid if gid is not None else -1)
+            except OSError as e:
+                raise _fail(f"{what}: mknod", e) from None
+    finally:
+        os.umask(old)
+
+
+def dev_symlinks(rootfs: str) -> None:
+    links = list(DEV_SYMLINKS)
+    if os.path.exists("/proc/kcore"):
+        links.append(("/proc/kcore", "/dev/core"))
+    # /dev/ptmx points into the container's own devpts instance
+    links.append(("pts/ptmx", "/dev/ptmx"))
+    for src, link in links:
+        dest = target(rootfs, link)
+        try:
+            if link == "/dev/ptmx" and os.path.lexists(dest):
+                os.unlink(dest)
+            os.symlink(src, dest)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise _fail(f"symlink {link}", e) from None
+
+
+# --- switching root -----------------------------------------------------------------------------
+def switch_root(rootfs: str, no_pivot: bool) -> None:
+    """Make ROOTFS the process's /: pivot_root and detach the old root, or (--no-pivot) move the
+    mount over / and chroot (needed when / is a ramfs, where pivot_root is not allowed)."""
+    if no_pivot:
+        try:
+            os.chdir(rootfs)
+            mount(rootfs, "/", None, MS_MOVE)
+            os.chroot(".")
+            os.chdir("/")
+        except OSError as e:
+            raise _fail("move root", e) from None
+        return
+    old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    new = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        # pivot_root(".", "."): the old root lands on top of the new one, then is lazily detached;
+        # no put_old directory needs to exist in the rootfs.
+        os.fchdir(new)
+        pivot_root(".", ".")
+        os.fchdir(old)
+        # slave first, so unmounting it does not propagate to the host's mounts
+        mount(None, ".", None, MS_SLAVE | MS_REC)
+        umount2(".", MNT_DETACH)
+        os.chdir("/")
+    except OSError as e:
+        raise _fail("pivot_root", e) from None
+    finally:
+        os.close(old)
+        os.close(new)
+
+
+# --- after pivot_root -----------------------------------------------------------------------------
+def readonly_root() -> None:
+    remount_bind("/", MS_RDONLY, "remount / read-only")
+
+
+def readonly_path(path: str) -> None:
+    try:
+        mount(path, path, None, MS_BIND | MS_REC)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return
+        raise _fail(f"readonly path {path}", e) from None
+    remount_bind(path, MS_RDONLY | MS_REC, f"readonly path {path}")
+
+
+def mask_path(path: str) -> None:
+    """Hide PATH: /dev/null over a file, an empty read-only tmpfs over a directory."""
+    try:
+        mount("/dev/null", path, None, MS_BIND)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return
+        if e.errno != errno.ENOTDIR:
+            raise _fail(f"masked path {path}", e) from None
+        try:
+            mount("tmpfs", path, "tmpfs", MS_RDONLY, None)
+        except OSError as e2:
+            raise _fail(f"masked path {path}", e2) from None

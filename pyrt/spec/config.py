@@ -1,0 +1,514 @@
+"""The OCI runtime-spec config.json as frozen dataclasses, parsed and validated once.
+
+Every check raises ConfigError with one sentence naming the field (runc's validator style: a list
+of small checks). Parts owned by other modules (capabilities, seccomp, resources) are parsed by
+their own from_dict; until a module exists its raw dict is kept.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyrt.errors import ConfigError, NotFoundError
+
+SUPPORTED_MAJOR = "1."
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+
+# Mount options that set or clear a flag: name -> (clear?, flag names). Facts from mount(8)/runc.
+_FLAG_OPTIONS: dict[str, tuple[bool, tuple[str, ...]]] = {
+    "async": (True, ("MS_SYNCHRONOUS",)), "atime": (True, ("MS_NOATIME",)),
+    "bind": (False, ("MS_BIND",)), "defaults": (False, ()), "dev": (True, ("MS_NODEV",)),
+    "diratime": (True, ("MS_NODIRATIME",)), "dirsync": (False, ("MS_DIRSYNC",)),
+    "exec": (True, ("MS_NOEXEC",)), "lazytime": (False, ("MS_LAZYTIME",)),
+    "loud": (True, ("MS_SILENT",)), "mand": (False, ("MS_MANDLOCK",)),
+    "noatime": (False, ("MS_NOATIME",)), "nodev": (False, ("MS_NODEV",)),
+    "nodiratime": (False, ("MS_NODIRATIME",)), "noexec": (False, ("MS_NOEXEC",)),
+    "nolazytime": (True, ("MS_LAZYTIME",)), "nomand": (True, ("MS_MANDLOCK",)),
+    "norelatime": (True, ("MS_RELATIME",)), "nostrictatime": (True, ("MS_STRICTATIME",)),
+    "nosuid": (False, ("MS_NOSUID",)), "rbind": (False, ("MS_BIND", "MS_REC")),
+    "relatime": (False, ("MS_RELATIME",)), "remount": (False, ("MS_REMOUNT",)),
+    "ro": (False, ("MS_RDONLY",)), "rw": (True, ("MS_RDONLY",)), "silent": (False, ("MS_SILENT",)),
+    "strictatime": (False, ("MS_STRICTATIME",)), "suid": (True, ("MS_NOSUID",)),
+    "sync": (False, ("MS_SYNCHRONOUS",)),
+}
+_PROPAGATION_OPTIONS: dict[str, tuple[str, ...]] = {
+    "private": ("MS_PRIVATE",), "rprivate": ("MS_PRIVATE", "MS_REC"),
+    "shared": ("MS_SHARED",), "rshared": ("MS_SHARED", "MS_REC"),
+    "slave": ("MS_SLAVE",), "rslave": ("MS_SLAVE", "MS_REC"),
+    "unbindable": ("MS_UNBINDABLE",), "runbindable": ("MS_UNBINDABLE", "MS_REC"),
+}
+# runc-specific extensions that change how a mount is made rather than mount(2) flags.
+_EXTENSION_OPTIONS = ("tmpcopyup",)
+ROOTFS_PROPAGATION = ("private", "rprivate", "shared", "rshared", "slave", "rslave",
+                      "unbindable", "runbindable")
+
+RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
+           "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
+           "RLIMIT_RSS", "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+
+# --- small typed readers: each names the field it rejects -------------------------------------
+def _obj(d: Any, where: str) -> dict:
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: must be an object")
+    return d
+
+
+def _str(d: dict, key: str, where: str, default: str = "") -> str:
+    v = d.get(key, default)
+    if v is None:
+        return default
+    if not isinstance(v, str):
+        raise ConfigError(f"{where}.{key}: must be a string")
+    return v
+
+
+def _bool(d: dict, key: str, where: str) -> bool:
+    v = d.get(key, False)
+    if v is None:
+        return False
+    if not isinstance(v, bool):
+        raise ConfigError(f"{where}.{key}: must be true or false")
+    return v
+
+
+def _int(d: dict, key: str, where: str, default: int | None = 0, lo: int | None = None,
+         hi: int | None = None) -> int | None:
+    v = d.get(key, default)
+    if v is None:
+        return default
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ConfigError(f"{where}.{key}: must be an integer")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise ConfigError(f"{where}.{key}: {v} is out of range")
+    return v
+
+
+def _strs(d: dict, key: str, where: str) -> tuple[str, ...]:
+    v = d.get(key)
+    if v is None:
+        return ()
+    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+        raise ConfigError(f"{where}.{key}: must be an array of strings")
+    return tuple(v)
+
+
+def _list(d: dict, key: str, where: str) -> list:
+    v = d.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise ConfigError(f"{where}.{key}: must be an array")
+    return v
+
+
+# --- models -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class User:
+    uid: int = 0
+    gid: int = 0
+    umask: int | None = None
+    additional_gids: tuple[int, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "process.user") -> "User":
+        d = _obj(d, where)
+        gids = _list(d, "additionalGids", where)
+        if not all(isinstance(g, int) and not isinstance(g, bool) and 0 <= g < 2**32 for g in gids):
+            raise ConfigError(f"{where}.additionalGids: must be an array of ids")
+        return cls(uid=_int(d, "uid", where, lo=0, hi=2**32 - 1), gid=_int(d, "gid", where, lo=0, hi=2**32 - 1),
+                   umask=_int(d, "umask", where, default=None, lo=0, hi=0o7777),
+                   additional_gids=tuple(gids))
+
+
+@dataclass(frozen=True)
+class Rlimit:
+    type: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class Process:
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    cwd: str = "/"
+    terminal: bool = False
+    console_size: tuple[int, int] | None = None  # (height, width)
+    user: User = field(default_factory=User)
+    capabilities: Any = None
+    rlimits: tuple[Rlimit, ...] = ()
+    no_new_privileges: bool = False
+    oom_score_adj: int | None = None
+    apparmor_profile: str = ""
+    selinux_label: str = ""
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "process") -> "Process":
+        d = _obj(d, where)
+        args = _strs(d, "args", where)
+        if not args:
+            raise ConfigError(f"{where}.args: must name the program to run")
+        cwd = _str(d, "cwd", where, "/") or "/"
+        if not cwd.startswith("/"):
+            raise ConfigError(f"{where}.cwd: {cwd!r} must be an absolute path")
+        env = _strs(d, "env", where)
+        for e in env:
+            if "=" not in e:
+                raise ConfigError(f"{where}.env: {e!r} is not NAME=value")
+        rlimits, seen = [], set()
+        for i, r in enumerate(_list(d, "rlimits", where)):
+            w = f"{where}.rlimits[{i}]"
+            r = _obj(r, w)
+            t = _str(r, "type", w)
+            if t not in RLIMITS:
+                raise ConfigError(f"{w}.type: unknown rlimit {t!r}")
+            if t in seen:
+                raise ConfigError(f"{w}.type: {t} is set twice")
+            seen.add(t)
+            soft, hard = _int(r, "soft", w, lo=0, hi=2**64 - 1), _int(r, "hard", w, lo=0, hi=2**64 - 1)
+            rlimits.append(Rlimit(t, soft, hard))
+        cs = d.get("consoleSize")
+        console_size = None
+        if cs is not None:
+            cs = _obj(cs, f"{where}.consoleSize")
+            console_size = (_int(cs, "height", f"{where}.consoleSize", lo=0, hi=65535),
+                            _int(cs, "width", f"{where}.consoleSize", lo=0, hi=65535))
+        return cls(
+            args=args, env=env, cwd=cwd, terminal=_bool(d, "terminal", where), console_size=console_size,
+            user=User.from_dict(d.get("user"), f"{where}.user"),
+            capabilities=_capabilities(d.get("capabilities")),
+            rlimits=tuple(rlimits), no_new_privileges=_bool(d, "noNewPrivileges", where),
+            oom_score_adj=_int(d, "oomScoreAdj", where, default=None, lo=-1000, hi=1000),
+            apparmor_profile=_str(d, "apparmorProfile", where), selinux_label=_str(d, "selinuxLabel", where),
+        )
+
+    def env_dict(self) -> dict[str, str]:
+        out = {}
+        for e in self.env:
+            k, _, v = e.partition("=")
+            out[k] = v
+        return out
+
+
+@dataclass(frozen=True)
+class Mount:
+    destination: str
+    type: str = ""
+    source: str = ""
+    options: tuple[str, ...] = ()
+    # Derived from options: mount(2) flags to set, flags to clear, propagation flags, fs data.
+    flags: int = 0
+    clear_flags: int = 0
+    propagation: tuple[int, ...] = ()
+    data: str = ""
+    extensions: tuple[str, ...] = ()
+
+    @property
+    def is_bind(self) -> bool:
+        from pyrt.linux.syscalls import MS
+        return bool(self.flags & MS["MS_BIND"]) or self.type == "bind"
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "Mount":
+        from pyrt.linux.syscalls import MS
+        d = _obj(d, where)
+        dest = _str(d, "destination", where)
+        if not dest:
+            raise ConfigError(f"{where}.destination: is required")
+        if not dest.startswith("/"):
+            dest = "/" + dest  # runc treats a relative destination as relative to the rootfs
+        options = _strs(d, "options", where)
+        flags = clear = 0
+        propagation, data, ext = [], [], []
+        for o in options:
+            if o in _FLAG_OPTIONS:
+                is_clear, names = _FLAG_OPTIONS[o]
+                bits = 0
+                for n in names:
+                    bits |= MS[n]
+                if is_clear:
+                    flags &= ~bits
+                    clear |= bits
+                else:
+                    flags |= bits
+                    clear &= ~bits
+            elif o in _PROPAGATION_OPTIONS:
+                bits = 0
+                for n in _PROPAGATION_OPTIONS[o]:
+                    bits |= MS[n]
+                propagation.append(bits)
+            elif o in _EXTENSION_OPTIONS:
+                ext.append(o)
+            else:
+                data.append(o)  # filesystem-specific (mode=755, size=..., newinstance ...)
+        mtype = _str(d, "type", where)
+        if mtype == "bind":
+            flags |= MS["MS_BIND"]
+        return cls(destination=os.path.normpath(dest), type=mtype, source=_str(d, "source", where),
+                   options=options, flags=flags, clear_flags=clear, propagation=tuple(propagation),
+                   data=",".join(data), extensions=tuple(ext))
+
+
+@dataclass(frozen=True)
+class Namespace:
+    type: str
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class IDMapping:
+    container_id: int
+    host_id: int
+    size: int
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "IDMapping":
+        d = _obj(d, where)
+        return cls(_int(d, "containerID", where, lo=0), _int(d, "hostID", where, lo=0),
+                   _int(d, "size", where, lo=1))
+
+
+@dataclass(frozen=True)
+class Device:
+    path: str
+    type: str
+    major: int = 0
+    minor: int = 0
+    file_mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "Device":
+        d = _obj(d, where)
+        path = _str(d, "path", where)
+        if not path.startswith("/dev/") or ".." in path.split("/"):
+            raise ConfigError(f"{where}.path: {path!r} must be a path under /dev")
+        t = _str(d, "type", where)
+        if t not in ("c", "u", "b", "p"):
+            raise ConfigError(f"{where}.type: {t!r} must be one of c, u, b, p")
+        return cls(path=path, type=t, major=_int(d, "major", where, lo=0), minor=_int(d, "minor", where, lo=0),
+                   file_mode=_int(d, "fileMode", where, default=None, lo=0, hi=0o7777),
+                   uid=_int(d, "uid", where, default=None, lo=0), gid=_int(d, "gid", where, default=None, lo=0))
+
+
+@dataclass(frozen=True)
+class Linux:
+    namespaces: tuple[Namespace, ...] = ()
+    uid_mappings: tuple[IDMapping, ...] = ()
+    gid_mappings: tuple[IDMapping, ...] = ()
+    devices: tuple[Device, ...] = ()
+    cgroups_path: str | None = None
+    resources: Any = None
+    rootfs_propagation: str = ""
+    masked_paths: tuple[str, ...] = ()
+    readonly_paths: tuple[str, ...] = ()
+    sysctl: tuple[tuple[str, str], ...] = ()
+    seccomp: Any = None
+    personality: int | None = None
+    time_offsets: tuple[tuple[str, int, int], ...] = ()  # (clock, secs, nanosecs)
+    mount_label: str = ""
+
+    def namespace(self, ns_type: str) -> Namespace | None:
+        for ns in self.namespaces:
+            if ns.type == ns_type:
+                return ns
+        return None
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "linux") -> "Linux":
+        d = _obj(d, where)
+        namespaces, seen = [], set()
+        for i, n in enumerate(_list(d, "namespaces", where)):
+            w = f"{where}.namespaces[{i}]"
+            n = _obj(n, w)
+            t = _str(n, "type", w)
+            if t not in NAMESPACE_TYPES:
+                raise ConfigError(f"{w}.type: unknown namespace type {t!r}")
+            if t in seen:
+                raise ConfigError(f"{w}.type: namespace {t!r} is listed twice")
+            seen.add(t)
+            p = _str(n, "path", w)
+            if p and not p.startswith("/"):
+                raise ConfigError(f"{w}.path: {p!r} must be an absolute path")
+            namespaces.append(Namespace(t, p))
+        uid_maps = tuple(IDMapping.from_dict(m, f"{where}.uidMappings[{i}]")
+                         for i, m in enumerate(_list(d, "uidMappings", where)))
+        gid_maps = tuple(IDMapping.from_dict(m, f"{where}.gidMappings[{i}]")
+                         for i, m in enumerate(_list(d, "gidMappings", where)))
+        devices = tuple(Device.from_dict(x, f"{where}.devices[{i}]") for i, x in enumerate(_list(d, "devices", where)))
+        prop = _str(d, "rootfsPropagation", where)
+        if prop and prop not in ROOTFS_PROPAGATION:
+            raise ConfigError(f"{where}.rootfsPropagation: unknown propagation {prop!r}")
+        sysctl = _obj(d.get("sysctl"), f"{where}.sysctl")
+        for k, v in sysctl.items():
+            if not isinstance(v, str):
+                raise ConfigError(f"{where}.sysctl.{k}: value must be a string")
+        pers = None
+        if d.get("personality") is not None:
+            p = _obj(d["personality"], f"{where}.personality")
+            dom = _str(p, "domain", f"{where}.personality")
+            if dom not in PERSONALITY_DOMAINS:
+                raise ConfigError(f"{where}.personality.domain: unknown domain {dom!r}")
+            pers = PERSONALITY_DOMAINS[dom]
+        offsets = []
+        for clock, o in _obj(d.get("timeOffsets"), f"{where}.timeOffsets").items():
+            if clock not in ("monotonic", "boottime"):
+                raise ConfigError(f"{where}.timeOffsets: unknown clock {clock!r}")
+            o = _obj(o, f"{where}.timeOffsets.{clock}")
+            offsets.append((clock, _int(o, "secs", f"{where}.timeOffsets.{clock}"),
+                            _int(o, "nanosecs", f"{where}.timeOffsets.{clock}", lo=0, hi=999999999)))
+        cg = d.get("cgroupsPath")
+        if cg is not None and not isinstance(cg, str):
+            raise ConfigError(f"{where}.cgroupsPath: must be a string")
+        return cls(
+            namespaces=tuple(namespaces), uid_mappings=uid_maps, gid_mappings=gid_maps, devices=devices,
+            cgroups_path=cg or None, resources=_resources(d.get("resources")), rootfs_propagation=prop,
+            masked_paths=_strs(d, "maskedPaths", where), readonly_paths=_strs(d, "readonlyPaths", where),
+            sysctl=tuple(sysctl.items()), seccomp=_seccomp(d.get("seccomp")), personality=pers,
+            time_offsets=tuple(offsets), mount_label=_str(d, "mountLabel", where),
+        )
+
+
+@dataclass(frozen=True)
+class Root:
+    path: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class Spec:
+    oci_version: str
+    root: Root
+    process: Process | None
+    linux: Linux
+    mounts: tuple[Mount, ...] = ()
+    hostname: str = ""
+    domainname: str = ""
+    hooks: dict = field(default_factory=dict)
+    annotations: dict = field(default_factory=dict)
+    bundle: str = ""
+
+    def has_new(self, ns_type: str) -> bool:
+        ns = self.linux.namespace(ns_type)
+        return ns is not None and not ns.path
+
+
+# --- the parts other modules own: parsed by them once they exist --------------------------------
+def _capabilities(d):
+    try:
+        from pyrt.spec.capabilities import Capabilities
+    except ImportError:
+        return d
+    return Capabilities.from_dict(d)
+
+
+def _seccomp(d):
+    try:
+        from pyrt.spec.seccomp import Seccomp
+    except ImportError:
+        return d
+    return Seccomp.from_dict(d)
+
+
+def _resources(d):
+    try:
+        from pyrt.spec.resources import Resources
+    except ImportError:
+        return d
+    return Resources.from_dict(d)
+
+
+# --- loading ----------------------------------------------------------------------------------
+def parse(cfg: Any, bundle: str = "") -> Spec:
+    """Validate a config.json object; relative root.path is taken relative to BUNDLE."""
+    if not isinstance(cfg, dict):
+        raise ConfigError("config.json: must be a JSON object")
+    version = cfg.get("ociVersion")
+    if not isinstance(version, str) or not version:
+        raise ConfigError("ociVersion: is required")
+    if not version.startswith(SUPPORTED_MAJOR):
+        raise ConfigError(f"ociVersion: unsupported version {version!r} (pyrt supports 1.x)")
+    root = _obj(cfg.get("root"), "root")
+    rpath = _str(root, "path", "root")
+    if not rpath:
+        raise ConfigError("root.path: is required")
+    if bundle and not os.path.isabs(rpath):
+        rpath = os.path.join(bundle, rpath)
+    mounts = tuple(Mount.from_dict(m, f"mounts[{i}]") for i, m in enumerate(_list(cfg, "mounts", "config")))
+    linux = Linux.from_dict(cfg.get("linux"))
+    process = Process.from_dict(cfg["process"]) if cfg.get("process") is not None else None
+    hostname = _str(cfg, "hostname", "config")
+    domainname = _str(cfg, "domainname", "config")
+    annotations = _obj(cfg.get("annotations"), "annotations")
+    if not all(isinstance(v, str) for v in annotations.values()):
+        raise ConfigError("annotations: values must be strings")
+    from pyrt.runtime.hooks import validate as validate_hooks
+    spec = Spec(oci_version=version, root=Root(os.path.normpath(rpath), _bool(root, "readonly", "root")),
+                process=process, linux=linux, mounts=mounts, hostname=hostname, domainname=domainname,
+                hooks=validate_hooks(cfg.get("hooks")), annotations=annotations, bundle=bundle)
+    _check(spec)
+    return spec
+
+
+def _check(spec: Spec) -> None:
+    """Cross-field rules (runc's validator): each raises one sentence."""
+    lx = spec.linux
+    if spec.hostname and lx.namespace("uts") is None:
+        raise ConfigError("hostname: setting it needs a new uts namespace")
+    if spec.domainname and lx.namespace("uts") is None:
+        raise ConfigError("domainname: setting it needs a new uts namespace")
+    if (lx.uid_mappings or lx.gid_mappings) and not spec.has_new("user"):
+        raise ConfigError("linux.uidMappings: mappings need a new user namespace")
+    if spec.has_new("user") and not (lx.uid_mappings and lx.gid_mappings):
+        raise ConfigError("linux.namespaces: a new user namespace needs uidMappings and gidMappings")
+    if lx.time_offsets and not spec.has_new("time"):
+        raise ConfigError("linux.timeOffsets: offsets need a new time namespace")
+    for key, _ in lx.sysctl:
+        if key.startswith("net.") and lx.namespace("network") is None:
+            raise ConfigError(f"linux.sysctl: {key} needs a network namespace")
+        if (key.startswith("kernel.") and key.split(".")[1] in ("hostname", "domainname")
+                and lx.namespace("uts") is None):
+            raise ConfigError(f"linux.sysctl: {key} needs a uts namespace")
+
+
+def load_config(path: str, bundle: str = "") -> Spec:
+    try:
+        with open(path, "rb") as f:
+            cfg = json.load(f)
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such file") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid JSON: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
+    return parse(cfg, bundle)
+
+
+def load_bundle(bundle_dir: str) -> Spec:
+    """Read BUNDLE/config.json; the rootfs must exist and be a directory."""
+    bundle = os.path.abspath(bundle_dir)
+    if not os.path.isdir(bundle):
+        raise NotFoundError(f"bundle {bundle_dir!r}: no such directory")
+    spec = load_config(os.path.join(bundle, "config.json"), bundle)
+    if not os.path.isdir(spec.root.path):
+        raise NotFoundError(f"root.path: rootfs {spec.root.path!r} does not exist or is not a directory")
+    return spec
+
+
+def load_process(path: str) -> Process:
+    """An exec process.json (runc exec --process)."""
+    try:
+        with open(path, "rb") as f:
+            d = json.load(f)
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such file") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid JSON: {e}") from None
+    return Process.from_dict(d)
