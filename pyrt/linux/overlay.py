@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 
 from pyrt.linux import syscalls
 
@@ -62,13 +63,13 @@ def unmount(target: str) -> None:
 
 
 def is_mountpoint(path: str) -> bool:
-    """Whether PATH (as given, absolute) is the mount point of some mount in our namespace."""
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
+    """Whether PATH (absolute) is the mount point of some mount in our namespace."""
+    want = os.fsencode(os.path.realpath(path))
+    with open("/proc/self/mountinfo", "rb") as f:
         for line in f:
-            mp = line.split(" ", 5)[4]
-            if "\\" in mp:
-                mp = mp.encode().decode("unicode_escape")
-            if mp == path:
+            mp = line.split(b" ", 5)[4]
+            if b"\\" in mp:  # the kernel writes space, tab, newline and backslash as \ooo
+                mp = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), mp)
+            if mp == want:
                 return True
     return False

@@ -200,3 +200,13 @@ def test_no_layers_gives_an_empty_rootfs(tmp_path):
         open(os.path.join(snap.rootfs, "f"), "w").close()
     finally:
         snapshot.release(str(cdir))
+
+
+def test_container_dir_with_spaces_and_unicode(image, tmp_path):
+    cdir = tmp_path / "my containers" / "ünïcode\tc"
+    snap = snapshot.prepare(str(cdir), image["layers"])
+    try:
+        assert snap.kind == "overlay" and overlay.is_mountpoint(snap.rootfs)
+    finally:
+        snapshot.release(str(cdir))
+    assert not overlay.is_mountpoint(str(cdir / "rootfs")) and os.listdir(cdir) == []
