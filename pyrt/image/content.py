@@ -66,8 +66,10 @@ class ContentStore:
             raise DigestMismatch(f"digest mismatch: expected {digest}, got {actual}")
         if not self.has(actual):
             with self.writer(actual, len(data)) as w:
-                w.write(data)
-                w.commit()
+                if not self.has(actual):        # another process may have finished it meanwhile
+                    w.reset()
+                    w.write(data)
+                    w.commit()
         return actual
 
     def writer(self, digest: str, size: int | None = None) -> "IngestWriter":
@@ -104,8 +106,19 @@ class IngestWriter:
         self.committed = False
 
     def __enter__(self) -> "IngestWriter":
-        self._f = open(self.path, "a+b")
-        fcntl.flock(self._f, fcntl.LOCK_EX)
+        while True:
+            f = open(self.path, "a+b")
+            fcntl.flock(f, fcntl.LOCK_EX)
+            # The writer we waited for may have committed (renamed) the file we opened: then our
+            # fd is the committed blob, not an ingest file. Start again on a fresh one.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            f.close()
+        self._f = f
         # Re-hash what an earlier, interrupted writer left: that is where we resume from.
         self._f.seek(0)
         while chunk := self._f.read(CHUNK):
@@ -116,8 +129,11 @@ class IngestWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        # On an error other than a digest mismatch the partial file stays for resumption.
+        # On an error other than a digest mismatch the partial file stays for resumption; an
+        # empty one, or one made moot by another writer's commit, goes (we still hold its lock).
         if self._f is not None:
+            if not self.committed and (self.offset == 0 or self.store.has(self.digest)):
+                self.discard()
             self._f.close()
             self._f = None
 

@@ -188,3 +188,47 @@ def test_ctrl_c_then_resume(fault_proxy, pushed, store_root, tmp_path):
     assert ranges == [f"bytes={staged}-"]
     assert store.content.has(layer) and store.content.ingests() == []
     assert len(_layer_dir_names(store)) == 1
+
+
+def test_redirect_drops_credentials(fault_proxy, pushed, store_root, open_registry):
+    """Blobs often live behind a redirect to another host (a CDN): follow it, without sending
+    the registry's credentials there."""
+    from tests.support.registry import FaultProxy
+    cdn = FaultProxy(open_registry.host)
+    try:
+        layer = _layer_digest(pushed)
+        fault_proxy.faults = [{"match": "/manifests/", "kind": "401basic", "times": 1},
+                              {"match": layer, "kind": ("redirect", cdn.host), "times": 1}]
+        from pyrt.image.pull import client_for
+        store = ImageStore(store_root)
+        # Credentials for the proxy host only (the Basic challenge makes the client send them).
+        client = client_for(fault_proxy.host, store_root, OPTS, RegistriesConf(), credentials=("u", "p"))
+        from pyrt.image.reference import parse
+        from pyrt.image.pull import _pull_ref
+        from pyrt.image.progress import Quiet
+        rec = _pull_ref(store, client, parse(f"{fault_proxy.host}/pyrt/busybox"), OPTS, Quiet())
+        assert store.content.has(rec.layers[0].digest)
+        assert [s for (_, p, _, s) in fault_proxy.log if layer in p] == [307]
+        assert [a for (p, a) in cdn.auth_seen if layer in p] == [False]
+        # After the challenge every request to the registry itself carried the credentials.
+        seen = fault_proxy.auth_seen
+        first = next(i for i, (p, _) in enumerate(seen) if "/manifests/" in p)
+        assert seen[first][1] is False
+        assert len(seen[first + 1:]) >= 3 and all(a for (_, a) in seen[first + 1:])
+    finally:
+        cdn.stop()
+
+
+def test_concurrent_pulls_of_one_image(pushed, store_root, tmp_path):
+    """Two processes pulling the same image into one store: both succeed, one copy of each blob
+    and layer, no leftovers."""
+    env = pyrt_env(str(tmp_path))
+    procs = [subprocess.Popen([PYRT, "--root", store_root, "pull", "-q", "--tls-verify=false", pushed["multilayer"]],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(3)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    assert len({o for o, _ in outs}) == 1
+    store = ImageStore(store_root)
+    rec = store.resolve(pushed["multilayer"])
+    assert len(store.records()) == 1 and store.content.ingests() == []
+    assert _layer_dir_names(store) == sorted(layer.diff_id[7:] for layer in rec.layers)

@@ -222,13 +222,15 @@ class FaultProxy:
     faults: list of dicts {"match": substring of the path, "kind": ..., "times": n}, consumed
     in order: kinds "500", "404", "drop" (send half the body, then close), "corrupt" (flip one
     byte of the body), "norange" (ignore the Range header, send the whole blob), "slow"
-    (sleep 0.05 s per 64 kB), or a tuple ("body", content-type, bytes) answered as is. `log` records (method, path, Range header, status) per request.
+    (sleep 0.05 s per 64 kB), "401basic" (a Basic challenge), ("redirect", host) (307 to the
+    same path on HOST), or ("body", content-type, bytes) answered as is. `log` records (method, path, Range header, status) per request.
     """
 
     def __init__(self, upstream: str):
         self.upstream = upstream
         self.faults: list[dict] = []
         self.log: list[tuple] = []
+        self.auth_seen: list[tuple[str, bool]] = []      # (path, had an Authorization header)
         self._lock = threading.Lock()
         proxy = self
 
@@ -266,6 +268,17 @@ class FaultProxy:
     def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
         kind = self._take(h.path)
         rng = h.headers.get("Range")
+        self.auth_seen.append((h.path, "Authorization" in h.headers))
+        if kind == "401basic" or (isinstance(kind, tuple) and kind[0] == "redirect"):
+            h.send_response(401 if kind == "401basic" else 307)
+            if kind == "401basic":
+                h.send_header("WWW-Authenticate", 'Basic realm="pyrt-fault"')
+            else:
+                h.send_header("Location", f"http://{kind[1]}{h.path}")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            self.log.append((h.command, h.path, rng, 401 if kind == "401basic" else 307))
+            return
         if isinstance(kind, tuple):
             # ("body", content type, bytes): a canned answer, e.g. a schema 1 or oversized manifest.
             _, ctype, body = kind

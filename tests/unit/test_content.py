@@ -76,3 +76,26 @@ def test_digests_checked(bad):
 def test_missing_blob(tmp_path):
     with pytest.raises(ImageError, match="blob not in store"):
         ContentStore(str(tmp_path)).read(DIGEST)
+
+
+def test_second_writer_waits_then_finds_blob_committed(tmp_path):
+    """A writer blocked on the ingest lock while another commits must not touch the committed
+    blob (its open fd points at it after the rename) and must leave no ingest file."""
+    import threading
+    cs = ContentStore(str(tmp_path))
+    a = cs.writer(DIGEST, len(DATA)).__enter__()
+    seen = {}
+
+    def second():
+        with cs.writer(DIGEST, len(DATA)) as b:
+            seen["offset"] = b.offset
+            seen["has"] = cs.has(DIGEST)
+
+    t = threading.Thread(target=second)
+    t.start()
+    a.write(DATA)
+    a.commit()
+    a.__exit__(None, None, None)
+    t.join(10)
+    assert seen == {"offset": 0, "has": True}
+    assert cs.read(DIGEST) == DATA and cs.ingests() == []
