@@ -1,6 +1,7 @@
 """The content store: nothing visible before its digest matched; interrupted writes resume."""
 import hashlib
 import os
+import time
 
 import pytest
 
@@ -93,6 +94,7 @@ def test_second_writer_waits_then_finds_blob_committed(tmp_path):
 
     t = threading.Thread(target=second)
     t.start()
+    time.sleep(0.2)         # let the second writer open the ingest file and block on its lock
     a.write(DATA)
     a.commit()
     a.__exit__(None, None, None)
