@@ -56,7 +56,8 @@ def pull(store: ImageStore, name: str, opts: PullOptions | None = None, reporter
         if len(candidates) > 1:
             reporter.message(f"Trying to pull {ref}...")
         try:
-            return _pull_ref(store, client, ref, opts, reporter)
+            with store.adding():
+                return _pull_ref(store, client, ref, opts, reporter)
         except NotFound:
             continue
         except RegistryError as e:

@@ -12,6 +12,8 @@ Layout of the image store, <root>/image/ (root is the CLI's --root, default /var
     images/<id-hex>.json    one record per image; the image id is its config digest
     tags.json               {"docker.io/library/busybox:latest": "sha256:<id>", ...}
     lock                    flock(2)ed around every change of records or tags and around gc
+    gc.lock                 shared by pulls/loads while they add unrecorded content (adding()),
+                            exclusive for gc
 
 A record (ImageRecord) names its manifest digest, config digest, the ordered layers
 (digest, media type, size, diff_id) and the repo digests it was pulled by.
@@ -102,6 +104,14 @@ class ImageStore:
     def lock(self):
         with open(os.path.join(self.root, "lock"), "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    @contextlib.contextmanager
+    def adding(self):
+        """Hold while putting in blobs and layers that no record names yet (a pull, a load):
+        gc waits for every holder, so it never deletes content about to be recorded."""
+        with open(os.path.join(self.root, "gc.lock"), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_SH)
             yield
 
     # -- layers -------------------------------------------------------------------------------
@@ -243,6 +253,12 @@ class ImageStore:
 
     def gc(self) -> tuple[int, int]:
         """Delete blobs and layer dirs no image record refers to. Returns (blobs, layers) removed."""
+        # gc.lock before lock: a pull holds gc.lock (shared) while it takes lock to record.
+        with open(os.path.join(self.root, "gc.lock"), "a") as gc_lock:
+            fcntl.flock(gc_lock, fcntl.LOCK_EX)
+            return self._gc_locked()
+
+    def _gc_locked(self) -> tuple[int, int]:
         with self.lock():
             blobs: set[str] = set()
             layers: set[str] = set()

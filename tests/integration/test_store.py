@@ -131,3 +131,19 @@ def test_gc_keeps_ingest_and_referenced(pushed, store_root):
     assert not store.content.has(stray) and len(store.content.ingests()) == 1
     rec = store.resolve(pushed["busybox"])
     assert store.content.has(rec.id) and store.content.has(rec.manifest_digest) and store.has_layer(rec.layers[0].diff_id)
+
+
+def test_gc_waits_for_pulls_in_progress(store_root):
+    """Content a pull has put in but not yet recorded is safe from a concurrent gc."""
+    import threading
+    import time
+    store = ImageStore(store_root)
+    done = threading.Event()
+    with store.adding():
+        blob = store.content.put(b"fetched, not yet recorded")
+        t = threading.Thread(target=lambda: (store.gc(), done.set()))
+        t.start()
+        time.sleep(0.3)
+        assert not done.is_set() and store.content.has(blob)
+    t.join(10)
+    assert done.is_set() and not store.content.has(blob)
