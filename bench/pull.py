@@ -183,7 +183,7 @@ def main() -> int:
     finally:
         reg.stop()
         shutil.rmtree(regdir, ignore_errors=True)
-    print(f"\npull + unpack from a loopback registry, medians in seconds")
+    print("\npull + unpack from a loopback registry, medians in seconds")
     head = f"{'image':<10}{'layer':>9}" + "".join(f"{t:>14}" for t, _ in TOOLS) + f"{'pyrt/podman':>13}{'pyrt/tar':>10}"
     print(head)
     for name, (size, med) in results.items():

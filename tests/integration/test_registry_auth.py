@@ -4,7 +4,6 @@ import base64
 import json
 import os
 
-import pytest
 
 from pyrt.image.pull import PullOptions, pull
 from pyrt.image.reference import RegistriesConf

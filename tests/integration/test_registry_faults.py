@@ -2,17 +2,15 @@
 blobs, 404s, schema 1 and oversized manifests, Ctrl-C. The FaultProxy (tests/support/registry.py)
 sits between pyrt and the real registry and injects each fault."""
 import gzip
-import io
 import json
 import os
 import signal
 import subprocess
-import tarfile
 import time
 
 import pytest
 
-from pyrt.errors import AuthError, ImageError, RegistryError
+from pyrt.errors import ImageError, RegistryError
 from pyrt.image.pull import PullOptions, pull
 from pyrt.image.reference import RegistriesConf
 from pyrt.image.store import ImageStore
