@@ -10,10 +10,9 @@ import click
 
 
 def _root(ctx: click.Context) -> str:
-    obj = ctx.find_object(dict)
-    if obj and obj.get("root"):
-        return obj["root"]
-    root = ctx.find_root().params.get("root")
+    """--root from the pyrt-runc group (its ctx.obj carries it as .root)."""
+    obj = ctx.obj
+    root = getattr(obj, "root", None) or (obj.get("root") if isinstance(obj, dict) else None)
     if root:
         return root
     from pyrt.runtime.state import DEFAULT_ROOT
