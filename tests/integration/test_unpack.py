@@ -11,7 +11,7 @@ import pytest
 from pyrt.errors import ImageError
 from pyrt.image.unpack import unpack_layer
 from tests.support.bundle import busybox_rootfs_template
-from tests.support.layers import DEFAULT_MTIME, entry, write_layer
+from tests.support.layers import entry, write_layer
 
 CAP_NET_RAW = bytes.fromhex("01000002" "00200000" "00000000" "00000000" "00000000")
 
