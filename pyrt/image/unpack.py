@@ -59,8 +59,11 @@ _CHUNK = 1 << 20
 
 
 def compression_of(media_type: str | None, blob_path: str | None = None) -> str | None:
-    """The compression a layer of MEDIA_TYPE uses; None/"" sniffs the blob's magic."""
+    """The compression a layer of MEDIA_TYPE uses; None/"" sniffs the blob's magic
+    (which needs a regular file: sniffing a FIFO would eat the start of the stream)."""
     if not media_type:
+        if blob_path is None or not os.path.isfile(blob_path):
+            raise ImageError("cannot tell a streamed layer's compression: give its media type")
         return sniff_compression(blob_path)
     try:
         return LAYER_MEDIA_TYPES[media_type]
