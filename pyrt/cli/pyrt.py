@@ -167,6 +167,11 @@ def main(argv=None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)
+    except OSError as e:
+        # What the domain code could not explain (a full disk, an unusable --root): still one line.
+        where = f": {e.filename}" if e.filename else ""
+        click.echo(f"pyrt: {e.strerror or e}{where}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

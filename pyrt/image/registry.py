@@ -281,43 +281,42 @@ class RegistryClient:
         if r.status != 200:
             raise RegistryError(f"registry {self.host} answered {r.status} to /v2/")
 
+    def _get_small(self, path: str, scope: str, limit: int, what: str, headers: dict | None = None) -> _Response:
+        """GET something held in memory (a manifest, a config), at most LIMIT bytes; a body cut
+        short is fetched again. Returns the response with .body set."""
+        attempt = 0
+        while True:
+            r = self.request("GET", path, scope=scope, headers=headers)
+            if r.status == 404:
+                r.read()
+                raise NotFound(f"{what} unknown")
+            if r.status != 200:
+                raise RegistryError(f"registry {self.host} answered {r.status} for {what}", r.error_text() or None)
+            length = r.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > limit:
+                self._drop_conn()
+                raise RegistryError(f"{what} too large: {length} bytes (limit {limit})")
+            try:
+                r.body = r.read(limit + 1)
+                if length and length.isdigit() and len(r.body) < int(length):
+                    raise http.client.IncompleteRead(r.body, int(length) - len(r.body))
+            except _TRANSIENT as e:
+                attempt = self._retry_after_error(attempt, f"registry {self.host} failed sending {what}", e)
+                continue
+            if len(r.body) > limit:
+                self._drop_conn()
+                raise RegistryError(f"{what} too large: more than {limit} bytes")
+            return r
+
     def get_manifest(self, repo: str, obj: str) -> tuple[bytes, str]:
         """(bytes, media type) of a manifest or index, by tag or digest."""
-        r = self.request("GET", f"/v2/{repo}/manifests/{obj}", scope=self.pull_scope(repo),
-                         headers={"Accept": mf.ACCEPT})
-        if r.status == 404:
-            r.read()
-            raise NotFound(f"manifest unknown: {repo}:{obj}")
-        if r.status != 200:
-            raise RegistryError(f"registry {self.host} answered {r.status} for manifest {repo}:{obj}",
-                                r.error_text() or None)
-        length = r.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > mf.MAX_MANIFEST_SIZE:
-            self._drop_conn()
-            raise RegistryError(f"manifest too large: {length} bytes (limit {mf.MAX_MANIFEST_SIZE})")
-        try:
-            data = r.read(mf.MAX_MANIFEST_SIZE + 1)
-        except _TRANSIENT as e:
-            self._drop_conn()
-            raise RegistryError(f"registry {self.host} failed reading manifest: {e}") from None
-        if len(data) > mf.MAX_MANIFEST_SIZE:
-            self._drop_conn()
-            raise RegistryError(f"manifest too large: more than {mf.MAX_MANIFEST_SIZE} bytes")
-        return data, (r.headers.get("Content-Type") or "").split(";")[0].strip()
+        r = self._get_small(f"/v2/{repo}/manifests/{obj}", self.pull_scope(repo), mf.MAX_MANIFEST_SIZE,
+                            f"manifest {repo}:{obj}", {"Accept": mf.ACCEPT})
+        return r.body, (r.headers.get("Content-Type") or "").split(";")[0].strip()
 
     def get_blob_bytes(self, repo: str, digest: str, limit: int) -> bytes:
-        """A small blob (an image config) held in memory."""
-        r = self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=self.pull_scope(repo))
-        if r.status == 404:
-            r.read()
-            raise NotFound(f"blob unknown: {digest}")
-        if r.status != 200:
-            raise RegistryError(f"registry {self.host} answered {r.status} for blob {digest}")
-        data = r.read(limit + 1)
-        if len(data) > limit:
-            self._drop_conn()
-            raise RegistryError(f"blob {digest} is larger than its descriptor says ({limit} bytes)")
-        return data
+        """A small blob (an image config) held in memory; LIMIT is its descriptor's size."""
+        return self._get_small(f"/v2/{repo}/blobs/{digest}", self.pull_scope(repo), limit, f"blob {digest}").body
 
     def fetch_blob(self, repo: str, digest: str, writer, *, on_bytes=None, cancel=None) -> None:
         """Stream a blob into an IngestWriter (from content.py), resuming from writer.offset.

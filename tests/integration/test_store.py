@@ -147,3 +147,10 @@ def test_gc_waits_for_pulls_in_progress(store_root):
         assert not done.is_set() and store.content.has(blob)
     t.join(10)
     assert done.is_set() and not store.content.has(blob)
+
+
+def test_unusable_root_is_one_line(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    r = pyrt(str(not_a_dir), "images")
+    assert r.returncode == 1 and r.stderr == f"pyrt: Not a directory: {not_a_dir}/image\n"
