@@ -77,6 +77,22 @@ if IN_GUEST:
         yield "/dev/zram0"
         subprocess.run(["swapoff", "/dev/zram0"], check=True)
 
+    @pytest.fixture(scope="session")
+    def loop_device(tmp_path_factory):
+        """(major, minor) of a loop device over a file on tmpfs, with BFQ as its scheduler."""
+        img = tmp_path_factory.mktemp("loop") / "disk.img"
+        with open(img, "wb") as f:
+            f.truncate(16 << 20)
+        dev = subprocess.run(["losetup", "--find", "--show", str(img)], check=True,
+                             capture_output=True, text=True).stdout.strip()
+        try:
+            with open(f"/sys/block/{os.path.basename(dev)}/queue/scheduler", "w") as f:
+                f.write("bfq")
+            st = os.stat(dev)
+            yield os.major(st.st_rdev), os.minor(st.st_rdev)
+        finally:
+            subprocess.run(["losetup", "--detach", dev], check=True)
+
     @pytest.fixture(params=["runc", "pyrt-runc"])
     def runtime(request):
         """Each behaviour test runs under runc too: it proves the test itself right on this

@@ -16,7 +16,7 @@ from tests.support.bundle import PYRT_RUNC, RUNC, base_config, make_bundle, run
 CG = "/sys/fs/cgroup"
 RUNTIMES = {"runc": RUNC, "pyrt-runc": PYRT_RUNC}
 # Python under software emulation starts in 1-1.5 s: generous timeouts for every runtime call.
-TIMEOUT = 120
+TIMEOUT = 60
 
 
 def config(args, resources: dict | None = None, cgroups_path: str | None = None, **process) -> dict:
