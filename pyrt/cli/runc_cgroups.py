@@ -45,7 +45,8 @@ def resume(ctx, container_id):
 @click.option("--memory-swap", default=None, help="Total memory+swap limit; -1 for unlimited.")
 @click.option("--memory-reservation", default=None, help="Memory soft limit.")
 @click.option("--kernel-memory", default=None, help="Kernel memory limit (deprecated, ignored).")
-@click.option("--cpu-shares", type=int, default=None, help="CPU shares (relative weight).")
+@click.option("--cpu-share", "--cpu-shares", "cpu_shares", type=int, default=None,
+              help="CPU shares (relative weight).")
 @click.option("--cpu-quota", type=int, default=None, help="CPU CFS quota in microseconds.")
 @click.option("--cpu-period", type=int, default=None, help="CPU CFS period in microseconds.")
 @click.option("--cpu-rt-period", type=int, default=None, help="CPU realtime period in microseconds.")
@@ -54,10 +55,15 @@ def resume(ctx, container_id):
 @click.option("--cpuset-mems", default=None, help="Memory nodes to use (0-3, 0,1).")
 @click.option("--pids-limit", type=int, default=None, help="Maximum number of pids; -1 for unlimited.")
 @click.option("--blkio-weight", type=int, default=None, help="Block IO weight (10-1000).")
+@click.option("--l3-cache-schema", default=None, help="Intel RDT L3 schema (not supported).")
+@click.option("--mem-bw-schema", default=None, help="Intel RDT memory bandwidth schema (not supported).")
 @click.pass_context
-def update(ctx, container_id, resources_file, **flags):
+def update(ctx, container_id, resources_file, l3_cache_schema, mem_bw_schema, **flags):
     """Update a running container's resource limits."""
     from pyrt.runtime import resources
+    if l3_cache_schema is not None or mem_bw_schema is not None:
+        from pyrt.errors import CgroupError
+        raise CgroupError("intel_rdt: Intel RDT (resctrl) is not supported by pyrt-runc")
     r = resources.resources_from_update_args(resources_file, **flags)
     resources.update(_root(ctx), container_id, r)
 

@@ -108,8 +108,13 @@ def resources_from_update_args(resources_file: str | None = None, *, memory=None
                                cpu_quota=None, cpu_period=None, cpu_rt_period=None,
                                cpu_rt_runtime=None, cpuset_cpus=None, cpuset_mems=None,
                                pids_limit=None, blkio_weight=None, stdin=None) -> Resources:
-    """`update`'s -r file (or '-' for stdin) with the flags laid over it, validated as config."""
+    """`update`'s -r file (or '-' for stdin), or else its flags, validated as config."""
     d: dict = {}
+    flags = (memory, memory_swap, memory_reservation, kernel_memory, cpu_shares, cpu_quota, cpu_period,
+             cpu_rt_period, cpu_rt_runtime, cpuset_cpus, cpuset_mems, pids_limit, blkio_weight)
+    if resources_file and any(f is not None for f in flags):
+        # runc silently ignores the flags then; refusing says what will happen.
+        raise UsageError("--resources cannot be combined with other update flags")
     if resources_file:
         try:
             if resources_file == "-":

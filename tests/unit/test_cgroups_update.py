@@ -44,11 +44,13 @@ def test_flags_only():
     assert r.cpu.shares is None and r.memory.reservation is None
 
 
-def test_file_with_flags_laid_over(tmp_path):
+def test_file_alone_or_refused_with_flags(tmp_path):
     f = tmp_path / "r.json"
     f.write_text(json.dumps({"memory": {"limit": 1000, "swap": 5000}, "pids": {"limit": 3}}))
-    r = resources_from_update_args(str(f), memory="2000", pids_limit=4)
-    assert (r.memory.limit, r.memory.swap, r.pids.limit) == (2000, 5000, 4)
+    r = resources_from_update_args(str(f))
+    assert (r.memory.limit, r.memory.swap, r.pids.limit) == (1000, 5000, 3)
+    with pytest.raises(UsageError, match="--resources cannot be combined"):
+        resources_from_update_args(str(f), memory="2000")
 
 
 def test_stdin_and_invalid_content():
