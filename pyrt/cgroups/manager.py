@@ -195,28 +195,31 @@ class Manager:
                 raise CgroupError(f"{ours}: {','.join(map(str, outside))} is outside the host's {what} "
                                   f"{avail_text}")
 
-    def freeze(self) -> None:
+    def _freezer(self):
+        """(freeze, thaw, frozen, dir): cgroup.freeze when the v2 tree is there, else v1 freezer."""
         if self.v2 and fs.exists(self.v2, "cgroup.freeze"):
-            freezer.freeze_v2(self.v2)
-        elif "freezer" in self.v1:
-            freezer.freeze_v1(self.v1["freezer"])
-        else:
+            return freezer.freeze_v2, freezer.thaw_v2, freezer.frozen_v2, self.v2
+        if "freezer" in self.v1:
+            return freezer.freeze_v1, freezer.thaw_v1, freezer.frozen_v1, self.v1["freezer"]
+        return None
+
+    def _need_freezer(self):
+        f = self._freezer()
+        if f is None:
             raise CgroupError("freezer: no freezer controller and no cgroup.freeze on this host")
+        return f
+
+    def freeze(self) -> None:
+        freeze, _, _, d = self._need_freezer()
+        freeze(d)
 
     def thaw(self) -> None:
-        if self.v2 and fs.exists(self.v2, "cgroup.freeze"):
-            freezer.thaw_v2(self.v2)
-        elif "freezer" in self.v1:
-            freezer.thaw_v1(self.v1["freezer"])
-        else:
-            raise CgroupError("freezer: no freezer controller and no cgroup.freeze on this host")
+        _, thaw, _, d = self._need_freezer()
+        thaw(d)
 
     def frozen(self) -> bool:
-        if self.v2 and fs.exists(self.v2, "cgroup.freeze"):
-            return freezer.frozen_v2(self.v2)
-        if "freezer" in self.v1:
-            return freezer.frozen_v1(self.v1["freezer"])
-        return False
+        f = self._freezer()
+        return f is not None and f[2](f[3])
 
     def pids(self) -> list[int]:
         d = self._group_dir()
@@ -229,7 +232,7 @@ class Manager:
             freezer._wait(lambda: not self.pids(), timeout=_RMDIR_TIMEOUT)
             return
         was_frozen = self.frozen()
-        can_freeze = (self.v2 and fs.exists(self.v2, "cgroup.freeze")) or "freezer" in self.v1
+        can_freeze = self._freezer() is not None
         if can_freeze and not was_frozen:
             self.freeze()
         try:

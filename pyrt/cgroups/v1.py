@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from pyrt.cgroups import devices, fs
+from pyrt.cgroups.common import set_cpuset, set_pids  # noqa: F401 (part of this driver)
 from pyrt.errors import CgroupError
-from pyrt.spec.resources import CPU, BlockIO, DeviceRule, HugepageLimit, Memory, Network, Pids
+from pyrt.spec.resources import CPU, BlockIO, DeviceRule, HugepageLimit, Memory, Network
 
 log = logging.getLogger("pyrt.cgroups")
 
@@ -77,17 +78,6 @@ def set_cpu(cgdir: str, c: CPU) -> None:
     if c.realtime_runtime:
         fs.write(cgdir, "cpu.rt_runtime_us", c.realtime_runtime)
 
-
-def set_cpuset(cgdir: str, c: CPU) -> None:
-    if c.cpus:
-        fs.write(cgdir, "cpuset.cpus", c.cpus)
-    if c.mems:
-        fs.write(cgdir, "cpuset.mems", c.mems)
-
-
-def set_pids(cgdir: str, p: Pids) -> None:
-    if p.limit:
-        fs.write(cgdir, "pids.max", "max" if p.limit < 0 else p.limit)
 
 
 def set_blkio(cgdir: str, b: BlockIO) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 
 from pyrt.cgroups import fs
+from pyrt.cgroups.common import set_cpuset, set_pids  # noqa: F401 (part of this driver)
 from pyrt.errors import CgroupError
-from pyrt.spec.resources import CPU, BlockIO, HugepageLimit, Memory, Pids
+from pyrt.spec.resources import CPU, BlockIO, HugepageLimit, Memory
 
 log = logging.getLogger("pyrt.cgroups")
 
@@ -82,17 +83,6 @@ def set_cpu(cgdir: str, c: CPU) -> None:
     if c.burst is not None:
         fs.write(cgdir, "cpu.max.burst", c.burst)
 
-
-def set_cpuset(cgdir: str, c: CPU) -> None:
-    if c.cpus:
-        fs.write(cgdir, "cpuset.cpus", c.cpus)
-    if c.mems:
-        fs.write(cgdir, "cpuset.mems", c.mems)
-
-
-def set_pids(cgdir: str, p: Pids) -> None:
-    if p.limit:
-        fs.write(cgdir, "pids.max", "max" if p.limit < 0 else p.limit)
 
 
 def set_io(cgdir: str, b: BlockIO) -> None:

@@ -23,32 +23,44 @@ def _manager(c: Container):
     return mgr
 
 
+class _Op:
+    """`with _Op(root, id, "pause", "can_pause") as mgr:` - loads the container, takes its lock,
+    refuses a status the verb does not allow, and yields its cgroup Manager."""
+
+    def __init__(self, root: str, container_id: str, verb: str, allowed: str):
+        self.c = Container.load(root, container_id)
+        self.verb, self.allowed = verb, allowed
+        self.lock = self.c.lock()
+
+    def __enter__(self):
+        self.lock.__enter__()
+        try:
+            status = self.c.status()
+            if not getattr(status, self.allowed)():
+                raise StateError(f"cannot {self.verb} a container that is {status.value}")
+            return _manager(self.c)
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc):
+        self.lock.__exit__(*exc)
+
+
 def pause(root: str, container_id: str) -> None:
-    c = Container.load(root, container_id)
-    with c.lock():
-        status = c.status()
-        if not status.can_pause():
-            raise StateError(f"cannot pause a container that is {status.value}")
-        _manager(c).freeze()
+    with _Op(root, container_id, "pause", "can_pause") as mgr:
+        mgr.freeze()
 
 
 def resume(root: str, container_id: str) -> None:
-    c = Container.load(root, container_id)
-    with c.lock():
-        status = c.status()
-        if not status.can_resume():
-            raise StateError(f"cannot resume a container that is {status.value}")
-        _manager(c).thaw()
+    with _Op(root, container_id, "resume", "can_resume") as mgr:
+        mgr.thaw()
 
 
 def update(root: str, container_id: str, resources: Resources) -> None:
     """Write the fields RESOURCES sets to the live cgroup; the rest stays as it is."""
-    c = Container.load(root, container_id)
-    with c.lock():
-        status = c.status()
-        if not status.can_update():
-            raise StateError(f"cannot update a container that is {status.value}")
-        _manager(c).set(resources)
+    with _Op(root, container_id, "update", "can_update") as mgr:
+        mgr.set(resources)
 
 
 def stats_event(root: str, container_id: str) -> dict:

@@ -41,22 +41,21 @@ def _int(d: dict, key: str, path: str, lo: int | None = None, hi: int | None = N
     return v
 
 
-def _bool(d: dict, key: str, path: str) -> bool | None:
+def _typed(d: dict, key: str, path: str, typ: type, what: str):
     v = d.get(key)
     if v is None:
         return None
-    if not isinstance(v, bool):
-        raise ConfigError(f"{_where(path, key)}: expected true or false, got {v!r}")
+    if not isinstance(v, typ):
+        raise ConfigError(f"{_where(path, key)}: expected {what}, got {v!r}")
     return v
+
+
+def _bool(d: dict, key: str, path: str) -> bool | None:
+    return _typed(d, key, path, bool, "true or false")
 
 
 def _str(d: dict, key: str, path: str) -> str | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise ConfigError(f"{_where(path, key)}: expected a string, got {v!r}")
-    return v
+    return _typed(d, key, path, str, "a string")
 
 
 def _list(d: dict, key: str, path: str) -> list:
