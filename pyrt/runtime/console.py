@@ -1,10 +1,13 @@
 """process.terminal: a pty made inside the container, its master handed to the caller.
 
-The container's init, after pivot_root (so the pty belongs to the container's
-devpts instance):
+The console socket's path lives in the host's filesystem, so it must be connected
+BEFORE pivot_root (runc connects in the runtime and hands the connection to its
+init); the pty is made AFTER pivot_root, so it belongs to the container's devpts:
 
+    conn = connect(console_socket)        # before pivot_root (or in the parent)
+    ... pivot_root ...
     master, slave_path = new_pty()
-    send_master(console_socket, master)   # --console-socket, as runc: SCM_RIGHTS
+    send_master(conn, master)             # --console-socket, as runc: SCM_RIGHTS; closes conn
     os.close(master)
     slave = os.open(slave_path, os.O_RDWR)  # (bind it onto /dev/console if wanted)
     make_controlling(slave)               # new session, controlling tty, stdio
@@ -40,15 +43,27 @@ def new_pty(ptmx: str = "/dev/ptmx") -> tuple[int, str]:
     return master, os.path.join(pts, str(n))
 
 
-def send_master(console_socket_path: str, master_fd: int) -> None:
-    """Connect to the caller's unix socket and pass MASTER_FD with SCM_RIGHTS; the
-    message text is the pty's name, as runc sends it."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+def connect(console_socket_path: str) -> socket.socket:
+    """A connection to the caller's console socket, to use later with send_master."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        s.connect(console_socket_path)
+    except OSError as e:
+        s.close()
+        raise OSError(e.errno, f"console socket: {e.strerror}", console_socket_path) from None
+    return s
+
+
+def send_master(console_socket: "socket.socket | str", master_fd: int) -> None:
+    """Pass MASTER_FD with SCM_RIGHTS over CONSOLE_SOCKET (a connection from connect(), which
+    is closed afterwards, or a path to connect to now); the message text is the pty's name,
+    as runc sends it."""
+    conn = connect(console_socket) if isinstance(console_socket, str) else console_socket
+    with conn:
         try:
-            s.connect(console_socket_path)
-            s.sendmsg([b"/dev/ptmx"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [master_fd]))])
+            conn.sendmsg([b"/dev/ptmx"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [master_fd]))])
         except OSError as e:
-            raise OSError(e.errno, f"console socket: {e.strerror}", console_socket_path) from None
+            raise OSError(e.errno, f"console socket: {e.strerror}", str(console_socket)) from None
 
 
 def make_controlling(slave_fd: int) -> None:

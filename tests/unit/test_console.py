@@ -33,8 +33,10 @@ def test_master_over_console_socket_drives_the_child_tty(tmp_path):
     if pid == 0:  # the "container init"
         try:
             listener.close()
+            conn = console.connect(path)  # before "pivot_root": the path may vanish after it
+            os.unlink(path)
             master, slave_path = console.new_pty()
-            console.send_master(path, master)
+            console.send_master(conn, master)
             os.close(master)
             slave = os.open(slave_path, os.O_RDWR)
             console.make_controlling(slave)
@@ -60,6 +62,22 @@ def test_master_over_console_socket_drives_the_child_tty(tmp_path):
         os.waitpid(pid, 0)
     assert b"hello\r\n" in out  # the tty echoed our input (cooked mode)
     assert b"got hello ctty-ok" in out
+
+
+def test_send_master_by_path(tmp_path):
+    path = str(tmp_path / "c.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(1)
+        r, w = os.pipe()
+        console.send_master(path, w)
+        conn, _ = listener.accept()
+        with conn:
+            fd, name = console.recv_master(conn)
+        os.write(fd, b"through the passed fd")
+        assert os.read(r, 100) == b"through the passed fd" and name == "/dev/ptmx"
+        for x in (r, w, fd):
+            os.close(x)
 
 
 def test_send_master_to_missing_socket_names_it(tmp_path):

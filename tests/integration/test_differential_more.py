@@ -1,0 +1,121 @@
+"""More runc vs pyrt-runc cases: a terminal over --console-socket, and a user namespace.
+(tests/support/differential.py says what is normalised, and why.)"""
+import errno
+import os
+import select
+import socket
+import subprocess
+import json
+import shutil
+import tempfile
+import threading
+import time
+
+from pyrt.runtime.console import recv_master
+from tests.support.bundle import base_config, run
+from tests.support.differential import (CANDIDATE, PROBE_IN_ROOTFS, RUNC, Result, assert_same,
+                                        differential, probe_bundle)
+
+
+class ConsoleReceiver:
+    """A --console-socket: accepts the pty master and reads everything the container writes."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(1)
+        self.output = b""
+        self.error = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            self.sock.settimeout(30)
+            conn, _ = self.sock.accept()
+            with conn:
+                master, _ = recv_master(conn)
+            try:
+                while True:
+                    r, _, _ = select.select([master], [], [], 30)
+                    if not r:
+                        break
+                    try:
+                        chunk = os.read(master, 65536)
+                    except OSError as e:  # EIO: the last slave fd closed
+                        if e.errno != errno.EIO:
+                            raise
+                        break
+                    if not chunk:
+                        break
+                    self.output += chunk
+            finally:
+                os.close(master)
+        except Exception as e:  # reported by the test, not lost in the thread
+            self.error = e
+        finally:
+            self.sock.close()
+
+    def wait(self):
+        self.thread.join(60)
+        return self.output.decode(errors="replace")
+
+
+def _create_start_with_terminal(runtime, root, bundle, cid, sock_path):
+    """create --console-socket + start (runc refuses a console socket for a foreground `run`),
+    read the pty until the container's side closes, then wait for `stopped` and delete."""
+    rx = ConsoleReceiver(sock_path)
+    argv = [runtime, "--root", root]
+    created = run(argv + ["create", "--console-socket", sock_path, "--bundle", bundle, cid], stdin=subprocess.DEVNULL)
+    stderr = created.stderr
+    if created.returncode == 0:
+        stderr += run(argv + ["start", cid]).stderr
+    out = rx.wait()
+    status = None
+    for _ in range(100):
+        st = run(argv + ["state", cid])
+        status = json.loads(st.stdout).get("status") if st.returncode == 0 else None
+        if status != "running":
+            break
+        time.sleep(0.05)
+    run(argv + ["delete", "--force", cid])
+    assert rx.error is None, f"console receiver of {runtime} failed: {rx.error!r} ({stderr.strip()})"
+    return Result(runtime, bundle, subprocess.CompletedProcess(argv, created.returncode, out, stderr)), status
+
+
+def test_terminal_over_console_socket(tmp_path, runtime_root, cgroup_parent):
+    cfg = base_config(terminal=True, args=[PROBE_IN_ROOTFS])
+    cfg["linux"]["cgroupsPath"] = cgroup_parent
+    results = []
+    for tag, runtime in (("ref", RUNC), ("cand", CANDIDATE)):
+        bundle = probe_bundle(str(tmp_path / f"bundle-{tag}"), cfg)
+        res, status = _create_start_with_terminal(runtime, runtime_root, bundle, f"tty-{tag}-{os.getpid()}",
+                                                  str(tmp_path / f"console-{tag}.sock"))
+        assert status == "stopped", f"{runtime}: container status {status} after its process ended"
+        results.append(res)
+    r = assert_same(*results)
+    assert r["stdin_isatty"] == 1 and r["sid_is_pid"] == 1
+    assert any(m["mnt"] == "/dev/console" for m in r["mounts"])
+
+
+def test_user_namespace(tmp_path, runtime_root, cgroup_parent):
+    cfg = base_config()
+    cfg["root"]["readonly"] = False
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    # The mapped root (host uid 200000) must be able to reach the bundle: pytest's tmp_path
+    # is 0700, so the bundles live in a directory of their own that others may traverse.
+    base = tempfile.mkdtemp(prefix="pyrt-userns-")
+    try:
+        os.chmod(base, 0o711)
+        import pathlib
+        ref, cand = differential(pathlib.Path(base), runtime_root, cgroup_parent, cfg,
+                                 ["write=/etc/x", "write=/dev/shm/x"])
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    r = assert_same(ref, cand)
+    assert (r["uid"], r["gid"]) == (0, 0)
+    # root in the namespace is host uid 200000: the host-root-owned rootfs is not writable
+    assert r["actions"]["write=/etc/x"] == errno.EACCES and r["actions"]["write=/dev/shm/x"] == 0
