@@ -391,3 +391,11 @@ class Resources(_Model):
                 f.name: lay(getattr(base, f.name), getattr(top, f.name)) for f in fields(base)})
         out = lay(self, other)
         return dataclasses.replace(out, unified={**self.unified, **other.unified})
+
+    def allowing_device_nodes(self, nodes) -> Resources:
+        """SELF plus an rwm allow rule for each (type, major, minor) device node of the config's
+        linux.devices, as runc adds them, so a deny-all rule does not lock out the config's own
+        devices. Types other than c/u/b (fifos) need no rule."""
+        extra = tuple(DeviceRule(True, "c" if t == "u" else t, major, minor, "rwm")
+                      for t, major, minor in nodes if t in ("c", "u", "b"))
+        return dataclasses.replace(self, devices=self.devices + extra) if self.devices else self

@@ -162,3 +162,11 @@ def test_this_hosts_layout_is_detected():
     lay = layout.detect()
     assert lay.mode in ("hybrid", "unified", "legacy")
     assert lay.v1 or lay.v2
+
+
+def test_device_nodes_of_the_config_get_allow_rules():
+    r = Resources.from_dict({"devices": [{"allow": False, "access": "rwm"}]})
+    out = r.allowing_device_nodes([("c", 10, 229), ("u", 4, 1), ("p", 0, 0), ("b", 7, 0)])
+    assert out.devices[1:] == (DeviceRule(True, "c", 10, 229, "rwm"), DeviceRule(True, "c", 4, 1, "rwm"),
+                               DeviceRule(True, "b", 7, 0, "rwm"))
+    assert Resources().allowing_device_nodes([("c", 1, 1)]) == Resources()
