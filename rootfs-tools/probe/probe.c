@@ -53,32 +53,31 @@ static void key(const char *k, int *first)
 static void kstr(const char *k, const char *v, int *first) { key(k, first); jstr(v); }
 static void kint(const char *k, long long v, int *first) { key(k, first); printf("%lld", v); }
 
-static void status_fields(int *first)
+/* Calls FN on each line (newline stripped) of PATH; *FIRST tracks JSON commas. */
+static void each_line(const char *path, void (*fn)(char *line, int *first), int *first)
+{
+    char line[4096];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        fn(line, first);
+    }
+    fclose(f);
+}
+
+static void status_line(char *line, int *first)
 {
     static const char *wanted[] = { "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
                                     "NoNewPrivs", "Seccomp", "Seccomp_filters", NULL };
-    char line[512];
-    FILE *f = fopen("/proc/self/status", "r");
-    key("status", first);
-    putchar('{');
-    int f2 = 1;
-    if (f) {
-        while (fgets(line, sizeof line, f)) {
-            char *colon = strchr(line, ':');
-            if (!colon)
-                continue;
-            *colon = 0;
-            for (int i = 0; wanted[i]; i++)
-                if (strcmp(line, wanted[i]) == 0) {
-                    char *v = colon + 1;
-                    v += strspn(v, " \t");
-                    v[strcspn(v, "\n")] = 0;
-                    kstr(line, v, &f2);
-                }
-        }
-        fclose(f);
-    }
-    putchar('}');
+    char *colon = strchr(line, ':');
+    if (!colon)
+        return;
+    *colon = 0;
+    for (int i = 0; wanted[i]; i++)
+        if (strcmp(line, wanted[i]) == 0)
+            kstr(line, colon + 1 + strspn(colon + 1, " \t"), first);
 }
 
 static void rlimits(int *first)
@@ -122,55 +121,44 @@ static void optional_tags(char *fields)
     putchar(']');
 }
 
-static void mountinfo(int *first)
+static void mount_line(char *line, int *first)
 {
-    char line[4096];
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    key("mounts", first);
-    putchar('[');
-    int n = 0;
-    if (f) {
-        while (fgets(line, sizeof line, f)) {
-            line[strcspn(line, "\n")] = 0;
-            char *sep = strstr(line, " - ");
-            if (!sep)
-                continue;
-            *sep = 0;
-            /* before " - ": id parent maj:min root mountpoint opts [optional...] */
-            char *fld[6];
-            char *p = line;
-            for (int i = 0; i < 6; i++) {
-                fld[i] = p;
-                p = strchr(p, ' ');
-                if (!p) { p = fld[i] + strlen(fld[i]); break; }
-                *p++ = 0;
-            }
-            char *optional = p;
-            /* after: fstype source superopts */
-            char *type = sep + 3, *src = strchr(type, ' ');
-            char *super = "";
-            if (src) {
-                *src++ = 0;
-                char *sp = strchr(src, ' ');
-                if (sp) { *sp = 0; super = sp + 1; }
-            } else {
-                src = "";
-            }
-            printf("%s{", n++ ? "," : "");
-            int f2 = 1;
-            kstr("mnt", fld[4], &f2);
-            kstr("root", fld[3], &f2);
-            kstr("opts", fld[5], &f2);
-            key("optional", &f2);
-            optional_tags(optional);
-            kstr("type", type, &f2);
-            kstr("source", src, &f2);
-            kstr("super", super, &f2);
-            putchar('}');
-        }
-        fclose(f);
+    char *sep = strstr(line, " - ");
+    if (!sep)
+        return;
+    *sep = 0;
+    /* before " - ": id parent maj:min root mountpoint opts [optional...] */
+    char *fld[6];
+    char *p = line;
+    for (int i = 0; i < 6; i++) {
+        fld[i] = p;
+        p = strchr(p, ' ');
+        if (!p) { p = fld[i] + strlen(fld[i]); break; }
+        *p++ = 0;
     }
-    putchar(']');
+    char *optional = p;
+    /* after: fstype source superopts */
+    char *type = sep + 3, *src = strchr(type, ' ');
+    char *super = "";
+    if (src) {
+        *src++ = 0;
+        char *sp = strchr(src, ' ');
+        if (sp) { *sp = 0; super = sp + 1; }
+    } else {
+        src = "";
+    }
+    printf("%s{", *first ? "" : ",");
+    *first = 0;
+    int f2 = 1;
+    kstr("mnt", fld[4], &f2);
+    kstr("root", fld[3], &f2);
+    kstr("opts", fld[5], &f2);
+    key("optional", &f2);
+    optional_tags(optional);
+    kstr("type", type, &f2);
+    kstr("source", src, &f2);
+    kstr("super", super, &f2);
+    putchar('}');
 }
 
 static void read_first_line(const char *path, char *buf, size_t len)
@@ -252,13 +240,21 @@ int main(int argc, char **argv)
     read_first_line("/proc/self/oom_score_adj", buf, sizeof buf);
     kstr("oom_score_adj", buf, &first);
     kint("stdin_isatty", isatty(0), &first);
-    status_fields(&first);
+    int f2 = 1;
+    key("status", &first);
+    putchar('{');
+    each_line("/proc/self/status", status_line, &f2);
+    putchar('}');
     rlimits(&first);
-    mountinfo(&first);
+    key("mounts", &first);
+    putchar('[');
+    f2 = 1;
+    each_line("/proc/self/mountinfo", mount_line, &f2);
+    putchar(']');
 
     key("actions", &first);
     putchar('{');
-    int f2 = 1;
+    f2 = 1;
     for (int i = 1; i < argc; i++) {
         char *eq = strchr(argv[i], '=');
         if (!eq)

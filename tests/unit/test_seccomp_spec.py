@@ -73,42 +73,34 @@ def test_errno_ret_is_returned(tmp_path):
     assert got["rc"] == errno.EROFS
 
 
-def test_args_condition_selects_calls(tmp_path):
-    # mkdirat(dirfd, path, mode): refuse only mode 0o700.
-    rule = _mkdir_rule(args=[{"index": 2, "value": 0o700, "op": "SCMP_CMP_EQ"}])
-    rule["syscalls"][0]["names"] = ["mkdirat"]
-
+def _mkdirat_modes(rule, tmp_path, modes):
+    """In a child: load RULE, then mkdirat one directory per mode; the errno of each (0: made)."""
     def f():
         dfd = os.open(tmp_path, os.O_DIRECTORY)  # mkdirat: mode is argument 2
         lseccomp.load(Seccomp.from_dict(rule))
         out = []
-        for mode, name in ((0o700, "a"), (0o755, "b")):
+        for i, mode in enumerate(modes):
             try:
-                os.mkdir(name, mode, dir_fd=dfd)
+                os.mkdir(f"d{i}", mode, dir_fd=dfd)
                 out.append(0)
             except OSError as e:
                 out.append(e.errno)
         return out
-    assert in_child(f) == [errno.EPERM, 0]
+    return in_child(f)
+
+
+def test_args_condition_selects_calls(tmp_path):
+    # mkdirat(dirfd, path, mode): refuse only mode 0o700.
+    rule = _mkdir_rule(args=[{"index": 2, "value": 0o700, "op": "SCMP_CMP_EQ"}])
+    rule["syscalls"][0]["names"] = ["mkdirat"]
+    assert _mkdirat_modes(rule, tmp_path, [0o700, 0o755]) == [errno.EPERM, 0]
 
 
 def test_repeated_index_means_any_of_the_args(tmp_path):
     args = [{"index": 2, "value": 0o700, "op": "SCMP_CMP_EQ"}, {"index": 2, "value": 0o711, "op": "SCMP_CMP_EQ"}]
     rule = _mkdir_rule(args=args)
     rule["syscalls"][0]["names"] = ["mkdirat"]
-
-    def f():
-        dfd = os.open(tmp_path, os.O_DIRECTORY)  # mkdirat: mode is argument 2
-        lseccomp.load(Seccomp.from_dict(rule))
-        out = []
-        for mode, name in ((0o700, "a"), (0o711, "b"), (0o755, "c")):
-            try:
-                os.mkdir(name, mode, dir_fd=dfd)
-                out.append(0)
-            except OSError as e:
-                out.append(e.errno)
-        return out
-    assert in_child(f) == [errno.EPERM, errno.EPERM, 0]
+    assert _mkdirat_modes(rule, tmp_path, [0o700, 0o711, 0o755]) == [errno.EPERM, errno.EPERM, 0]
 
 
 def test_default_errno_with_allow_list(tmp_path):
