@@ -55,7 +55,8 @@ def set_memory(cgdir: str, m: Memory) -> None:
     if swap is not None:
         if fs.exists(cgdir, "memory.swap.max"):
             fs.write(cgdir, "memory.swap.max", _max(swap))
-        elif swap != -1:
+        elif swap not in (-1, 0):
+            # Without swap accounting "unlimited" and "none" already hold (runc ignores them too).
             raise CgroupError(f"memory.swap.max: swap limit {swap} requested but the kernel has no "
                               "swap accounting")
     if m.limit not in (None, 0):
