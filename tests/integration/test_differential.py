@@ -225,3 +225,27 @@ def test_oom_score_adj(tmp_path, runtime_root, cgroup_parent):
     cfg = base_config(oomScoreAdj=123)
     r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg)
     assert r["oom_score_adj"] == "123"
+
+
+# What the probe calls (strace), plus what a runtime may still call between loading the filter
+# and execve (Go's and Python's runtimes: signals, futexes, memory, fds).
+PROBE_SYSCALLS = """arch_prctl brk close execve getcwd getegid geteuid getgid getgroups getpid getppid
+getrandom getsid getuid ioctl mprotect newfstatat fstat openat personality prlimit64 read readlink
+rseq set_robust_list set_tid_address umask uname write exit exit_group lseek getdents64""".split()
+RUNTIME_SYSCALLS = """futex rt_sigprocmask rt_sigaction rt_sigreturn sigaltstack sched_yield nanosleep
+mmap munmap madvise fcntl dup dup2 dup3 tgkill gettid getpid capget capset prctl epoll_ctl
+epoll_pwait epoll_wait clock_gettime statfs fstatfs close_range readlinkat faccessat faccessat2 access stat lstat""".split()
+
+
+@pytest.mark.parametrize("default_errno", [None, errno.ENOSYS])
+def test_seccomp_allow_list_with_default_errno(tmp_path, runtime_root, cgroup_parent, default_errno):
+    cfg = base_config()  # noNewPrivileges: the filter is the last thing before execve
+    sc = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+          "syscalls": [{"names": sorted(set(PROBE_SYSCALLS + RUNTIME_SYSCALLS)), "action": "SCMP_ACT_ALLOW"}]}
+    if default_errno is not None:
+        sc["defaultErrnoRet"] = default_errno
+    cfg["linux"]["seccomp"] = sc
+    r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg, ["mkdir=/dev/shm/d", "write=/dev/shm/f"])
+    assert r["status"]["Seccomp"] == "2"
+    assert r["actions"]["mkdir=/dev/shm/d"] == (default_errno or errno.EPERM)  # mkdir is not allowed
+    assert r["actions"]["write=/dev/shm/f"] == 0
