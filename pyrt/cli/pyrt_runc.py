@@ -187,7 +187,7 @@ def list_(obj, fmt, quiet):
                        f"{c['created']:<32} {c.get('owner') or 'root'}")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.argument("container_id")
 @click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
@@ -203,7 +203,8 @@ def ps(obj, fmt, container_id, ps_args):
         click.echo(ps_table(pids, list(ps_args) or ["-ef"]), nl=False)
 
 
-@cli.command(name="exec", context_settings={"ignore_unknown_options": False})
+# Options stop at the container id: `exec ID sh -c ...` passes -c to the command.
+@cli.command(name="exec", context_settings={"allow_interspersed_args": False})
 @click.option("--process", "-p", "process_json", default=None, help="process.json to run")
 @click.option("--tty", "-t", is_flag=True, help="allocate a pty")
 @click.option("--cwd", default=None)

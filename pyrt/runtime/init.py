@@ -97,6 +97,12 @@ def _stage1(sock, launch: Launch) -> None:
         sc.unshare(sc.CLONE_NEWUSER)
         channel.send(sock, "userns")
         channel.expect(sock, "ok")
+        # Become the namespace's root (as runc does) so files we create are owned by a mapped id.
+        try:
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        except OSError:
+            pass
     # A new cgroup namespace is made later by the init, once it sits in its own cgroup.
     flags = 0
     for ns_type in launch.new:

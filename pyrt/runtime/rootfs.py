@@ -98,8 +98,10 @@ def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) ->
 def mount_entry(m, rootfs: str, bundle: str, cgroup_paths: dict[str, str]) -> None:
     what = f'mount "{m.source or m.type}" on {m.destination}'
     dest = target(rootfs, m.destination)
-    if m.type == "cgroup":
+    if m.type == "cgroup" and hierarchy_paths(cgroup_paths):
         return _mount_cgroup_v1(m, rootfs, dest, cgroup_paths, what)
+    if m.type in ("cgroup", "cgroup2"):
+        return _mount_cgroup_v2(m, dest, cgroup_paths, what)
     if m.is_bind:
         src = m.source if os.path.isabs(m.source) else os.path.join(bundle, m.source)
         try:
@@ -137,8 +139,9 @@ def mount_entry(m, rootfs: str, bundle: str, cgroup_paths: dict[str, str]) -> No
 
 
 def _mount_cgroup_v1(m, rootfs: str, dest: str, cgroup_paths: dict[str, str], what: str) -> None:
-    """A `cgroup` mount on a v1/hybrid host, as runc makes it: a tmpfs with one bind of the
-    container's own cgroup directory per hierarchy, then made read-only if asked."""
+    """A `cgroup` mount on a v1/hybrid host, as runc makes it: a tmpfs with one read-only (if
+    asked) bind of the container's own cgroup directory per v1 hierarchy. Like runc, the tmpfs
+    itself stays writable and a hybrid host's cgroup2 tree is left out."""
     _ensure(dest, True, what)
     base = m.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS["MS_RELATIME"])
     try:
@@ -153,15 +156,29 @@ def _mount_cgroup_v1(m, rootfs: str, dest: str, cgroup_paths: dict[str, str], wh
         except OSError as e:
             raise _fail(f"{what}: bind {host_dir}", e) from None
         remount_bind(sub, m.flags & ~(MS_BIND | MS_REC), what)
-    if m.flags & MS_RDONLY:
-        try:
-            mount(None, dest, None, MS_REMOUNT | MS_RDONLY | base)
-        except OSError as e:
+
+
+def _mount_cgroup_v2(m, dest: str, cgroup_paths: dict[str, str], what: str) -> None:
+    """Pure cgroup v2: mount cgroup2 (its root is our cgroup inside a cgroup namespace); where
+    the kernel refuses (no cgroup namespace), bind our own cgroup directory instead."""
+    _ensure(dest, True, what)
+    flags = m.flags & ~(MS_BIND | MS_REC)
+    try:
+        mount("cgroup2", dest, "cgroup2", flags, None)
+        return
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EBUSY):
             raise _fail(what, e) from None
+    own = os.path.join("/sys/fs/cgroup", cgroup_paths.get("unified", "/").lstrip("/"))
+    try:
+        mount(own, dest, None, MS_BIND | MS_REC)
+    except OSError as e:
+        raise _fail(f"{what}: bind {own}", e) from None
+    remount_bind(dest, flags, what)
 
 
 def hierarchy_paths(own: dict[str, str]) -> dict[str, str]:
-    """Mounted cgroup hierarchies: dir name under /sys/fs/cgroup -> our cgroup's directory in it.
+    """Mounted v1 cgroup hierarchies: dir name under /sys/fs/cgroup -> our cgroup's directory in it.
     OWN maps a hierarchy name to our cgroup path (from /proc/self/cgroup, read after the parent
     placed us in the container's cgroup)."""
     out = {}
@@ -169,7 +186,7 @@ def hierarchy_paths(own: dict[str, str]) -> dict[str, str]:
         for line in f:
             fields = line.split()
             fstype = fields[fields.index("-") + 1]
-            if fstype not in ("cgroup", "cgroup2"):
+            if fstype != "cgroup":
                 continue
             mp = fields[4]
             name = os.path.basename(mp)

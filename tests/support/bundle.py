@@ -25,6 +25,7 @@ CRUN = shutil.which("crun") or "/usr/bin/crun"
 def busybox_rootfs_template() -> str:
     """Built once per test session; copy it with new_rootfs() before writing to it."""
     d = tempfile.mkdtemp(prefix="pyrt-bbroot-")
+    os.chmod(d, 0o755)  # mkdtemp makes 0700: a non-root container user could not even chdir to /
     subprocess.run([os.path.join(REPO, "rootfs-tools", "busybox-rootfs.sh"), d], check=True)
     return d
 

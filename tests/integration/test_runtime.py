@@ -1,0 +1,369 @@
+"""pyrt-runc end to end on the real kernel: lifecycle, isolation, state, exec, hooks and bad input.
+
+Every container gets a cgroupsPath beneath the test's own cgroup (the cgroup_parent fixture) and a
+fresh --root (runtime_root); the fixtures and the autouse leak check fail a test that leaves state
+dirs, cgroups or mounts behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from tests.support.bundle import PYRT_RUNC, base_config, make_bundle, run, write_config
+
+
+def run_files(argv, timeout=60) -> subprocess.CompletedProcess:
+    """Like run(), but output goes through files: a created container's init inherits our
+    stdout/stderr (as under runc), so pipes would stay open after pyrt-runc create exits."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.run(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, timeout=timeout)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, p.returncode, out.read(), err.read())
+
+
+@pytest.fixture
+def rt(runtime_root):
+    def call(*args, **kw):
+        return run_files([PYRT_RUNC, "--root", runtime_root, *args], **kw)
+    call.root = runtime_root
+    return call
+
+
+@pytest.fixture
+def bundle(tmp_path, cgroup_parent):
+    """A busybox bundle; `bundle.config(args, **changes)` rewrites its config.json."""
+    path = make_bundle(tmp_path / "bundle")
+
+    class B(str):
+        def config(self, args=("/bin/true",), mutate=None, **process):
+            cfg = base_config(args, **process)
+            cfg["linux"]["cgroupsPath"] = f"{cgroup_parent}/ctr"
+            if mutate:
+                mutate(cfg)
+            write_config(path, cfg)
+            return cfg
+    b = B(path)
+    b.config()
+    return b
+
+
+def one_line_error(p, code):
+    assert p.returncode == code, (p.returncode, p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pyrt-runc: "), p.stderr
+    assert "Traceback" not in p.stderr
+    return lines[0]
+
+
+def state_of(rt, cid):
+    p = rt("state", cid)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def wait_status(rt, cid, want, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = rt("state", cid)
+        s = json.loads(p.stdout) if p.returncode == 0 else {}
+        if s.get("status") == want:
+            return s
+        time.sleep(0.02)
+    raise AssertionError(f"{cid} never became {want}: {s}")
+
+
+# --- run ---------------------------------------------------------------------------------------
+def test_run_prints_and_isolates(rt, bundle):
+    bundle.config(["sh", "-c", "echo pid=$$ host=$(hostname); cat /proc/1/cmdline | tr '\\0' ' '"])
+    p = rt("run", "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    first, second = p.stdout.splitlines()
+    assert first == "pid=1 host=runc"
+    assert second.strip() == "sh -c echo pid=$$ host=$(hostname); cat /proc/1/cmdline | tr '\\0' ' '"
+    assert os.listdir(rt.root) == []
+
+
+def test_run_exit_codes(rt, bundle):
+    bundle.config(["sh", "-c", "exit 3"])
+    assert rt("run", "-b", bundle, "c1").returncode == 3
+    # PID 1 of a pid namespace cannot be killed from inside it: kill it from outside
+    bundle.config(["sleep", "60"])
+    fg = subprocess.Popen([PYRT_RUNC, "--root", rt.root, "run", "-b", bundle, "c2"])
+    try:
+        wait_status(rt, "c2", "running")
+        assert rt("kill", "c2", "KILL").returncode == 0
+        assert fg.wait(timeout=20) == 128 + signal.SIGKILL
+    finally:
+        fg.kill()
+        fg.wait()
+
+
+def test_readonly_root_and_masked_paths(rt, bundle):
+    bundle.config(["sh", "-c", "touch /x 2>/dev/null && echo writable || echo readonly; "
+                               "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; "
+                               "echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo procsys-ro"])
+    p = rt("run", "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["readonly", "0", "0", "procsys-ro"]
+
+
+def test_mounts_devices_and_links(rt, bundle):
+    def mutate(cfg):
+        cfg["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                              "options": ["nosuid", "noexec", "size=1m"]})
+        cfg["mounts"].append({"destination": "/hostetc", "type": "bind", "source": "/etc",
+                              "options": ["rbind", "ro"]})
+    bundle.config(["sh", "-c", "grep -E ' /data | /hostetc ' /proc/self/mountinfo | cut -d' ' -f5,6; "
+                               "ls -l /dev/null | cut -c1; readlink /dev/fd; readlink /dev/stdout; "
+                               "test -e /hostetc/passwd && echo bound"], mutate=mutate)
+    p = rt("run", "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("/data rw,nosuid,nodev,noexec") or lines[0].startswith("/data rw,nosuid,noexec")
+    assert lines[1].startswith("/hostetc ro")
+    assert lines[2:] == ["c", "/proc/self/fd", "/proc/self/fd/1", "bound"]
+
+
+def test_no_pivot_and_pid_file(rt, bundle, tmp_path):
+    bundle.config(["sh", "-c", "echo $$"])
+    pid_file = tmp_path / "pid"
+    p = rt("run", "--no-pivot", "--pid-file", str(pid_file), "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "1"
+    assert int(pid_file.read_text()) > 1
+
+
+def test_user_namespace_mappings(rt, cgroup_parent):
+    """Root in the container is host uid 200000, so the bundle lives in a directory that uid may
+    traverse (pytest's own tmp dir is 0700)."""
+    d = tempfile.mkdtemp(prefix="pyrt-userns-")
+    try:
+        os.chmod(d, 0o755)
+        cfg = base_config(["sh", "-c", "id -u; cat /proc/self/uid_map; touch /tmp/ok && echo wrote"])
+        cfg["linux"]["cgroupsPath"] = f"{cgroup_parent}/ctr"
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+        # sysfs and the cgroup mount need privileges over the host's network/cgroups
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
+        cfg["linux"]["maskedPaths"] = [x for x in cfg["linux"]["maskedPaths"] if not x.startswith("/sys")]
+        cfg["root"]["readonly"] = False
+        b = make_bundle(os.path.join(d, "bundle"), cfg)
+        os.chmod(os.path.join(b, "rootfs"), 0o755)  # the template is a 0700 mkdtemp
+        os.chown(os.path.join(b, "rootfs", "tmp"), 200000, 200000)
+        p = rt("run", "-b", b, "c1")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split() == ["0", "0", "200000", "65536", "wrote"]
+        assert os.stat(os.path.join(b, "rootfs", "tmp", "ok")).st_uid == 200000
+    finally:
+        shutil.rmtree(d)
+
+
+# --- create / start split ------------------------------------------------------------------------
+def test_create_start_state_kill_delete(rt, bundle, tmp_path):
+    bundle.config(["sh", "-c", "echo started > /dev/shm/x; exec sleep 60"])
+    p = rt("create", "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    s = state_of(rt, "c1")
+    assert s["status"] == "created" and s["pid"] > 0 and s["id"] == "c1"
+    assert s["bundle"] == os.path.abspath(bundle) and s["ociVersion"].startswith("1.")
+    init = s["pid"]
+    # the init waits: its command line is still ours, not the container's
+    assert b"sleep" not in open(f"/proc/{init}/cmdline", "rb").read()
+    # the init is PID 1 of its own pid namespace
+    nspid = [l for l in open(f"/proc/{init}/status") if l.startswith("NSpid")][0].split()
+    assert nspid[-1] == "1"
+    assert one_line_error(rt("delete", "c2"), 4)
+    assert "c1" in rt("list", "-q").stdout.split()
+    lst = json.loads(rt("list", "--format", "json").stdout)
+    assert [c["status"] for c in lst if c["id"] == "c1"] == ["created"]
+
+    assert rt("start", "c1").returncode == 0
+    s = wait_status(rt, "c1", "running")
+    assert s["pid"] == init
+    for _ in range(200):
+        if b"sleep" in open(f"/proc/{init}/cmdline", "rb").read():
+            break
+        time.sleep(0.01)
+    assert b"sleep" in open(f"/proc/{init}/cmdline", "rb").read()
+    assert "start" in one_line_error(rt("start", "c1"), 6)
+    assert "delete" in one_line_error(rt("delete", "c1"), 6)
+    ps = json.loads(rt("ps", "--format", "json", "c1").stdout)
+    assert ps == [init]
+
+    assert rt("kill", "c1", "KILL").returncode == 0
+    wait_status(rt, "c1", "stopped")
+    assert one_line_error(rt("kill", "c1"), 6)
+    assert rt("delete", "c1").returncode == 0
+    assert one_line_error(rt("state", "c1"), 4)
+
+
+def test_delete_created_kills_init(rt, bundle):
+    assert rt("create", "-b", bundle, "c1").returncode == 0
+    init = state_of(rt, "c1")["pid"]
+    assert rt("delete", "c1").returncode == 0
+    assert not os.path.exists(f"/proc/{init}/cmdline") or open(f"/proc/{init}/stat").read().split()[2] == "Z"
+
+
+def test_kill_signal_names_and_numbers(rt, bundle):
+    bundle.config(["sh", "-c", "trap 'echo got-usr1; exit 0' USR1; while :; do sleep 0.05; done"])
+    assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
+    assert rt("kill", "c1", "SIGUSR1").returncode == 0
+    wait_status(rt, "c1", "stopped")
+    assert rt("delete", "c1").returncode == 0
+    assert rt("run", "-d", "-b", bundle, "c2").returncode == 0
+    assert one_line_error(rt("kill", "c2", "SIGNOPE"), 2) == "pyrt-runc: unknown signal 'SIGNOPE'"
+    assert rt("kill", "c2", "9").returncode == 0
+    wait_status(rt, "c2", "stopped")
+    assert rt("delete", "c2").returncode == 0
+
+
+def test_delete_force_running(rt, bundle):
+    bundle.config(["sleep", "60"])
+    assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
+    assert wait_status(rt, "c1", "running")
+    assert rt("delete", "-f", "c1").returncode == 0
+    assert os.listdir(rt.root) == []
+
+
+def test_exec_in_running_container(rt, bundle):
+    bundle.config(["sleep", "60"])
+    assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
+    try:
+        _exec_checks(rt, bundle)
+    finally:
+        assert rt("delete", "-f", "c1").returncode == 0
+
+
+def _exec_checks(rt, bundle):
+    p = rt("exec", "c1", "sh", "-c", "echo $$ $(hostname) $FOO; cat /proc/1/cmdline")
+    assert p.returncode == 0, p.stderr
+    first = p.stdout.split("\n")[0].split()
+    assert int(first[0]) > 1 and first[1] == "runc"
+    assert p.stdout.split("\n")[1].startswith("sleep")
+    p = rt("exec", "--env", "FOO=bar", "--cwd", "/tmp", "c1", "sh", "-c", "echo $FOO $(pwd); exit 5")
+    assert p.returncode == 5 and p.stdout.split() == ["bar", "/tmp"]
+    proc = {"args": ["sh", "-c", "id -u"], "cwd": "/", "user": {"uid": 1, "gid": 1},
+            "env": ["PATH=/bin"]}
+    pj = os.path.join(os.path.dirname(bundle), "process.json")
+    with open(pj, "w") as f:
+        json.dump(proc, f)
+    p = rt("exec", "--process", pj, "c1")
+    assert p.returncode == 0 and p.stdout.strip() == "1", p.stderr
+    assert "not found" in one_line_error(rt("exec", "c1", "nosuchcmd"), 7)
+
+
+def test_hooks_get_state_and_failures_fail_create(rt, bundle, tmp_path):
+    out = tmp_path / "hooks"
+    out.mkdir()
+
+    def hook(kind):
+        return {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {out}/{kind}"]}
+
+    def mutate(cfg):
+        cfg["hooks"] = {k: [hook(k)] for k in ("prestart", "createRuntime", "poststart", "poststop")}
+        cfg["annotations"] = {"org.example": "yes"}
+    bundle.config(["true"], mutate=mutate)
+    assert rt("run", "-b", bundle, "c1").returncode == 0
+    for kind in ("prestart", "createRuntime", "poststart", "poststop"):
+        s = json.loads((out / kind).read_text())
+        assert s["id"] == "c1" and s["annotations"] == {"org.example": "yes"}, kind
+        assert s["bundle"] == os.path.abspath(bundle)
+    assert json.loads((out / "createRuntime").read_text())["status"] == "creating"
+    assert json.loads((out / "poststop").read_text())["status"] == "stopped"
+
+    def failing(cfg):
+        cfg["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 4"]}]}
+    bundle.config(["true"], mutate=failing)
+    line = one_line_error(rt("create", "-b", bundle, "c2"), 13)
+    assert "createRuntime hook /bin/sh exited with status 4: nope" in line
+    assert os.listdir(rt.root) == []
+
+    def slow(cfg):
+        cfg["hooks"] = {"prestart": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]}
+    bundle.config(["true"], mutate=slow)
+    assert "timed out" in one_line_error(rt("create", "-b", bundle, "c3"), 13)
+
+
+def test_preserve_fds(rt, bundle, tmp_path):
+    bundle.config(["sh", "-c", "cat <&3"])
+    data = tmp_path / "data"
+    data.write_text("through fd 3\n")
+    # the shell opens fd 3 for pyrt-runc, as a caller passing an fd would
+    p = run(["sh", "-c", f'exec 3<"{data}"; exec "$0" "$@"', PYRT_RUNC, "--root", rt.root, "run",
+             "--preserve-fds", "1", "-b", bundle, "c1"])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "through fd 3\n"
+
+
+# --- bad input: one line, documented exit code, nothing left behind -------------------------------
+def test_bad_ids_and_duplicates(rt, bundle):
+    for bad in ("../x", "a/b", ".."):
+        assert "invalid container id" in one_line_error(rt("create", "-b", bundle, bad), 2)
+    bundle.config(["sleep", "60"])
+    assert rt("create", "-b", bundle, "c1").returncode == 0
+    assert "already exists" in one_line_error(rt("create", "-b", bundle, "c1"), 5)
+    assert state_of(rt, "c1")["status"] == "created"
+    assert rt("delete", "c1").returncode == 0
+
+
+def test_bad_configs(rt, bundle, tmp_path):
+    cfg_path = os.path.join(bundle, "config.json")
+    with open(cfg_path, "w") as f:
+        f.write("{not json")
+    assert "not valid JSON" in one_line_error(rt("create", "-b", bundle, "c1"), 3)
+    bundle.config(mutate=lambda c: c.update(ociVersion="2.0.0"))
+    assert "unsupported version" in one_line_error(rt("create", "-b", bundle, "c1"), 3)
+    bundle.config(mutate=lambda c: c["process"].update(args=[]))
+    assert "process.args" in one_line_error(rt("create", "-b", bundle, "c1"), 3)
+    bundle.config(mutate=lambda c: c["linux"]["namespaces"].append({"type": "bogus"}))
+    assert "bogus" in one_line_error(rt("create", "-b", bundle, "c1"), 3)
+    bundle.config(mutate=lambda c: c["root"].update(path="nope"))
+    assert "rootfs" in one_line_error(rt("create", "-b", bundle, "c1"), 4)
+    assert "no such directory" in one_line_error(rt("create", "-b", str(tmp_path / "missing"), "c1"), 4)
+    assert os.listdir(rt.root) == []
+
+
+def test_mount_target_escaping_rootfs_is_refused(rt, bundle, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink("../../outside", os.path.join(bundle, "rootfs", "escape"))
+    bundle.config(mutate=lambda c: c["mounts"].append(
+        {"destination": "/escape/x", "type": "tmpfs", "source": "tmpfs"}))
+    line = one_line_error(rt("create", "-b", bundle, "c1"), 7)
+    assert "/escape/x" in line and "escapes the rootfs" in line
+    assert os.listdir(outside) == []
+    assert os.listdir(rt.root) == []
+
+
+def test_failing_mount_reports_and_cleans_up(rt, bundle):
+    bundle.config(mutate=lambda c: c["mounts"].append(
+        {"destination": "/x", "type": "bind", "source": "/no/such/source", "options": ["bind"]}))
+    line = one_line_error(rt("create", "-b", bundle, "c1"), 7)
+    assert 'mount "/no/such/source" on /x' in line and "no such file" in line
+    assert os.listdir(rt.root) == []
+
+
+def test_missing_executable(rt, bundle):
+    bundle.config(["/bin/definitely-not-here"])
+    assert "/bin/definitely-not-here" in one_line_error(rt("run", "-b", bundle, "c1"), 7)
+    assert os.listdir(rt.root) == []
+
+
+# --- spec, features -----------------------------------------------------------------------------
+def test_spec_and_features(rt, tmp_path):
+    assert rt("spec", "-b", str(tmp_path)).returncode == 0
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["process"]["args"] == ["sh"] and cfg["root"]["path"] == "rootfs"
+    assert "already exists" in one_line_error(rt("spec", "-b", str(tmp_path)), 5)
+    f = json.loads(rt("features").stdout)
+    assert "mount" in f["linux"]["namespaces"] and "rbind" in f["mountOptions"]
+    assert f["hooks"][0] == "prestart"
