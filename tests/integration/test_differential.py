@@ -54,6 +54,12 @@ def test_default_spec(tmp_path, runtime_root, cgroup_parent):
     assert r["actions"]["write=/proc/sys/kernel/hostname"] == errno.EROFS
 
 
+def test_session_leader(tmp_path, runtime_root, cgroup_parent):
+    """runc's init calls setsid(): the container's process leads its own session."""
+    ref, cand = differential(tmp_path, runtime_root, cgroup_parent, base_config())
+    assert assert_same(ref, cand, also=("sid_is_pid",))["sid_is_pid"] == 1
+
+
 def test_user_groups_umask(tmp_path, runtime_root, cgroup_parent):
     cfg = writable(base_config(user={"uid": 1000, "gid": 1001, "additionalGids": [5, 6], "umask": 0o027}))
     r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg, ["write=/tmp/f", "mkdir=/root/d"])
