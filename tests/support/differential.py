@@ -92,10 +92,25 @@ def normalise(report: dict | None, bundle: str) -> dict | None:
     r = copy.deepcopy(report)
     # Bind-mount roots and sources are host paths and contain the bundle's directory name.
     name = re.escape(os.path.basename(bundle.rstrip("/")))
-    for m in r.get("mounts", []):
+    mounts = r.get("mounts", [])
+    for m in mounts:
         for k in ("root", "source"):
             m[k] = re.sub(rf"/{name}(?=/|$)", "/<bundle>", m[k])
+    # In a user namespace device nodes are bind-mounted from the host, one file each. The spec
+    # gives the default devices no order (runc 1.1.5 binds null, random, full, tty, zero,
+    # urandom) and distinct files cannot cover one another: sort each run of such mounts.
+    i = 0
+    while i < len(mounts):
+        j = i
+        while j < len(mounts) and _device_bind(mounts[j]):
+            j += 1
+        mounts[i:j] = sorted(mounts[i:j], key=lambda m: m["mnt"])
+        i = j + 1
     return r
+
+
+def _device_bind(m: dict) -> bool:
+    return m["type"] == "devtmpfs" and os.path.dirname(m["mnt"]) == "/dev"
 
 
 def differential(tmp_path, root: str, cgroups_path: str, config: dict, probe_args=(), *,
