@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   # build of cext/ and python-prctl
   gcc make python3-venv python3-dev libffi-dev libcap-dev libseccomp-dev
+  # static glibc for the container probe of the differential tests (rootfs-tools/probe)
+  libc6-dev
   # images and rootfs built offline for demos and tests
   busybox-static debootstrap zstd
   # fast layer decompression for unpack (igzip from ISA-L; pigz as a fallback)
