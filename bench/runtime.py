@@ -3,6 +3,7 @@
 `run` and of `create` + `start` + `delete`, medians and ratios against runc.
 
     .venv/bin/python bench/runtime.py [-n 30] [--json results.json] [--only pyrt-runc,runc]
+    .venv/bin/python bench/runtime.py --profile     # where pyrt-runc's time goes
 
 Fairness notes, printed with the table:
 - every runtime is timed the same way: wall time of the whole CLI call(s), spawned from here;
@@ -154,6 +155,33 @@ def inner_crun(n: int, warmup: int, work: str) -> None:
     json.dump(measure(["crun"], n, warmup, os.path.join(work, "crun-ns")), sys.stdout)
 
 
+def profile(n: int, work: str) -> None:
+    """Where pyrt-runc's `run` spends its time: import costs (python -X importtime, median of N
+    runs, top-level and first-level modules) and the functions cProfile sees (one run)."""
+    import cProfile  # noqa: F401  (fail early if missing)
+    import pstats
+    import re
+    rootfs, spec = build_bundle_parts(work)
+    rt = Runtime("pyrt-runc", work, rootfs, spec)
+    py = os.path.join(REPO, ".venv", "bin", "python")
+    costs: dict[str, list[int]] = {}
+    for _ in range(n):
+        p = subprocess.run([py, "-X", "importtime", rt.binary, *rt._argv("run", "--bundle", rt.bundle, rt._id())[1:]],
+                           capture_output=True, text=True, timeout=CALL_TIMEOUT)
+        for line in p.stderr.splitlines():
+            m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
+            if m and len(m.group(2)) <= 3:
+                costs.setdefault(m.group(3), []).append(int(m.group(1)))
+    print(f"imports during `pyrt-runc run` (cumulative, median of {n} runs):")
+    for t, mod in sorted(((statistics.median(v), k) for k, v in costs.items()), reverse=True)[:15]:
+        print(f"  {t / 1000:7.2f} ms  {mod}")
+    out = os.path.join(work, "run.prof")
+    subprocess.run([py, "-m", "cProfile", "-o", out, rt.binary, *rt._argv("run", "--bundle", rt.bundle, rt._id())[1:]],
+                   capture_output=True, timeout=CALL_TIMEOUT)
+    print("cProfile of one `pyrt-runc run`, by own time:")
+    pstats.Stats(out, stream=sys.stdout).sort_stats("tottime").print_stats(15)
+
+
 def table(results: dict) -> str:
     ref = results.get("runc", {})
     lines = [f"{'runtime':<12}{'run ms':>10}{'x runc':>9}{'c+s+d ms':>12}{'x runc':>9}"]
@@ -173,6 +201,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--json", metavar="FILE", help="write all samples and medians to FILE")
     ap.add_argument("--only", default="pyrt-runc,runc,crun", help="comma-separated runtimes")
+    ap.add_argument("--profile", action="store_true", help="profile pyrt-runc run instead of comparing")
     ap.add_argument("--inner-crun", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -181,6 +210,12 @@ def main() -> int:
         return 0
     names = [x for x in a.only.split(",") if x]
     work = tempfile.mkdtemp(prefix="pyrt-bench-")
+    if a.profile:
+        try:
+            profile(min(a.n, 10), work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     try:
         results = measure([x for x in names if x != "crun"], a.n, a.warmup, work)
         if "crun" in names:
