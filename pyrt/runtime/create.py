@@ -37,6 +37,9 @@ def _start_children(launch: Launch, on_pid, on_hooks=None) -> tuple[int, object]
     ON_PID(pid) runs when the init's pid is known (cgroup placement) and returns the state dict
     handed to in-container hooks. Returns (init pid, socket). Raises on any child error; the
     caller owns cleanup of the init pid ON_PID was told about."""
+    if launch.console_socket:
+        from pyrt.runtime import console
+        launch.console_conn = console.connect(launch.console_socket)
     parent_sock, child_sock = channel.pair()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -45,6 +48,8 @@ def _start_children(launch: Launch, on_pid, on_hooks=None) -> tuple[int, object]
         parent_sock.close()
         stage1(child_sock, launch)
     child_sock.close()
+    if launch.console_conn is not None:
+        launch.console_conn.close()  # the init holds its own copy
     init_pid = 0
     try:
         while True:

@@ -39,6 +39,7 @@ class Launch:
     new: list = field(default_factory=list)    # ns types to create
     fifo_fd: int = -1                  # O_PATH fd of exec.fifo (create only)
     console_socket: str | None = None
+    console_conn: object = None        # connected to console_socket by the parent (host path)
     no_pivot: bool = False
     preserve_fds: int = 0
     exec_mode: bool = False            # pyrt-runc exec: join everything, no rootfs work
@@ -129,6 +130,7 @@ def _stage1(sock, launch: Launch) -> None:
 def init_main(sock, launch: Launch) -> None:
     """Runs in the grandchild; never returns."""
     try:
+        os.setsid()  # a session of its own, as runc's init (and no controlling tty of ours)
         go = channel.expect(sock, "go")
         if launch.exec_mode:
             exec_init(sock, launch, go)
@@ -247,17 +249,15 @@ def _preload(spec, process) -> None:
 
 
 def _setup_console(launch: Launch, process, rootfs_mod, mount_console: bool = True) -> None:
+    """A pty from the container's devpts; the master goes to --console-socket over the
+    connection the parent made (the socket path is the host's), the slave becomes our tty."""
     from pyrt.runtime import console
-    if not launch.console_socket:
+    if launch.console_conn is None:
         raise RuntimeSetupError("process.terminal is true but no --console-socket was given")
     master, slave_path = console.new_pty()
     if process.console_size:
-        import fcntl
-        import struct
-        import termios
-        h, w = process.console_size
-        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
-    console.send_master(launch.console_socket, master)
+        console.set_size(master, *process.console_size)
+    console.send_master(launch.console_conn, master)
     os.close(master)
     slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY)
     if mount_console:
