@@ -129,3 +129,52 @@ def test_user_namespace(tmp_path, runtime_root, cgroup_parent):
     assert (r["uid"], r["gid"]) == (0, 0)
     # root in the namespace is host uid 200000: the host-root-owned rootfs is not writable
     assert r["actions"]["write=/etc/x"] == errno.EACCES and r["actions"]["write=/dev/shm/x"] == 0
+
+
+def _exec_probe(runtime, root, bundle, cid, exec_args, log_path, probe_args=()):
+    """create + start a container whose init sleeps, `exec` the probe in it, then kill and
+    delete it. The init's stdio is a file: a pipe would stay open as long as the container."""
+    argv = [runtime, "--root", root]
+    with open(log_path, "w") as log:
+        created = subprocess.run(argv + ["create", "--bundle", bundle, cid], stdin=subprocess.DEVNULL,
+                                 stdout=log, stderr=log, timeout=60)
+    try:
+        if created.returncode != 0:
+            with open(log_path) as f:
+                return Result(runtime, bundle, subprocess.CompletedProcess(argv, created.returncode, "", f.read()))
+        run(argv + ["start", cid], check=True)
+        proc = run(argv + ["exec", *exec_args, cid, PROBE_IN_ROOTFS, *probe_args], stdin=subprocess.DEVNULL)
+        return Result(runtime, bundle, proc)
+    finally:
+        run(argv + ["kill", cid, "KILL"])
+        for _ in range(100):
+            st = run(argv + ["state", cid])
+            if st.returncode != 0 or json.loads(st.stdout).get("status") == "stopped":
+                break
+            time.sleep(0.05)
+        run(argv + ["delete", "--force", cid])
+
+
+def test_exec_sees_the_same_container(tmp_path, runtime_root, cgroup_parent):
+    cfg = base_config(args=[PROBE_IN_ROOTFS, "sleep=60"])
+    cfg["linux"]["cgroupsPath"] = cgroup_parent
+    cfg["hostname"] = "exec-host"
+    cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EXDEV}]}
+    exec_args = ["--cwd", "/dev", "--env", "EXTRA=1", "--user", "1000:1000"]
+    results = []
+    for tag, runtime in (("ref", RUNC), ("cand", CANDIDATE)):
+        bundle = probe_bundle(str(tmp_path / f"bundle-{tag}"), cfg)
+        res = _exec_probe(runtime, runtime_root, bundle, f"exec-{tag}-{os.getpid()}", exec_args,
+                          str(tmp_path / f"init-{tag}.log"), ["mkdir=/dev/shm/d", "write=/dev/shm/f"])
+        if res.report:
+            # Normalisation: the exec'd process gets whatever pid is next in the container's
+            # pid namespace; that runtimes may fork helpers first is no difference to a user.
+            res.report["pid"] = "<pid of exec>"
+        results.append(res)
+    r = assert_same(*results)
+    assert (r["hostname"], r["cwd"], r["uid"], r["gid"], r["ppid"]) == ("exec-host", "/dev", 1000, 1000, 0)
+    assert "EXTRA=1" in r["env"] and r["status"]["NoNewPrivs"] == "1"
+    # the container's seccomp filter applies to exec'd processes too
+    assert r["status"]["Seccomp"] == "2" and r["actions"]["mkdir=/dev/shm/d"] == errno.EXDEV
+    assert r["actions"]["write=/dev/shm/f"] == 0
