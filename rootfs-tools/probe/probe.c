@@ -261,6 +261,7 @@ int main(int argc, char **argv)
             continue;
         *eq = 0;
         const char *what = argv[i], *arg = eq + 1;
+        fflush(stdout); /* what came before survives an action that kills us (seccomp) */
         char k[4200];
         snprintf(k, sizeof k, "%s=%s", what, arg);
         if (strcmp(what, "empty") == 0) {

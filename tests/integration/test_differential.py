@@ -11,7 +11,7 @@ import os
 import pytest
 
 from tests.support.bundle import base_config
-from tests.support.differential import assert_same, differential
+from tests.support.differential import assert_same, differential, normalise_text
 
 DEFAULT_MASKED = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware", "/proc/acpi", "/proc/scsi"]
 
@@ -255,3 +255,16 @@ def test_seccomp_allow_list_with_default_errno(tmp_path, runtime_root, cgroup_pa
     assert r["status"]["Seccomp"] == "2"
     assert r["actions"]["mkdir=/dev/shm/d"] == (default_errno or errno.EPERM)  # mkdir is not allowed
     assert r["actions"]["write=/dev/shm/f"] == 0
+
+
+@pytest.mark.parametrize("action", ["SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"])
+def test_seccomp_kill_exit_status(tmp_path, runtime_root, cgroup_parent, action):
+    cfg = base_config()
+    cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": action}]}
+    ref, cand = differential(tmp_path, runtime_root, cgroup_parent, cfg, ["mkdir=/dev/shm/d"])
+    # The probe dies inside its first action: both runs print the same truncated report.
+    assert ref.rc == 128 + 31, f"reference: {ref!r}"  # SIGSYS
+    assert cand.rc == ref.rc, f"candidate: {cand!r}"
+    assert normalise_text(cand.stdout, cand.bundle) == normalise_text(ref.stdout, ref.bundle)
+    assert '"actions":{' in ref.stdout

@@ -109,6 +109,12 @@ def normalise(report: dict | None, bundle: str) -> dict | None:
     return r
 
 
+def normalise_text(stdout: str, bundle: str) -> str:
+    """normalise() for a report cut short (the probe killed mid-way): bundle names only."""
+    name = re.escape(os.path.basename(bundle.rstrip("/")))
+    return re.sub(rf"/{name}(?=/|\")", "/<bundle>", stdout)
+
+
 def _device_bind(m: dict) -> bool:
     return m["type"] == "devtmpfs" and os.path.dirname(m["mnt"]) == "/dev"
 
