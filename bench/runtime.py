@@ -70,7 +70,7 @@ class Runtime:
             cfg["linux"]["cgroupsPath"] = f"pyrt-bench-{os.getpid()}-{name}"
         with open(os.path.join(self.bundle, "config.json"), "w") as f:
             json.dump(cfg, f)
-        self.samples = {"run": [], "create_start_delete": []}
+        self.samples = {"run": [], "create_start_delete": [], "create": [], "start": [], "delete": []}
         self.error: str | None = None
         self.n = 0
 
@@ -89,10 +89,10 @@ class Runtime:
             dt_run = _call(self._argv("run", "--bundle", self.bundle, cid), self.log)
             cid = self._id()
             t = time.perf_counter()
-            _call(self._argv("create", "--bundle", self.bundle, cid), self.log)
-            _call(self._argv("start", cid), self.log)
-            # /bin/true may still be running: --force, as a caller that does not wait would.
-            _call(self._argv("delete", "--force", cid), self.log)
+            steps = [_call(self._argv("create", "--bundle", self.bundle, cid), self.log),
+                     _call(self._argv("start", cid), self.log),
+                     # /bin/true may still be running: --force, as a caller that does not wait would.
+                     _call(self._argv("delete", "--force", cid), self.log)]
             dt_csd = time.perf_counter() - t
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             self.error = str(e)[:400]
@@ -101,6 +101,8 @@ class Runtime:
         if record:
             self.samples["run"].append(dt_run)
             self.samples["create_start_delete"].append(dt_csd)
+            for k, v in zip(("create", "start", "delete"), steps):
+                self.samples[k].append(v)
 
     def cleanup(self) -> None:
         """Remove whatever a failed iteration left (containers of this bench only, by id)."""
@@ -184,13 +186,17 @@ def profile(n: int, work: str) -> None:
 
 def table(results: dict) -> str:
     ref = results.get("runc", {})
-    lines = [f"{'runtime':<12}{'run ms':>10}{'x runc':>9}{'c+s+d ms':>12}{'x runc':>9}"]
+    lines = [f"{'runtime':<12}{'run ms':>10}{'x runc':>9}{'c+s+d ms':>12}{'x runc':>9}"
+             f"   (create / start / delete ms)"]
     for name, r in results.items():
         cells = [f"{name:<12}"]
         for k, w in (("median_run_ms", 10), ("median_create_start_delete_ms", 12)):
             v, base = r.get(k), ref.get(k)
             cells.append(f"{v:>{w}.2f}" if v is not None else f"{'-':>{w}}")
             cells.append(f"{v / base:>9.2f}" if v and base else f"{'-':>9}")
+        steps = [r.get(f"median_{k}_ms") for k in ("create", "start", "delete")]
+        if all(x is not None for x in steps):
+            cells.append("   (" + " / ".join(f"{x:.1f}" for x in steps) + ")")
         lines.append("".join(cells) + (f"   FAILED: {r['error']}" if r.get("error") else ""))
     return "\n".join(lines)
 
