@@ -62,7 +62,10 @@ class Capabilities:
             names = d.get(s) or []
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise ConfigError(f"process.capabilities.{s} must be a list of strings")
-            sets[s] = frozenset(cap_number(n) for n in names)
+            try:
+                sets[s] = frozenset(cap_number(n) for n in names)
+            except ConfigError as e:
+                raise ConfigError(f"process.capabilities.{s}: {e.message}", e.hint) from None
         return cls(**sets)
 
     def names(self, which: str) -> list[str]:

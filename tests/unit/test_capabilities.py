@@ -28,7 +28,7 @@ def test_from_dict_parses_all_sets_and_defaults_to_empty():
 
 
 def test_unknown_capability_names_the_culprit():
-    with pytest.raises(ConfigError, match="unknown capability 'CAP_FLY'"):
+    with pytest.raises(ConfigError, match="process.capabilities.effective: unknown capability 'CAP_FLY'"):
         Capabilities.from_dict({"effective": ["CAP_FLY"]})
     with pytest.raises(ConfigError, match="unknown capability 'cap_kill'"):
         Capabilities.from_dict({"bounding": ["cap_kill"]})
