@@ -70,6 +70,18 @@ class ConsoleReceiver:
         return self.output.decode(errors="replace")
 
 
+def _wait_not_running(argv, cid, seconds=5.0):
+    """Poll `state` until the container is no longer running; its last status (None: gone)."""
+    status = None
+    for _ in range(int(seconds / 0.05)):
+        st = run(argv + ["state", cid])
+        status = json.loads(st.stdout).get("status") if st.returncode == 0 else None
+        if status != "running":
+            break
+        time.sleep(0.05)
+    return status
+
+
 def _create_start_with_terminal(runtime, root, bundle, cid, sock_path):
     """create --console-socket + start (runc refuses a console socket for a foreground `run`),
     read the pty until the container's side closes, then wait for `stopped` and delete."""
@@ -82,13 +94,7 @@ def _create_start_with_terminal(runtime, root, bundle, cid, sock_path):
     else:
         rx.cancel()
     out = rx.wait()
-    status = None
-    for _ in range(100):
-        st = run(argv + ["state", cid])
-        status = json.loads(st.stdout).get("status") if st.returncode == 0 else None
-        if status != "running":
-            break
-        time.sleep(0.05)
+    status = _wait_not_running(argv, cid)
     run(argv + ["delete", "--force", cid])
     assert rx.error is None, f"console receiver of {runtime} failed: {rx.error!r} ({stderr.strip()})"
     return Result(runtime, bundle, subprocess.CompletedProcess(argv, created.returncode, out, stderr)), status
@@ -147,11 +153,7 @@ def _exec_probe(runtime, root, bundle, cid, exec_args, log_path, probe_args=()):
         return Result(runtime, bundle, proc)
     finally:
         run(argv + ["kill", cid, "KILL"])
-        for _ in range(100):
-            st = run(argv + ["state", cid])
-            if st.returncode != 0 or json.loads(st.stdout).get("status") == "stopped":
-                break
-            time.sleep(0.05)
+        _wait_not_running(argv, cid)
         run(argv + ["delete", "--force", cid])
 
 
