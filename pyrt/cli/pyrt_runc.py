@@ -428,7 +428,14 @@ def main(argv: list[str] | None = None) -> None:
     cmd = COMMANDS.get(rest[0])
     if cmd is None:
         sys.exit(_run_click(argv))  # pause/resume/update/events, or click's "no such command"
-    sys.exit(guarded(g, dispatch, cmd, g, rest[1:]))
+    rc = guarded(g, dispatch, cmd, g, rest[1:])
+    # Everything is released by now; interpreter teardown would only add milliseconds.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        rc = rc or 1
+    os._exit(rc)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ only warn.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 from pyrt.errors import ConfigError, HookError
@@ -40,6 +39,7 @@ def validate(hooks: dict | None) -> dict:
 
 
 def run_hook(hook: dict, state: dict, kind: str) -> None:
+    import subprocess  # only when there are hooks: it is a noticeable share of start-up
     args = hook.get("args") or [hook["path"]]
     env = {}
     for kv in hook.get("env") or []:

@@ -238,10 +238,15 @@ def exec_init(sock, launch: Launch, go: dict) -> None:
 def _preload(spec, process) -> None:
     """Import every module the init needs while the host's Python library is still reachable
     (a joined mount namespace or pivot_root takes it away)."""
-    import fcntl, resource, struct, subprocess, termios  # noqa: F401,E401
+    import fcntl  # noqa: F401
     from pyrt.linux import capabilities  # noqa: F401
     from pyrt.runtime import hooks, rootfs  # noqa: F401
-    from pyrt.linux import netdev  # noqa: F401
+    if process.rlimits:
+        import resource  # noqa: F401
+    if spec.hooks:
+        import subprocess  # noqa: F401
+    if "network" in (ns.type for ns in spec.linux.namespaces):
+        from pyrt.linux import netdev  # noqa: F401
     if process.terminal:
         from pyrt.runtime import console  # noqa: F401
     if getattr(spec.linux, "seccomp", None) is not None:
@@ -269,11 +274,11 @@ def _setup_console(launch: Launch, process, rootfs_mod, mount_console: bool = Tr
 
 
 def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, wait_fifo: bool) -> None:
-    import resource
-
     from pyrt.runtime import hooks
     env = process.env_dict()
 
+    if process.rlimits:
+        import resource
     for r in process.rlimits:
         try:
             resource.setrlimit(getattr(resource, r.type), (r.soft, r.hard))
