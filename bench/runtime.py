@@ -157,6 +157,29 @@ def inner_crun(n: int, warmup: int, work: str) -> None:
     json.dump(measure(["crun"], n, warmup, os.path.join(work, "crun-ns")), sys.stdout)
 
 
+# cProfile around the pyrt-runc script. Its main() ends in os._exit (no interpreter teardown),
+# which would skip writing the profile: in this process only, os._exit becomes SystemExit.
+_PROFILE_MAIN = """
+import cProfile, os, sys
+out, script = sys.argv[1], sys.argv[2]
+sys.argv = sys.argv[2:]
+me, real_exit = os.getpid(), os._exit
+def _exit(rc):
+    if os.getpid() == me:
+        raise SystemExit(rc)
+    real_exit(rc)
+os._exit = _exit
+prof = cProfile.Profile()
+prof.enable()
+try:
+    exec(compile(open(script).read(), script, "exec"), {"__name__": "__main__"})
+except SystemExit:
+    pass
+prof.disable()
+prof.dump_stats(out)
+"""
+
+
 def profile(n: int, work: str) -> None:
     """Where pyrt-runc's `run` spends its time: import costs (python -X importtime, median of N
     runs, top-level and first-level modules) and the functions cProfile sees (one run)."""
@@ -178,8 +201,11 @@ def profile(n: int, work: str) -> None:
     for t, mod in sorted(((statistics.median(v), k) for k, v in costs.items()), reverse=True)[:15]:
         print(f"  {t / 1000:7.2f} ms  {mod}")
     out = os.path.join(work, "run.prof")
-    subprocess.run([py, "-m", "cProfile", "-o", out, rt.binary, *rt._argv("run", "--bundle", rt.bundle, rt._id())[1:]],
-                   capture_output=True, timeout=CALL_TIMEOUT)
+    p = subprocess.run([py, "-c", _PROFILE_MAIN, out, rt.binary, *rt._argv("run", "--bundle", rt.bundle, rt._id())[1:]],
+                       capture_output=True, text=True, timeout=CALL_TIMEOUT)
+    if not os.path.exists(out):
+        print(f"cProfile run failed: {p.stderr.strip()[-500:]}")
+        return
     print("cProfile of one `pyrt-runc run`, by own time:")
     pstats.Stats(out, stream=sys.stdout).sort_stats("tottime").print_stats(15)
 
