@@ -319,6 +319,11 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, wait_fifo: 
             print(f"pyrt-runc: {e}", file=sys.stderr, flush=True)
             os._exit(1)
     sock.close()
+    # Python ignores SIGPIPE and SIGXFSZ; an ignored disposition survives execve, so restore
+    # the defaults the container's program expects (runc's init starts with none ignored).
+    import signal
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
     if seccomp is not None and process.no_new_privileges:
         _load_seccomp(seccomp)  # last: nothing but execve after it
     try:

@@ -367,3 +367,125 @@ def test_spec_and_features(rt, tmp_path):
     f = json.loads(rt("features").stdout)
     assert "mount" in f["linux"]["namespaces"] and "rbind" in f["mountOptions"]
     assert f["hooks"][0] == "prestart"
+
+
+# --- more of config.json ----------------------------------------------------------------------------
+def test_signals_not_ignored_and_rlimits(rt, bundle):
+    bundle.config(["sh", "-c", "grep SigIgn /proc/self/status; ulimit -n"])
+    p = rt("run", "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["SigIgn:", "0000000000000000", "1024"]
+
+
+def test_joined_namespaces_by_path(rt, bundle):
+    """A second container joins the first one's network, ipc and uts namespaces by path."""
+    bundle.config(["sleep", "60"])
+    assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
+    try:
+        pid = state_of(rt, "c1")["pid"]
+
+        def join(cfg):
+            cfg["linux"]["namespaces"] = [
+                {"type": "pid"}, {"type": "mount"},
+                {"type": "network", "path": f"/proc/{pid}/ns/net"},
+                {"type": "ipc", "path": f"/proc/{pid}/ns/ipc"},
+                {"type": "uts", "path": f"/proc/{pid}/ns/uts"},
+            ]
+            cfg["linux"]["cgroupsPath"] += "2"
+        bundle.config(["sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/uts; hostname"], mutate=join)
+        p = rt("run", "-b", bundle, "c2")
+        assert p.returncode == 0, p.stderr
+        want = [os.readlink(f"/proc/{pid}/ns/net"), os.readlink(f"/proc/{pid}/ns/uts"), "runc"]
+        assert p.stdout.split() == want
+    finally:
+        rt("delete", "-f", "c1")
+
+
+def test_time_and_cgroup_namespaces(rt, bundle):
+    def mutate(cfg):
+        cfg["linux"]["namespaces"] += [{"type": "time"}, {"type": "cgroup"}]
+        cfg["linux"]["timeOffsets"] = {"boottime": {"secs": 86400 * 400, "nanosecs": 0}}
+    bundle.config(["sh", "-c", "cut -d. -f1 /proc/uptime; cat /proc/self/cgroup | grep memory"], mutate=mutate)
+    p = rt("run", "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    uptime, memcg = p.stdout.split()
+    assert int(uptime) >= 86400 * 400
+    assert memcg.endswith(":memory:/")  # the container's cgroup is the root of its namespace
+
+
+def test_sysctl_domainname_oom_personality(rt, bundle):
+    def mutate(cfg):
+        cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.msgmax": "4321"}
+        cfg["domainname"] = "example.org"
+        cfg["process"]["oomScoreAdj"] = 123
+        cfg["linux"]["personality"] = {"domain": "LINUX32"}
+        cfg["linux"]["readonlyPaths"] = []  # /proc/sys read-only would hide what we wrote
+    bundle.config(["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax "
+                               "/proc/sys/kernel/domainname /proc/self/oom_score_adj; uname -m"], mutate=mutate)
+    p = rt("run", "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["1", "4321", "example.org", "123", "i686"]
+    assert open("/proc/sys/net/ipv4/ip_forward").read().strip() in ("0", "1")  # the host's untouched
+
+
+def test_linux_devices_and_rootfs_propagation(rt, bundle):
+    def mutate(cfg):
+        cfg["linux"]["devices"] = [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3,
+                                    "fileMode": 0o600, "uid": 0, "gid": 0}]
+        cfg["linux"]["resources"]["devices"].append({"allow": True, "type": "c", "major": 1, "minor": 3,
+                                                     "access": "rwm"})
+        cfg["linux"]["rootfsPropagation"] = "private"
+    bundle.config(["sh", "-c", "echo x > /dev/mynull && ls -l /dev/mynull | cut -c1-10; "
+                               "grep ' / / ' /proc/self/mountinfo | grep -c shared || true"], mutate=mutate)
+    p = rt("run", "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["crw-------", "0"]
+
+
+def test_log_file_gets_errors(rt, bundle, tmp_path):
+    log = tmp_path / "log.json"
+    p = run_files([PYRT_RUNC, "--root", rt.root, "--log", str(log), "--log-format", "json", "start", "nope"])
+    assert p.returncode == 4
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "error" and "nope" in entry["msg"]
+
+
+def test_kill_all_ps_table_exec_detached(rt, bundle, tmp_path):
+    bundle.config(["sh", "-c", "sleep 60 & sleep 61"])
+    assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
+    try:
+        pid_file = tmp_path / "exec.pid"
+        assert rt("exec", "-d", "--pid-file", str(pid_file), "c1", "sleep", "62").returncode == 0
+        exec_pid = int(pid_file.read_text())
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(json.loads(rt("ps", "-f", "json", "c1").stdout)) < 3:
+            time.sleep(0.02)
+        pids = json.loads(rt("ps", "-f", "json", "c1").stdout)
+        # sh, its background sleep (sh execs the last command itself) and the exec'd sleep
+        assert len(pids) == 3 and exec_pid in pids
+        table = rt("ps", "c1").stdout.splitlines()
+        assert "PID" in table[0] and len(table) == 4
+        assert rt("kill", "--all", "c1", "KILL").returncode == 0
+        wait_status(rt, "c1", "stopped")
+        for p in pids:
+            wait_gone_pid(p)
+    finally:
+        rt("delete", "-f", "c1")
+
+
+def wait_gone_pid(pid, timeout=5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if open(f"/proc/{pid}/stat").read().split()[2] == "Z":
+                return
+        except FileNotFoundError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{pid} still alive")
+
+
+def test_unknown_capability_is_a_config_error(rt, bundle):
+    bundle.config(mutate=lambda c: c["process"]["capabilities"]["bounding"].append("CAP_BOGUS"))
+    assert "CAP_BOGUS" in one_line_error(rt("create", "-b", bundle, "c1"), 3)
+    assert os.listdir(rt.root) == []
