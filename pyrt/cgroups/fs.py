@@ -11,6 +11,13 @@ import os
 from pyrt.errors import CgroupError
 
 
+def debug(message: str) -> None:
+    """Best-effort notes (what runc also ignores), shown with --debug. logging is imported only
+    here: it costs start-up time that `pyrt-runc state` should not pay."""
+    import logging
+    logging.getLogger("pyrt.cgroups").debug(message)
+
+
 def controller_of(name: str) -> str:
     """'memory.max' -> 'memory'; 'cgroup.freeze' -> 'cgroup'."""
     return name.split(".", 1)[0]

@@ -8,16 +8,19 @@ files need no controller), so a hybrid host gets cgroup.freeze / cgroup.kill and
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal
 import time
 
-from pyrt.cgroups import devices, freezer, fs, layout as layout_mod, stats as stats_mod, v1, v2
+# Only what freeze/thaw/frozen/pids/kill need is imported up front: `pyrt-runc state` reopens
+# the manager to tell paused from running and must stay fast. Limits and stats load their modules.
+from pyrt.cgroups import freezer, fs
 from pyrt.errors import CgroupError, ConfigError
-from pyrt.spec.resources import Resources, parse_cpu_list
 
-log = logging.getLogger("pyrt.cgroups")
+TYPE_CHECKING = False   # typing itself costs ~4 ms of start-up
+if TYPE_CHECKING:
+    from pyrt.cgroups.layout import Layout
+    from pyrt.spec.resources import Resources
 
 # v1 names; the v2 tree calls blkio "io".
 _V2_NAME = {"blkio": "io"}
@@ -119,6 +122,7 @@ class Manager:
         for d, root in self._dirs():
             made = self._mkdirs(d, root)
             if d == self.v1.get("cpuset"):
+                from pyrt.cgroups import v1
                 for level in made:
                     v1.copy_cpuset_from_parent(level, os.path.dirname(level))
         for d, _ in self._dirs():
@@ -134,7 +138,7 @@ class Manager:
             if where is None:
                 if ctrl == "devices" and self.v2:
                     # v2 needs an eBPF device filter, which pyrt does not load yet (as a v2 TODO).
-                    log.debug("devices: no v1 devices controller; rules not enforced on cgroup v2")
+                    fs.debug("devices: no v1 devices controller; rules not enforced on cgroup v2")
                     continue
                 raise CgroupError(f"{ctrl}: controller is not available on this host",
                                   f"needed for linux.resources ({self.mode} cgroups)")
@@ -152,10 +156,12 @@ class Manager:
                 v2_needed.add(ctrl)
         if v2_needed:
             self._enable_v2(v2_needed)
+        setters = _setters()
         order = ("cpuset", "cpu", "memory", "pids", "blkio", "hugetlb", "devices", "net_cls", "net_prio")
         for ctrl, (ver, d) in sorted(plan, key=lambda p: order.index(p[0])):
-            _SETTERS[ctrl][ver](self, d, r)
+            setters[ctrl][ver](self, d, r)
         if r.unified:
+            from pyrt.cgroups import v2
             v2.set_unified(self.v2, r.unified)
 
     def _enable_v2(self, ctrls: set[str]) -> None:
@@ -175,9 +181,11 @@ class Manager:
                 # The hierarchy root is the host's, never ours to change.
                 raise CgroupError(f"cgroup.subtree_control: {' '.join(sorted(ctrls - have))} not enabled "
                                   f"in the root cgroup {d}", "enable (delegate) it there first")
+            from pyrt.cgroups import v2
             v2.enable_in_subtree(d, ctrls)
 
     def _check_cpuset(self, ver: str, d: str, r: Resources) -> None:
+        from pyrt.spec.resources import parse_cpu_list
         parent = os.path.dirname(d)
         for want, ours, v1_file, v2_file in (
                 (r.cpu.cpus, "cpuset.cpus", "cpuset.effective_cpus", "cpuset.cpus.effective"),
@@ -268,6 +276,7 @@ class Manager:
     # --- numbers -----------------------------------------------------------------------------
 
     def stats(self) -> dict:
+        from pyrt.cgroups import stats as stats_mod
         out = {}
         cpu = self._route("cpu")
         if (cpu and cpu[0] == "v1") or "cpuacct" in self.v1:
@@ -290,6 +299,7 @@ class Manager:
         if not mem:
             return 0
         if mem[0] == "v1":
+            from pyrt.cgroups import v1
             return v1.oom_kill_count(mem[1])
         return fs.read_keyed(mem[1], "memory.events").get("oom_kill", 0)
 
@@ -304,33 +314,45 @@ class Manager:
                 "v1_roots": self.v1_roots, "created": self.created}
 
 
-def _set_cpuset(m: Manager, ver: str, d: str, r: Resources) -> None:
-    m._check_cpuset(ver, d, r)
-    (v1.set_cpuset if ver == "v1" else v2.set_cpuset)(d, r.cpu)
+_SETTERS: dict = {}
 
 
-def _no_v2(ctrl):
-    def fail(m, d, r):
-        raise CgroupError(f"{ctrl}: there is no cgroup v2 equivalent")
-    return fail
+def _setters() -> dict:
+    """controller -> {"v1": fn, "v2": fn}, each fn(manager, dir, resources); built on first use."""
+    if not _SETTERS:
+        _SETTERS.update(_build_setters())
+    return _SETTERS
 
 
-_SETTERS = {
-    "cpuset": {"v1": lambda m, d, r: _set_cpuset(m, "v1", d, r),
-               "v2": lambda m, d, r: _set_cpuset(m, "v2", d, r)},
-    "cpu": {"v1": lambda m, d, r: v1.set_cpu(d, r.cpu), "v2": lambda m, d, r: v2.set_cpu(d, r.cpu)},
-    "memory": {"v1": lambda m, d, r: v1.set_memory(d, r.memory),
-               "v2": lambda m, d, r: v2.set_memory(d, r.memory)},
-    "pids": {"v1": lambda m, d, r: v1.set_pids(d, r.pids), "v2": lambda m, d, r: v2.set_pids(d, r.pids)},
-    "blkio": {"v1": lambda m, d, r: v1.set_blkio(d, r.block_io),
-              "v2": lambda m, d, r: v2.set_io(d, r.block_io)},
-    "hugetlb": {"v1": lambda m, d, r: v1.set_hugetlb(d, r.hugepage_limits),
-                "v2": lambda m, d, r: v2.set_hugetlb(d, r.hugepage_limits)},
-    "devices": {"v1": lambda m, d, r: v1.set_devices(d, devices.effective_rules(r.devices)),
-                "v2": _no_v2("devices")},
-    "net_cls": {"v1": lambda m, d, r: v1.set_net_cls(d, r.network), "v2": _no_v2("net_cls")},
-    "net_prio": {"v1": lambda m, d, r: v1.set_net_prio(d, r.network), "v2": _no_v2("net_prio")},
-}
+def _build_setters() -> dict:
+    from pyrt.cgroups import devices, v1, v2
+
+    def cpuset(ver):
+        def set_(m: Manager, d: str, r: Resources) -> None:
+            m._check_cpuset(ver, d, r)
+            (v1.set_cpuset if ver == "v1" else v2.set_cpuset)(d, r.cpu)
+        return set_
+
+    def no_v2(ctrl):
+        def fail(m, d, r):
+            raise CgroupError(f"{ctrl}: there is no cgroup v2 equivalent")
+        return fail
+
+    return {
+        "cpuset": {"v1": cpuset("v1"), "v2": cpuset("v2")},
+        "cpu": {"v1": lambda m, d, r: v1.set_cpu(d, r.cpu), "v2": lambda m, d, r: v2.set_cpu(d, r.cpu)},
+        "memory": {"v1": lambda m, d, r: v1.set_memory(d, r.memory),
+                   "v2": lambda m, d, r: v2.set_memory(d, r.memory)},
+        "pids": {"v1": lambda m, d, r: v1.set_pids(d, r.pids), "v2": lambda m, d, r: v2.set_pids(d, r.pids)},
+        "blkio": {"v1": lambda m, d, r: v1.set_blkio(d, r.block_io),
+                  "v2": lambda m, d, r: v2.set_io(d, r.block_io)},
+        "hugetlb": {"v1": lambda m, d, r: v1.set_hugetlb(d, r.hugepage_limits),
+                    "v2": lambda m, d, r: v2.set_hugetlb(d, r.hugepage_limits)},
+        "devices": {"v1": lambda m, d, r: v1.set_devices(d, devices.effective_rules(r.devices)),
+                    "v2": no_v2("devices")},
+        "net_cls": {"v1": lambda m, d, r: v1.set_net_cls(d, r.network), "v2": no_v2("net_cls")},
+        "net_prio": {"v1": lambda m, d, r: v1.set_net_prio(d, r.network), "v2": no_v2("net_prio")},
+    }
 
 
 def _rmdir(d: str, wait: bool) -> None:
@@ -355,9 +377,9 @@ def _check_path(cgroups_path: str) -> None:
         raise ConfigError(f"linux.cgroupsPath: {cgroups_path!r} must not contain '..'")
 
 
-def open_manager(cgroups_path: str | None, container_id: str,
-                 layout: layout_mod.Layout | None = None) -> Manager:
+def open_manager(cgroups_path: str | None, container_id: str, layout: Layout | None = None) -> Manager:
     """Resolve CGROUPS_PATH (None: "pyrt/<id>", relative) on this host's layout; creates nothing."""
+    from pyrt.cgroups import layout as layout_mod, v2
     path = cgroups_path or f"pyrt/{container_id}"
     _check_path(path)
     lay = layout or layout_mod.detect()

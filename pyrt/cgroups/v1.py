@@ -2,14 +2,11 @@
 the model. Write order and read-back checks follow runc 1.1, so both leave the same values."""
 from __future__ import annotations
 
-import logging
 
 from pyrt.cgroups import devices, fs
 from pyrt.cgroups.common import set_cpuset, set_pids  # noqa: F401 (part of this driver)
 from pyrt.errors import CgroupError
 from pyrt.spec.resources import CPU, BlockIO, DeviceRule, HugepageLimit, Memory, Network
-
-log = logging.getLogger("pyrt.cgroups")
 
 LIMIT = "memory.limit_in_bytes"
 MEMSW = "memory.memsw.limit_in_bytes"
@@ -39,7 +36,7 @@ def set_memory(cgdir: str, m: Memory) -> None:
     if m.reservation:
         fs.write(cgdir, "memory.soft_limit_in_bytes", m.reservation)
     if m.kernel:
-        log.debug("memory.kernel is deprecated by the kernel; ignored (as runc 1.1)")
+        fs.debug("memory.kernel is deprecated by the kernel; ignored (as runc 1.1)")
     if m.kernel_tcp:
         fs.write(cgdir, "memory.kmem.tcp.limit_in_bytes", m.kernel_tcp)
     if m.disable_oom_killer:

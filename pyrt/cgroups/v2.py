@@ -5,14 +5,11 @@ so the same config leaves the same files under both runtimes.
 """
 from __future__ import annotations
 
-import logging
 
 from pyrt.cgroups import fs
 from pyrt.cgroups.common import set_cpuset, set_pids  # noqa: F401 (part of this driver)
 from pyrt.errors import CgroupError
 from pyrt.spec.resources import CPU, BlockIO, HugepageLimit, Memory
-
-log = logging.getLogger("pyrt.cgroups")
 
 
 def shares_to_weight(shares: int) -> int:
@@ -64,11 +61,11 @@ def set_memory(cgdir: str, m: Memory) -> None:
     if m.reservation not in (None, 0):
         fs.write(cgdir, "memory.low", _max(m.reservation))
     if m.disable_oom_killer:
-        log.debug("memory.disableOOMKiller has no cgroup v2 equivalent; ignored (as runc)")
+        fs.debug("memory.disableOOMKiller has no cgroup v2 equivalent; ignored (as runc)")
     if m.swappiness is not None:
-        log.debug("memory.swappiness has no cgroup v2 equivalent; ignored (as runc)")
+        fs.debug("memory.swappiness has no cgroup v2 equivalent; ignored (as runc)")
     if m.kernel or m.kernel_tcp:
-        log.debug("memory.kernel/kernelTCP are not supported on cgroup v2; ignored (as runc)")
+        fs.debug("memory.kernel/kernelTCP are not supported on cgroup v2; ignored (as runc)")
 
 
 def set_cpu(cgdir: str, c: CPU) -> None:
@@ -101,7 +98,7 @@ def set_io(cgdir: str, b: BlockIO) -> None:
             else:
                 fs.write(cgdir, "io.weight", f"{d.major}:{d.minor} {blkio_weight_to_io_weight(d.weight)}")
     if b.leaf_weight or any(d.leaf_weight for d in b.weight_device):
-        log.debug("blockIO.leafWeight has no cgroup v2 equivalent; ignored (as runc)")
+        fs.debug("blockIO.leafWeight has no cgroup v2 equivalent; ignored (as runc)")
     for key, devs in (("rbps", b.throttle_read_bps_device), ("wbps", b.throttle_write_bps_device),
                       ("riops", b.throttle_read_iops_device), ("wiops", b.throttle_write_iops_device)):
         for d in devs:

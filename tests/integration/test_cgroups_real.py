@@ -230,9 +230,11 @@ def test_values_the_host_cannot_apply_fail_with_one_line(cg):
             m.set(Resources.from_dict({"cpu": {"shares": 1}}))
         with pytest.raises(CgroupError, match="memory.max: controller memory runs on cgroup v1 here"):
             m.set(Resources.from_dict({"unified": {"memory.max": "1000000"}}))
-        with pytest.raises(CgroupError, match="memory.limit_in_bytes: cannot write '4096'"):
-            # below what the process already uses, with no swap to push it to
-            m.set(Resources.from_dict({"memory": {"limit": 4096, "swap": 4096}}))
+        m.set(Resources.from_dict({"memory": {"limit": 64 * MiB, "swap": 64 * MiB}}))
+        with pytest.raises(CgroupError, match=r"memory.memsw.limit_in_bytes: cannot write '33554432': "
+                                              r"invalid argument"):
+            # the kernel refuses memory+swap below the memory limit
+            m.set(Resources.from_dict({"memory": {"swap": 32 * MiB}}))
     finally:
         p.kill()
 
