@@ -309,9 +309,18 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, wait_fifo: 
 
     channel.send(sock, "created")
     if wait_fifo:
+        # As PID 1 of its namespace the waiting init would ignore every signal it has no
+        # handler for; `kill` of a created container must still end it (runc's does too).
+        import signal
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                    signal.SIGUSR2):
+            signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
         fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
         os.close(fd)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                    signal.SIGUSR2):
+            signal.signal(sig, signal.SIG_DFL)
         state = dict(go["state"], status="running")
         try:
             hooks.run_hooks(spec.hooks, "startContainer", state)

@@ -213,6 +213,31 @@ def test_delete_created_kills_init(rt, bundle):
     assert not os.path.exists(f"/proc/{init}/cmdline") or open(f"/proc/{init}/stat").read().split()[2] == "Z"
 
 
+def test_kill_created_container_with_sigterm(rt, bundle):
+    assert rt("create", "-b", bundle, "c1").returncode == 0
+    assert rt("kill", "c1", "TERM").returncode == 0
+    wait_status(rt, "c1", "stopped")
+    assert rt("delete", "c1").returncode == 0
+
+
+def test_hooks_inside_the_container(rt, bundle, tmp_path):
+    """createContainer runs before pivot_root (host paths), startContainer after it (the
+    container's paths), both in the container's namespaces."""
+    out = tmp_path / "cc"
+
+    def mutate(cfg):
+        cfg["root"]["readonly"] = False
+        cfg["hooks"] = {
+            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", f"readlink /proc/self/ns/uts > {out}"]}],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "hostname > /tmp/started"]}],
+        }
+    bundle.config(["cat", "/tmp/started"], mutate=mutate)
+    p = rt("run", "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "runc"
+    assert out.read_text().strip() != os.readlink("/proc/self/ns/uts")
+
+
 def test_kill_signal_names_and_numbers(rt, bundle):
     bundle.config(["sh", "-c", "trap 'echo got-usr1; exit 0' USR1; while :; do sleep 0.05; done"])
     assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
