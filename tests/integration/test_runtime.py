@@ -514,3 +514,44 @@ def test_unknown_capability_is_a_config_error(rt, bundle):
     bundle.config(mutate=lambda c: c["process"]["capabilities"]["bounding"].append("CAP_BOGUS"))
     assert "CAP_BOGUS" in one_line_error(rt("create", "-b", bundle, "c1"), 3)
     assert os.listdir(rt.root) == []
+
+
+def test_exec_with_tty_over_console_socket(rt, bundle, tmp_path):
+    """exec -t: the pty master arrives on our console socket; the process sees a tty."""
+    import socket
+    import threading
+
+    from pyrt.runtime.console import recv_master
+    bundle.config(["sleep", "60"])
+    assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
+    path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    got = {}
+
+    def receive():
+        conn, _ = srv.accept()
+        with conn:
+            fd, _name = recv_master(conn)
+        data = b""
+        try:  # until the slave side is gone (EIO): closing earlier would hang up the process
+            while True:
+                chunk = os.read(fd, 1024)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        got["out"] = data.decode(errors="replace")
+        os.close(fd)
+    t = threading.Thread(target=receive, daemon=True)
+    t.start()
+    try:
+        p = rt("exec", "-t", "--console-socket", path, "c1", "sh", "-c", "tty; echo done")
+        assert p.returncode == 0, p.stderr
+        t.join(10)
+        assert "/dev/pts/" in got["out"] and "done" in got["out"]
+    finally:
+        srv.close()
+        rt("delete", "-f", "c1")
