@@ -29,8 +29,14 @@ def write(cgdir: str, name: str, value) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise CgroupError(f"{name}: controller {controller_of(name)} is not available in {cgdir}",
-                          f"cannot set {name} to {value}") from None
+        ctrl = controller_of(name)
+        try:
+            has_ctrl = any(f.startswith(ctrl + ".") for f in os.listdir(cgdir))
+        except OSError:
+            has_ctrl = False
+        what = (f"the {ctrl} controller here has no {name}" if has_ctrl
+                else f"controller {ctrl} is not available in {cgdir}")
+        raise CgroupError(f"{name}: {what}", f"cannot set {name} to {value}") from None
     except OSError as e:
         raise CgroupError(f"{name}: cannot open {path}: {e.strerror}") from None
     try:
