@@ -63,6 +63,12 @@ def update(root: str, container_id: str, resources: Resources) -> None:
         mgr.set(resources)
 
 
+def oom_killed(root: str, container_id: str) -> bool:
+    """Whether the kernel OOM-killed a process of the container (for OOMKilled / exit 137).
+    Ask before `delete`, which removes the cgroup and its counters."""
+    return _manager(Container.load(root, container_id)).oom_killed()
+
+
 def stats_event(root: str, container_id: str) -> dict:
     c = Container.load(root, container_id)
     return _stats_event(c)
