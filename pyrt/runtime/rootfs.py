@@ -42,6 +42,30 @@ def target(rootfs: str, dest: str) -> str:
         raise _fail(f"mount target {dest}", e) from None
 
 
+class _Pinned:
+    """The resolved mount target opened O_PATH|O_NOFOLLOW and re-checked to lie inside the
+    rootfs; mounting on /proc/self/fd/N then hits exactly that inode even if a path component
+    was swapped for a symlink after we resolved it (runc mounts through such fds too)."""
+
+    def __init__(self, rootfs: str, path: str, what: str):
+        try:
+            self.fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise _fail(f"{what}: open {path}", e) from None
+        self.path = f"/proc/self/fd/{self.fd}"
+        real = os.readlink(self.path)
+        root = os.path.realpath(rootfs)
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            os.close(self.fd)
+            raise RuntimeSetupError(f"{what}: target moved outside the rootfs (now {real})")
+
+    def __enter__(self) -> str:
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
+
+
 def _ensure(path: str, is_dir: bool, what: str) -> None:
     try:
         if is_dir:
@@ -110,10 +134,11 @@ def mount_entry(m, rootfs: str, bundle: str, cgroup_paths: dict[str, str]) -> No
         except OSError as e:
             raise _fail(f"{what}: source {src}", e) from None
         _ensure(dest, is_dir, what)
-        try:
-            mount(src, dest, None, MS_BIND | (m.flags & MS_REC))
-        except OSError as e:
-            raise _fail(what, e) from None
+        with _Pinned(rootfs, dest, what) as target_fd:
+            try:
+                mount(src, target_fd, None, MS_BIND | (m.flags & MS_REC))
+            except OSError as e:
+                raise _fail(what, e) from None
         extra = m.flags & ~(MS_BIND | MS_REC)
         if extra:
             remount_bind(dest, extra, what)
@@ -121,7 +146,8 @@ def mount_entry(m, rootfs: str, bundle: str, cgroup_paths: dict[str, str]) -> No
         _ensure(dest, True, what)
         flags = m.flags
         try:
-            mount(m.source or m.type, dest, m.type, flags, m.data or None)
+            with _Pinned(rootfs, dest, what) as target_fd:
+                mount(m.source or m.type, target_fd, m.type, flags, m.data or None)
         except OSError as e:
             if m.type == "sysfs" and e.errno == errno.EPERM:
                 # Without its own network namespace sysfs cannot be mounted: bind the host's.
