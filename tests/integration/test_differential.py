@@ -268,3 +268,15 @@ def test_seccomp_kill_exit_status(tmp_path, runtime_root, cgroup_parent, action)
     assert cand.rc == ref.rc, f"candidate: {cand!r}"
     assert normalise_text(cand.stdout, cand.bundle) == normalise_text(ref.stdout, ref.bundle)
     assert '"actions":{' in ref.stdout
+
+
+def test_personality(tmp_path, runtime_root, cgroup_parent):
+    cfg = base_config()
+    cfg["linux"]["personality"] = {"domain": "LINUX32"}
+    ref, cand = differential(tmp_path, runtime_root, cgroup_parent, cfg)
+    # Normalisation: Debian's runc 1.1.5 predates linux.personality (runc 1.2 added it) and
+    # ignores it; the runtime-spec says the runtime sets it. PER_LINUX32 is 0x0008.
+    assert ref.report is not None and ref.report["personality"] == 0
+    assert cand.report is not None and cand.report.get("personality") == 0x0008
+    ref.report["personality"] = 0x0008
+    assert_same(ref, cand)
