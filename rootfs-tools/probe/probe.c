@@ -5,6 +5,10 @@
  *   empty=PATH   does PATH read as empty (masked)? "empty", "nonempty", "missing", "error:ERRNO"
  *   write=PATH   open(PATH, O_WRONLY|O_CREAT): 0 or errno
  *   mkdir=PATH   mkdir(PATH): 0 or errno
+ *   read=PATH    the first line of PATH, or "error:ERRNO"
+ *   stat=PATH    "TYPE MODE UID:GID MAJOR:MINOR" (lstat), or "error:ERRNO"
+ *   ls=PATH      the sorted entries of directory PATH: NAME, NAME/ for a directory,
+ *                NAME@TARGET for a symlink
  *   exit=N       exit with N after printing
  *   signal=N     raise(N) after printing (a pid-1 probe ignores it: that is the kernel's rule)
  *   sleep=N      sleep N seconds after printing (to be killed from outside)
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <sys/sysmacros.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -201,6 +206,75 @@ static const char *empty_check(const char *path, char *buf)
     return r ? "nonempty" : "empty";
 }
 
+static void kread(const char *k, const char *path, int *first)
+{
+    char buf[4096];
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        sprintf(buf, "error:%d", errno);
+    } else {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        fclose(f);
+    }
+    kstr(k, buf, first);
+}
+
+static void kstat(const char *k, const char *path, int *first)
+{
+    char buf[128];
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        sprintf(buf, "error:%d", errno);
+    } else {
+        char t = S_ISDIR(st.st_mode) ? 'd' : S_ISCHR(st.st_mode) ? 'c' : S_ISBLK(st.st_mode) ? 'b'
+               : S_ISLNK(st.st_mode) ? 'l' : S_ISFIFO(st.st_mode) ? 'p' : S_ISSOCK(st.st_mode) ? 's' : '-';
+        sprintf(buf, "%c %04o %u:%u %u:%u", t, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
+                (unsigned)st.st_gid, major(st.st_rdev), minor(st.st_rdev));
+    }
+    kstr(k, buf, first);
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void kls(const char *k, const char *path, int *first)
+{
+    char *names[1024];
+    int n = 0;
+    DIR *d = opendir(path);
+    key(k, first);
+    if (!d) {
+        printf("\"error:%d\"", errno);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 1024) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char full[4096], target[4096], entry[8300];
+        snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+        struct stat st;
+        ssize_t len;
+        if (lstat(full, &st) == 0 && S_ISLNK(st.st_mode) && (len = readlink(full, target, sizeof target - 1)) >= 0) {
+            target[len] = 0;
+            snprintf(entry, sizeof entry, "%s@%s", e->d_name, target);
+        } else {
+            snprintf(entry, sizeof entry, "%s%s", e->d_name, S_ISDIR(st.st_mode) ? "/" : "");
+        }
+        names[n++] = strdup(entry);
+    }
+    closedir(d);
+    qsort(names, n, sizeof names[0], by_name);
+    putchar('[');
+    for (int i = 0; i < n; i++) {
+        printf("%s", i ? "," : "");
+        jstr(names[i]);
+        free(names[i]);
+    }
+    putchar(']');
+}
+
 int main(int argc, char **argv)
 {
     int first = 1, exit_code = 0, sig = 0, nap = 0;
@@ -273,6 +347,12 @@ int main(int argc, char **argv)
                 close(fd);
         } else if (strcmp(what, "mkdir") == 0) {
             kint(k, mkdir(arg, 0755) != 0 ? errno : 0, &f2);
+        } else if (strcmp(what, "read") == 0) {
+            kread(k, arg, &f2);
+        } else if (strcmp(what, "stat") == 0) {
+            kstat(k, arg, &f2);
+        } else if (strcmp(what, "ls") == 0) {
+            kls(k, arg, &f2);
         } else if (strcmp(what, "exit") == 0) {
             exit_code = atoi(arg);
         } else if (strcmp(what, "signal") == 0) {

@@ -280,3 +280,46 @@ def test_personality(tmp_path, runtime_root, cgroup_parent):
     assert cand.report is not None and cand.report.get("personality") == 0x0008
     ref.report["personality"] = 0x0008
     assert_same(ref, cand)
+
+
+def test_dev_contents(tmp_path, runtime_root, cgroup_parent):
+    """Default devices, /dev/fd and the stdio links, ptmx, pts, shm, mqueue."""
+    args = ["ls=/dev", "ls=/dev/pts"] + [f"stat=/dev/{n}" for n in
+                                         ("null", "zero", "full", "random", "urandom", "tty", "ptmx", "fd", "stdin")]
+    r, _ = check(tmp_path, runtime_root, cgroup_parent, base_config(), args)
+    a = r["actions"]
+    assert {"null", "zero", "full", "random", "urandom", "tty", "fd@/proc/self/fd", "stdin@/proc/self/fd/0",
+            "stdout@/proc/self/fd/1", "stderr@/proc/self/fd/2", "pts/", "shm/", "mqueue/"} <= set(a["ls=/dev"])
+    assert a["stat=/dev/null"] == "c 0666 0:0 1:3"
+
+
+def test_linux_devices(tmp_path, runtime_root, cgroup_parent):
+    cfg = base_config()
+    cfg["linux"]["devices"] = [
+        {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o620, "uid": 5, "gid": 6},
+        {"path": "/dev/sub/myzero", "type": "c", "major": 1, "minor": 5},
+    ]
+    cfg["linux"]["resources"]["devices"] += [{"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"},
+                                             {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rw"}]
+    r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg,
+                 ["stat=/dev/mynull", "stat=/dev/sub/myzero", "empty=/dev/mynull", "ls=/dev/sub"])
+    assert r["actions"]["stat=/dev/mynull"] == "c 0620 5:6 1:3"
+    assert r["actions"]["stat=/dev/sub/myzero"].startswith("c ") and r["actions"]["ls=/dev/sub"] == ["myzero"]
+
+
+def test_sysctl(tmp_path, runtime_root, cgroup_parent):
+    cfg = base_config()
+    cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.shmmni": "2048", "net.ipv4.ping_group_range": "0 0"}
+    r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg,
+                 ["read=/proc/sys/net/ipv4/ip_forward", "read=/proc/sys/kernel/shmmni",
+                  "read=/proc/sys/net/ipv4/ping_group_range"])
+    a = r["actions"]
+    assert a["read=/proc/sys/net/ipv4/ip_forward"] == "1" and a["read=/proc/sys/kernel/shmmni"] == "2048"
+
+
+@pytest.mark.parametrize("propagation", ["shared", "slave", "private", "rslave"])
+def test_rootfs_propagation(tmp_path, runtime_root, cgroup_parent, propagation):
+    cfg = base_config()
+    cfg["linux"]["rootfsPropagation"] = propagation
+    r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg)
+    assert [m for m in r["mounts"] if m["mnt"] == "/"]
