@@ -6,7 +6,6 @@ Creating one is pyrt.runtime.create (it needs the fork/init machinery); everythi
 from __future__ import annotations
 
 import os
-import signal as _signal
 import time
 
 from pyrt.errors import PyrtError, StateError
@@ -133,6 +132,7 @@ class Container:
             remove_container_dir(self.dir)
 
     def _kill_and_wait(self) -> None:
+        import signal as _signal
         mgr = self.cgroup_manager()
         if mgr is not None:
             try:
