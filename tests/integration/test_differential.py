@@ -323,3 +323,26 @@ def test_rootfs_propagation(tmp_path, runtime_root, cgroup_parent, propagation):
     cfg["linux"]["rootfsPropagation"] = propagation
     r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg)
     assert [m for m in r["mounts"] if m["mnt"] == "/"]
+
+
+def test_more_mount_options(tmp_path, runtime_root, cgroup_parent):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "f").write_text("x")
+    cfg = writable(base_config())
+    cfg["mounts"] += [
+        {"destination": "/m/slave", "type": "bind", "source": str(shared), "options": ["rbind", "rslave"]},
+        {"destination": "/m/private-ro", "type": "bind", "source": str(shared),
+         "options": ["bind", "ro", "noexec", "nodev", "nosuid", "strictatime", "rprivate"]},
+        {"destination": "/m/noatime", "type": "bind", "source": str(shared), "options": ["bind", "noatime"]},
+        {"destination": "/m/tmp", "type": "tmpfs", "source": "tmpfs",
+         "options": ["size=2m", "nr_inodes=1k", "mode=700", "uid=1000", "gid=1000", "nodiratime"]},
+        {"destination": "/m/file", "type": "bind", "source": str(shared / "f"), "options": ["bind", "ro"]},
+        {"destination": "/m/mq", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+    ]
+    r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg,
+                 ["stat=/m/tmp", "read=/m/file", "write=/m/file", "write=/m/private-ro/g", "write=/m/noatime/g"])
+    mnts = {m["mnt"]: m for m in r["mounts"]}
+    assert "noatime" in mnts["/m/noatime"]["opts"] and mnts["/m/private-ro"]["opts"].startswith("ro")
+    assert r["actions"]["stat=/m/tmp"] == "d 0700 1000:1000 0:0"
+    assert r["actions"]["read=/m/file"] == "x" and r["actions"]["write=/m/file"] == errno.EROFS
