@@ -108,6 +108,22 @@ def _list(d: dict, key: str, where: str) -> list:
     return v
 
 
+def _typed_entries(d: dict, key: str, where: str, known, what: str):
+    """Objects of the array D[KEY] whose `type` is one of KNOWN, each at most once:
+    yields (where-string, object, type)."""
+    seen = set()
+    for i, entry in enumerate(_list(d, key, where)):
+        w = f"{where}.{key}[{i}]"
+        entry = _obj(entry, w)
+        t = _str(entry, "type", w)
+        if t not in known:
+            raise ConfigError(f"{w}.type: unknown {what} {t!r}")
+        if t in seen:
+            raise ConfigError(f"{w}.type: {t!r} is listed twice")
+        seen.add(t)
+        yield w, entry, t
+
+
 # --- models -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class User:
@@ -162,16 +178,8 @@ class Process:
         for e in env:
             if "=" not in e:
                 raise ConfigError(f"{where}.env: {e!r} is not NAME=value")
-        rlimits, seen = [], set()
-        for i, r in enumerate(_list(d, "rlimits", where)):
-            w = f"{where}.rlimits[{i}]"
-            r = _obj(r, w)
-            t = _str(r, "type", w)
-            if t not in RLIMITS:
-                raise ConfigError(f"{w}.type: unknown rlimit {t!r}")
-            if t in seen:
-                raise ConfigError(f"{w}.type: {t} is set twice")
-            seen.add(t)
+        rlimits = []
+        for w, r, t in _typed_entries(d, "rlimits", where, RLIMITS, "rlimit"):
             soft, hard = _int(r, "soft", w, lo=0, hi=2**64 - 1), _int(r, "hard", w, lo=0, hi=2**64 - 1)
             rlimits.append(Rlimit(t, soft, hard))
         cs = d.get("consoleSize")
@@ -325,16 +333,8 @@ class Linux:
     @classmethod
     def from_dict(cls, d: Any, where: str = "linux") -> "Linux":
         d = _obj(d, where)
-        namespaces, seen = [], set()
-        for i, n in enumerate(_list(d, "namespaces", where)):
-            w = f"{where}.namespaces[{i}]"
-            n = _obj(n, w)
-            t = _str(n, "type", w)
-            if t not in NAMESPACE_TYPES:
-                raise ConfigError(f"{w}.type: unknown namespace type {t!r}")
-            if t in seen:
-                raise ConfigError(f"{w}.type: namespace {t!r} is listed twice")
-            seen.add(t)
+        namespaces = []
+        for w, n, t in _typed_entries(d, "namespaces", where, NAMESPACE_TYPES, "namespace type"):
             p = _str(n, "path", w)
             if p and not p.startswith("/"):
                 raise ConfigError(f"{w}.path: {p!r} must be an absolute path")
