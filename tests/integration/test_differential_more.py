@@ -180,3 +180,39 @@ def test_exec_sees_the_same_container(tmp_path, runtime_root, cgroup_parent):
     # the container's seccomp filter applies to exec'd processes too
     assert r["status"]["Seccomp"] == "2" and r["actions"]["mkdir=/dev/shm/d"] == errno.EXDEV
     assert r["actions"]["write=/dev/shm/f"] == 0
+
+
+HOOK = """import json, os, sys
+s = json.load(sys.stdin)
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"hook": sys.argv[2], "status": s.get("status"), "id_ok": s.get("id") == sys.argv[3],
+                        "bundle_ok": os.path.realpath(s.get("bundle", "")) == os.path.realpath(sys.argv[4]),
+                        "pid_set": bool(s.get("pid")), "oci": bool(s.get("ociVersion")),
+                        "annotations": s.get("annotations"), "env": os.environ.get("HOOKVAR")}) + "\\n")
+"""
+
+
+def test_hooks_see_the_same_states(tmp_path, runtime_root, cgroup_parent):
+    """prestart, createRuntime, poststart and poststop (all run in the runtime's namespaces):
+    called in the same order, each with the same state on stdin."""
+    import sys
+    logs = {}
+    for tag, runtime in (("ref", RUNC), ("cand", CANDIDATE)):
+        log = str(tmp_path / f"hooks-{tag}.log")
+        bundle = str(tmp_path / f"bundle-{tag}")
+        cid = f"hooks-{tag}-{os.getpid()}"
+        # the process outlives poststart, so that hook sees a running container
+        cfg = base_config(args=[PROBE_IN_ROOTFS, "sleep=1"])
+        cfg["linux"]["cgroupsPath"] = cgroup_parent
+        cfg["annotations"] = {"org.example.k": "v"}
+        cfg["hooks"] = {h: [{"path": sys.executable, "args": ["python3", "-c", HOOK, log, h, cid, bundle],
+                             "env": ["HOOKVAR=hv"], "timeout": 20}]
+                        for h in ("prestart", "createRuntime", "poststart", "poststop")}
+        probe_bundle(bundle, cfg)
+        p = run([runtime, "--root", runtime_root, "run", "--bundle", bundle, cid], stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, f"{runtime}: {p.stderr}"
+        with open(log) as f:
+            logs[tag] = [json.loads(line) for line in f]
+    assert logs["cand"] == logs["ref"]
+    assert [e["hook"] for e in logs["ref"]] == ["prestart", "createRuntime", "poststart", "poststop"]
+    assert all(e["id_ok"] and e["bundle_ok"] and e["oci"] and e["env"] == "hv" for e in logs["ref"])
