@@ -137,8 +137,8 @@ class Manager:
             where = self._route(ctrl)
             if where is None:
                 if ctrl == "devices" and self.v2:
-                    # v2 needs an eBPF device filter, which pyrt does not load yet (as a v2 TODO).
-                    fs.debug("devices: no v1 devices controller; rules not enforced on cgroup v2")
+                    where = ("v2", self.v2)     # the eBPF device filter needs no controller
+                    plan.append((ctrl, where))
                     continue
                 raise CgroupError(f"{ctrl}: controller is not available on this host",
                                   f"needed for linux.resources ({self.mode} cgroups)")
@@ -325,7 +325,7 @@ def _setters() -> dict:
 
 
 def _build_setters() -> dict:
-    from pyrt.cgroups import devices, v1, v2
+    from pyrt.cgroups import devfilter, devices, v1, v2
 
     def cpuset(ver):
         def set_(m: Manager, d: str, r: Resources) -> None:
@@ -349,7 +349,7 @@ def _build_setters() -> dict:
         "hugetlb": {"v1": lambda m, d, r: v1.set_hugetlb(d, r.hugepage_limits),
                     "v2": lambda m, d, r: v2.set_hugetlb(d, r.hugepage_limits)},
         "devices": {"v1": lambda m, d, r: v1.set_devices(d, devices.effective_rules(r.devices)),
-                    "v2": no_v2("devices")},
+                    "v2": lambda m, d, r: devfilter.apply(d, devices.effective_rules(r.devices))},
         "net_cls": {"v1": lambda m, d, r: v1.set_net_cls(d, r.network), "v2": no_v2("net_cls")},
         "net_prio": {"v1": lambda m, d, r: v1.set_net_prio(d, r.network), "v2": no_v2("net_prio")},
     }

@@ -339,3 +339,28 @@ def test_blkio_throttle_is_applied_and_a_missing_weight_knob_is_an_error(cg):
         assert "blkio" in m.stats()
     finally:
         p.kill()
+
+
+def test_device_rules_through_the_ebpf_filter_of_the_v2_tree(cgroup_parent):
+    """The v2 path: the Manager sees no v1 devices hierarchy, so it attaches an eBPF device
+    program to the container's cgroup in this host's real cgroup2 tree."""
+    lay = layout_mod.detect()
+    lay = dataclasses.replace(lay, v1={k: h for k, h in lay.v1.items() if k != "devices"})
+    m = open_manager(f"{cgroup_parent}/ctr", "ctr", layout=lay)
+    script = ("head -c 1 /dev/null && echo null-ok; head -c 1 /dev/zero >/dev/null && echo zero-ok; "
+              "head -c 1 /dev/loop0 >/dev/null 2>&1 || echo loop0-denied")
+    p = Gated(["/bin/sh", "-c", script], stdout=subprocess.PIPE)
+    try:
+        m.apply(p.pid)
+        m.set(Resources.from_dict({"devices": [{"allow": False, "access": "rwm"}]}))
+        p.go()
+        out = p.proc.stdout.read().decode()
+        assert p.wait() == 0
+        assert out.split() == ["null-ok", "zero-ok", "loop0-denied"]
+    finally:
+        p.kill()
+        p.proc.stdout.close()
+        m.destroy()
+    # the same read works outside the filtered cgroup
+    with open("/dev/loop0", "rb") as f:
+        f.read(1)

@@ -8,7 +8,6 @@ tests/integration/test_cgroups_real.py.
 """
 from __future__ import annotations
 
-import logging
 import os
 
 import pytest
@@ -156,10 +155,16 @@ def test_realtime_cpu_is_refused_on_v2(fake, applied):
         applied.set(Resources.from_dict({"cpu": {"realtimeRuntime": 1000}}))
 
 
-def test_device_rules_are_not_enforced_on_v2_and_say_so(fake, applied, caplog):
-    with caplog.at_level(logging.DEBUG, logger="pyrt.cgroups"):
-        applied.set(Resources.from_dict({"devices": [{"allow": False, "access": "rwm"}]}))
-    assert "not enforced on cgroup v2" in caplog.text
+def test_device_rules_go_to_the_ebpf_filter_on_v2(fake, applied, monkeypatch):
+    """The eBPF load itself is tested on the real kernel (test_cgroups_real.py); here: the
+    manager hands it the container's v2 dir and the rules with runc's always-allowed ones."""
+    from pyrt.cgroups import devfilter
+    calls = []
+    monkeypatch.setattr(devfilter, "apply", lambda d, rules: calls.append((d, rules)))
+    applied.set(Resources.from_dict({"devices": [{"allow": False, "access": "rwm"}]}))
+    [(d, rules)] = calls
+    assert d == applied.v2
+    assert rules[0].allow is False and rules[0].type == "a" and len(rules) == 12
 
 
 def test_stats_and_oom_from_v2_files(fake, applied):
