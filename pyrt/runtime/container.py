@@ -122,9 +122,11 @@ class Container:
             status = self.status()
             if not force and not status.can_delete():
                 raise StateError(f"cannot delete a container that is {status.value} (use --force)")
-            if status is not Status.STOPPED:
-                self._kill_and_wait()
             mgr = self.cgroup_manager()
+            # Without a pid namespace of its own, processes may outlive the init: the cgroup
+            # still holds them, and it cannot be removed until they are gone (runc kills them).
+            if status is not Status.STOPPED or (mgr is not None and _cgroup_busy(mgr)):
+                self._kill_and_wait()
             if mgr is not None:
                 mgr.destroy()
             # poststop failures are logged, not fatal (runtime-spec)
@@ -162,6 +164,13 @@ class Container:
                 except (OSError, PyrtError):
                     break
                 time.sleep(0.01)
+
+
+def _cgroup_busy(mgr) -> bool:
+    try:
+        return bool(mgr.pids())
+    except (OSError, PyrtError):
+        return False
 
 
 def wait_gone(pid: int, started: int, timeout: float = 10.0) -> None:

@@ -555,3 +555,27 @@ def test_exec_with_tty_over_console_socket(rt, bundle, tmp_path):
     finally:
         srv.close()
         rt("delete", "-f", "c1")
+
+
+def test_cgroup_error_fails_create_and_cleans_up(rt, bundle):
+    bundle.config(mutate=lambda c: c["linux"]["resources"].update(cpu={"cpus": "77"}))
+    line = one_line_error(rt("create", "-b", bundle, "c1"), 8)
+    assert "cpuset.cpus" in line or "77" in line
+    assert os.listdir(rt.root) == []
+
+
+def test_delete_kills_leftovers_without_pid_namespace(rt, bundle):
+    """Host pid namespace: a background child outlives the init; delete must kill it and
+    remove the cgroup (the cgroup_parent fixture checks the latter)."""
+    def mutate(cfg):
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "pid"]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "proc"] + [
+            {"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind"]}]
+    bundle.config(["sh", "-c", "sleep 60 > /dev/null 2>&1 & echo $!"], mutate=mutate)
+    p = rt("run", "--keep", "-b", bundle, "c1")
+    assert p.returncode == 0, p.stderr
+    child = int(p.stdout.strip())
+    assert os.path.exists(f"/proc/{child}")
+    assert state_of(rt, "c1")["status"] == "stopped"
+    assert rt("delete", "c1").returncode == 0
+    wait_gone_pid(child)
