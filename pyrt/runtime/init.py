@@ -398,8 +398,11 @@ def lookup(name: str, path_env: str) -> str:
 
 def _close_fds_on_exec(first: int) -> None:
     import fcntl
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc in the container: walk the usual range instead
+        fds = range(3, min(os.sysconf("SC_OPEN_MAX"), 65536))
+    for fd in fds:
         if fd < 3:
             continue
         if fd < first:
