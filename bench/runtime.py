@@ -130,6 +130,13 @@ def build_bundle_parts(work: str) -> tuple[str, dict]:
     return rootfs, spec
 
 
+def python_floor(n: int) -> float:
+    """Median ms of the venv's interpreter doing nothing (-I -S): what any Python CLI pays."""
+    py = os.path.join(REPO, ".venv", "bin", "python")
+    with tempfile.TemporaryFile() as log:
+        return round(statistics.median(_call([py, "-I", "-S", "-c", "pass"], log) for _ in range(n)) * 1000, 2)
+
+
 def measure(names: list[str], n: int, warmup: int, work: str) -> dict:
     rootfs, spec = build_bundle_parts(work)
     rts = [Runtime(name, work, rootfs, spec) for name in names]
@@ -257,10 +264,12 @@ def main() -> int:
     results = {k: results[k] for k in names if k in results}
     print(f"busybox /bin/true bundle, {a.n} iterations (+{a.warmup} warm-up), medians:")
     print(table(results))
+    floor = python_floor(a.n)
+    print(f"python -I -S -c pass: {floor:.2f} ms (the floor under any pyrt-runc call)")
     print("crun: private mount ns with cgroup.controllers hidden, --cgroup-manager=disabled (no cgroup work)")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"n": a.n, "warmup": a.warmup, "results": results}, f, indent=1)
+            json.dump({"n": a.n, "warmup": a.warmup, "python_floor_ms": floor, "results": results}, f, indent=1)
     return 1 if any(r.get("error") for r in results.values()) else 0
 
 
