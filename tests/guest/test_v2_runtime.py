@@ -15,9 +15,9 @@ import pytest
 from tests.guest.ctr import Container, config, keyed, read, run_to_exit
 
 MiB = 1 << 20
-# Grows one shell variable until the memory limit stops it: the shell (the container's init) is
-# the process the OOM killer picks.
-HOG = "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"
+# The container's init fills tmpfs (charged to its cgroup; runc's default /dev/shm holds 64M)
+# until the memory limit stops it: being the only process, it is the one the OOM killer picks.
+HOG = "exec dd if=/dev/zero of=/dev/shm/hog bs=1M count=60"
 
 
 def _wait(cond, timeout=30.0, what="condition"):
@@ -43,17 +43,22 @@ def test_oom_kill_counted_in_memory_events(runtime, tmp_path, v2_parent):
         c.start()
         c.wait_stopped()
         assert int(keyed(c.cgroup, "memory.events")["oom_kill"]) >= 1
-        assert "survived" not in c.output()
+        assert "records out" not in c.output()
 
 
-@pytest.mark.parametrize("swap,expect", [(96 * MiB, str(64 * MiB)), (32 * MiB, "0"), (-1, "max")],
-                         ids=["96M", "equal", "unlimited"])
-def test_memory_swap_is_memory_plus_swap(runtime, tmp_path, v2_parent, swap, expect):
+def test_memory_swap_is_memory_plus_swap(runtime, tmp_path, v2_parent):
     """linux.resources.memory.swap is memory+swap (v1 semantics); v2's memory.swap.max is the
-    swap alone."""
-    cfg = config(["true"], {"memory": {"limit": 32 * MiB, "swap": swap}}, f"{v2_parent}/swap")
+    swap alone: set at create, then changed by update on the live container."""
+    cfg = config(["sleep", "600"], {"memory": {"limit": 32 * MiB, "swap": 96 * MiB}},
+                 f"{v2_parent}/swap")
     with Container(runtime, tmp_path, cfg) as c:
-        assert read(c.cgroup, "memory.swap.max") == expect
+        assert read(c.cgroup, "memory.swap.max") == str(64 * MiB)
+        c.start()
+        c.cmd("update", "--memory", str(48 * MiB), "--memory-swap", str(48 * MiB), c.id, check=True)
+        assert read(c.cgroup, "memory.max") == str(48 * MiB)
+        assert read(c.cgroup, "memory.swap.max") == "0"
+        c.cmd("update", "--memory-swap", "-1", c.id, check=True)
+        assert read(c.cgroup, "memory.swap.max") == "max"
 
 
 @pytest.mark.parametrize("swap,survives", [(96 * MiB, True), (32 * MiB, False)],
@@ -106,12 +111,15 @@ def test_cpu_max_throttles(runtime, tmp_path, v2_parent):
     assert used / (t1 - t0) < 0.3, f"{used:.2f} s of CPU in {t1 - t0:.2f} s"
 
 
-@pytest.mark.parametrize("shares,weight", [(2, 1), (1024, 39), (262144, 10000)])
-def test_cpu_weight_from_shares(runtime, tmp_path, v2_parent, shares, weight):
-    """cpu.shares [2, 262144] maps linearly onto cpu.weight [1, 10000] (runc 1.1's formula)."""
-    cfg = config(["true"], {"cpu": {"shares": shares}}, f"{v2_parent}/weight")
+def test_cpu_weight_from_shares(runtime, tmp_path, v2_parent):
+    """cpu.shares [2, 262144] maps linearly onto cpu.weight [1, 10000] (runc 1.1's formula):
+    both ends, at create and by update."""
+    cfg = config(["sleep", "600"], {"cpu": {"shares": 2}}, f"{v2_parent}/weight")
     with Container(runtime, tmp_path, cfg) as c:
-        assert read(c.cgroup, "cpu.weight") == str(weight)
+        assert read(c.cgroup, "cpu.weight") == "1"
+        c.start()
+        c.cmd("update", "-r", "-", c.id, check=True, input=json.dumps({"cpu": {"shares": 262144}}))
+        assert read(c.cgroup, "cpu.weight") == "10000"
 
 
 def test_cpuset(runtime, tmp_path, v2_parent):
@@ -189,6 +197,9 @@ def test_update_live_container(runtime, tmp_path, v2_parent):
         assert read(c.cgroup, "cpu.weight") == "39"
         assert read(c.cgroup, "memory.max") == str(48 * MiB)
         assert c.state()["status"] == "running"
+        # runc's own spelling of the shares flag (singular).
+        c.cmd("update", "--cpu-share", "2", c.id, check=True)
+        assert read(c.cgroup, "cpu.weight") == "1"
 
 
 def test_events_stats(runtime, tmp_path, v2_parent):
@@ -232,7 +243,8 @@ def test_delete_removes_the_cgroup(runtime, tmp_path, v2_parent):
     finally:
         c.delete()
     assert not os.path.exists(c.cgroup)
-    # The runtime enabled controllers on the way down; the parent itself stays, empty.
+    # The runtime enabled the controller it needed on the way down (runc enables them all);
+    # the parent itself stays, with no process in it.
     parent = os.path.dirname(c.cgroup)
     assert read(parent, "cgroup.procs") == ""
-    assert {"memory", "pids"} <= set(read(parent, "cgroup.subtree_control").split())
+    assert "pids" in read(parent, "cgroup.subtree_control").split()
