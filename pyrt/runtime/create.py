@@ -39,6 +39,10 @@ def _start_children(launch: Launch, on_pid, on_hooks=None) -> tuple[int, object]
     if launch.console_socket:
         from pyrt.runtime import console
         launch.console_conn = console.connect(launch.console_socket)
+    elif launch.process.terminal:
+        # A foreground terminal: the init sends the pty master back to us (see pyrt.runtime.tty).
+        import socket
+        launch.console_conn, launch.console_back = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     parent_sock, child_sock = channel.pair()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -67,6 +71,10 @@ def _start_children(launch: Launch, on_pid, on_hooks=None) -> tuple[int, object]
                 on_hooks()
                 channel.send(parent_sock, "ok")
             elif t == "created":
+                if launch.console_back is not None:
+                    from pyrt.runtime import console
+                    launch.console_master, _ = console.recv_master(launch.console_back)
+                    launch.console_back.close()
                 return init_pid, parent_sock
             elif t == "error":
                 raise RuntimeSetupError(msg["message"])
@@ -109,8 +117,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         raise ConfigError("process: is required to create a container")
     if spec.linux.namespace("mount") is None:
         raise ConfigError("linux.namespaces: a mount namespace is required")
-    if spec.process.terminal and not console_socket:
-        raise UsageError("process.terminal is true: pass --console-socket (a foreground tty is not supported)")
+    if spec.process.terminal and not console_socket and not foreground:
+        raise UsageError("process.terminal is true: pass --console-socket (or run in the foreground)")
     join, new = _namespaces(spec)
     d = st.make_container_dir(root, container_id)
     fifo_fd = -1
@@ -166,6 +174,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             st.write_state(d, state)
             if pid_file:
                 _write_pid_file(pid_file, state.pid)
+            ctr.console_master = launch.console_master
             return ctr
     except BaseException:
         if fifo_fd >= 0:
@@ -198,8 +207,9 @@ _FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal
             signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
 
 
-def wait_foreground(pid: int) -> int:
-    """Wait for PID (our child, as subreaper), forwarding signals; exit code or 128+signal."""
+def wait_foreground(pid: int, master: int = -1) -> int:
+    """Wait for PID (our child, as subreaper), forwarding signals; exit code or 128+signal.
+    With a pty MASTER, first relay the terminal until the process is done with it."""
     def forward(signum, _frame):
         try:
             os.kill(pid, signum)
@@ -207,6 +217,12 @@ def wait_foreground(pid: int) -> int:
             pass
     for s in _FORWARD:
         signal.signal(s, forward)
+    if master >= 0:
+        from pyrt.runtime import tty
+        try:
+            tty.proxy(master, pid)
+        finally:
+            os.close(master)
     while True:
         try:
             wpid, status = os.waitpid(-1, 0)
@@ -237,7 +253,7 @@ def run(root: str, container_id: str, bundle: str, *, detach: bool = False, keep
         raise
     if detach:
         return 0
-    code = wait_foreground(ctr.state.pid)
+    code = wait_foreground(ctr.state.pid, getattr(ctr, "console_master", -1))
     if not keep:
         ctr.delete(force=True)
     return code
@@ -251,8 +267,8 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
     status = ctr.status()
     if not status.can_exec():
         raise StateError(f"cannot exec in a container that is {status.value}")
-    if process.terminal and not console_socket:
-        raise UsageError("a terminal needs --console-socket (a foreground tty is not supported)")
+    if process.terminal and not console_socket and detach:
+        raise UsageError("a terminal needs --console-socket when detached")
     from pyrt.spec.config import load_bundle
     spec = load_bundle(ctr.state.bundle)
     pid = ctr.state.pid
@@ -283,4 +299,4 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
         _write_pid_file(pid_file, init_pid)
     if detach:
         return 0
-    return wait_foreground(init_pid)
+    return wait_foreground(init_pid, launch.console_master)

@@ -40,6 +40,8 @@ class Launch:
     fifo_fd: int = -1                  # O_PATH fd of exec.fifo (create only)
     console_socket: str | None = None
     console_conn: object = None        # connected to console_socket by the parent (host path)
+    console_back: object = None        # foreground terminal: the parent's end of console_conn
+    console_master: int = -1           # ... and the pty master it received there
     no_pivot: bool = False
     preserve_fds: int = 0
     exec_mode: bool = False            # pyrt-runc exec: join everything, no rootfs work
@@ -76,6 +78,8 @@ def stage1(sock, launch: Launch) -> None:
 
 def _stage1(sock, launch: Launch) -> None:
     from pyrt.linux import syscalls as sc
+    if launch.console_back is not None:
+        launch.console_back.close()
     # e.g. the container lock: an flock belongs to the open file, which fork() shares
     for fd in launch.close_fds:
         os.close(fd)
@@ -258,7 +262,7 @@ def _setup_console(launch: Launch, process, rootfs_mod, mount_console: bool = Tr
     connection the parent made (the socket path is the host's), the slave becomes our tty."""
     from pyrt.runtime import console
     if launch.console_conn is None:
-        raise RuntimeSetupError("process.terminal is true but no --console-socket was given")
+        raise RuntimeSetupError("process.terminal is true but there is no console to send the pty to")
     master, slave_path = console.new_pty()
     if process.console_size:
         console.set_size(master, *process.console_size)

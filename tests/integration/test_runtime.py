@@ -579,3 +579,18 @@ def test_delete_kills_leftovers_without_pid_namespace(rt, bundle):
     assert state_of(rt, "c1")["status"] == "stopped"
     assert rt("delete", "c1").returncode == 0
     wait_gone_pid(child)
+
+
+def test_foreground_terminal_without_console_socket(rt, bundle):
+    """`run` with process.terminal and no --console-socket relays its own stdin/stdout through
+    the container's pty (our stdin here is a pipe, so the tty echoes what we type)."""
+    bundle.config(["sh", "-c", "tty; read x; echo got-$x; exit 4"], terminal=True)
+    with tempfile.TemporaryFile("w+") as out:
+        p = subprocess.run([PYRT_RUNC, "--root", rt.root, "run", "-b", bundle, "c1"], input=b"hello\n",
+                           stdout=out, stderr=subprocess.STDOUT, timeout=30)
+        out.seek(0)
+        text = out.read()
+    assert p.returncode == 4, text
+    assert "/dev/pts/0" in text and "got-hello" in text
+    assert "--console-socket" in one_line_error(rt("create", "-b", bundle, "c2"), 2)
+    assert os.listdir(rt.root) == []
