@@ -123,7 +123,8 @@ def differential(tmp_path, root: str, cgroups_path: str, config: dict, probe_arg
                  reference: str = RUNC, candidate: str | None = None,
                  kill_after_report: bool = False) -> tuple[Result, Result]:
     """Run CONFIG (with the probe as process.args) under REFERENCE then CANDIDATE, each on a
-    fresh copy of the bundle, in cgroup CGROUPS_PATH (used one after the other)."""
+    fresh copy of the bundle and with a --root of its own beneath ROOT, in cgroup CGROUPS_PATH
+    (used one after the other). A runtime that leaves state in its --root fails here, by name."""
     candidate = candidate or CANDIDATE
     cfg = copy.deepcopy(config)
     cfg["process"]["args"] = [PROBE_IN_ROOTFS, *probe_args]
@@ -132,7 +133,12 @@ def differential(tmp_path, root: str, cgroups_path: str, config: dict, probe_arg
     for tag, runtime in (("ref", reference), ("cand", candidate)):
         bundle = probe_bundle(str(tmp_path / f"bundle-{tag}"), cfg)
         cid = f"diff-{tag}-{os.getpid()}-{tmp_path.name}"[:60]
-        out.append(run_under(runtime, root, bundle, cid, kill_after_report=kill_after_report))
+        own_root = os.path.join(root, tag)
+        os.mkdir(own_root)
+        out.append(run_under(runtime, own_root, bundle, cid, kill_after_report=kill_after_report))
+        left = os.listdir(own_root)
+        assert not left, f"{runtime} left state behind in its --root: {left} ({out[-1]!r})"
+        os.rmdir(own_root)
     return out[0], out[1]
 
 
