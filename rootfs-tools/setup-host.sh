@@ -46,7 +46,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
 fi
 # Bytecode for pyrt itself (pip only compiles site-packages): with PYTHONDONTWRITEBYTECODE set, as on
 # these VMs, every pyrt-runc call would otherwise recompile its modules (~30 ms per call).
-.venv/bin/python -m compileall -q pyrt >/dev/null
+.venv/bin/python -m compileall -q pyrt >/dev/null || echo "setup: some pyrt modules did not compile (see: .venv/bin/python -m compileall pyrt)" >&2
 .venv/bin/python -c 'import pyrt._cext' || { echo "setup: cext did not build" >&2; exit 1; }
 # Kernel + initramfs of the throwaway cgroup-v2 qemu guest (tests/guest); cached, fast when done.
 "$PY" rootfs-tools/guest/prepare.py >/dev/null
