@@ -6,6 +6,7 @@ comparison is stable: runc vs runc must always be equal).
 """
 from __future__ import annotations
 
+import atexit
 import copy
 import functools
 import json
@@ -23,8 +24,10 @@ PROBE_IN_ROOTFS = "/bin/probe"
 
 @functools.cache
 def probe_binary() -> str:
-    """The static probe, compiled once per test session."""
-    out = os.path.join(tempfile.mkdtemp(prefix="pyrt-probe-"), "probe")
+    """The static probe, compiled once per test session (and removed when it ends)."""
+    d = tempfile.mkdtemp(prefix="pyrt-probe-")
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    out = os.path.join(d, "probe")
     subprocess.run([os.path.join(REPO, "rootfs-tools", "probe", "build.sh"), out], check=True)
     return out
 
