@@ -78,9 +78,10 @@ def test_extra_capabilities_in_every_set(tmp_path, runtime_root, cgroup_parent):
     assert {_num(n) for n in extra} <= _caps(r["status"]["CapInh"])
 
 
-def test_ambient_capabilities_for_a_non_root_user(tmp_path, runtime_root, cgroup_parent):
+@pytest.mark.parametrize("nnp", [True, False])
+def test_ambient_capabilities_for_a_non_root_user(tmp_path, runtime_root, cgroup_parent, nnp):
     caps = ["CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_KILL"]
-    cfg = base_config(user={"uid": 1000, "gid": 1000},
+    cfg = base_config(user={"uid": 1000, "gid": 1000}, noNewPrivileges=nnp,
                       capabilities={s: caps for s in ("bounding", "effective", "permitted", "inheritable", "ambient")})
     r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg)
     want = {_num(n) for n in caps}
