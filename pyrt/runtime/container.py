@@ -93,7 +93,6 @@ class Container:
 
     # --- operations ----------------------------------------------------------------------
     def start(self) -> None:
-        from pyrt.runtime import hooks
         with self.lock():
             status = self.status()
             if not status.can_start():
@@ -101,8 +100,6 @@ class Container:
             _release_init(self.fifo_path(), self.state.pid, self.state.start_time)
             self.state.started = True
             self.save()
-            # poststart failures are logged, not fatal (runtime-spec)
-            hooks.run_hooks(self.state.hooks, "poststart", self.hook_state(), fatal=False)
 
     def kill(self, sig: int, all_processes: bool = False) -> None:
         with self.lock():

@@ -194,12 +194,8 @@ def container_init(sock, launch: Launch, go: dict) -> None:
     if process.terminal:
         _setup_console(launch, process, rootfs)
 
-    # 8. rootfsPropagation applies to the new / ; root.readonly.
-    if spec.linux.rootfs_propagation:
-        from pyrt.runtime.rootfs import MS, MS_REC
-        name = spec.linux.rootfs_propagation
-        bits = MS["MS_" + name.lstrip("r").upper()] | (MS_REC if name.startswith("r") else 0)
-        sc.mount(None, "/", None, bits)
+    # 8. root.readonly. (rootfsPropagation was applied to the host's / copy before the rootfs
+    #    bind; like the reference runc 1.1 it is not re-applied to the new /.)
     if spec.root.readonly:
         rootfs.readonly_root()
 

@@ -107,6 +107,7 @@ def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) ->
         mount(None, "/", None, flag)
     except OSError as e:
         raise _fail("make / " + (spec.linux.rootfs_propagation or "rslave"), e) from None
+    _parent_mount_private(rootfs)
     # pivot_root needs the new root to be a mount point; a recursive self-bind makes it one.
     try:
         mount(rootfs, rootfs, None, MS_BIND | MS_REC)
@@ -118,6 +119,24 @@ def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) ->
     if not dev_is_bind:
         create_devices(rootfs, spec)
         dev_symlinks(rootfs)
+
+
+def _parent_mount_private(rootfs: str) -> None:
+    """pivot_root refuses a new root whose parent mount is shared (e.g. rootfsPropagation
+    "shared"): make that one mount private, as runc does."""
+    best, shared = "", False
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mp = fields[4]
+            if (rootfs == mp or rootfs.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
+                best = mp
+                shared = any(x.startswith("shared:") for x in fields[6:fields.index("-")])
+    if best and shared:
+        try:
+            mount(None, best, None, MS_PRIVATE)
+        except OSError as e:
+            raise _fail(f"make {best} private", e) from None
 
 
 def mount_entry(m, rootfs: str, bundle: str, cgroup_paths: dict[str, str]) -> None:
