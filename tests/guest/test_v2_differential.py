@@ -35,6 +35,13 @@ def _files(c: Container) -> dict[str, str]:
     return {name: read(c.cgroup, name) for name in FILES}
 
 
+def _same(ctrs: dict, when: str) -> dict[str, str]:
+    runc, pyrt = _files(ctrs["runc"]), _files(ctrs["pyrt-runc"])
+    diff = [f"{k}: runc {runc[k]!r}, pyrt-runc {pyrt[k]!r}" for k in FILES if runc[k] != pyrt[k]]
+    assert not diff, f"cgroup files differ {when}:\n" + "\n".join(diff)
+    return runc
+
+
 def test_same_config_same_cgroup_files(tmp_path, v2_parent, loop_device):
     res = _resources(*loop_device)
     ctrs = {}
@@ -42,8 +49,7 @@ def test_same_config_same_cgroup_files(tmp_path, v2_parent, loop_device):
         for rt in ("runc", "pyrt-runc"):
             ctrs[rt] = Container(rt, tmp_path, config(["sleep", "600"], res, f"{v2_parent}/{rt}"))
             ctrs[rt].create()
-        runc, pyrt = _files(ctrs["runc"]), _files(ctrs["pyrt-runc"])
-        assert pyrt == runc
+        runc = _same(ctrs, "after create")
         # The values really are the config's, not two runtimes agreeing on defaults.
         assert runc["pids.max"] == "42" and runc["cpu.max"] == "50000 200000"
 
@@ -51,8 +57,7 @@ def test_same_config_same_cgroup_files(tmp_path, v2_parent, loop_device):
                "pids": {"limit": 17}, "blockIO": {"weight": 100}}
         for c in ctrs.values():
             c.cmd("update", "-r", "-", c.id, check=True, input=json.dumps(new))
-        runc, pyrt = _files(ctrs["runc"]), _files(ctrs["pyrt-runc"])
-        assert pyrt == runc
+        runc = _same(ctrs, "after update -r " + json.dumps(new))
         assert runc["pids.max"] == "17" and runc["memory.swap.max"] == "0"
     finally:
         for c in ctrs.values():

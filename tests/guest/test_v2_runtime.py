@@ -170,12 +170,16 @@ def test_pause_resume_freezes_the_cgroup(runtime, tmp_path, v2_parent):
 
 
 def test_kill_all_empties_the_cgroup(runtime, tmp_path, v2_parent):
-    # Children in their own sessions: only a cgroup-wide kill reaches them all.
-    script = "setsid sleep 600 & setsid sleep 600 & sleep 600 & echo up; wait"
-    cfg = config(["sh", "-c", script], None, f"{v2_parent}/killall")
+    """No pid namespace here, so killing the init takes nobody else with it: only a
+    cgroup-wide kill (cgroup.kill, or freeze + kill each) reaches the detached children, one of
+    which keeps forking while the kill happens."""
+    script = ("setsid sh -c 'while :; do sleep 60 & sleep 0.05; done' & "
+              "setsid sleep 600 & sleep 600 & echo up; wait")
+    cfg = config(["sh", "-c", script], {"pids": {"limit": 1000}}, f"{v2_parent}/killall")
+    cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"] if ns["type"] != "pid"]
     with Container(runtime, tmp_path, cfg) as c:
         c.start()
-        _wait(lambda: len(read(c.cgroup, "cgroup.procs").split()) >= 4, what="four processes")
+        _wait(lambda: len(read(c.cgroup, "cgroup.procs").split()) >= 8, what="eight processes")
         c.cmd("kill", "--all", c.id, "KILL", check=True)
         _wait(lambda: read(c.cgroup, "cgroup.procs") == "", what="an empty cgroup")
         assert keyed(c.cgroup, "cgroup.events")["populated"] == "0"

@@ -18,9 +18,13 @@ GUEST_DIR = os.path.join(guest.REPO, "tests", "guest")
 pytestmark = pytest.mark.timeout(guest.DEFAULT_TIMEOUT + 120)
 
 
+RUNTIMES = ("runc", "pyrt-runc")   # the guest's `runtime` fixture parameters
+
+
 def _guest_tests() -> list[str]:
-    """'file.py::test' (or 'file.py::Class::test') for every test function of tests/guest, read
-    with ast so that nothing of the guest tests is imported on the host."""
+    """'file.py::test' for every test function of tests/guest, read with ast so that nothing of
+    the guest tests is imported on the host. A test taking the `runtime` fixture is listed once
+    per runtime ('file.py::test[pyrt-runc]'), so a pyrt failure shows apart from runc's run."""
     out = []
     for name in sorted(os.listdir(GUEST_DIR)):
         if not (name.startswith("test_") and name.endswith(".py")):
@@ -29,11 +33,19 @@ def _guest_tests() -> list[str]:
             tree = ast.parse(f.read())
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
-                out.append(f"{name}::{node.name}")
-            elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-                out += [f"{name}::{node.name}::{m.name}" for m in node.body
-                        if isinstance(m, ast.FunctionDef) and m.name.startswith("test")]
+                if "runtime" in [a.arg for a in node.args.args]:
+                    out += [f"{name}::{node.name}[{rt}]" for rt in RUNTIMES]
+                else:
+                    out.append(f"{name}::{node.name}")
     return out
+
+
+def _matches(nodeid: str, name: str) -> bool:
+    """Whether guest NODEID is (a parametrized case of) the host-side NAME."""
+    want = f"tests/guest/{name}"
+    if name.endswith("]"):                       # one runtime: ...[rt] or ...[rt-<more ids>]
+        return nodeid == want or nodeid.startswith(want[:-1] + "-")
+    return nodeid == want or nodeid.startswith(want + "[")
 
 
 GUEST_TESTS = _guest_tests()
@@ -56,10 +68,9 @@ def test_guest_has_tests():
 def test_in_guest(guest_run, name):
     if guest_run.reason:
         pytest.fail(f"{guest_run.reason}\n{guest_run.tail()}", pytrace=False)
-    prefix = f"tests/guest/{name}"
-    mine = {k: v for k, v in guest_run.results.items() if k == prefix or k.startswith(prefix + "[")}
+    mine = {k: v for k, v in guest_run.results.items() if _matches(k, name)}
     if not mine:
-        pytest.fail(f"{prefix} produced no result in the guest (pytest exit {guest_run.rc})\n"
+        pytest.fail(f"{name} produced no result in the guest (pytest exit {guest_run.rc})\n"
                     f"{guest_run.tail()}", pytrace=False)
     bad = {k: v for k, v in mine.items() if v["outcome"] != "passed"}
     if bad:
