@@ -151,6 +151,7 @@ def _fetch_layers(store: ImageStore, client: RegistryClient, ref: reference.Refe
         # Ctrl-C or one failed layer: stop the others at their next chunk; what they
         # staged stays in ingest/ for the next pull.
         cancel.set()
+        client.abort()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:

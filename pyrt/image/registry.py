@@ -21,6 +21,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+import weakref
 
 from pyrt.errors import AuthError, RegistryError
 from pyrt.image import manifest as mf
@@ -81,6 +82,8 @@ class RegistryClient:
         self._tokens: dict[str, tuple[str, float]] = {}      # scope -> (token, expiry)
         self._basic = False                                  # the registry asked for Basic
         self._ssl: ssl.SSLContext | None = None
+        self._conns: weakref.WeakSet = weakref.WeakSet()      # for abort()
+        self._conns_lock = threading.Lock()
 
     # -- connections --------------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
@@ -96,8 +99,26 @@ class RegistryClient:
 
     def _new_conn(self, scheme: str, netloc: str):
         if scheme == "https":
-            return http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self._ssl_context())
-        return http.client.HTTPConnection(netloc, timeout=self.timeout)
+            c = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self._ssl_context())
+        else:
+            c = http.client.HTTPConnection(netloc, timeout=self.timeout)
+        # Not self._lock: _detect_scheme holds that while it opens connections.
+        with self._conns_lock:
+            self._conns.add(c)
+        return c
+
+    def abort(self) -> None:
+        """Cut every connection now (from another thread): a download blocked on a silent
+        server returns at once instead of after the timeout. Used when a pull is interrupted."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for c in conns:
+            sock = c.sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def _conn(self):
         conns = self._local.__dict__.setdefault("conns", {})
@@ -359,6 +380,8 @@ class RegistryClient:
                 if r.resp.length not in (None, 0):
                     raise http.client.IncompleteRead(b"", r.resp.length)
             except _TRANSIENT as e:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled() from None         # abort() cut the connection
                 attempt = self._retry_after_error(attempt, f"registry {self.host} failed sending blob {digest}", e)
                 continue
             if expected is not None and writer.offset < expected:

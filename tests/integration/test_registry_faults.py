@@ -239,3 +239,31 @@ def test_concurrent_pulls_of_one_image(pushed, store_root, tmp_path):
     rec = store.resolve(pushed["multilayer"])
     assert len(store.records()) == 1 and store.content.ingests() == []
     assert _layer_dir_names(store) == sorted(layer.diff_id[7:] for layer in rec.layers)
+
+
+def test_ctrl_c_while_server_stalls(fault_proxy, pushed, store_root, tmp_path):
+    """Ctrl-C must not wait for a silent server's timeout: the pull cuts its connections."""
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": layer, "kind": "stall", "times": 1}]
+    store = ImageStore(store_root)
+    partial = os.path.join(store.content.ingest_dir, layer[7:])
+    p = subprocess.Popen([PYRT, "--root", store_root, "pull", "--tls-verify=false", f"{fault_proxy.host}/pyrt/busybox"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pyrt_env(str(tmp_path)))
+    try:
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(partial) and os.path.getsize(partial) > 0):
+            assert time.monotonic() < deadline and p.poll() is None
+            time.sleep(0.02)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130 and err.splitlines()[-1] == "pyrt: interrupted"
+    assert took < 3, took
+    _assert_nothing_recorded(store, layer)
+    assert _layer_dir_names(store) == []

@@ -222,7 +222,7 @@ class FaultProxy:
     faults: list of dicts {"match": substring of the path, "kind": ..., "times": n}, consumed
     in order: kinds "500", "404", "drop" (send half the body, then close), "corrupt" (flip one
     byte of the body), "norange" (ignore the Range header, send the whole blob), "slow"
-    (sleep 0.05 s per 64 kB), "401basic" (a Basic challenge), ("redirect", host) (307 to the
+    (sleep 0.05 s per 64 kB), "stall" (half the body, then nothing until the client hangs up), "401basic" (a Basic challenge), ("redirect", host) (307 to the
     same path on HOST), or ("body", content-type, bytes) answered as is. `log` records (method, path, Range header, status) per request.
     """
 
@@ -315,6 +315,17 @@ class FaultProxy:
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         if h.command == "HEAD":
+            return
+        if kind == "stall":
+            # Half the body, then silence (a server that hangs mid-blob), until the client leaves.
+            h.wfile.write(body[: len(body) // 2])
+            h.wfile.flush()
+            h.connection.settimeout(30)
+            try:
+                h.connection.recv(1)
+            except OSError:
+                pass
+            h.close_connection = True
             return
         if kind == "drop":
             h.wfile.write(body[: len(body) // 2])
