@@ -5,8 +5,8 @@
 
 Images: busybox (one ~1 MB gzip layer, from rootfs-tools/build-images.py) and a Debian
 bookworm minbase rootfs made with debootstrap from the apt mirror, as one gzip layer.
-The debootstrap tree and the layouts are cached under /var/tmp/pyrt-bench, so only the
-first run pays for them. Both are pushed with skopeo to a docker-registry started here on
+The debootstrap tree and the layouts are cached under /var/tmp/pyrt-bench ($PYRT_BENCH_CACHE),
+so only the first run pays for them. Both are pushed with skopeo to a docker-registry started here on
 127.0.0.1. Every run of every tool starts from an empty store in a fresh temp dir; the tools
 take turns in each round, and the medians are reported with ratios (targets: pyrt <= 0.8x
 podman, <= 1.1x tar).
@@ -30,7 +30,7 @@ sys.path.insert(0, REPO)
 
 from tests.support.registry import Registry, builder  # noqa: E402
 
-CACHE = "/var/tmp/pyrt-bench"
+CACHE = os.environ.get("PYRT_BENCH_CACHE", "/var/tmp/pyrt-bench")
 PYRT = os.path.join(REPO, ".venv", "bin", "pyrt")
 ISOLATED = 'mount -t tmpfs -o size=64m pyrt-bench /var/lib && exec "$@"'
 
@@ -116,11 +116,15 @@ def run_pyrt(d: str, ref: str, blob: str) -> None:
 
 
 def run_podman(d: str, ref: str, blob: str) -> None:
-    subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", ISOLATED, "podman",
-                    "podman", "--root", os.path.join(d, "root"), "--runroot", os.path.join(d, "run"),
-                    "--tmpdir", os.path.join(d, "tmp"), "--events-backend", "none", "--storage-driver", "overlay",
-                    "--cgroup-manager", "cgroupfs", "pull", "-q", "--tls-verify=false", ref],
-                   check=True, stdout=subprocess.DEVNULL)
+    run = tempfile.mkdtemp(prefix="pyrt-br-", dir="/tmp")      # podman wants a runroot <= 50 chars
+    try:
+        subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", ISOLATED, "podman",
+                        "podman", "--root", os.path.join(d, "root"), "--runroot", run,
+                        "--tmpdir", os.path.join(d, "tmp"), "--events-backend", "none", "--storage-driver", "overlay",
+                        "--cgroup-manager", "cgroupfs", "pull", "-q", "--tls-verify=false", ref],
+                       check=True, stdout=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
 
 
 def run_skopeo_umoci(d: str, ref: str, blob: str) -> None:
