@@ -29,6 +29,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from typing import Callable
@@ -275,13 +276,25 @@ class ImageStore:
                     self.content.delete(d)
                     nb += 1
             for name in os.listdir(self.layer_dir_root):
-                # Leave unpack's temp siblings (dot-names) to the unpacker that owns them.
+                # Dot-names are in-flight work (unpack temps, streaming pulls): leave them to
+                # their owner, unless the owner is dead (killed pull: .<hex>.stream-<pid>-...).
                 if name.startswith("."):
+                    self._remove_if_orphaned(name)
                     continue
                 if name not in layers:
                     shutil.rmtree(os.path.join(self.layer_dir_root, name), ignore_errors=True)
                     nl += 1
             return nb, nl
+
+
+    def _remove_if_orphaned(self, name: str) -> None:
+        m = re.match(r"^\.[0-9a-f]{64}\.(?:stream|fifo)-(\d+)-", name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            path = os.path.join(self.layer_dir_root, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
 
 
 def _canonical(name: str) -> str:

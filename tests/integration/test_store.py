@@ -127,7 +127,14 @@ def test_gc_keeps_ingest_and_referenced(pushed, store_root):
     os.makedirs(store.layer_dir("sha256:" + "e" * 64))
     with open(os.path.join(store.content.ingest_dir, "f" * 64), "wb") as f:
         f.write(b"partial")
+    # A streaming unpack left by a pull that was killed (pid 2**22+1 never exists), and one in flight (ours).
+    dead = os.path.join(store.layer_dir_root, "." + "d" * 64 + f".stream-{2**22 + 1}-7")
+    os.makedirs(os.path.join(dead, "bin"))
+    live = os.path.join(store.layer_dir_root, "." + "d" * 64 + f".fifo-{os.getpid()}-7")
+    os.mkfifo(live)
     assert store.gc() == (1, 1)
+    assert not os.path.exists(dead) and os.path.exists(live)
+    os.unlink(live)
     assert not store.content.has(stray) and len(store.content.ingests()) == 1
     rec = store.resolve(pushed["busybox"])
     assert store.content.has(rec.id) and store.content.has(rec.manifest_digest) and store.has_layer(rec.layers[0].diff_id)
