@@ -84,6 +84,19 @@ class ContentStore:
     def digests(self) -> list[str]:
         return ["sha256:" + h for h in os.listdir(self.blob_dir) if len(h) == 64]
 
+    def clean_ingest(self) -> int:
+        """Delete staged partial downloads no writer holds (prune: the user gives up resuming)."""
+        n = 0
+        for path in self.ingests():
+            with open(path, "rb") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue            # a pull is writing it right now
+                os.unlink(path)
+                n += 1
+        return n
+
     def ingests(self) -> list[str]:
         return [os.path.join(self.ingest_dir, n) for n in os.listdir(self.ingest_dir)]
 

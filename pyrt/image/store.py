@@ -234,7 +234,8 @@ class ImageStore:
         return out
 
     def prune(self, all_images: bool = False) -> list[str]:
-        """Delete dangling images (no tag), or with all_images every image no container uses."""
+        """Delete dangling images (no tag), or with all_images every image no container uses;
+        then unreferenced blobs and layers, and partial downloads no pull is resuming."""
         removed = []
         with self.lock():
             tags = self._tags()
@@ -250,6 +251,7 @@ class ImageStore:
                 removed.append(r.id)
             _write_json_atomic(self.tags_path, tags)
         self.gc()
+        self.content.clean_ingest()
         return removed
 
     def gc(self) -> tuple[int, int]:

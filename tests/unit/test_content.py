@@ -101,3 +101,16 @@ def test_second_writer_waits_then_finds_blob_committed(tmp_path):
     t.join(10)
     assert seen == {"offset": 0, "has": True}
     assert cs.read(DIGEST) == DATA and cs.ingests() == []
+
+
+def test_clean_ingest_spares_active_writers(tmp_path):
+    cs = ContentStore(str(tmp_path))
+    with pytest.raises(DigestMismatch):
+        with cs.writer(DIGEST, len(DATA)) as w:
+            w.write(DATA[:10])
+            w.commit()
+    other = "sha256:" + "1" * 64
+    with cs.writer(other, 100) as busy:
+        busy.write(b"x")
+        assert cs.clean_ingest() == 1
+        assert cs.ingests() == [busy.path]
