@@ -161,7 +161,9 @@ class RegistryClient:
                     last = e
                 finally:
                     c.close()
-            hint = None if not self.tls_verify else "for a plain-http local registry use --tls-verify=false"
+            hint = None
+            if self.tls_verify and isinstance(last, ssl.SSLError):
+                hint = "for a plain-http or self-signed local registry use --tls-verify=false"
             raise RegistryError(f"cannot reach registry {self.host}: {last}", hint)
 
     # -- auth ---------------------------------------------------------------------------------
