@@ -292,6 +292,11 @@ class Manager:
         blk = self._route("blkio")
         if blk:
             out["blkio"] = (stats_mod.blkio_v1 if blk[0] == "v1" else stats_mod.io_v2)(blk[1])
+        huge = self._route("hugetlb")
+        if huge:
+            sizes = (stats_mod.hugetlb_v1 if huge[0] == "v1" else stats_mod.hugetlb_v2)(huge[1])
+            if sizes:
+                out["hugetlb"] = sizes
         return out
 
     def oom_count(self) -> int:

@@ -136,3 +136,26 @@ def io_v2(cgdir: str) -> dict:
                 target = nbytes if k.endswith("bytes") else nios
                 target.append({"major": major, "minor": minor, "op": names[k], "value": int(v)})
     return {"ioServiceBytesRecursive": nbytes, "ioServicedRecursive": nios}
+
+
+def _page_sizes(cgdir: str, suffix: str) -> list[str]:
+    try:
+        names = os.listdir(cgdir)
+    except OSError:
+        return []
+    return sorted(n[len("hugetlb."):-len(suffix)] for n in names
+                  if n.startswith("hugetlb.") and n.endswith(suffix) and ".rsvd." not in n)
+
+
+def hugetlb_v1(cgdir: str) -> dict:
+    return {size: {"usage": fs.read_int(cgdir, f"hugetlb.{size}.usage_in_bytes"),
+                   "max": fs.read_int(cgdir, f"hugetlb.{size}.max_usage_in_bytes"),
+                   "failcnt": fs.read_int(cgdir, f"hugetlb.{size}.failcnt")}
+            for size in _page_sizes(cgdir, ".limit_in_bytes")}
+
+
+def hugetlb_v2(cgdir: str) -> dict:
+    # v2 keeps no high-water mark; runc reports 0 for it
+    return {size: {"usage": fs.read_int(cgdir, f"hugetlb.{size}.current"), "max": 0,
+                   "failcnt": fs.read_keyed(cgdir, f"hugetlb.{size}.events").get("max", 0)}
+            for size in _page_sizes(cgdir, ".max")}

@@ -175,7 +175,9 @@ def test_stats_and_oom_from_v2_files(fake, applied):
                        "cpu.stat": "usage_usec 5\nuser_usec 3\nsystem_usec 2\nnr_periods 4\n"
                                    "nr_throttled 1\nthrottled_usec 9",
                        "pids.current": "3", "pids.max": "max",
-                       "io.stat": "8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0"}.items():
+                       "io.stat": "8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0",
+                       "hugetlb.2MB.current": "4194304", "hugetlb.2MB.events": "max 2",
+                       "hugetlb.2MB.rsvd.max": "max"}.items():
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
     s = applied.stats()
@@ -185,6 +187,7 @@ def test_stats_and_oom_from_v2_files(fake, applied):
     assert s["cpu"]["throttling"] == {"periods": 4, "throttled_periods": 1, "throttled_time": 9000}
     assert s["pids"] == {"current": 3, "limit": 0}
     assert {"major": 8, "minor": 0, "op": "Write", "value": 20} in s["blkio"]["ioServiceBytesRecursive"]
+    assert s["hugetlb"] == {"2MB": {"usage": 4194304, "max": 0, "failcnt": 2}}
     assert applied.oom_killed() and applied.oom_count() == 1
 
 
