@@ -27,7 +27,7 @@ PREPARE = os.path.join(REPO, "rootfs-tools", "guest", "prepare.py")
 QEMU = "qemu-system-x86_64"
 QBOOT = "/usr/share/qemu/qboot.rom"
 HARNESS_FAILED = 125
-DEFAULT_TIMEOUT = int(os.environ.get("PYRT_GUEST_TIMEOUT", "600"))
+DEFAULT_TIMEOUT = int(os.environ.get("PYRT_GUEST_TIMEOUT", "900"))
 
 # The job runs as PID 1 of the guest once init.sh has switched to the overlay root. It must end
 # by rebooting (qemu's -no-reboot turns that into an exit); the exit code travels in a file

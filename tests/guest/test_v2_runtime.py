@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -222,6 +223,26 @@ def test_events_stats(runtime, tmp_path, v2_parent):
         assert data["memory"]["usage"]["limit"] == 64 * MiB
         assert data["memory"]["usage"]["usage"] > 0
         assert data["cpu"]["usage"]["total"] > 0
+
+
+def test_events_reports_oom(runtime, tmp_path, v2_parent):
+    """`events` (streaming) prints an oom event when the kernel OOM-kills in the container."""
+    script = "sleep 3; dd if=/dev/zero of=/dev/shm/hog bs=1M count=60; sleep 600"
+    cfg = config(["sh", "-c", script], {"memory": {"limit": 32 * MiB, "swap": 32 * MiB}},
+                 f"{v2_parent}/evoom")
+    with Container(runtime, tmp_path, cfg) as c:
+        c.start()
+        out = os.path.join(str(tmp_path), "events.out")
+        with open(out, "w") as f:
+            ev = subprocess.Popen([c.bin, "--root", c.root, "events", "--interval", "60s", c.id],
+                                  stdout=f, stderr=subprocess.STDOUT)
+        try:
+            _wait(lambda: '"oom"' in open(out).read(), timeout=60, what="an oom event")
+        finally:
+            ev.kill()
+            ev.wait()
+        events = [json.loads(line) for line in open(out) if line.startswith("{")]
+        assert {"type": "oom", "id": c.id} in [{k: e[k] for k in ("type", "id")} for e in events]
 
 
 def test_cgroup_namespace_view(runtime, tmp_path, v2_parent):

@@ -76,3 +76,21 @@ def test_in_guest(guest_run, name):
     if bad:
         pytest.fail("\n".join(f"{k}: {v['outcome']} in {v['when']}\n{v['longrepr']}"
                               for k, v in bad.items()), pytrace=False)
+
+
+def test_missing_qemu_fails_with_the_reason(monkeypatch):
+    """No boot at all: the harness reports why instead of passing or skipping."""
+    monkeypatch.setattr(guest, "QEMU", "qemu-system-pyrt-missing")
+    r = guest.run()
+    assert r.rc == guest.HARNESS_FAILED
+    assert "qemu-system-pyrt-missing not found" in r.reason
+
+
+def test_guest_timeout_fails_and_stops_qemu():
+    r = guest.run(timeout=1)
+    assert r.rc == guest.HARNESS_FAILED
+    assert "timed out after 1 s" in r.reason
+    assert "guest console" in r.tail()
+    # qemu was killed and reaped: no child process of ours is left.
+    from tests.support.leaks import child_pids
+    assert not child_pids()
