@@ -216,3 +216,51 @@ def test_hooks_see_the_same_states(tmp_path, runtime_root, cgroup_parent):
     assert logs["cand"] == logs["ref"]
     assert [e["hook"] for e in logs["ref"]] == ["prestart", "createRuntime", "poststart", "poststop"]
     assert all(e["id_ok"] and e["bundle_ok"] and e["oci"] and e["env"] == "hv" for e in logs["ref"])
+
+
+SPEC_STATE_KEYS = {"ociVersion", "id", "status", "pid", "bundle"}
+
+
+def _lifecycle(runtime, root, bundle, cid, log_path):
+    """create, start, kill, delete; `state` (and `list -q`) after each step, reduced to what
+    both runtimes must agree on."""
+    argv = [runtime, "--root", root]
+    seen = []
+
+    def snap(step, rc):
+        st = run(argv + ["state", cid])
+        listed = run(argv + ["list", "-q"]).stdout.split()
+        if st.returncode != 0:
+            seen.append((step, rc, "no state", cid in listed))
+            return
+        s = json.loads(st.stdout)
+        pid_ok = (s.get("pid", 0) > 0) if s["status"] in ("created", "running") else True
+        seen.append((step, rc, s["status"], cid in listed, SPEC_STATE_KEYS <= set(s), s["id"] == cid,
+                     os.path.realpath(s["bundle"]) == os.path.realpath(bundle), pid_ok))
+
+    with open(log_path, "w") as log:
+        rc = subprocess.run(argv + ["create", "--bundle", bundle, cid], stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=log, timeout=60).returncode
+    try:
+        snap("create", rc)
+        snap("start", run(argv + ["start", cid]).returncode)
+        snap("start again", run(argv + ["start", cid]).returncode != 0)
+        snap("kill", run(argv + ["kill", cid, "9"]).returncode)
+        _wait_not_running(argv, cid)
+        snap("stopped", 0)
+        snap("delete", run(argv + ["delete", cid]).returncode)
+        snap("delete again", run(argv + ["delete", cid]).returncode != 0)
+    finally:
+        run(argv + ["delete", "--force", cid])
+    return seen
+
+
+def test_state_through_the_lifecycle(tmp_path, runtime_root, cgroup_parent):
+    cfg = base_config(args=[PROBE_IN_ROOTFS, "sleep=60"])
+    cfg["linux"]["cgroupsPath"] = cgroup_parent
+    seen = {}
+    for tag, runtime in (("ref", RUNC), ("cand", CANDIDATE)):
+        bundle = probe_bundle(str(tmp_path / f"bundle-{tag}"), cfg)
+        seen[tag] = _lifecycle(runtime, runtime_root, bundle, f"life-{tag}-{os.getpid()}", str(tmp_path / f"{tag}.log"))
+    assert seen["cand"] == seen["ref"]
+    assert [s[2] for s in seen["ref"]] == ["created", "running", "running", "stopped", "stopped", "no state", "no state"]
