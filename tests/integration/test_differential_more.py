@@ -296,3 +296,36 @@ def test_exec_with_process_json(tmp_path, runtime_root, cgroup_parent):
     assert (r["uid"], r["gid"], r["groups"], r["cwd"]) == (2000, 3000, [4000], "/tmp")
     assert "FROM=process.json" in r["env"] and r["rlimits"]["RLIMIT_NOFILE"] == [100, 200]
     assert r["status"]["NoNewPrivs"] == "0" and r["status"]["CapAmb"] != "0000000000000000"
+
+
+def test_exec_with_a_terminal(tmp_path, runtime_root, cgroup_parent):
+    """exec -d -t --console-socket: the exec'd process gets its own pty, as a session leader."""
+    cfg = base_config(args=[PROBE_IN_ROOTFS, "sleep=60"])
+    cfg["linux"]["cgroupsPath"] = cgroup_parent
+    results = []
+    for tag, runtime in (("ref", RUNC), ("cand", CANDIDATE)):
+        bundle = probe_bundle(str(tmp_path / f"bundle-{tag}"), cfg)
+        argv = [runtime, "--root", runtime_root]
+        cid = f"exect-{tag}-{os.getpid()}"
+        with open(tmp_path / f"init-{tag}.log", "w") as log:
+            subprocess.run(argv + ["create", "--bundle", bundle, cid], stdin=subprocess.DEVNULL,
+                           stdout=log, stderr=log, timeout=60, check=True)
+        try:
+            run(argv + ["start", cid], check=True)
+            sock = str(tmp_path / f"exec-{tag}.sock")
+            rx = ConsoleReceiver(sock)
+            p = run(argv + ["exec", "-d", "-t", "--console-socket", sock, cid, PROBE_IN_ROOTFS],
+                    stdin=subprocess.DEVNULL)
+            if p.returncode != 0:
+                rx.cancel()
+            out = rx.wait()
+            res = Result(runtime, bundle, subprocess.CompletedProcess(p.args, p.returncode, out, p.stderr))
+            if res.report:
+                res.report["pid"] = "<pid of exec>"  # as in test_exec_sees_the_same_container
+            results.append(res)
+        finally:
+            run(argv + ["kill", cid, "KILL"])
+            _wait_not_running(argv, cid)
+            run(argv + ["delete", "--force", cid])
+    r = assert_same(*results, also=("sid_is_pid",))
+    assert r["stdin_isatty"] == 1 and r["sid_is_pid"] == 1
