@@ -9,6 +9,7 @@
  *   stat=PATH    "TYPE MODE UID:GID MAJOR:MINOR" (lstat), or "error:ERRNO"
  *   ls=PATH      the sorted entries of directory PATH: NAME, NAME/ for a directory,
  *                NAME@TARGET for a symlink
+ *   link=PATH    readlink(PATH) (e.g. link=/proc/self/ns/net), or "error:ERRNO"
  *   exit=N       exit with N after printing
  *   signal=N     raise(N) after printing (a pid-1 probe ignores it: that is the kernel's rule)
  *   sleep=N      sleep N seconds after printing (to be killed from outside)
@@ -353,6 +354,14 @@ int main(int argc, char **argv)
             kstat(k, arg, &f2);
         } else if (strcmp(what, "ls") == 0) {
             kls(k, arg, &f2);
+        } else if (strcmp(what, "link") == 0) {
+            char target[4096];
+            ssize_t len = readlink(arg, target, sizeof target - 1);
+            if (len < 0)
+                sprintf(target, "error:%d", errno);
+            else
+                target[len] = 0;
+            kstr(k, target, &f2);
         } else if (strcmp(what, "exit") == 0) {
             exit_code = atoi(arg);
         } else if (strcmp(what, "signal") == 0) {

@@ -7,6 +7,8 @@ comparison of two equally broken runs cannot pass.
 """
 import errno
 import os
+import subprocess
+import time
 
 import pytest
 
@@ -347,3 +349,36 @@ def test_more_mount_options(tmp_path, runtime_root, cgroup_parent):
     assert "noatime" in mnts["/m/noatime"]["opts"] and mnts["/m/private-ro"]["opts"].startswith("ro")
     assert r["actions"]["stat=/m/tmp"] == "d 0700 1000:1000 0:0"
     assert r["actions"]["read=/m/file"] == "x" and r["actions"]["write=/m/file"] == errno.EROFS
+
+
+def test_cgroup_namespace(tmp_path, runtime_root, cgroup_parent):
+    cfg = base_config()
+    cfg["linux"]["namespaces"].append({"type": "cgroup"})
+    r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg, ["read=/proc/self/cgroup", "link=/proc/self/ns/cgroup"])
+    # inside its own cgroup namespace the container sees its cgroup as the root
+    assert r["actions"]["read=/proc/self/cgroup"].endswith(":/")
+    assert r["actions"]["link=/proc/self/ns/cgroup"] != os.readlink("/proc/self/ns/cgroup")
+
+
+def test_joining_namespaces_by_path(tmp_path, runtime_root, cgroup_parent):
+    """network and ipc namespaces joined by path (a holder process this test starts and kills),
+    the others new."""
+    holder = subprocess.Popen(["unshare", "--net", "--ipc", "sleep", "120"])
+    try:
+        for _ in range(100):  # until unshare has exec'd sleep inside the new namespaces
+            if os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
+                break
+            time.sleep(0.02)
+        want = {t: os.readlink(f"/proc/{holder.pid}/ns/{t}") for t in ("net", "ipc")}
+        cfg = base_config()
+        for ns in cfg["linux"]["namespaces"]:
+            if ns["type"] in ("network", "ipc"):
+                ns["path"] = f"/proc/{holder.pid}/ns/{'net' if ns['type'] == 'network' else 'ipc'}"
+        r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg,
+                     ["link=/proc/self/ns/net", "link=/proc/self/ns/ipc", "link=/proc/self/ns/uts"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert r["actions"]["link=/proc/self/ns/net"] == want["net"]
+    assert r["actions"]["link=/proc/self/ns/ipc"] == want["ipc"]
+    assert r["actions"]["link=/proc/self/ns/uts"] != os.readlink("/proc/self/ns/uts")
