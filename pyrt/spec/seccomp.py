@@ -115,8 +115,12 @@ class Seccomp:
             raise ConfigError("linux.seccomp: SCMP_ACT_NOTIFY cannot be the default action")
         syscalls = tuple(Syscall.from_dict(s) for s in d.get("syscalls") or ())
         listener = d.get("listenerPath") or None
-        if listener is None and any(s.action == "SCMP_ACT_NOTIFY" for s in syscalls):
-            raise ConfigError("linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath")
+        if any(s.action == "SCMP_ACT_NOTIFY" for s in syscalls):
+            if listener is None:
+                raise ConfigError("linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath")
+            # Refused here, before anything is set up, rather than by the init.
+            raise ConfigError("linux.seccomp: SCMP_ACT_NOTIFY is not supported by pyrt yet",
+                              hint="`pyrt-runc features` lists the supported actions")
         return cls(
             default_action=default,
             default_errno_ret=_errno_ret(d, "defaultErrnoRet", "seccomp"),

@@ -27,6 +27,8 @@ def _seccomp(**kw):
     (_seccomp(syscalls=[{"names": ["read"], "action": "SCMP_ACT_ERRNO",
                          "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_SORTOF"}]}]),
      "unknown operator 'SCMP_CMP_SORTOF'"),
+    (_seccomp(listenerPath="/run/agent.sock", syscalls=[{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]),
+     "SCMP_ACT_NOTIFY is not supported"),
 ])
 def test_refused_with_one_line_and_exit_3(tmp_path, runtime_root, cgroup_parent, edit, culprit):
     cfg = base_config()

@@ -6,7 +6,7 @@ import pytest
 
 from pyrt.errors import ConfigError
 from pyrt.linux import seccomp as lseccomp
-from pyrt.spec.seccomp import Seccomp
+from pyrt.spec.seccomp import Seccomp, Syscall
 from tests.support.forked import ChildError, in_child, proc_status
 
 
@@ -124,11 +124,16 @@ def test_kill_process_kills():
         in_child(f)
 
 
-def test_notify_refused_at_load():
+def test_notify_refused():
     d = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock",
          "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}
+    with pytest.raises(ConfigError, match="SCMP_ACT_NOTIFY is not supported"):
+        Seccomp.from_dict(d)
+    # and by the loader too, should a model be built some other way
+    sc = Seccomp(default_action="SCMP_ACT_ALLOW", listener_path="/run/x.sock",
+                 syscalls=(Syscall(names=("mkdir",), action="SCMP_ACT_NOTIFY"),))
     with pytest.raises(OSError, match="SCMP_ACT_NOTIFY is not supported"):
-        lseccomp.build(Seccomp.from_dict(d))
+        lseccomp.build(sc)
 
 
 def test_features_lists_vocabulary():
