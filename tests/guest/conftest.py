@@ -93,6 +93,17 @@ if IN_GUEST:
         finally:
             subprocess.run(["losetup", "--detach", dev], check=True)
 
+    @pytest.fixture(autouse=True)
+    def no_state_left():
+        """Every container a test made is deleted again: its runtime's --root (ctr.py puts them
+        under /run/guest-test-<runtime>) holds no state afterwards."""
+        yield
+        import glob
+        left = [p for p in glob.glob("/run/guest-test-*/*")]
+        for p in left:
+            subprocess.run(["rm", "-rf", p])
+        assert not left, f"runtime state left behind: {left}"
+
     @pytest.fixture(params=["runc", "pyrt-runc"])
     def runtime(request):
         """Each behaviour test runs under runc too: it proves the test itself right on this
