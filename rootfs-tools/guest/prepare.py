@@ -16,6 +16,7 @@ Runs with the system python3 and only the standard library (it runs before the v
 """
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import json
@@ -52,12 +53,17 @@ def kernel_version() -> str:
     """The ABI name the metapackage currently depends on, e.g. '6.1.0-56'."""
     if os.environ.get("PYRT_GUEST_KVER"):
         return os.environ["PYRT_GUEST_KVER"]
-    out = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True,
-                         text=True, check=True).stdout
-    m = re.search(r"Depends: linux-image-(\d+\.\d+\.\d+-\d+)-amd64\b", out)
-    if not m:
-        raise SystemExit("guest-prepare: apt-cache knows no linux-image-amd64 (run apt-get update?)")
-    return m.group(1)
+    for attempt in range(2):
+        out = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True,
+                             text=True).stdout
+        m = re.search(r"Depends: linux-image-(\d+\.\d+\.\d+-\d+)-amd64\b", out)
+        if m:
+            return m.group(1)
+        if attempt == 0:
+            # A machine whose package lists were cleaned (CI images often are) needs them first.
+            log("apt-cache knows no linux-image-amd64: running apt-get update")
+            subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
+    raise SystemExit("guest-prepare: apt knows no linux-image-amd64 (is a Debian archive configured?)")
 
 
 def fetch_kernel(kver: str) -> str:
@@ -165,6 +171,9 @@ def main() -> int:
     if os.geteuid() != 0:
         raise SystemExit("guest-prepare: must run as root (apt-get download into the cache)")
     os.makedirs(CACHE, exist_ok=True)
+    # Two test sessions may prepare at once (make test next to make guest-test): one at a time.
+    lock = os.open(os.path.join(CACHE, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     # A manifest whose files exist is trusted: no apt-cache round trip on every `make test`,
     # unless asked to look for a newer kernel.
     if "--refresh" not in sys.argv and os.path.isfile(MANIFEST):

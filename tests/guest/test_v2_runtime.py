@@ -21,7 +21,7 @@ MiB = 1 << 20
 HOG = "exec dd if=/dev/zero of=/dev/shm/hog bs=1M count=60"
 
 
-def _wait(cond, timeout=30.0, what="condition"):
+def _wait(cond, timeout=60.0, what="condition"):
     end = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < end, f"timed out waiting for {what}"
