@@ -37,9 +37,9 @@ mount -t overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w overlay /
     || fail "mount overlay root"
 
 for d in proc sys dev; do mount --move "/$d" "/newroot/$d"; done
-# The host's own /run and /tmp (state dirs, sockets) must not leak into the guest.
+# The host's /run (state dirs, sockets) must not leak into the guest. /tmp stays visible:
+# a checkout may live there; the guest's own temp files go to $TMPDIR on /run (see run.py).
 mount -t tmpfs -o mode=755 run /newroot/run
-mount -t tmpfs -o mode=1777 tmp /newroot/tmp
 mkdir -p /newroot/dev/pts /newroot/dev/shm /newroot/dev/mqueue
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
 mount -t tmpfs -o mode=1777 shm /newroot/dev/shm

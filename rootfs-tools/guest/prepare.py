@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.environ.get("PYRT_GUEST_CACHE", "/var/cache/pyrt-guest")
@@ -160,9 +161,10 @@ def build_initramfs(kdir: str, kver: str) -> str:
     with open(out + ".tmp", "wb") as f:
         f.write(a.finish())
     os.replace(out + ".tmp", out)
-    # Older initramfs files are dead weight: only the manifest's one is ever used.
+    # Another checkout (another init.sh) may be booting one of the others right now: only
+    # those unused for a day go.
     for old in glob.glob(os.path.join(CACHE, "initramfs-*.cpio")):
-        if old != out:
+        if old != out and time.time() - os.stat(old).st_atime > 86400:
             os.unlink(old)
     return out
 

@@ -36,6 +36,9 @@ JOB = """\
 exec </dev/null >/dev/ttyS1 2>&1
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 export PYRT_IN_GUEST=1 PYRT_GUEST_RESULTS={work}/results.jsonl PYRT_GUEST_ROOTFS={work}/rootfs
+# A fresh tmpfs for temp files: the host's /tmp shows through the overlay (9p lookups, clutter).
+export TMPDIR=/run/tmp
+mkdir -m 1777 -p $TMPDIR
 stty -onlcr 2>/dev/null
 cd {repo}
 echo "pyrt-guest: up after $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r)"
