@@ -7,7 +7,11 @@ Behaviour follows runc's (libcontainer/seccomp):
   kernels and architectures);
 - args with distinct indexes form one rule (all must match); when an index repeats,
   each arg becomes a rule of its own (libseccomp cannot AND two tests of one argument);
-- NO_NEW_PRIVS is NOT set by the filter: process.noNewPrivileges decides that.
+- NO_NEW_PRIVS is NOT set by the filter: process.noNewPrivileges decides that;
+- unless the default action lets calls through (ALLOW, LOG, TRACE) or defaultErrnoRet is
+  ENOSYS already, syscalls numbered above the largest one the profile names (per
+  architecture) get ENOSYS, so that programs fall back from syscalls newer than the profile
+  (runc's "-ENOSYS stub"; cext/seccomp.c puts it in front of libseccomp's program).
 
 Where the caller loads it: without noNewPrivileges, loading needs CAP_SYS_ADMIN, so
 load() must come before capabilities are dropped (runc does it there); with
@@ -37,6 +41,14 @@ _FLAG_ATTRS = {
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": lib.SCMP_FLTATR_CTL_SSB,
 }
 _EPERM = 1
+_ENOSYS = 38
+_PERMISSIVE = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
+_FLAG_BITS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": lib.SECCOMP_FILTER_FLAG_TSYNC,
+    "SECCOMP_FILTER_FLAG_LOG": lib.SECCOMP_FILTER_FLAG_LOG,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": lib.SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+}
+_NO_LIMIT = 0xFFFFFFFF
 
 
 def _check(rc: int, what: str) -> int:
@@ -116,11 +128,44 @@ def build(sc: spec.Seccomp):
     return ctx
 
 
+def enosys_limits(sc: spec.Seccomp) -> list[tuple[int, int, int | None]] | None:
+    """For the -ENOSYS stub: [(audit arch, last syscall, last x32 syscall or None)], or None
+    when no stub is wanted. libseccomp's arch tokens are the kernel's AUDIT_ARCH values,
+    except x32, which the kernel sees as x86_64 calls with bit 30 set."""
+    if sc.default_action in _PERMISSIVE or sc.default_errno_ret == _ENOSYS:
+        return None
+    x86_64, x32 = arch_token("SCMP_ARCH_X86_64"), arch_token("SCMP_ARCH_X32")
+    tokens = [lib.seccomp_arch_native()] + [arch_token(a) for a in sc.architectures]
+    names = {n for call in sc.syscalls for n in call.names}
+    last: dict[int, int] = {}
+    last_x32: dict[int, int] = {}
+    for token in dict.fromkeys(tokens):
+        audit = x86_64 if token == x32 else token
+        numbers = [nr for nr in (lib.seccomp_syscall_resolve_name_arch(token, n.encode()) for n in names) if nr >= 0]
+        if numbers:
+            target = last_x32 if token == x32 else last
+            target[audit] = max(numbers)
+    return [(audit, last.get(audit, _NO_LIMIT), last_x32.get(audit)) for audit in dict.fromkeys([*last, *last_x32])]
+
+
 def load(sc: spec.Seccomp) -> None:
     """Install SC's filter on the calling process (see the module docstring for when)."""
     ctx = build(sc)
     try:
-        _check(lib.seccomp_load(ctx), "load")
+        limits = enosys_limits(sc)
+        if not limits:
+            _check(lib.seccomp_load(ctx), "load")
+            return
+        arches = ffi.new("struct pyrt_enosys[]", len(limits))
+        for i, (audit, last, last_x32) in enumerate(limits):
+            arches[i].audit_arch = audit
+            arches[i].last = last
+            arches[i].last_x32 = _NO_LIMIT if last_x32 is None else last_x32
+            arches[i].has_x32 = last_x32 is not None
+        flags = 0
+        for f in sc.flags:
+            flags |= _FLAG_BITS[f]
+        _check(lib.pyrt_seccomp_load_enosys(ctx, arches, len(limits), flags), "load")
     finally:
         lib.seccomp_release(ctx)
 

@@ -10,6 +10,8 @@
  *   ls=PATH      the sorted entries of directory PATH: NAME, NAME/ for a directory,
  *                NAME@TARGET for a symlink
  *   link=PATH    readlink(PATH) (e.g. link=/proc/self/ns/net), or "error:ERRNO"
+ *   syscall=NR   the raw syscall NR with all arguments 0: 0 or errno (for seccomp tests; pick
+ *                numbers a filter refuses or the kernel lacks)
  *   exit=N       exit with N after printing
  *   signal=N     raise(N) after printing (a pid-1 probe ignores it: that is the kernel's rule)
  *   sleep=N      sleep N seconds after printing (to be killed from outside)
@@ -27,6 +29,7 @@
 #include <sys/sysmacros.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -362,6 +365,9 @@ int main(int argc, char **argv)
             else
                 target[len] = 0;
             kstr(k, target, &f2);
+        } else if (strcmp(what, "syscall") == 0) {
+            long rc = syscall(atol(arg), 0L, 0L, 0L, 0L, 0L, 0L);
+            kint(k, rc < 0 ? errno : 0, &f2);
         } else if (strcmp(what, "exit") == 0) {
             exit_code = atoi(arg);
         } else if (strcmp(what, "signal") == 0) {

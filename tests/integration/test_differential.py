@@ -254,10 +254,13 @@ def test_seccomp_allow_list_with_default_errno(tmp_path, runtime_root, cgroup_pa
     if default_errno is not None:
         sc["defaultErrnoRet"] = default_errno
     cfg["linux"]["seccomp"] = sc
-    r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg, ["mkdir=/dev/shm/d", "write=/dev/shm/f"])
+    r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg,
+                 ["mkdir=/dev/shm/d", "write=/dev/shm/f", "syscall=450", "syscall=1000"])
     assert r["status"]["Seccomp"] == "2"
     assert r["actions"]["mkdir=/dev/shm/d"] == (default_errno or errno.EPERM)  # mkdir is not allowed
     assert r["actions"]["write=/dev/shm/f"] == 0
+    # above the largest syscall the profile names (faccessat2, 439): ENOSYS (runc's stub), not the default
+    assert r["actions"]["syscall=450"] == r["actions"]["syscall=1000"] == errno.ENOSYS
 
 
 @pytest.mark.parametrize("action", ["SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"])

@@ -142,3 +142,46 @@ def test_features_lists_vocabulary():
     assert "SCMP_ARCH_X86_64" in f["archs"] and "SECCOMP_FILTER_FLAG_LOG" in f["supportedFlags"]
     assert all(lseccomp.arch_token(a) for a in f["archs"])
     assert lseccomp.syscall_number("getpid") == 39 and lseccomp.syscall_number("nope") is None
+
+
+# What Python needs between loading a filter and reporting back (test_default_errno_with_allow_list);
+# the largest of these on x86_64 is rseq (334).
+_PY_ALLOW = ["read", "write", "openat", "close", "exit", "exit_group", "newfstatat", "fstat", "lseek",
+             "ioctl", "mmap", "munmap", "brk", "rt_sigaction", "rt_sigprocmask", "getpid", "futex",
+             "getrandom", "mprotect", "madvise", "fcntl", "dup", "getdents64", "sigaltstack", "wait4", "rseq"]
+
+
+def _raw_syscalls(d, numbers):
+    """In a child: load D, then call each raw syscall number (all arguments 0); the errnos."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def f():
+        lseccomp.load(Seccomp.from_dict(d))
+        out = []
+        for nr in numbers:
+            rc = libc.syscall(ctypes.c_long(nr), 0, 0, 0, 0, 0, 0)
+            out.append(ctypes.get_errno() if rc == -1 else 0)
+        return out
+    return in_child(f)
+
+
+def test_enosys_for_syscalls_newer_than_the_profile():
+    d = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+         "syscalls": [{"names": _PY_ALLOW, "action": "SCMP_ACT_ALLOW"}]}
+    assert lseccomp.enosys_limits(Seccomp.from_dict(d))[0][1] == 334
+    # 83 mkdir (named below the limit: the default action), 424 pidfd_send_signal and 1000
+    # (above it: ENOSYS, as if the kernel did not have them)
+    assert _raw_syscalls(d, [83, 424, 1000]) == [errno.EPERM, errno.ENOSYS, errno.ENOSYS]
+
+
+@pytest.mark.parametrize("d", [
+    {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]},
+    {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": errno.ENOSYS,
+     "syscalls": [{"names": _PY_ALLOW, "action": "SCMP_ACT_ALLOW"}]},
+])
+def test_no_enosys_stub_when_the_default_lets_through_or_is_enosys(d):
+    assert lseccomp.enosys_limits(Seccomp.from_dict(d)) is None
+    got = _raw_syscalls(d, [83, 1000])
+    assert got[1] == errno.ENOSYS  # the kernel's own answer, or the default errno
+    assert got[0] == (errno.ENOSYS if d["defaultAction"] == "SCMP_ACT_ERRNO" else errno.EPERM)  # mkdir's rule
