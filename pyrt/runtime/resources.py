@@ -36,9 +36,13 @@ class _Op:
         self.lock.__enter__()
         try:
             status = self.c.status()
+            mgr = _manager(self.c)
+            if status is Status.CREATED and mgr.frozen():
+                # A created container can be paused too (runc allows it); its cgroup says so.
+                status = Status.PAUSED
             if not getattr(status, self.allowed)():
                 raise StateError(f"cannot {self.verb} a container that is {status.value}")
-            return _manager(self.c)
+            return mgr
         except BaseException:
             self.lock.__exit__(None, None, None)
             raise

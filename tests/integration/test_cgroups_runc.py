@@ -224,3 +224,18 @@ def test_runc_and_pyrt_runc_leave_the_same_values(pyrt, runc, tmp_path, cgroup_p
     for rt, name in ((runc, "runc-c"), (pyrt, "pyrt-c")):
         assert rt("delete", "--force", name).returncode == 0
         assert not any(os.path.isdir(d) for d in cgroup_support.dirs_named(f"{cgroup_parent}/{name}"))
+
+
+def test_a_created_container_can_be_paused_and_resumed(pyrt, tmp_path, cgroup_parent):
+    b = _bundle(tmp_path, "c1", cgroup_parent, ["true"], {})
+    assert pyrt.create(b, "c1").returncode == 0
+    v2 = _dir(cgroup_parent, "c1", "unified")
+    assert pyrt("pause", "c1").returncode == 0
+    assert _read(v2, "cgroup.freeze") == "1"
+    again = pyrt("pause", "c1")
+    assert again.returncode == 6 and "is paused" in again.stderr
+    p = pyrt("resume", "c1")
+    assert p.returncode == 0, p.stderr
+    assert _read(v2, "cgroup.freeze") == "0"
+    assert pyrt.status("c1") == "created"
+    assert pyrt("delete", "c1").returncode == 0
