@@ -45,6 +45,10 @@ def test_oom_kill_counted_in_memory_events(runtime, tmp_path, v2_parent):
         c.wait_stopped()
         assert int(keyed(c.cgroup, "memory.events")["oom_kill"]) >= 1
         assert "records out" not in c.output()
+        if runtime == "pyrt-runc":
+            # What the engine asks before delete to report OOMKilled.
+            from pyrt.runtime import resources
+            assert resources.oom_killed(c.root, c.id) is True
 
 
 def test_memory_swap_is_memory_plus_swap(runtime, tmp_path, v2_parent):
@@ -53,6 +57,9 @@ def test_memory_swap_is_memory_plus_swap(runtime, tmp_path, v2_parent):
     cfg = config(["sleep", "600"], {"memory": {"limit": 32 * MiB, "swap": 96 * MiB}},
                  f"{v2_parent}/swap")
     with Container(runtime, tmp_path, cfg) as c:
+        if runtime == "pyrt-runc":
+            from pyrt.runtime import resources
+            assert resources.oom_killed(c.root, c.id) is False
         assert read(c.cgroup, "memory.swap.max") == str(64 * MiB)
         c.start()
         c.cmd("update", "--memory", str(48 * MiB), "--memory-swap", str(48 * MiB), c.id, check=True)
