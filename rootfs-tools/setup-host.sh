@@ -49,5 +49,6 @@ fi
 .venv/bin/python -m compileall -q pyrt >/dev/null || echo "setup: some pyrt modules did not compile (see: .venv/bin/python -m compileall pyrt)" >&2
 .venv/bin/python -c 'import pyrt._cext' || { echo "setup: cext did not build" >&2; exit 1; }
 # Kernel + initramfs of the throwaway cgroup-v2 qemu guest (tests/guest); cached, fast when done.
-"$PY" rootfs-tools/guest/prepare.py >/dev/null
+# Not fatal here: tests/integration/test_guest_v2.py retries and fails with the reason.
+"$PY" rootfs-tools/guest/prepare.py >/dev/null || echo "setup: cgroup-v2 guest not prepared" >&2
 echo "setup: ok ($(.venv/bin/python --version), pyrt in .venv)"
