@@ -94,3 +94,12 @@ def test_guest_timeout_fails_and_stops_qemu():
     # qemu was killed and reaped: no child process of ours is left.
     from tests.support.leaks import child_pids
     assert not child_pids()
+
+
+def test_guest_that_does_not_boot_fails_with_qemus_reason(monkeypatch, tmp_path):
+    bogus = str(tmp_path / "no-such-vmlinux")
+    real = guest._prepare
+    monkeypatch.setattr(guest, "_prepare", lambda: dict(real(), kernel=bogus))
+    r = guest.run(timeout=60)
+    assert r.rc == guest.HARNESS_FAILED
+    assert "did not finish" in r.reason and "no-such-vmlinux" in r.reason
