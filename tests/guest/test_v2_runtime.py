@@ -280,3 +280,41 @@ def test_delete_removes_the_cgroup(runtime, tmp_path, v2_parent):
     parent = os.path.dirname(c.cgroup)
     assert read(parent, "cgroup.procs") == ""
     assert "pids" in read(parent, "cgroup.subtree_control").split()
+
+
+def test_exec_joins_the_container_cgroup(runtime, tmp_path, v2_parent):
+    """An exec'd process lands in the container's leaf cgroup (never in a parent, where it
+    would break "no internal processes") and sees the same cgroup namespace."""
+    cfg = config(["sleep", "600"], {"pids": {"limit": 20}}, f"{v2_parent}/exec")
+    with Container(runtime, tmp_path, cfg) as c:
+        c.start()
+        p = c.cmd("exec", c.id, "sh", "-c", "cat /proc/self/cgroup; cat /sys/fs/cgroup/pids.current",
+                  check=True)
+        lines = p.stdout.split()
+        assert lines[0] == "0::/"
+        assert int(lines[1]) >= 2          # the init and the exec'd shell (plus its cat)
+        assert read(os.path.dirname(c.cgroup), "cgroup.procs") == ""
+
+
+def test_default_cgroups_path(tmp_path):
+    """No linux.cgroupsPath: pyrt-runc puts each container in pyrt/<id> beside its own cgroup;
+    deleting one leaves the other's cgroup (and their shared parent) alone."""
+    a = Container("pyrt-runc", tmp_path, config(["sleep", "600"]), name="dflt-a")
+    b = Container("pyrt-runc", tmp_path, config(["sleep", "600"]), name="dflt-b")
+    parent = os.path.join("/sys/fs/cgroup", "pyrt")
+    try:
+        a.create()
+        b.create()
+        assert a.cgroup == os.path.join(parent, a.id)
+        assert b.cgroup == os.path.join(parent, b.id)
+        a.delete()
+        assert not os.path.exists(a.cgroup)
+        assert read(b.cgroup, "cgroup.procs").split() == [str(b.pid)]
+        b.delete()
+        assert not os.path.exists(b.cgroup)
+    finally:
+        a.delete()
+        b.delete()
+        if os.path.isdir(parent) and not any(os.path.isdir(os.path.join(parent, e))
+                                             for e in os.listdir(parent)):
+            os.rmdir(parent)
