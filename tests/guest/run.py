@@ -17,6 +17,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,12 @@ def _qemu_argv(man: dict, work: str, smp: int, mem: str) -> list[str]:
     ]
 
 
+def _die_with_parent() -> None:
+    """In qemu's child before exec: a killed test run must not leave a guest running."""
+    import prctl
+    prctl.set_pdeathsig(signal.SIGKILL)
+
+
 def _read(path: str) -> str:
     try:
         with open(path, errors="replace") as f:
@@ -145,7 +152,7 @@ def run(pytest_args: list[str] | None = None, *, timeout: int = DEFAULT_TIMEOUT,
             f.write(JOB.format(work=work, repo=shlex.quote(REPO), python=shlex.quote(python),
                                args=" ".join(shlex.quote(a) for a in args)))
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         seen = 0
         while True:
             done = proc.poll() is not None
