@@ -292,9 +292,15 @@ def test_exec_with_process_json(tmp_path, runtime_root, cgroup_parent):
     assert ref.report is not None and ref.report["umask"] == 0o022
     assert cand.report is not None and cand.report.get("umask") == 0o077
     ref.report["umask"] = 0o077
+    # Normalisation: runc 1.1.5's exec sometimes shows the soft NOFILE raised to the hard one:
+    # Go (>= 1.19) raises it at start-up, racing the prlimit runc applies from outside (fixed
+    # in later runc). The spec asks for soft 100, which the candidate must show.
+    assert ref.report["rlimits"]["RLIMIT_NOFILE"] in ([100, 200], [200, 200])
+    assert cand.report["rlimits"]["RLIMIT_NOFILE"] == [100, 200]
+    ref.report["rlimits"]["RLIMIT_NOFILE"] = [100, 200]
     r = assert_same(ref, cand)
     assert (r["uid"], r["gid"], r["groups"], r["cwd"]) == (2000, 3000, [4000], "/tmp")
-    assert "FROM=process.json" in r["env"] and r["rlimits"]["RLIMIT_NOFILE"] == [100, 200]
+    assert "FROM=process.json" in r["env"]
     assert r["status"]["NoNewPrivs"] == "0" and r["status"]["CapAmb"] != "0000000000000000"
 
 
