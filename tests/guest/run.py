@@ -119,6 +119,19 @@ def _die_with_parent() -> None:
     prctl.set_pdeathsig(signal.SIGKILL)
 
 
+def _echo_new(path: str, seen: int, echo) -> int:
+    """Pass what PATH gained since offset SEEN to ECHO; return the new offset."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(seen)
+            chunk = f.read()
+    except FileNotFoundError:
+        return seen
+    if chunk:
+        echo(chunk.decode(errors="replace"))
+    return seen + len(chunk)
+
+
 def _read(path: str) -> str:
     try:
         with open(path, errors="replace") as f:
@@ -157,17 +170,13 @@ def run(pytest_args: list[str] | None = None, *, timeout: int = DEFAULT_TIMEOUT,
         while True:
             done = proc.poll() is not None
             if echo:
-                text = _read(os.path.join(work, "output.log"))
-                if len(text) > seen:
-                    echo(text[seen:])
-                    seen = len(text)
+                seen = _echo_new(os.path.join(work, "output.log"), seen, echo)
             if done:
                 break
             if time.monotonic() - start > timeout:
                 reason = f"guest timed out after {timeout} s"
                 break
             time.sleep(0.25)
-        qemu_msg = ""
         if proc.poll() is None:
             proc.kill()
         proc.wait()
