@@ -114,7 +114,7 @@ def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) ->
     except OSError as e:
         raise _fail(f"bind rootfs {rootfs}", e) from None
     for m in spec.mounts:
-        mount_entry(m, rootfs, spec.bundle, cgroup_paths or {})
+        mount_entry(m, rootfs, spec.bundle, cgroup_paths or {}, cgroupns=spec.has_new("cgroup"))
     dev_is_bind = any(m.destination == "/dev" and m.is_bind for m in spec.mounts)
     if not dev_is_bind:
         create_devices(rootfs, spec)
@@ -139,11 +139,11 @@ def _parent_mount_private(rootfs: str) -> None:
             raise _fail(f"make {best} private", e) from None
 
 
-def mount_entry(m, rootfs: str, bundle: str, cgroup_paths: dict[str, str]) -> None:
+def mount_entry(m, rootfs: str, bundle: str, cgroup_paths: dict[str, str], cgroupns: bool = False) -> None:
     what = f'mount "{m.source or m.type}" on {m.destination}'
     dest = target(rootfs, m.destination)
     if m.type == "cgroup" and hierarchy_paths(cgroup_paths):
-        return _mount_cgroup_v1(m, rootfs, dest, cgroup_paths, what)
+        return _mount_cgroup_v1(m, rootfs, dest, cgroup_paths, what, cgroupns)
     if m.type in ("cgroup", "cgroup2"):
         return _mount_cgroup_v2(m, dest, cgroup_paths, what)
     if m.is_bind:
@@ -184,9 +184,11 @@ def mount_entry(m, rootfs: str, bundle: str, cgroup_paths: dict[str, str]) -> No
             raise _fail(f"{what}: propagation", e) from None
 
 
-def _mount_cgroup_v1(m, rootfs: str, dest: str, cgroup_paths: dict[str, str], what: str) -> None:
-    """A `cgroup` mount on a v1/hybrid host, as runc makes it: a tmpfs with one read-only (if
-    asked) bind of the container's own cgroup directory per v1 hierarchy. Like runc, the tmpfs
+def _mount_cgroup_v1(m, rootfs: str, dest: str, cgroup_paths: dict[str, str], what: str,
+                     cgroupns: bool) -> None:
+    """A `cgroup` mount on a v1/hybrid host, as runc makes it: a tmpfs holding one entry per v1
+    hierarchy: a bind of the container's own cgroup directory, or, inside a cgroup namespace
+    (whose root already is that directory), the hierarchy mounted afresh. Like runc, the tmpfs
     itself stays writable and a hybrid host's cgroup2 tree is left out."""
     _ensure(dest, True, what)
     base = m.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS["MS_RELATIME"])
@@ -197,6 +199,15 @@ def _mount_cgroup_v1(m, rootfs: str, dest: str, cgroup_paths: dict[str, str], wh
     for name, host_dir in hierarchy_paths(cgroup_paths).items():
         sub = os.path.join(dest, name)
         _ensure(sub, True, what)
+        if cgroupns:
+            # runc's source and data: the directory name, and name=<x> for named hierarchies
+            source, data = ("systemd", "name=systemd") if name == "systemd" else ("cgroup", name)
+            flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (m.flags & MS_RDONLY)
+            try:
+                mount(source, sub, "cgroup", flags, data)
+            except OSError as e:
+                raise _fail(f"{what}: {name}", e) from None
+            continue
         try:
             mount(host_dir, sub, None, MS_BIND | MS_REC)
         except OSError as e:
