@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import errno
 import fcntl
 import os
 import threading
-import time
 
 from pyrt.errors import ImageError, RegistryError
 from pyrt.image import auth, reference
 from pyrt.image import manifest as mf
 from pyrt.image.content import DigestMismatch, sha256_digest
+from pyrt.image.layerstream import LayerStream, unpack_blob
 from pyrt.image.progress import Quiet
 from pyrt.image.registry import Cancelled, NotFound, RegistryClient
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
@@ -171,8 +170,8 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
                     if w.offset:
                         reporter.advance(d, w.offset)
                     elif not store.has_layer(layer.diff_id):
-                        stream = StreamingUnpack(store, layer)
-                        w = stream.tee(w)
+                        stream = LayerStream(store, layer)
+                        w = _TeeWriter(w, stream)
                     client.fetch_blob(ref.path, d, w, on_bytes=lambda n: reporter.advance(d, n), cancel=cancel)
                     w.commit()
         except Cancelled:
@@ -185,7 +184,9 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
             raise ImageError(f"layer {d} of {ref} is missing from the registry") from None
         finally:
             if stream is not None:
-                stream.finish()
+                # Kept only if the blob committed; a failure here is met again, and reported,
+                # by unpack_once below, which unpacks the committed blob.
+                stream.finish(keep=store.content.has(d))
         reporter.done(d, "Download complete")
     else:
         reporter.skip(d, layer.size, "Already exists")
@@ -200,89 +201,10 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
         raise
 
 
-class StreamingUnpack:
-    """Unpack a layer while it downloads, so unpacking overlaps the transfer.
-
-    Each chunk written to the ingest file also goes down a FIFO that unpack_layer reads (in a
-    thread) into a hidden directory. Only after the blob's digest matched, and the unpack
-    succeeded, is that directory renamed to layers/<diff_id>; otherwise it is thrown away and
-    the pull unpacks the committed blob the ordinary way. A server that restarts the body
-    (ignoring Range) breaks the stream: that too falls back to the ordinary way.
-    """
-
-    def __init__(self, store: ImageStore, layer: LayerRecord):
-        self.store = store
-        self.layer = layer
-        tag = f"{os.getpid()}-{threading.get_ident()}"
-        hexid = layer.diff_id[7:]
-        self.fifo = os.path.join(store.layer_dir_root, f".{hexid}.fifo-{tag}")
-        self.dest = os.path.join(store.layer_dir_root, f".{hexid}.stream-{tag}")
-        self.error: BaseException | None = None
-        self.fd: int | None = None
-        os.mkfifo(self.fifo, 0o600)
-        self.thread = threading.Thread(target=self._unpack, name="unpack", daemon=True)
-        self.thread.start()
-        # The reader opens the FIFO when unpack_layer gets to it; if it fails before, give up.
-        while self.fd is None and self.thread.is_alive():
-            try:
-                self.fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            except OSError as e:
-                if e.errno != errno.ENXIO:
-                    raise
-                time.sleep(0.0005)
-        if self.fd is not None:
-            os.set_blocking(self.fd, True)
-
-    def _unpack(self) -> None:
-        from pyrt.image.unpack import unpack_layer
-        try:
-            unpack_layer(self.fifo, self.layer.media_type, self.dest)
-        except BaseException as e:      # reported through finish(): the fallback path re-raises
-            self.error = e
-
-    def feed(self, data: bytes) -> None:
-        if self.fd is None:
-            return
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.fd, view):]
-        except OSError:
-            self.broken()
-
-    def broken(self) -> None:
-        """Stop feeding: the reader sees a short stream and fails; finish() cleans up."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-            self.error = self.error or ImageError("stream broken")
-
-    def tee(self, writer):
-        return _TeeWriter(writer, self)
-
-    def finish(self) -> None:
-        """After the download: keep the unpacked tree if blob and unpack are both good."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-        self.thread.join()
-        os.unlink(self.fifo)
-        ok = self.error is None and self.store.content.has(self.layer.digest)
-        final = self.store.layer_dir(self.layer.diff_id)
-        if ok and not os.path.exists(final):
-            try:
-                os.rename(self.dest, final)
-                return
-            except OSError:
-                pass            # another pull put it there first: theirs is as good
-        from pyrt.image.unpack import remove_tree
-        remove_tree(self.dest)
-
-
 class _TeeWriter:
-    """An IngestWriter whose bytes also feed a StreamingUnpack."""
+    """An IngestWriter whose bytes also feed a LayerStream (unpacking while downloading)."""
 
-    def __init__(self, writer, stream: StreamingUnpack):
+    def __init__(self, writer, stream: LayerStream):
         self._w = writer
         self._s = stream
 
@@ -299,22 +221,23 @@ class _TeeWriter:
         self._s.feed(data)
 
     def reset(self) -> None:
+        # The server restarted the body (it ignored Range): the stream has a hole now.
         self._w.reset()
-        self._s.broken()
+        self._s.fail(ImageError("download restarted"))
 
     def commit(self) -> str:
         return self._w.commit()
 
 
 def unpack_once(store: ImageStore, layer: LayerRecord) -> str:
-    """Unpack LAYER's blob into layers/<diff_id>/ unless some pull already did."""
+    """Unpack LAYER's committed blob into layers/<diff_id>/ unless some pull already did;
+    the uncompressed content must hash to the diff_id (ImageError otherwise)."""
     dest = store.layer_dir(layer.diff_id)
     if os.path.isdir(dest):
         return dest
-    from pyrt.image.unpack import unpack_layer
     lock_path = os.path.join(store.layer_dir_root, f".{os.path.basename(dest)}.lock")
     with open(lock_path, "a") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
         if not os.path.isdir(dest):
-            unpack_layer(store.content.path(layer.digest), layer.media_type, dest)
+            unpack_blob(store, layer)
     return dest

@@ -8,7 +8,10 @@ Layout of the image store, <root>/image/ (root is the CLI's --root, default /var
                             hex of its diff_id (the sha256 of the uncompressed tar), so a layer
                             shared by several images, or pushed with another compression, is
                             stored once. Each dir holds only that layer's own changes, whiteouts
-                            already in overlayfs form: stack them as overlay lowerdirs.
+                            already in overlayfs form: stack them as overlay lowerdirs. A dir is
+                            only ever filled from bytes that hashed to its diff_id
+                            (pyrt.image.layerstream), so one image cannot plant content another
+                            image will reuse.
     images/<id-hex>.json    one record per image; the image id is its config digest
     tags.json               {"docker.io/library/busybox:latest": "sha256:<id>", ...}
     lock                    flock(2)ed around every change of records or tags and around gc

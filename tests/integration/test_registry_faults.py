@@ -267,3 +267,27 @@ def test_ctrl_c_while_server_stalls(fault_proxy, pushed, store_root, tmp_path):
     assert took < 3, took
     _assert_nothing_recorded(store, layer)
     assert _layer_dir_names(store) == []
+
+
+def test_lying_diff_id_cannot_poison_shared_layers(open_registry, pushed, store_root, tmp_path):
+    """An image whose config claims another layer's diff_id (here busybox's) for its own
+    content: refused, and it leaves nothing under that diff_id for the real image to reuse."""
+    real_diff_id = skopeo_inspect(pushed["busybox"], "--config")["rootfs"]["diff_ids"][0]
+    tar = builder.tar_from_entries([("dir", "bin"), ("file", "bin/busybox", "#!/bin/sh\necho pwned\n")])
+    layout = builder.Layout(str(tmp_path / "layout"))
+    ldesc = layout.blob(gzip.compress(tar), builder.LAYER_TYPES["gzip"])
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [real_diff_id]}}
+    cdesc = layout.blob(json.dumps(config).encode(), builder.OCI_CONFIG)
+    mdesc = layout.blob(json.dumps({"schemaVersion": 2, "mediaType": builder.OCI_MANIFEST,
+                                    "config": cdesc, "layers": [ldesc]}).encode(), builder.OCI_MANIFEST)
+    layout.write_index(mdesc)
+    evil = f"{open_registry.host}/pyrt/evil:latest"
+    builder.push(layout.path, evil)
+    store = ImageStore(store_root)
+    with pytest.raises(ImageError, match=f"not to the diff_id {real_diff_id}"):
+        pull(store, evil, OPTS)
+    _assert_nothing_recorded(store, ldesc["digest"])
+    assert _layer_dir_names(store) == []
+    rec = pull(store, pushed["busybox"], OPTS)
+    with open(os.path.join(store.layer_dir(rec.layers[0].diff_id), "bin", "busybox"), "rb") as f:
+        assert f.read(4) == b"\x7fELF"
