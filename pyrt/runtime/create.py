@@ -31,11 +31,12 @@ def _write_id_maps(pid: int, spec) -> None:
             raise RuntimeSetupError(f"write {name}: {os.strerror(e.errno).lower()}") from None
 
 
-def _start_children(launch: Launch, on_pid, on_hooks=None) -> tuple[int, object]:
+def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None) -> tuple[int, object]:
     """Fork stage 1 and drive the conversation until the init says `created`.
     ON_PID(pid) runs when the init's pid is known (cgroup placement) and returns the state dict
     handed to in-container hooks. Returns (init pid, socket). Raises on any child error; the
-    caller owns cleanup of the init pid ON_PID was told about."""
+    caller owns cleanup of the init pid ON_PID was told about. ON_FORKED runs in the parent
+    while stage 1 works (so its cost overlaps the children's)."""
     if launch.console_socket:
         from pyrt.runtime import console
         launch.console_conn = console.connect(launch.console_socket)
@@ -55,6 +56,8 @@ def _start_children(launch: Launch, on_pid, on_hooks=None) -> tuple[int, object]
         launch.console_conn.close()  # the init holds its own copy
     init_pid = 0
     try:
+        if on_forked is not None:
+            on_forked()
         while True:
             msg = channel.recv(parent_sock)
             t = msg["type"]
@@ -143,8 +146,10 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             st.write_state(d, state)
             ctr = Container(root, state)
 
-            from pyrt.cgroups import open_manager
-            mgr = open_manager(spec.linux.cgroups_path, container_id)
+            def on_forked() -> None:
+                nonlocal mgr
+                from pyrt.cgroups import open_manager
+                mgr = open_manager(spec.linux.cgroups_path, container_id)
 
             def on_pid(pid: int) -> dict:
                 nonlocal init_pid
@@ -167,7 +172,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             launch = Launch(container_id=container_id, spec=spec, process=spec.process, join=join, new=new,
                             fifo_fd=fifo_fd, console_socket=console_socket, no_pivot=no_pivot,
                             preserve_fds=preserve_fds, close_fds=[lock.fd])
-            _, sock = _start_children(launch, on_pid, on_hooks)
+            _, sock = _start_children(launch, on_pid, on_hooks, on_forked)
             sock.close()
             os.close(fifo_fd)
             fifo_fd = -1
