@@ -594,3 +594,24 @@ def test_foreground_terminal_without_console_socket(rt, bundle):
     assert "/dev/pts/0" in text and "got-hello" in text
     assert "--console-socket" in one_line_error(rt("create", "-b", bundle, "c2"), 2)
     assert os.listdir(rt.root) == []
+
+
+def test_missing_bundle_flag_uses_cwd(rt, bundle, tmp_path):
+    """Without --bundle the current directory is the bundle (runc's default): an empty one is
+    reported, a real one works."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    p = run_files_in(empty, [PYRT_RUNC, "--root", rt.root, "create", "c1"])
+    assert p.returncode == 4 and "config.json: no such file" in p.stderr, p.stderr
+    bundle.config(["sh", "-c", "exit 7"])
+    assert run_files_in(bundle, [PYRT_RUNC, "--root", rt.root, "run", "c2"]).returncode == 7
+    assert os.listdir(rt.root) == []
+
+
+def run_files_in(cwd, argv):
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return run_files(argv)
+    finally:
+        os.chdir(old)
