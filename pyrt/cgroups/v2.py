@@ -88,7 +88,15 @@ def set_io(cgdir: str, b: BlockIO) -> None:
     bfq = fs.exists(cgdir, "io.bfq.weight")
     if b.weight:
         if bfq:
+            # On Linux 6.1, writing the default BFQ weight drops every per-device weight; put back
+            # the ones this call does not set, so `update` of the default keeps them (as runc,
+            # which re-applies all stored resources).
+            kept = [line for line in fs.read(cgdir, "io.bfq.weight").splitlines()
+                    if not line.startswith("default")
+                    and line.split()[0] not in {f"{d.major}:{d.minor}" for d in b.weight_device}]
             fs.write(cgdir, "io.bfq.weight", b.weight)
+            for line in kept:
+                fs.write(cgdir, "io.bfq.weight", line)
         else:
             fs.write(cgdir, "io.weight", f"default {blkio_weight_to_io_weight(b.weight)}")
     for d in b.weight_device:

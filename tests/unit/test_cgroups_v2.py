@@ -94,6 +94,16 @@ def test_bfq_weight_takes_the_v1_scale(fake, applied):
     assert read(applied.v2, "io.bfq.weight") == "8:0 300"     # last write: the device weight
 
 
+def test_bfq_default_weight_update_rewrites_kept_device_weights(fake, applied):
+    """Fake v2 dir (this VM has no io controller in v2): Linux 6.1 drops per-device BFQ weights
+    when the default is written, so the driver writes the existing ones back afterwards. A temp
+    file only keeps the last write: that must be the kept device line, not the default."""
+    with open(os.path.join(applied.v2, "io.bfq.weight"), "w") as f:
+        f.write("default 100\n7:0 200\n")
+    applied.set(Resources.from_dict({"blockIO": {"weight": 100}}))
+    assert read(applied.v2, "io.bfq.weight") == "7:0 200"
+
+
 def test_unified_keys_are_written_raw(fake, applied):
     applied.set(Resources.from_dict({"memory": {"limit": 64 * MiB},
                                      "unified": {"memory.high": "50000000", "memory.max": "70000000"}}))
