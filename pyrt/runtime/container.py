@@ -40,22 +40,28 @@ class Container:
         return proc.alive(self.state.pid, self.state.start_time)
 
     def status(self) -> Status:
-        """Live status: stopped unless the init pid runs with its recorded start time; created while
-        the exec fifo exists (init blocked on it); paused when its cgroup is frozen."""
+        """Live status: stopped unless the init pid runs with its recorded start time; paused when
+        its cgroup is frozen (also before `start`, as runc); created while the exec fifo exists
+        (init blocked on it); else running."""
         if self.state.pid <= 0:
             return Status.CREATING
         if not self.init_alive():
             return Status.STOPPED
-        if os.path.exists(self.fifo_path()) and not self.state.started:
+        if self.frozen():
+            return Status.PAUSED
+        if not self.state.started and os.path.exists(self.fifo_path()):
             return Status.CREATED
-        mgr = self.cgroup_manager()
-        if mgr is not None:
-            try:
-                if mgr.frozen():
-                    return Status.PAUSED
-            except (OSError, PyrtError):
-                pass
         return Status.RUNNING
+
+    def frozen(self) -> bool:
+        """Whether the container's cgroup is frozen; a cgroup we cannot read counts as thawed."""
+        mgr = self.cgroup_manager()
+        if mgr is None:
+            return False
+        try:
+            return mgr.frozen()
+        except (OSError, PyrtError):
+            return False
 
     def cgroup_manager(self):
         """The cgroup Manager recorded at create time, or None when the container has none."""
@@ -133,10 +139,9 @@ class Container:
     def _kill_and_wait(self) -> None:
         import signal as _signal
         mgr = self.cgroup_manager()
-        if mgr is not None:
+        if mgr is not None and self.frozen():
             try:
-                if mgr.frozen():
-                    mgr.thaw()  # a frozen process cannot die
+                mgr.thaw()  # a frozen process cannot die
             except (OSError, PyrtError):
                 pass
         try:

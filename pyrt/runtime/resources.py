@@ -37,9 +37,6 @@ class _Op:
         try:
             status = self.c.status()
             mgr = _manager(self.c)
-            if status is Status.CREATED and mgr.frozen():
-                # A created container can be paused too (runc allows it); its cgroup says so.
-                status = Status.PAUSED
             if not getattr(status, self.allowed)():
                 raise StateError(f"cannot {self.verb} a container that is {status.value}")
             return mgr

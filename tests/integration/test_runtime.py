@@ -220,6 +220,22 @@ def test_kill_created_container_with_sigterm(rt, bundle):
     assert rt("delete", "c1").returncode == 0
 
 
+def test_paused_before_start_is_paused(rt, bundle):
+    """A created container whose cgroup is frozen reports `paused` (runc does), cannot be started
+    until resumed, and is `created` again after resume."""
+    bundle.config(["sh", "-c", "echo hi"])
+    assert rt("create", "-b", bundle, "c1").returncode == 0
+    assert rt("pause", "c1").returncode == 0
+    assert state_of(rt, "c1")["status"] == "paused"
+    assert [c["status"] for c in json.loads(rt("list", "--format", "json").stdout)] == ["paused"]
+    assert "paused" in one_line_error(rt("start", "c1"), 6)
+    assert rt("resume", "c1").returncode == 0
+    assert state_of(rt, "c1")["status"] == "created"
+    assert rt("start", "c1").returncode == 0
+    wait_status(rt, "c1", "stopped")
+    assert rt("delete", "c1").returncode == 0
+
+
 def test_hooks_inside_the_container(rt, bundle, tmp_path):
     """createContainer runs before pivot_root (host paths), startContainer after it (the
     container's paths), both in the container's namespaces."""
