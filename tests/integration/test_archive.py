@@ -14,6 +14,7 @@ from pyrt.image.store import ImageStore
 from tests.support.bundle import PYRT, busybox_rootfs_template
 from tests.support.layers import write_layer, write_oci_layout
 from tests.support.pyrtcli import pyrt, pyrt_env
+from tests.support.registry import builder
 
 pytest_plugins = ["tests.support.registry"]
 
@@ -21,7 +22,8 @@ NAME = "example.com/test/multi:v1"
 
 
 def _skopeo(*args, **kw):
-    return subprocess.run(["skopeo", *args], capture_output=True, text=True, check=True, timeout=120, **kw)
+    # builder.skopeo keeps skopeo's root-only blob-info cache off the host (/var/lib/containers).
+    return subprocess.run(builder.skopeo(*args), capture_output=True, text=True, check=True, timeout=120, **kw)
 
 
 def _layout_config_digest(layout: str) -> str:
