@@ -16,7 +16,7 @@ from tests.support.layers import write_layer, write_oci_layout
 from tests.support.pyrtcli import pyrt, pyrt_env
 from tests.support.registry import builder
 
-pytest_plugins = ["tests.support.registry"]
+pytest_plugins = ["tests.support.registry_fixtures"]
 
 NAME = "example.com/test/multi:v1"
 

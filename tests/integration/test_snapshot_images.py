@@ -12,7 +12,7 @@ from pyrt.image import snapshot
 from pyrt.image.unpack import unpack_layer
 from tests.integration.test_snapshot import tree
 
-pytest_plugins = ["tests.support.registry"]
+pytest_plugins = ["tests.support.registry_fixtures"]
 
 
 def _manifest(layout: str) -> dict:

@@ -11,7 +11,7 @@ from pyrt.image import archive, snapshot
 from pyrt.image.store import ImageStore
 from tests.support.bundle import RUNC, base_config, run, write_config
 
-pytest_plugins = ["tests.support.registry"]
+pytest_plugins = ["tests.support.registry_fixtures"]
 
 
 @pytest.mark.parametrize("copy", [False, True], ids=["overlay", "copy"])

@@ -363,6 +363,3 @@ def skopeo_inspect(ref: str, *args: str) -> dict:
                          capture_output=True, text=True, check=True, timeout=60).stdout
     return json.loads(out)
 
-
-# Older test modules load this module itself as the plugin: give them the fixtures too.
-from tests.support.registry_fixtures import *  # noqa: E402,F401,F403
