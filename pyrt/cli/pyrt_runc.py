@@ -45,13 +45,15 @@ class Globals:
         self.log, self.log_format, self.debug = log, log_format, debug
         if systemd_cgroup:
             raise UsageError("--systemd-cgroup is not supported: pyrt-runc drives cgroupfs directly")
+        if debug:
+            _enable_debug(self)
 
 
 GLOBAL_OPTS = [
     Opt(("--root",), "root", default=DEFAULT_ROOT, help="state directory"),
     Opt(("--log",), "log", help="log file (errors are also written here)"),
     Opt(("--log-format",), "log_format", "choice", "text", "log format", ("text", "json")),
-    Opt(("--debug",), "debug", "flag", False, "more logging"),
+    Opt(("--debug",), "debug", "flag", False, "debug notes on stderr (and in --log)"),
     Opt(("--systemd-cgroup",), "systemd_cgroup", "flag", False, "use systemd for cgroups (not supported)"),
     Opt(("--rootless",), "rootless", default="auto", help="ignored: pyrt-runc detects what it can do"),
     Opt(("--criu",), "criu", help="ignored (no checkpoint/restore)"),
@@ -299,16 +301,16 @@ def dispatch(cmd: Cmd, g: Globals, argv: list[str]):
     return cmd.handler(g, **values)
 
 
-# --- errors --------------------------------------------------------------------------------------
-def _log_error(g: Globals | None, message: str) -> None:
-    """Callers such as containerd read errors from --log; write it there too."""
+# --- errors and logging ------------------------------------------------------------------------
+def _log_line(g: Globals | None, level: str, message: str) -> None:
+    """Callers such as containerd read errors from --log; write LEVEL's line there in its format."""
     if g is None or not g.log:
         return
     import datetime
     import json
     now = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    line = (json.dumps({"level": "error", "msg": message, "time": now}) if g.log_format == "json"
-            else f'time="{now}" level=error msg={json.dumps(message)}')
+    line = (json.dumps({"level": level, "msg": message, "time": now}) if g.log_format == "json"
+            else f'time="{now}" level={level} msg={json.dumps(message)}')
     try:
         with open(g.log, "a") as f:
             f.write(line + "\n")
@@ -316,8 +318,33 @@ def _log_error(g: Globals | None, message: str) -> None:
         pass
 
 
+def _enable_debug(g: Globals) -> None:
+    """--debug: every pyrt.* debug record (e.g. the cgroup layer's best-effort notes) goes to
+    stderr as `pyrt-runc: debug: ...` and to --log. logging is imported only with --debug."""
+    import logging
+
+    class Handler(logging.Handler):
+        ours = True
+
+        def emit(self, record):
+            msg = record.getMessage()
+            try:
+                sys.stderr.write(f"{PROG}: debug: {msg}\n")
+                sys.stderr.flush()
+            except OSError:
+                pass
+            _log_line(g, "debug", msg)
+
+    logger = logging.getLogger("pyrt")
+    for h in [h for h in logger.handlers if getattr(h, "ours", False)]:
+        logger.removeHandler(h)  # main() called again in-process: one handler, the latest --log
+    logger.addHandler(Handler())
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+
+
 def fail(g: Globals | None, message: str, code: int) -> int:
-    _log_error(g, message)
+    _log_line(g, "error", message)
     sys.stderr.write(f"{PROG}: {message}\n")
     return code
 

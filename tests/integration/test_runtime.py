@@ -491,6 +491,30 @@ def test_log_file_gets_errors(rt, bundle, tmp_path):
     assert entry["level"] == "error" and "nope" in entry["msg"]
 
 
+def test_debug_shows_best_effort_notes(rt, bundle, tmp_path):
+    """memory.kernel is ignored on this v1 memory controller (as runc 1.1): only --debug says so,
+    on stderr and in --log's format."""
+    def mutate(cfg):
+        cfg["linux"]["resources"]["memory"] = {"limit": 256 << 20, "kernel": 64 << 20}
+    bundle.config(["true"], mutate=mutate)
+    p = rt("run", "-b", bundle, "c1")
+    assert p.returncode == 0 and "debug" not in p.stderr, p.stderr
+    for fmt in ("text", "json"):
+        log = tmp_path / f"log.{fmt}"
+        p = run_files([PYRT_RUNC, "--root", rt.root, "--debug", "--log", str(log), "--log-format", fmt,
+                       "run", "-b", bundle, "c1"])
+        assert p.returncode == 0, p.stderr
+        notes = [l for l in p.stderr.splitlines() if l.startswith("pyrt-runc: debug: ")]
+        assert any("memory.kernel" in l and "ignored" in l for l in notes), p.stderr
+        lines = log.read_text().splitlines()
+        if fmt == "json":
+            entries = [json.loads(l) for l in lines]
+            assert any(e["level"] == "debug" and "memory.kernel" in e["msg"] for e in entries), lines
+        else:
+            assert any(l.startswith('time="') and " level=debug msg=" in l and "memory.kernel" in l
+                       for l in lines), lines
+
+
 def test_kill_all_ps_table_exec_detached(rt, bundle, tmp_path):
     bundle.config(["sh", "-c", "sleep 60 & sleep 61"])
     assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
