@@ -160,7 +160,9 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 mgr.apply(pid)
                 state.cgroup = mgr.to_state()
                 if spec.linux.resources is not None:
-                    mgr.set(spec.linux.resources)
+                    # runc allows the config's own device nodes past the device rules
+                    nodes = [(dev.type, dev.major, dev.minor) for dev in spec.linux.devices]
+                    mgr.set(spec.linux.resources.allowing_device_nodes(nodes))
                 st.write_state(d, state)
                 return ctr.hook_state(st.Status.CREATING)
 

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from tests.support import cgroup as cgroup_support
 from tests.support.bundle import PYRT_RUNC, base_config, make_bundle, run, write_config
 
 
@@ -481,6 +482,27 @@ def test_linux_devices_and_rootfs_propagation(rt, bundle):
     p = rt("run", "-b", bundle, "c1")
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["crw-------", "0"]
+
+
+def test_config_devices_pass_a_deny_all_device_cgroup(rt, bundle, cgroup_parent):
+    """runc's default resources.devices denies everything; a node listed in linux.devices (here
+    /dev/fuse's numbers, which runc's always-allowed list lacks) still opens, because runc adds
+    an rwm allow rule for each. Opening /dev/fuse without mounting has no effect."""
+    def mutate(cfg):
+        assert cfg["linux"]["resources"]["devices"] == [{"allow": False, "access": "rwm"}]
+        cfg["linux"]["devices"] = [{"path": "/dev/fuse2", "type": "c", "major": 10, "minor": 229,
+                                    "fileMode": 0o666, "uid": 0, "gid": 0}]
+    bundle.config(["sh", "-c", "(: < /dev/fuse2) 2>/dev/null && echo opened || echo denied"], mutate=mutate)
+    assert rt("create", "-b", bundle, "c1").returncode == 0
+    try:
+        devices = [d for d in cgroup_support.dirs_named(f"{cgroup_parent}/ctr") if "/devices/" in d]
+        rules = open(os.path.join(devices[0], "devices.list")).read().split("\n")
+        assert "c 10:229 rwm" in rules and "a *:* rwm" not in rules, rules
+    finally:
+        assert rt("delete", "-f", "c1").returncode == 0
+    p = rt("run", "-b", bundle, "c2")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["opened"], (p.stdout, p.stderr)
 
 
 def test_log_file_gets_errors(rt, bundle, tmp_path):
