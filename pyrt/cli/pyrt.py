@@ -22,7 +22,23 @@ def _store(ctx: click.Context):
     return ImageStore(ctx.obj["root"])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Registers the other modules' verbs only when a name is not ours or all are listed:
+    `pyrt pull` does not pay for importing every verb module."""
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is None:
+            _register_extra_commands()
+            cmd = super().get_command(ctx, name)
+        return cmd
+
+    def list_commands(self, ctx):
+        _register_extra_commands()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", default=DEFAULT_ROOT, show_default=True, envvar="PYRT_ROOT",
               help="Where pyrt keeps images and containers.")
 @click.pass_context
@@ -137,7 +153,14 @@ def logout(ctx, server, authfile):
     click.echo(f"Removed login credentials for {server}")
 
 
+_registered = False
+
+
 def _register_extra_commands() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
     for modname in _EXTRA_COMMAND_MODULES:
         try:
             mod = importlib.import_module(modname)
@@ -150,7 +173,6 @@ def _register_extra_commands() -> None:
 
 
 def main(argv=None) -> None:
-    _register_extra_commands()
     try:
         cli.main(args=argv, prog_name="pyrt", standalone_mode=False)
     except PyrtError as e:

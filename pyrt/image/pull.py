@@ -8,7 +8,6 @@ and leaves its partial downloads in ingest/ for the next pull to resume.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import fcntl
 import os
@@ -141,6 +140,20 @@ def _fetch_layers(store: ImageStore, client: RegistryClient, ref: reference.Refe
         if layer.digest not in seen:
             seen.add(layer.digest)
             jobs.append(layer)
+    if len(jobs) == 1 or opts.workers <= 1:
+        # One layer (or one worker): no pool, no extra thread; the LayerStream's unpack thread
+        # still overlaps unpacking with the download.
+        try:
+            for layer in jobs:
+                _fetch_layer(store, client, ref, layer, reporter, cancel)
+        except BaseException:
+            cancel.set()
+            client.abort()
+            raise
+        finally:
+            reporter.close()
+        return
+    import concurrent.futures       # only here: it costs a few ms of start-up (and imports logging)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="pull")
     try:
         futures = [pool.submit(_fetch_layer, store, client, ref, layer, reporter, cancel) for layer in jobs]
