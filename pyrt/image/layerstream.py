@@ -8,9 +8,10 @@ uncompressed bytes hash to the diff_id the image config names: a layer dir is sh
 every image naming that diff_id, so an image that lies about a diff_id must not get to
 fill it.
 
-gzip is inflated in-process (zlib releases the GIL while it works); zstd through the `zstd`
-program, whose output a pump thread passes on. Verifying the diff_id costs a sha256 over
-the uncompressed bytes (~0.2 s of CPU for a 170 MB layer).
+gzip is inflated in-process, by ISA-L's zlib-compatible inflater when the `isal` package is
+there (~2.5x less CPU than zlib on a 60 MB layer; both release the GIL while they work), else by
+zlib; zstd through the `zstd` program, whose output a pump thread passes on. Verifying the
+diff_id costs a sha256 over the uncompressed bytes (~0.2 s of CPU for a 170 MB layer).
 """
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ import os
 import subprocess
 import threading
 import time
-import zlib
+
+try:
+    from isal import isal_zlib as _inflate
+except ImportError:         # same API and semantics, only slower
+    import zlib as _inflate
 
 from pyrt.errors import ImageError
 from pyrt.image.unpack import compression_of, remove_tree
@@ -44,7 +49,7 @@ class LayerStream:
         self._hash = hashlib.sha256()
         self._fd: int | None = None
         self._reader_gone = False
-        self._zlib = zlib.decompressobj(wbits=31) if self.comp == "gzip" else None
+        self._zlib = _inflate.decompressobj(wbits=31) if self.comp == "gzip" else None
         self._zstd: subprocess.Popen | None = None
         self._zstd_reader: threading.Thread | None = None
         os.mkfifo(self.fifo, 0o600)
@@ -127,12 +132,15 @@ class LayerStream:
                     if data and not data.strip(b"\0"):
                         break           # zero padding after the last member, as gzip(1) allows
                     if data:
-                        self._zlib = zlib.decompressobj(wbits=31)
+                        # ISA-L waits for more bytes where zlib rejects a bad header at once.
+                        if not b"\x1f\x8b".startswith(data[:2]):
+                            raise _inflate.error("data after the last gzip member is no gzip member")
+                        self._zlib = _inflate.decompressobj(wbits=31)
             elif self._zstd is not None:
                 self._zstd.stdin.write(data)
             else:
                 self._emit(data)
-        except (zlib.error, OSError) as e:
+        except (_inflate.error, OSError) as e:
             self.fail(ImageError(f"layer {self.layer.digest}: corrupt {self.comp} data ({e})"))
 
     def fail(self, why: BaseException) -> None:
