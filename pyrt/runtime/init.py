@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 
 from pyrt.errors import PyrtError, RuntimeSetupError
 from pyrt.runtime import channel
+from pyrt.spec.record import Record, field
 
 # namespace type in config.json -> (clone flag name, /proc/<pid>/ns name)
 NAMESPACES = {
@@ -29,8 +29,7 @@ JOIN_ORDER = ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass
-class Launch:
+class Launch(Record, frozen=False):
     """Everything the children need, fixed before fork()."""
     container_id: str
     spec: object                       # pyrt.spec.config.Spec

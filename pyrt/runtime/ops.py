@@ -43,10 +43,9 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
                       env=(), user=None, additional_gids=(), caps=(), no_new_privs=False):
     """The Process to exec: process.json as given, or the container's own process with the flags
     applied (runc reads the bundle's config.json for the defaults)."""
-    import dataclasses
-
     from pyrt.runtime.container import Container
     from pyrt.spec.config import Process, User, load_bundle, load_process
+    from pyrt.spec.record import replace
     if process_json:
         return load_process(process_json)
     if not args:
@@ -64,7 +63,7 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
         except ValueError:
             raise UsageError(f"--user {user!r}: expected numeric uid[:gid]") from None
     elif additional_gids:
-        u = dataclasses.replace(u, additional_gids=tuple(additional_gids))
+        u = replace(u, additional_gids=tuple(additional_gids))
     envd = base.env_dict()
     for e in env:
         k, sep, v = e.partition("=")
@@ -77,10 +76,10 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
         extra = Capabilities.from_dict({k: list(caps) for k in ("bounding", "effective", "permitted",
                                                               "inheritable", "ambient")})
         cur = capabilities or Capabilities.from_dict(None)
-        capabilities = dataclasses.replace(
+        capabilities = replace(
             cur, **{k: getattr(cur, k) | getattr(extra, k)
                     for k in ("bounding", "effective", "permitted", "inheritable", "ambient")})
-    return dataclasses.replace(
+    return replace(
         base, args=tuple(args), terminal=tty, cwd=cwd or base.cwd, user=u,
         env=tuple(f"{k}={v}" for k, v in envd.items()), capabilities=capabilities,
         no_new_privileges=base.no_new_privileges or no_new_privs)

@@ -8,9 +8,9 @@ runc does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from pyrt.errors import ConfigError
+from pyrt.spec.record import Record
 
 # Index = capability number.
 CAP_NAMES: tuple[str, ...] = (
@@ -38,8 +38,7 @@ def cap_number(name: str) -> int:
                           hint="names are the kernel's, e.g. CAP_NET_ADMIN") from None
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(Record):
     """The five capability sets as frozensets of numbers."""
 
     bounding: frozenset[int] = frozenset()

@@ -1,4 +1,4 @@
-"""The OCI runtime-spec config.json as frozen dataclasses, parsed and validated once.
+"""The OCI runtime-spec config.json as frozen records (pyrt.spec.record), parsed and validated once.
 
 Every check raises ConfigError with one sentence naming the field (runc's validator style: a list
 of small checks). Parts owned by other modules (capabilities, seccomp, resources) are parsed by
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 
 from pyrt.errors import ConfigError, NotFoundError
+from pyrt.spec.record import Record, field
 
 Any = object  # annotations only (never evaluated): typing costs ~2 ms of start-up
 
@@ -125,8 +125,7 @@ def _typed_entries(d: dict, key: str, where: str, known, what: str):
 
 
 # --- models -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class User:
+class User(Record):
     uid: int = 0
     gid: int = 0
     umask: int | None = None
@@ -143,15 +142,13 @@ class User:
                    additional_gids=tuple(gids))
 
 
-@dataclass(frozen=True)
-class Rlimit:
+class Rlimit(Record):
     type: str
     soft: int
     hard: int
 
 
-@dataclass(frozen=True)
-class Process:
+class Process(Record):
     args: tuple[str, ...]
     env: tuple[str, ...] = ()
     cwd: str = "/"
@@ -205,8 +202,7 @@ class Process:
         return out
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(Record):
     destination: str
     type: str = ""
     source: str = ""
@@ -264,14 +260,12 @@ class Mount:
                    data=",".join(data), extensions=tuple(ext))
 
 
-@dataclass(frozen=True)
-class Namespace:
+class Namespace(Record):
     type: str
     path: str = ""
 
 
-@dataclass(frozen=True)
-class IDMapping:
+class IDMapping(Record):
     container_id: int
     host_id: int
     size: int
@@ -283,8 +277,7 @@ class IDMapping:
                    _int(d, "size", where, lo=1))
 
 
-@dataclass(frozen=True)
-class Device:
+class Device(Record):
     path: str
     type: str
     major: int = 0
@@ -307,8 +300,7 @@ class Device:
                    uid=_int(d, "uid", where, default=None, lo=0), gid=_int(d, "gid", where, default=None, lo=0))
 
 
-@dataclass(frozen=True)
-class Linux:
+class Linux(Record):
     namespaces: tuple[Namespace, ...] = ()
     uid_mappings: tuple[IDMapping, ...] = ()
     gid_mappings: tuple[IDMapping, ...] = ()
@@ -377,14 +369,12 @@ class Linux:
         )
 
 
-@dataclass(frozen=True)
-class Root:
+class Root(Record):
     path: str
     readonly: bool = False
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(Record):
     oci_version: str
     root: Root
     process: Process | None

@@ -1,4 +1,4 @@
-"""The OCI linux.resources model: frozen dataclasses, parsed and validated once at the edge.
+"""The OCI linux.resources model: frozen records (pyrt.spec.record), parsed and validated once at the edge.
 
 Every field is optional: None means "not set", so the same model serves `create` (the whole
 config) and `update` (only the fields the user named). JSON keys follow the runtime-spec
@@ -6,11 +6,10 @@ config) and `update` (only the fields the user named). JSON keys follow the runt
 """
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass, field, fields
 
 from pyrt.errors import ConfigError
+from pyrt.spec.record import Record, field, field_names, is_record, replace
 
 _INT = (int,)
 
@@ -95,18 +94,18 @@ def _cpulist(d: dict, key: str, path: str) -> str | None:
     return v
 
 
-class _Model:
+class _Model(Record):
     """to_dict() back to runtime-spec JSON, omitting unset fields."""
 
     _json: dict[str, str] = {}
 
     def to_dict(self) -> dict:
         out = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
+        for name in field_names(self):
+            v = getattr(self, name)
             if v is None or v == () or v == {}:
                 continue
-            key = self._json.get(f.name, f.name)
+            key = self._json.get(name, name)
             if isinstance(v, tuple):
                 v = [x.to_dict() if isinstance(x, _Model) else x for x in v]
             elif isinstance(v, _Model):
@@ -117,7 +116,6 @@ class _Model:
         return out
 
 
-@dataclass(frozen=True)
 class Memory(_Model):
     limit: int | None = None
     reservation: int | None = None
@@ -151,7 +149,6 @@ class Memory(_Model):
         return m
 
 
-@dataclass(frozen=True)
 class CPU(_Model):
     shares: int | None = None
     quota: int | None = None
@@ -181,7 +178,6 @@ class CPU(_Model):
         )
 
 
-@dataclass(frozen=True)
 class Pids(_Model):
     limit: int | None = None   # 0: unset, negative: unlimited (runc's reading of the spec)
 
@@ -191,7 +187,6 @@ class Pids(_Model):
         return cls(limit=_int(d, "limit", path))
 
 
-@dataclass(frozen=True)
 class WeightDevice(_Model):
     major: int
     minor: int
@@ -208,7 +203,6 @@ class WeightDevice(_Model):
                    _int(d, "leafWeight", path, lo=10, hi=1000))
 
 
-@dataclass(frozen=True)
 class ThrottleDevice(_Model):
     major: int
     minor: int
@@ -231,7 +225,6 @@ def _device_numbers(d: dict, path: str) -> tuple[int, int]:
     return major, minor
 
 
-@dataclass(frozen=True)
 class BlockIO(_Model):
     weight: int | None = None
     leaf_weight: int | None = None
@@ -270,7 +263,6 @@ class BlockIO(_Model):
 _PAGE_SIZE = re.compile(r"^(\d+)(KB|MB|GB|TB|PB)$")
 
 
-@dataclass(frozen=True)
 class HugepageLimit(_Model):
     page_size: str
     limit: int
@@ -289,7 +281,6 @@ class HugepageLimit(_Model):
         return cls(size, limit)
 
 
-@dataclass(frozen=True)
 class DeviceRule(_Model):
     allow: bool
     type: str = "a"             # a (all), c, b
@@ -316,7 +307,6 @@ class DeviceRule(_Model):
                    None if minor in (None, -1) else minor, access)
 
 
-@dataclass(frozen=True)
 class Network(_Model):
     class_id: int | None = None
     priorities: tuple[tuple[str, int], ...] = ()
@@ -347,7 +337,6 @@ class Network(_Model):
 _UNIFIED_KEY = re.compile(r"^[a-z0-9_]+\.[A-Za-z0-9_.]+$")
 
 
-@dataclass(frozen=True)
 class Resources(_Model):
     memory: Memory = field(default_factory=Memory)
     cpu: CPU = field(default_factory=CPU)
@@ -385,12 +374,12 @@ class Resources(_Model):
     def merged(self, other: Resources) -> Resources:
         """SELF with every field OTHER sets laid over it (what `update` persists)."""
         def lay(base, top):
-            if not dataclasses.is_dataclass(base):
+            if not is_record(base):
                 return top if top not in (None, (), {}) else base
-            return dataclasses.replace(base, **{
-                f.name: lay(getattr(base, f.name), getattr(top, f.name)) for f in fields(base)})
+            return replace(base, **{
+                name: lay(getattr(base, name), getattr(top, name)) for name in field_names(base)})
         out = lay(self, other)
-        return dataclasses.replace(out, unified={**self.unified, **other.unified})
+        return replace(out, unified={**self.unified, **other.unified})
 
     def allowing_device_nodes(self, nodes) -> Resources:
         """SELF plus an rwm allow rule for each (type, major, minor) device node of the config's
@@ -398,4 +387,4 @@ class Resources(_Model):
         devices. Types other than c/u/b (fifos) need no rule."""
         extra = tuple(DeviceRule(True, "c" if t == "u" else t, major, minor, "rwm")
                       for t, major, minor in nodes if t in ("c", "u", "b"))
-        return dataclasses.replace(self, devices=self.devices + extra) if self.devices else self
+        return replace(self, devices=self.devices + extra) if self.devices else self

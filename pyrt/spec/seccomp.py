@@ -7,9 +7,9 @@ filter is built, where unknown names are skipped the way runc skips them
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from pyrt.errors import ConfigError
+from pyrt.spec.record import Record
 
 ACTIONS = (
     "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
@@ -51,8 +51,7 @@ def _errno_ret(d: dict, key: str, where: str) -> int | None:
     return None if v is None else _uint(v, f"{where}.{key}", 0xFFFF)
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(Record):
     index: int
     value: int
     value_two: int
@@ -70,8 +69,7 @@ class Arg:
         )
 
 
-@dataclass(frozen=True)
-class Syscall:
+class Syscall(Record):
     names: tuple[str, ...]
     action: str
     errno_ret: int | None = None
@@ -92,8 +90,7 @@ class Syscall:
         )
 
 
-@dataclass(frozen=True)
-class Seccomp:
+class Seccomp(Record):
     default_action: str
     default_errno_ret: int | None = None
     architectures: tuple[str, ...] = ()

@@ -7,7 +7,6 @@ Every cgroup is created beneath this process's own cgroups via the cgroup_parent
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 from pyrt.cgroups import layout as layout_mod
 from pyrt.cgroups import open_manager
 from pyrt.errors import CgroupError
+from pyrt.spec.record import replace
 from pyrt.spec.resources import Resources
 from tests.support import cgroup as cgroup_support
 
@@ -28,7 +28,7 @@ MiB = 1 << 20
 def _layout(kind: str):
     lay = layout_mod.detect()
     if kind == "v1":
-        return dataclasses.replace(lay, v2=None, mode="legacy")
+        return replace(lay, v2=None, mode="legacy")
     return lay
 
 
@@ -345,7 +345,7 @@ def test_device_rules_through_the_ebpf_filter_of_the_v2_tree(cgroup_parent):
     """The v2 path: the Manager sees no v1 devices hierarchy, so it attaches an eBPF device
     program to the container's cgroup in this host's real cgroup2 tree."""
     lay = layout_mod.detect()
-    lay = dataclasses.replace(lay, v1={k: h for k, h in lay.v1.items() if k != "devices"})
+    lay = replace(lay, v1={k: h for k, h in lay.v1.items() if k != "devices"})
     m = open_manager(f"{cgroup_parent}/ctr", "ctr", layout=lay)
     script = ("head -c 1 /dev/null && echo null-ok; head -c 1 /dev/zero >/dev/null && echo zero-ok; "
               "head -c 1 /dev/loop0 >/dev/null 2>&1 || echo loop0-denied")
