@@ -151,7 +151,7 @@ def open_decompressed(blob_path: str, comp: str | None):
     checked: a truncated or corrupt blob raises ImageError even if the reader stopped early.
     """
     if comp is None:
-        with open(blob_path, "rb") as f:
+        with open(blob_path, "rb", buffering=_CHUNK) as f:
             yield f
         return
     proc = _decompressor(comp, blob_path)
@@ -196,9 +196,42 @@ def _check_decompressor(proc: subprocess.Popen, comp: str, blob_path: str) -> No
     raise ImageError(f"layer {os.path.basename(blob_path)}: corrupt or truncated {comp} data ({detail})")
 
 
+class _ForwardReader:
+    """A stream as the seekable file tarfile's "r:" mode wants: tell() counts, seek() only skips
+    forward (tarfile reads an archive in order). Member data then comes straight from our
+    buffered stream, not through "r|" mode's 10 KiB records joined and re-sliced per read
+    (a third of the reader's CPU on a rootfs layer)."""
+
+    def __init__(self, f):
+        self._f = f
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence == 1:
+            pos += self._pos
+        elif whence != 0:
+            raise tarfile.ReadError("cannot seek from the end of a streamed layer")
+        if pos < self._pos:
+            raise tarfile.ReadError("cannot seek backwards in a streamed layer")
+        while pos > self._pos:
+            chunk = self._f.read(min(pos - self._pos, _CHUNK))
+            if not chunk:
+                break           # tarfile's next read() finds the end and says so
+            self._pos += len(chunk)
+        return self._pos
+
+
 def _read_tar(fileobj, blob_path: str, root: str) -> None:
     try:
-        tf = tarfile.open(fileobj=fileobj, mode="r|", errorlevel=2)
+        tf = tarfile.open(fileobj=_ForwardReader(fileobj), mode="r:", errorlevel=2)
     except tarfile.ReadError as e:
         raise ImageError(f"layer {os.path.basename(blob_path)} is not a tar archive ({e})") from None
     layer = _Layer(root)
