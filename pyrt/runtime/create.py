@@ -35,8 +35,9 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None) -> tu
     """Fork stage 1 and drive the conversation until the init says `created`.
     ON_PID(pid) runs when the init's pid is known (cgroup placement) and returns the state dict
     handed to in-container hooks. Returns (init pid, socket). Raises on any child error; the
-    caller owns cleanup of the init pid ON_PID was told about. ON_FORKED runs in the parent
-    while stage 1 works (so its cost overlaps the children's)."""
+    caller owns cleanup of the init pid ON_PID was told about. ON_FORKED(stage 1 pid) runs in
+    the parent while stage 1 works (so its cost overlaps the children's); with
+    launch.placed_early it has put stage 1 in the cgroup, and stage 1 is told so."""
     if launch.console_socket:
         from pyrt.runtime import console
         launch.console_conn = console.connect(launch.console_socket)
@@ -57,7 +58,12 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None) -> tu
     init_pid = 0
     try:
         if on_forked is not None:
-            on_forked()
+            on_forked(pid1)
+            if launch.placed_early:
+                try:
+                    channel.send(parent_sock, "placed")
+                except OSError:
+                    pass  # stage 1 failed already: its error is waiting below
         while True:
             msg = channel.recv(parent_sock)
             t = msg["type"]
@@ -146,10 +152,16 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             st.write_state(d, state)
             ctr = Container(root, state)
 
-            def on_forked() -> None:
+            def on_forked(stage1_pid: int) -> None:
+                # As runc: the first child joins the cgroup, its descendants inherit it. The
+                # first cgroup.procs write waits ~12 ms in the kernel (an RCU grace period);
+                # stage 1 meanwhile makes the namespaces and imports what the init needs.
                 nonlocal mgr
                 from pyrt.cgroups import open_manager
-                mgr = open_manager(spec.linux.cgroups_path, container_id)
+                m = open_manager(spec.linux.cgroups_path, container_id)
+                mgr = m  # destroyed on failure from here on: apply() may have made directories
+                m.apply(stage1_pid)
+                state.cgroup = m.to_state()
 
             def on_pid(pid: int) -> dict:
                 nonlocal init_pid
@@ -157,8 +169,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 from pyrt.linux import proc
                 state.pid = pid
                 state.start_time = proc.start_time(pid)
-                mgr.apply(pid)
-                state.cgroup = mgr.to_state()
+                # limits only now that stage 1 is gone (a pids.limit of 1 must not count it)
                 if spec.linux.resources is not None:
                     # runc allows the config's own device nodes past the device rules
                     nodes = [(dev.type, dev.major, dev.minor) for dev in spec.linux.devices]
@@ -173,7 +184,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
 
             launch = Launch(container_id=container_id, spec=spec, process=spec.process, join=join, new=new,
                             fifo_fd=fifo_fd, console_socket=console_socket, no_pivot=no_pivot,
-                            preserve_fds=preserve_fds, close_fds=[lock.fd])
+                            preserve_fds=preserve_fds, close_fds=[lock.fd], placed_early=True)
             _, sock = _start_children(launch, on_pid, on_hooks, on_forked)
             sock.close()
             os.close(fifo_fd)

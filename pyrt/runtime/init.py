@@ -44,6 +44,9 @@ class Launch(Record, frozen=False):
     no_pivot: bool = False
     preserve_fds: int = 0
     exec_mode: bool = False            # pyrt-runc exec: join everything, no rootfs work
+    # create: the parent puts stage 1 itself in the container's cgroup right after fork ("placed"),
+    # so the init inherits it and the slow first cgroup.procs write overlaps stage 1's work.
+    placed_early: bool = False
     close_fds: list = field(default_factory=list)  # the parent's fds the children must not keep
 
 
@@ -98,9 +101,14 @@ def _stage1(sock, launch: Launch) -> None:
         except OSError as e:
             raise RuntimeSetupError(f"join {ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from None
         os.close(fd)
+    placed = not launch.placed_early
     if "user" in launch.new:
         sc.unshare(sc.CLONE_NEWUSER)
         channel.send(sock, "userns")
+        if not placed:
+            # the parent places us before it reads any message, so "placed" comes first
+            channel.expect(sock, "placed")
+            placed = True
         channel.expect(sock, "ok")
         # Become the namespace's root (as runc does) so files we create are owned by a mapped id.
         try:
@@ -124,6 +132,11 @@ def _stage1(sock, launch: Launch) -> None:
         with open("/proc/self/timens_offsets", "w") as f:
             for clock, secs, nsecs in launch.spec.linux.time_offsets:
                 f.write(f"{clock} {secs} {nsecs}\n")
+    if launch.placed_early and not _must_preload_early(launch):
+        # the init inherits what we import now, while the parent's cgroup write is under way
+        _preload(launch.spec, launch.process)
+    if not placed:
+        channel.expect(sock, "placed")  # forked only after it, the init starts in the cgroup
     pid = os.fork()
     if pid == 0:
         init_main(sock, launch)
@@ -135,7 +148,7 @@ def init_main(sock, launch: Launch) -> None:
     """Runs in the grandchild; never returns."""
     try:
         os.setsid()  # a session of its own, as runc's init (and no controlling tty of ours)
-        if not _must_preload_early(launch):
+        if not _must_preload_early(launch) and not launch.placed_early:
             # while the parent does the cgroup work (the first cgroup.procs write alone takes
             # ~12 ms in the kernel), not before it
             _preload(launch.spec, launch.process)
