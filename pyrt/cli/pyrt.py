@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 
 import click
@@ -14,6 +15,7 @@ import click
 from pyrt.errors import PyrtError, UsageError
 
 DEFAULT_ROOT = "/var/lib/pyrt"
+_done: dict = {}        # what a finished verb tells main() (exit_at_once)
 _EXTRA_COMMAND_MODULES = ("pyrt.cli.pyrt_archive", "pyrt.cli.pyrt_engine")
 
 
@@ -64,6 +66,7 @@ def pull(ctx, reference, platform, tls_verify, authfile, quiet):
                        tls_verify=tls_verify, authfile=authfile)
     record = do_pull(_store(ctx), reference, opts, progress.for_stream(quiet))
     click.echo(record.id)
+    _done["exit_at_once"] = True
 
 
 @cli.command()
@@ -175,6 +178,12 @@ def _register_extra_commands() -> None:
 def main(argv=None) -> None:
     try:
         cli.main(args=argv, prog_name="pyrt", standalone_mode=False)
+        if argv is None and _done.get("exit_at_once"):
+            # Everything is on disk and the output written: skip the interpreter's teardown
+            # (~8 ms of a ~130 ms small pull). Only verbs whose work is all done ask for it.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
     except PyrtError as e:
         click.echo(f"pyrt: {e}", err=True)
         sys.exit(e.exit_code)

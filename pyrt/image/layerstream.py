@@ -19,9 +19,9 @@ import errno
 import fcntl
 import hashlib
 import os
-import subprocess
 import threading
 import time
+from typing import TYPE_CHECKING
 
 try:
     from isal import isal_zlib as _inflate
@@ -30,6 +30,9 @@ except ImportError:         # same API and semantics, only slower
 
 from pyrt.errors import ImageError
 from pyrt.image.unpack import compression_of, remove_tree
+
+if TYPE_CHECKING:
+    import subprocess
 
 PLAIN_TAR = "application/vnd.oci.image.layer.v1.tar"
 _CHUNK = 1 << 20
@@ -99,6 +102,7 @@ class LayerStream:
 
     # -- decompression --------------------------------------------------------------------------
     def _start_zstd(self) -> None:
+        import subprocess       # only zstd layers need it: not paid at start-up by every pull
         try:
             self._zstd = subprocess.Popen(["zstd", "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, bufsize=0)

@@ -26,11 +26,14 @@ import errno
 import os
 import shutil
 import stat
-import subprocess
 import tarfile
 import uuid
+from typing import TYPE_CHECKING
 
 from pyrt.errors import ImageError
+
+if TYPE_CHECKING:
+    import subprocess
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -173,6 +176,7 @@ def open_decompressed(blob_path: str, comp: str | None):
 
 
 def _decompressor(comp: str, blob_path: str) -> subprocess.Popen:
+    import subprocess       # here: a pull streams gzip in-process and need not load it
     for argv in _DECOMPRESSORS[comp]:
         try:
             return subprocess.Popen(argv + [blob_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
