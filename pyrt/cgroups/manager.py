@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
+
+# the C module behind `signal` (plain ints): signal.py's enums cost ~3 ms of `pyrt-runc` start-up
+import _signal as signal
 
 # Only what freeze/thaw/frozen/pids/kill need is imported up front: `pyrt-runc state` reopens
 # the manager to tell paused from running and must stay fast. Limits and stats load their modules.

@@ -71,8 +71,8 @@ CREATE_OPTS = [
 
 # --- handlers ---------------------------------------------------------------------------------------
 def _print_json(obj, indent=None) -> None:
-    import json
-    sys.stdout.write(json.dumps(obj, indent=indent) + "\n")
+    from pyrt.spec import jsonio
+    sys.stdout.write(jsonio.dumps(obj, indent=indent) + "\n")
 
 
 def _load(g, container_id):

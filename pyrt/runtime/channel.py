@@ -13,29 +13,31 @@ Types, in the order they flow during create:
 """
 from __future__ import annotations
 
-import json
-import socket
+# _socket, not socket: socket.py converts its constants to enums (~2 ms of start-up); the C
+# module's socket objects have the send/recv/close this channel needs.
+import _socket
 
 from pyrt.errors import RuntimeSetupError
+from pyrt.spec import jsonio
 
 
-def pair() -> tuple[socket.socket, socket.socket]:
-    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+def pair():
+    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
 
 
-def send(sock: socket.socket, type_: str, **fields) -> None:
+def send(sock, type_: str, **fields) -> None:
     fields["type"] = type_
-    sock.send(json.dumps(fields).encode())
+    sock.send(jsonio.dumps(fields).encode())
 
 
-def recv(sock: socket.socket) -> dict:
+def recv(sock) -> dict:
     data = sock.recv(65536)
     if not data:
         return {"type": "eof"}
-    return json.loads(data)
+    return jsonio.loads(data)
 
 
-def expect(sock: socket.socket, type_: str) -> dict:
+def expect(sock, type_: str) -> dict:
     """Receive the next message, which must be TYPE_ (used by the child, which only waits)."""
     msg = recv(sock)
     if msg["type"] != type_:

@@ -137,7 +137,7 @@ class Container:
             remove_container_dir(self.dir)
 
     def _kill_and_wait(self) -> None:
-        import signal as _signal
+        import _signal  # plain signal numbers, without signal.py's enums (start-up time)
         mgr = self.cgroup_manager()
         if mgr is not None and self.frozen():
             try:

@@ -4,8 +4,11 @@ the init in its cgroup, record state; on any failure undo everything taken so fa
 from __future__ import annotations
 
 import os
-import signal
 import sys
+
+# the C module behind `signal`: the same calls and numbers without signal.py's enum wrappers,
+# which cost ~3 ms of start-up
+import _signal as signal
 
 from pyrt.errors import ConfigError, PyrtError, RuntimeSetupError, StateError, UsageError
 from pyrt.runtime import channel, hooks

@@ -6,10 +6,10 @@ only warn.
 """
 from __future__ import annotations
 
-import json
 import sys
 
 from pyrt.errors import ConfigError, HookError
+from pyrt.spec import jsonio
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
@@ -46,7 +46,7 @@ def run_hook(hook: dict, state: dict, kind: str) -> None:
         k, _, v = kv.partition("=")
         env[k] = v
     try:
-        p = subprocess.run(args, executable=hook["path"], env=env, input=json.dumps(state).encode(),
+        p = subprocess.run(args, executable=hook["path"], env=env, input=jsonio.dumps(state).encode(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=hook.get("timeout"))
     except subprocess.TimeoutExpired:
         raise HookError(f"{kind} hook {hook['path']}: timed out after {hook['timeout']}s") from None

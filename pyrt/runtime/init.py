@@ -334,7 +334,7 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, wait_fifo: 
     if wait_fifo:
         # As PID 1 of its namespace the waiting init would ignore every signal it has no
         # handler for; `kill` of a created container must still end it (runc's does too).
-        import signal
+        import _signal as signal  # without signal.py's enums (start-up time)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                     signal.SIGUSR2):
             signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
@@ -353,7 +353,7 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, wait_fifo: 
     sock.close()
     # Python ignores SIGPIPE and SIGXFSZ; an ignored disposition survives execve, so restore
     # the defaults the container's program expects (runc's init starts with none ignored).
-    import signal
+    import _signal as signal
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
     if seccomp is not None and process.no_new_privileges:

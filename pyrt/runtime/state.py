@@ -10,29 +10,40 @@ needs no lock file to clean up.
 """
 from __future__ import annotations
 
-import enum
 import fcntl
-import json
 import os
-import re
 
 from pyrt.errors import ExistsError, NotFoundError, UsageError
+from pyrt.spec import jsonio
 
 DEFAULT_ROOT = "/run/pyrt-runc"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 OCI_VERSION = "1.0.2"
 
-# runc's rule: word characters, '+', '-' and '.', but never "." or ".." alone.
-_ID_RE = re.compile(r"^[\w+.-]+$")
+
+class _Members(type):
+    def __iter__(cls):
+        return iter(cls.ALL)
 
 
-class Status(str, enum.Enum):
-    CREATING = "creating"
-    CREATED = "created"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
+class Status(str, metaclass=_Members):
+    """A container's status: one of the five constants below (compare with `is`), iterable like
+    an Enum. Not an enum.Enum: `enum` costs ~2 ms of start-up on every verb."""
+    __slots__ = ()
+    CREATING: Status
+    CREATED: Status
+    RUNNING: Status
+    PAUSED: Status
+    STOPPED: Status
+    ALL: tuple
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"<Status.{self.value.upper()}>"
 
     def can_start(self) -> bool:
         return self is Status.CREATED
@@ -55,6 +66,10 @@ class Status(str, enum.Enum):
 
     def can_update(self) -> bool:
         return self is not Status.STOPPED
+
+
+Status.ALL = tuple(Status(v) for v in ("creating", "created", "running", "paused", "stopped"))
+Status.CREATING, Status.CREATED, Status.RUNNING, Status.PAUSED, Status.STOPPED = Status.ALL
 
 
 class State:
@@ -101,7 +116,7 @@ class State:
         return f"State({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+        return jsonio.dumps(self.to_dict(), indent=1, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict) -> "State":
@@ -111,7 +126,9 @@ class State:
 def validate_id(container_id: str) -> None:
     if not container_id:
         raise UsageError("container id cannot be empty")
-    if container_id in (".", "..") or not _ID_RE.match(container_id):
+    # runc's rule: word characters, '+', '-' and '.', but never "." or ".." alone (no `re`: it
+    # costs start-up time)
+    if container_id in (".", "..") or not all(c.isalnum() or c in "_+.-" for c in container_id):
         raise UsageError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-', '.'")
 
 
@@ -131,7 +148,7 @@ def write_state(directory: str, state: State) -> None:
 def read_state(directory: str, container_id: str) -> State:
     try:
         with open(os.path.join(directory, STATE_FILE)) as f:
-            return State.from_dict(json.load(f))
+            return State.from_dict(jsonio.load(f))
     except FileNotFoundError:
         raise NotFoundError(f"container {container_id!r} does not exist") from None
     except ValueError as e:

@@ -6,10 +6,10 @@ their own from_dict; until a module exists its raw dict is kept.
 """
 from __future__ import annotations
 
-import json
 import os
 
 from pyrt.errors import ConfigError, NotFoundError
+from pyrt.spec import jsonio
 from pyrt.spec.record import Record, field
 
 Any = object  # annotations only (never evaluated): typing costs ~2 ms of start-up
@@ -472,7 +472,7 @@ def _check(spec: Spec) -> None:
 def load_config(path: str, bundle: str = "") -> Spec:
     try:
         with open(path, "rb") as f:
-            cfg = json.load(f)
+            cfg = jsonio.load(f)
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such file") from None
     except (ValueError, UnicodeDecodeError) as e:
@@ -497,7 +497,7 @@ def load_process(path: str) -> Process:
     """An exec process.json (runc exec --process)."""
     try:
         with open(path, "rb") as f:
-            d = json.load(f)
+            d = jsonio.load(f)
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such file") from None
     except (ValueError, UnicodeDecodeError) as e:

@@ -6,8 +6,6 @@ config) and `update` (only the fields the user named). JSON keys follow the runt
 """
 from __future__ import annotations
 
-import re
-
 from pyrt.errors import ConfigError
 from pyrt.spec.record import Record, field, field_names, is_record, replace
 
@@ -66,13 +64,26 @@ def _list(d: dict, key: str, path: str) -> list:
     return v
 
 
-_CPULIST = re.compile(r"^\s*$|^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_PATTERNS: dict = {}
+
+
+def _matches(pattern: str, text: str) -> bool:
+    """re.match with the pattern compiled on first use: `re` (and the `enum` it imports) costs
+    ~3 ms of start-up, and most configs never reach these checks."""
+    rx = _PATTERNS.get(pattern)
+    if rx is None:
+        import re
+        rx = _PATTERNS[pattern] = re.compile(pattern)
+    return rx.match(text) is not None
+
+
+_CPULIST = r"^\s*$|^\d+(-\d+)?(,\d+(-\d+)?)*$"
 
 
 def parse_cpu_list(text: str) -> set[int]:
     """'0-2,5' -> {0, 1, 2, 5}; raises ValueError on bad syntax or a reversed range."""
     text = text.strip()
-    if not _CPULIST.match(text):
+    if not _matches(_CPULIST, text):
         raise ValueError(f"bad list syntax {text!r}")
     out: set[int] = set()
     for part in filter(None, text.split(",")):
@@ -260,7 +271,7 @@ class BlockIO(_Model):
         )
 
 
-_PAGE_SIZE = re.compile(r"^(\d+)(KB|MB|GB|TB|PB)$")
+_PAGE_SIZE = r"^(\d+)(KB|MB|GB|TB|PB)$"
 
 
 class HugepageLimit(_Model):
@@ -273,7 +284,7 @@ class HugepageLimit(_Model):
     def from_dict(cls, d, path) -> HugepageLimit:
         d = _obj(d, path)
         size = _str(d, "pageSize", path)
-        if size is None or not _PAGE_SIZE.match(size):
+        if size is None or not _matches(_PAGE_SIZE, size):
             raise ConfigError(f"{path}.pageSize: expected a size like 2MB or 1GB, got {size!r}")
         limit = _int(d, "limit", path, lo=0)
         if limit is None:
@@ -334,7 +345,7 @@ class Network(_Model):
         return out
 
 
-_UNIFIED_KEY = re.compile(r"^[a-z0-9_]+\.[A-Za-z0-9_.]+$")
+_UNIFIED_KEY = r"^[a-z0-9_]+\.[A-Za-z0-9_.]+$"
 
 
 class Resources(_Model):
@@ -354,7 +365,7 @@ class Resources(_Model):
         d = _obj(d, path)
         unified = _obj(d.get("unified"), f"{path}.unified")
         for k, v in unified.items():
-            if not _UNIFIED_KEY.match(k) or ".." in k:
+            if not _matches(_UNIFIED_KEY, k) or ".." in k:
                 raise ConfigError(f"{path}.unified: {k!r} is not a cgroup v2 file name")
             if not isinstance(v, str):
                 raise ConfigError(f"{path}.unified.{k}: expected a string value, got {v!r}")
