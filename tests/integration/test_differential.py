@@ -39,6 +39,19 @@ def writable(cfg):
     return cfg
 
 
+def _ns_kinds(*results, joined=()):
+    """Each container gets namespaces of its own, whose inode numbers differ between the two runs
+    unless the kernel happens to reuse one: compare what kind each is (the host's, one of JOINED,
+    or new) rather than the number."""
+    for res in results:
+        for key, link in res.report["actions"].items():
+            if key.startswith("link=/proc/self/ns/"):
+                host = os.readlink(key.removeprefix("link="))
+                res.report["actions"][key] = ("host" if link == host else
+                                              f"joined:{link}" if link in joined else "new")
+    return results
+
+
 def test_default_spec(tmp_path, runtime_root, cgroup_parent):
     args = [f"empty={p}" for p in DEFAULT_MASKED] + ["write=/proc/sys/kernel/hostname"]
     r, ref = check(tmp_path, runtime_root, cgroup_parent, base_config(), args)
@@ -357,10 +370,12 @@ def test_more_mount_options(tmp_path, runtime_root, cgroup_parent):
 def test_cgroup_namespace(tmp_path, runtime_root, cgroup_parent):
     cfg = base_config()
     cfg["linux"]["namespaces"].append({"type": "cgroup"})
-    r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg, ["read=/proc/self/cgroup", "link=/proc/self/ns/cgroup"])
+    ref, cand = differential(tmp_path, runtime_root, cgroup_parent, cfg,
+                             ["read=/proc/self/cgroup", "link=/proc/self/ns/cgroup"])
+    r = assert_same(*_ns_kinds(ref, cand))
     # inside its own cgroup namespace the container sees its cgroup as the root
     assert r["actions"]["read=/proc/self/cgroup"].endswith(":/")
-    assert r["actions"]["link=/proc/self/ns/cgroup"] != os.readlink("/proc/self/ns/cgroup")
+    assert r["actions"]["link=/proc/self/ns/cgroup"] == "new"
 
 
 def test_joining_namespaces_by_path(tmp_path, runtime_root, cgroup_parent):
@@ -377,11 +392,12 @@ def test_joining_namespaces_by_path(tmp_path, runtime_root, cgroup_parent):
         for ns in cfg["linux"]["namespaces"]:
             if ns["type"] in ("network", "ipc"):
                 ns["path"] = f"/proc/{holder.pid}/ns/{'net' if ns['type'] == 'network' else 'ipc'}"
-        r, _ = check(tmp_path, runtime_root, cgroup_parent, cfg,
-                     ["link=/proc/self/ns/net", "link=/proc/self/ns/ipc", "link=/proc/self/ns/uts"])
+        ref, cand = differential(tmp_path, runtime_root, cgroup_parent, cfg,
+                                 ["link=/proc/self/ns/net", "link=/proc/self/ns/ipc", "link=/proc/self/ns/uts"])
     finally:
         holder.kill()
         holder.wait()
-    assert r["actions"]["link=/proc/self/ns/net"] == want["net"]
-    assert r["actions"]["link=/proc/self/ns/ipc"] == want["ipc"]
-    assert r["actions"]["link=/proc/self/ns/uts"] != os.readlink("/proc/self/ns/uts")
+    r = assert_same(*_ns_kinds(ref, cand, joined=set(want.values())))
+    assert r["actions"]["link=/proc/self/ns/net"] == f"joined:{want['net']}"
+    assert r["actions"]["link=/proc/self/ns/ipc"] == f"joined:{want['ipc']}"
+    assert r["actions"]["link=/proc/self/ns/uts"] == "new"
