@@ -25,3 +25,18 @@ int pyrt_personality(unsigned long persona) { return personality(persona); }
 /* `run` and `exec` wait for a grandchild (the container's PID 1): becoming a subreaper makes it
  * reparent to us when the intermediate child exits. */
 int pyrt_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)on, 0, 0, 0); }
+
+/* Every signal back to its default disposition and none blocked, as the container's program
+ * expects (ignored dispositions and the mask survive execve). Python's signal module refuses the
+ * realtime signals glibc reserves (32, 33), which a caller may still have ignored. */
+int pyrt_default_signals(void)
+{
+    struct sigaction sa = { .sa_handler = SIG_DFL };
+    sigset_t none;
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < _NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL);   /* EINVAL for a few numbers: nothing to reset there */
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
+}

@@ -67,3 +67,8 @@ def personality(persona: int) -> int:
 
 def set_child_subreaper(on: bool = True) -> None:
     _check(lib.pyrt_set_child_subreaper(1 if on else 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def default_signals() -> None:
+    """All signal dispositions to default and an empty mask: call right before execve."""
+    _check(lib.pyrt_default_signals(), "sigprocmask")

@@ -351,11 +351,10 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, wait_fifo: 
             print(f"pyrt-runc: {e}", file=sys.stderr, flush=True)
             os._exit(1)
     sock.close()
-    # Python ignores SIGPIPE and SIGXFSZ; an ignored disposition survives execve, so restore
-    # the defaults the container's program expects (runc's init starts with none ignored).
-    import _signal as signal
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
+    # Python ignores SIGPIPE and SIGXFSZ, and our caller may have ignored or blocked others; both
+    # survive execve, so restore the defaults the container's program expects (as runc's init).
+    from pyrt.linux.syscalls import default_signals
+    default_signals()
     if seccomp is not None and process.no_new_privileges:
         _load_seccomp(seccomp)  # last: nothing but execve after it
     try:
