@@ -1,183 +1,89 @@
 """`pyrt`: the docker-like command line. Arguments in, calls out, PyrtError -> one line + exit code.
 
-Verbs live in other modules' COMMANDS lists and are registered here (pyrt_archive: save,
-load, import), so parts of pyrt can add verbs without editing this file.
+The verbs are click commands in pyrt.cli.pyrt_commands. Importing click costs ~10-20 ms of a
+~130 ms small pull, so the plainest spellings of `pyrt [--root DIR] pull [-q] [--tls-verify=true|
+false] [--platform P] [--authfile F] REF` are read here without it; anything else (help, other
+spellings, errors) goes to click, which stays the one definition of the verbs' flags.
 """
 from __future__ import annotations
 
-import importlib
-import json
 import os
 import sys
-
-import click
 
 from pyrt.errors import PyrtError, UsageError
 
 DEFAULT_ROOT = "/var/lib/pyrt"
 _done: dict = {}        # what a finished verb tells main() (exit_at_once)
-_EXTRA_COMMAND_MODULES = ("pyrt.cli.pyrt_archive", "pyrt.cli.pyrt_engine")
 
 
-def _store(ctx: click.Context):
-    from pyrt.image.store import ImageStore
-    return ImageStore(ctx.obj["root"])
-
-
-class _Group(click.Group):
-    """Registers the other modules' verbs only when a name is not ours or all are listed:
-    `pyrt pull` does not pay for importing every verb module."""
-
-    def get_command(self, ctx, name):
-        cmd = super().get_command(ctx, name)
-        if cmd is None:
-            _register_extra_commands()
-            cmd = super().get_command(ctx, name)
-        return cmd
-
-    def list_commands(self, ctx):
-        _register_extra_commands()
-        return super().list_commands(ctx)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--root", default=DEFAULT_ROOT, show_default=True, envvar="PYRT_ROOT",
-              help="Where pyrt keeps images and containers.")
-@click.pass_context
-def cli(ctx: click.Context, root: str) -> None:
-    """pyrt: images and containers."""
-    ctx.obj = {"root": root}
-
-
-# -- image verbs -------------------------------------------------------------------------------
-@cli.command()
-@click.argument("reference")
-@click.option("--platform", default=None, help="os/arch[/variant] to pick from a multi-arch image.")
-@click.option("--tls-verify", "tls_verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
-              help="Verify the registry's TLS certificate (--tls-verify=false for local registries).")
-@click.option("--authfile", default=None, help="Credentials file to use first.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output; print only the image id.")
-@click.pass_context
-def pull(ctx, reference, platform, tls_verify, authfile, quiet):
-    """Pull an image from a registry."""
+def pull_image(root: str, reference: str, platform: str | None, tls_verify: bool | None,
+               authfile: str | None, quiet: bool) -> None:
+    """`pyrt pull`, for both parsers."""
     from pyrt.image import manifest, progress
     from pyrt.image.pull import PullOptions, pull as do_pull
+    from pyrt.image.store import ImageStore
     opts = PullOptions(platform=manifest.parse_platform(platform) if platform else None,
                        tls_verify=tls_verify, authfile=authfile)
-    record = do_pull(_store(ctx), reference, opts, progress.for_stream(quiet))
-    click.echo(record.id)
+    record = do_pull(ImageStore(root), reference, opts, progress.for_stream(quiet))
+    sys.stdout.write(record.id + "\n")
+    sys.stdout.flush()
     _done["exit_at_once"] = True
 
 
-@cli.command()
-@click.option("-q", "--quiet", is_flag=True, help="Only image ids.")
-@click.option("--digests", is_flag=True, help="Show repo digests.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option("--no-trunc", is_flag=True, help="Full image ids.")
-@click.pass_context
-def images(ctx, quiet, digests, fmt, no_trunc):
-    """List images."""
-    from pyrt.image import views
-    click.echo(views.render_images(_store(ctx), quiet=quiet, digests=digests, fmt=fmt, no_trunc=no_trunc), nl=False)
-
-
-@cli.command()
-@click.argument("names", nargs=-1, required=True)
-@click.option("-f", "--force", is_flag=True, help="Remove even if a container uses it or it has several tags.")
-@click.pass_context
-def rmi(ctx, names, force):
-    """Remove images."""
-    store = _store(ctx)
-    for name in names:
-        for line in store.remove(name, force=force):
-            click.echo(line)
-
-
-@cli.group()
-def image():
-    """Manage images."""
-
-
-@image.command("inspect")
-@click.argument("names", nargs=-1, required=True)
-@click.pass_context
-def image_inspect(ctx, names):
-    """Show images' records and configs as JSON."""
-    from pyrt.image import views
-    store = _store(ctx)
-    click.echo(json.dumps([views.inspect(store, store.resolve(n)) for n in names], indent=2))
-
-
-@image.command("prune")
-@click.option("-a", "--all", "all_images", is_flag=True, help="Remove every image no container uses, not only untagged ones.")
-@click.option("-f", "--force", is_flag=True, help="Do not ask (pyrt never asks; accepted for docker compatibility).")
-@click.pass_context
-def image_prune(ctx, all_images, force):
-    """Remove unused images and unreferenced blobs and layers."""
-    for image_id in _store(ctx).prune(all_images=all_images):
-        click.echo(f"Deleted: {image_id}")
-
-
-image.add_command(images, "ls")
-image.add_command(rmi, "rm")
-image.add_command(pull, "pull")
-
-
-@cli.command()
-@click.argument("server")
-@click.option("-u", "--username", default=None)
-@click.option("-p", "--password", default=None)
-@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
-@click.option("--tls-verify", "tls_verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
-              help="Verify the registry's TLS certificate.")
-@click.option("--authfile", default=None, help="Where to save the credentials (default ROOT/auth.json).")
-@click.pass_context
-def login(ctx, server, username, password, password_stdin, tls_verify, authfile):
-    """Log in to a registry: check the credentials, then save them."""
-    from pyrt.image import session
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    if username is None:
-        username = click.prompt("Username")
-    if password is None:
-        password = click.prompt("Password", hide_input=True)
-    session.login(ctx.obj["root"], server, username, password, tls_verify=tls_verify, authfile=authfile)
-    click.echo("Login Succeeded!")
-
-
-@cli.command()
-@click.argument("server")
-@click.option("--authfile", default=None)
-@click.pass_context
-def logout(ctx, server, authfile):
-    """Forget the credentials saved for a registry."""
-    from pyrt.image import session
-    session.logout(ctx.obj["root"], server, authfile=authfile)
-    click.echo(f"Removed login credentials for {server}")
-
-
-_registered = False
-
-
-def _register_extra_commands() -> None:
-    global _registered
-    if _registered:
-        return
-    _registered = True
-    for modname in _EXTRA_COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as e:
-            if e.name == modname:
-                continue
-            raise
-        for cmd in getattr(mod, "COMMANDS", ()):
-            cli.add_command(cmd)
+def _plain_pull(argv: list[str]) -> dict | None:
+    """pull_image's arguments if ARGV is a pull spelled plainly; None: let click read it."""
+    if "PYRT_ROOT" in os.environ:
+        return None
+    root, i = DEFAULT_ROOT, 0
+    while i < len(argv) and argv[i].startswith("--root"):
+        if argv[i] == "--root" and i + 1 < len(argv):
+            root, i = argv[i + 1], i + 2
+        elif argv[i].startswith("--root="):
+            root, i = argv[i][len("--root="):], i + 1
+        else:
+            return None
+    if argv[i:i + 1] != ["pull"]:
+        return None
+    args = {"root": root, "platform": None, "tls_verify": None, "authfile": None, "quiet": False}
+    refs = []
+    rest = argv[i + 1:]
+    j = 0
+    while j < len(rest):
+        a = rest[j]
+        if a in ("-q", "--quiet"):
+            args["quiet"] = True
+        elif a in ("--tls-verify=true", "--tls-verify=false"):
+            args["tls_verify"] = a.endswith("true")
+        elif a.split("=", 1)[0] in ("--platform", "--authfile"):
+            key, eq, value = a.partition("=")
+            if not eq:
+                if j + 1 >= len(rest) or rest[j + 1].startswith("-"):
+                    return None
+                j += 1
+                value = rest[j]
+            if not value:
+                return None
+            args[key[2:]] = value
+        elif a.startswith("-") or a == "":
+            return None
+        else:
+            refs.append(a)
+        j += 1
+    if len(refs) != 1 or not root:
+        return None
+    args["reference"] = refs[0]
+    return args
 
 
 def main(argv=None) -> None:
+    args_in = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="pyrt", standalone_mode=False)
+        plain = _plain_pull(args_in)
+        if plain is not None:
+            pull_image(**plain)
+        else:
+            from pyrt.cli.pyrt_commands import cli
+            cli.main(args=args_in, prog_name="pyrt", standalone_mode=False)
         if argv is None and _done.get("exit_at_once"):
             # Everything is on disk and the output written: skip the interpreter's teardown
             # (~8 ms of a ~130 ms small pull). Only verbs whose work is all done ask for it.
@@ -185,24 +91,34 @@ def main(argv=None) -> None:
             sys.stderr.flush()
             os._exit(0)
     except PyrtError as e:
-        click.echo(f"pyrt: {e}", err=True)
+        _say(f"pyrt: {e}")
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("pyrt: interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        click.echo(f"pyrt: {e.format_message()}", err=True)
-        sys.exit(UsageError.exit_code)
     except KeyboardInterrupt:
-        click.echo("pyrt: interrupted", err=True)
+        _say("pyrt: interrupted")
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)
     except OSError as e:
         # What the domain code could not explain (a full disk, an unusable --root): still one line.
         where = f": {e.filename}" if e.filename else ""
-        click.echo(f"pyrt: {e.strerror or e}{where}", err=True)
+        _say(f"pyrt: {e.strerror or e}{where}")
         sys.exit(1)
+    except Exception as e:
+        click = sys.modules.get("click")
+        if click is None:
+            raise
+        if isinstance(e, click.exceptions.Abort):
+            _say("pyrt: interrupted")
+            sys.exit(130)
+        if isinstance(e, click.ClickException):
+            _say(f"pyrt: {e.format_message()}")
+            sys.exit(UsageError.exit_code)
+        raise
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

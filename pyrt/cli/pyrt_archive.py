@@ -1,4 +1,4 @@
-"""`pyrt save`, `pyrt load`, `pyrt import`: registered by pyrt.cli.pyrt from COMMANDS."""
+"""`pyrt save`, `pyrt load`, `pyrt import`: registered by pyrt.cli.pyrt_commands from COMMANDS."""
 from __future__ import annotations
 
 import os
