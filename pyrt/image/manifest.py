@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform as _platform
+import os
 
 from pyrt.errors import ImageError
 # The layer media types a manifest may use are the ones unpack can decompress: one table, there.
@@ -48,7 +48,7 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm"
 
 
 def host_platform() -> Platform:
-    machine = _platform.machine()
+    machine = os.uname().machine       # what platform.machine() reads, without importing it
     arch = _ARCH.get(machine, machine)
     variant = {"armv7l": "v7", "armv6l": "v6"}.get(machine)
     return Platform("linux", arch, variant)

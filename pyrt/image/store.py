@@ -35,7 +35,10 @@ import os
 import re
 import shutil
 import time
-from typing import Callable
+
+TYPE_CHECKING = False     # typing costs ~2.5 ms of a pull's start-up; annotations only
+if TYPE_CHECKING:
+    from typing import Callable
 
 from pyrt.errors import ImageError, NotFoundError, StateError
 from pyrt.image.content import ContentStore, check_digest
