@@ -21,4 +21,5 @@ int pyrt_sethostname(const char *name, size_t len);
 int pyrt_setdomainname(const char *name, size_t len);
 int pyrt_personality(unsigned long persona);
 int pyrt_set_child_subreaper(int on);
+int pyrt_default_signals(void);
 #endif

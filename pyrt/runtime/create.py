@@ -38,9 +38,10 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None) -> tu
     """Fork stage 1 and drive the conversation until the init says `created`.
     ON_PID(pid) runs when the init's pid is known (cgroup placement) and returns the state dict
     handed to in-container hooks. Returns (init pid, socket). Raises on any child error; the
-    caller owns cleanup of the init pid ON_PID was told about. ON_FORKED(stage 1 pid) runs in
-    the parent while stage 1 works (so its cost overlaps the children's); with
-    launch.placed_early it has put stage 1 in the cgroup, and stage 1 is told so."""
+    caller owns cleanup of the init pid ON_PID was told about. ON_FORKED() runs in the parent
+    while stage 1 works (so its cost overlaps the children's); with launch.placed_by_stage1 it
+    returns the cgroup directories stage 1 places the init in. ON_PID(pid, placed) learns
+    whether that worked."""
     if launch.console_socket:
         from pyrt.runtime import console
         launch.console_conn = console.connect(launch.console_socket)
@@ -61,10 +62,10 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None) -> tu
     init_pid = 0
     try:
         if on_forked is not None:
-            on_forked(pid1)
-            if launch.placed_early:
+            dirs = on_forked()
+            if launch.placed_by_stage1:
                 try:
-                    channel.send(parent_sock, "placed")
+                    channel.send(parent_sock, "cgroup", **dirs)
                 except OSError:
                     pass  # stage 1 failed already: its error is waiting below
         while True:
@@ -77,7 +78,7 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None) -> tu
                 init_pid = msg["pid"]
                 os.waitpid(pid1, 0)
                 pid1 = 0
-                state = on_pid(init_pid)
+                state = on_pid(init_pid, msg.get("placed", False))
                 channel.send(parent_sock, "go", state=state)
             elif t == "hooks":
                 on_hooks()
@@ -155,24 +156,24 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             st.write_state(d, state)
             ctr = Container(root, state)
 
-            def on_forked(stage1_pid: int) -> None:
-                # As runc: the first child joins the cgroup, its descendants inherit it. The
-                # first cgroup.procs write waits ~12 ms in the kernel (an RCU grace period);
-                # stage 1 meanwhile makes the namespaces and imports what the init needs.
+            def on_forked() -> dict:
                 nonlocal mgr
                 from pyrt.cgroups import open_manager
                 m = open_manager(spec.linux.cgroups_path, container_id)
-                mgr = m  # destroyed on failure from here on: apply() may have made directories
-                m.apply(stage1_pid)
+                mgr = m  # destroyed on failure from here on
+                m.create()
                 state.cgroup = m.to_state()
+                return {"v1": m.v1_dirs(), "v2": m.v2}
 
-            def on_pid(pid: int) -> dict:
+            def on_pid(pid: int, placed: bool) -> dict:
                 nonlocal init_pid
                 init_pid = pid
                 from pyrt.linux import proc
                 state.pid = pid
                 state.start_time = proc.start_time(pid)
-                # limits only now that stage 1 is gone (a pids.limit of 1 must not count it)
+                if not placed:
+                    mgr.apply(pid)
+                # limits once stage 1 is gone (a pids.limit of 1 must not count it)
                 if spec.linux.resources is not None:
                     # runc allows the config's own device nodes past the device rules
                     nodes = [(dev.type, dev.major, dev.minor) for dev in spec.linux.devices]
@@ -187,7 +188,10 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
 
             launch = Launch(container_id=container_id, spec=spec, process=spec.process, join=join, new=new,
                             fifo_fd=fifo_fd, console_socket=console_socket, no_pivot=no_pivot,
-                            preserve_fds=preserve_fds, close_fds=[lock.fd], placed_early=True)
+                            preserve_fds=preserve_fds, close_fds=[lock.fd],
+                            # stage 1 can reach the host's cgroup files only in the host's user
+                            # and mount namespaces
+                            placed_by_stage1="user" not in new and not any(t in ("user", "mount") for t, _ in join))
             _, sock = _start_children(launch, on_pid, on_hooks, on_forked)
             sock.close()
             os.close(fifo_fd)
@@ -305,7 +309,7 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
     mgr = ctr.cgroup_manager()
     started = []
 
-    def on_pid(p: int) -> dict:
+    def on_pid(p: int, placed: bool) -> dict:
         started.append(p)
         if mgr is not None:
             mgr.apply(p)

@@ -44,9 +44,9 @@ class Launch(Record, frozen=False):
     no_pivot: bool = False
     preserve_fds: int = 0
     exec_mode: bool = False            # pyrt-runc exec: join everything, no rootfs work
-    # create: the parent puts stage 1 itself in the container's cgroup right after fork ("placed"),
-    # so the init inherits it and the slow first cgroup.procs write overlaps stage 1's work.
-    placed_early: bool = False
+    # create, when stage 1 stays in the host's user and mount namespaces: stage 1 places the init
+    # in its cgroup itself (see _fork_init), from the directories the parent sends ("cgroup").
+    placed_by_stage1: bool = False
     close_fds: list = field(default_factory=list)  # the parent's fds the children must not keep
 
 
@@ -101,14 +101,9 @@ def _stage1(sock, launch: Launch) -> None:
         except OSError as e:
             raise RuntimeSetupError(f"join {ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from None
         os.close(fd)
-    placed = not launch.placed_early
     if "user" in launch.new:
         sc.unshare(sc.CLONE_NEWUSER)
         channel.send(sock, "userns")
-        if not placed:
-            # the parent places us before it reads any message, so "placed" comes first
-            channel.expect(sock, "placed")
-            placed = True
         channel.expect(sock, "ok")
         # Become the namespace's root (as runc does) so files we create are owned by a mapped id.
         try:
@@ -132,15 +127,39 @@ def _stage1(sock, launch: Launch) -> None:
         with open("/proc/self/timens_offsets", "w") as f:
             for clock, secs, nsecs in launch.spec.linux.time_offsets:
                 f.write(f"{clock} {secs} {nsecs}\n")
-    if launch.placed_early and not _must_preload_early(launch):
-        # the init inherits what we import now, while the parent's cgroup write is under way
+    placed = False
+    if launch.placed_by_stage1:
+        # the init inherits what we import now, while the parent prepares the cgroup
         _preload(launch.spec, launch.process)
-    if not placed:
-        channel.expect(sock, "placed")  # forked only after it, the init starts in the cgroup
-    pid = os.fork()
+        pid, placed = _fork_init(channel.expect(sock, "cgroup"))
+    else:
+        pid = os.fork()
     if pid == 0:
         init_main(sock, launch)
-    channel.send(sock, "pid", pid=pid)
+    channel.send(sock, "pid", pid=pid, placed=placed)
+
+
+def _fork_init(dirs: dict) -> tuple[int, bool]:
+    """Fork the init straight into its cgroup: we join the v1 hierarchies ourselves (a thread
+    moving itself skips the kernel's global lock) and the init is born in the v2 directory
+    (clone3 CLONE_INTO_CGROUP), so no cgroup.procs write - and none of the ~12 ms RCU wait the
+    first one costs. (pid, placed); not placed when the kernel refuses: the parent moves it."""
+    from pyrt.cgroups import Manager
+    from pyrt.errors import CgroupError
+    from pyrt.linux import syscalls as sc
+    try:
+        Manager.join_v1_self(dirs["v1"])
+        if not dirs["v2"]:
+            return os.fork(), True
+        fd = os.open(dirs["v2"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (OSError, CgroupError):
+        return os.fork(), False
+    try:
+        return sc.fork_into_cgroup(fd, dirs["v2"]), True
+    except OSError:
+        return os.fork(), False
+    finally:
+        os.close(fd)
 
 
 # --- the init (grandchild) ------------------------------------------------------------------------
@@ -148,7 +167,7 @@ def init_main(sock, launch: Launch) -> None:
     """Runs in the grandchild; never returns."""
     try:
         os.setsid()  # a session of its own, as runc's init (and no controlling tty of ours)
-        if not _must_preload_early(launch) and not launch.placed_early:
+        if not _must_preload_early(launch) and not launch.placed_by_stage1:
             # while the parent does the cgroup work (the first cgroup.procs write alone takes
             # ~12 ms in the kernel), not before it
             _preload(launch.spec, launch.process)

@@ -148,7 +148,8 @@ def test_user_namespace_mappings(rt, cgroup_parent):
     d = tempfile.mkdtemp(prefix="pyrt-userns-")
     try:
         os.chmod(d, 0o755)
-        cfg = base_config(["sh", "-c", "id -u; cat /proc/self/uid_map; touch /tmp/ok && echo wrote"])
+        cfg = base_config(["sh", "-c", "id -u; cat /proc/self/uid_map; touch /tmp/ok && echo wrote; "
+                                       "grep :memory: /proc/self/cgroup"])
         cfg["linux"]["cgroupsPath"] = f"{cgroup_parent}/ctr"
         cfg["linux"]["namespaces"].append({"type": "user"})
         cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
@@ -162,7 +163,10 @@ def test_user_namespace_mappings(rt, cgroup_parent):
         os.chown(os.path.join(b, "rootfs", "tmp"), 200000, 200000)
         p = rt("run", "-b", b, "c1")
         assert p.returncode == 0, p.stderr
-        assert p.stdout.split() == ["0", "0", "200000", "65536", "wrote"]
+        out = p.stdout.split()
+        assert out[:5] == ["0", "0", "200000", "65536", "wrote"]
+        # a new user namespace: the parent, not stage 1, moves the init into its cgroup
+        assert out[5].endswith(f"/{cgroup_parent}/ctr"), out
         assert os.stat(os.path.join(b, "rootfs", "tmp", "ok")).st_uid == 200000
     finally:
         shutil.rmtree(d)
@@ -205,6 +209,28 @@ def test_create_start_state_kill_delete(rt, bundle, tmp_path):
     assert one_line_error(rt("kill", "c1"), 6)
     assert rt("delete", "c1").returncode == 0
     assert one_line_error(rt("state", "c1"), 4)
+
+
+def test_init_starts_in_its_cgroup_everywhere(rt, bundle, cgroup_parent):
+    """Stage 1 joins the v1 hierarchies itself and forks the init into the v2 directory
+    (CLONE_INTO_CGROUP): the init sits in the container's cgroup in every hierarchy, and a
+    pids.limit of 1 (set once stage 1 has left) still lets it run."""
+    def mutate(cfg):
+        cfg["linux"]["resources"]["pids"] = {"limit": 1}
+    bundle.config(["sh", "-c", "exec true"], mutate=mutate)
+    assert rt("create", "-b", bundle, "c1").returncode == 0
+    try:
+        init = state_of(rt, "c1")["pid"]
+        lines = open(f"/proc/{init}/cgroup").read().split()
+        names = {line.split(":")[1] for line in lines}
+        assert "" in names and "memory" in names, lines  # the v2 tree and v1 hierarchies
+        assert all(line.endswith(f"/{cgroup_parent}/ctr") for line in lines), lines
+        pids = [d for d in cgroup_support.dirs_named(f"{cgroup_parent}/ctr") if "/pids/" in d]
+        assert open(os.path.join(pids[0], "pids.max")).read().strip() == "1"
+        assert rt("start", "c1").returncode == 0
+        wait_status(rt, "c1", "stopped")
+    finally:
+        assert rt("delete", "-f", "c1").returncode == 0
 
 
 def test_delete_created_kills_init(rt, bundle):
