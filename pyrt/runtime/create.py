@@ -133,6 +133,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
     if spec.process.terminal and not console_socket and not foreground:
         raise UsageError("process.terminal is true: pass --console-socket (or run in the foreground)")
     join, new = _namespaces(spec)
+    # stage 1 can reach the host's cgroup files only in the host's user and mount namespaces
+    placed_by_stage1 = "user" not in new and not any(t in ("user", "mount") for t, _ in join)
     d = st.make_container_dir(root, container_id)
     fifo_fd = -1
     mgr = None
@@ -188,15 +190,11 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
 
             launch = Launch(container_id=container_id, spec=spec, process=spec.process, join=join, new=new,
                             fifo_fd=fifo_fd, console_socket=console_socket, no_pivot=no_pivot,
-                            preserve_fds=preserve_fds, close_fds=[lock.fd],
-                            # stage 1 can reach the host's cgroup files only in the host's user
-                            # and mount namespaces
-                            placed_by_stage1="user" not in new and not any(t in ("user", "mount") for t, _ in join))
+                            preserve_fds=preserve_fds, close_fds=[lock.fd], placed_by_stage1=placed_by_stage1)
             _, sock = _start_children(launch, on_pid, on_hooks, on_forked)
             sock.close()
             os.close(fifo_fd)
             fifo_fd = -1
-            st.write_state(d, state)
             # poststart runs here, with status "created", as runc (1.1) does it: before `start`
             # releases the process. Its failures only warn (runtime-spec).
             hooks.run_hooks(spec.hooks, "poststart", ctr.hook_state(st.Status.CREATED), fatal=False)
