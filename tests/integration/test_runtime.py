@@ -233,6 +233,28 @@ def test_init_starts_in_its_cgroup_everywhere(rt, bundle, cgroup_parent):
         assert rt("delete", "-f", "c1").returncode == 0
 
 
+def test_fork_into_cgroup_places_the_child(cgroup_parent):
+    """pyrt.linux.syscalls.fork_into_cgroup (clone3 CLONE_INTO_CGROUP) on this kernel's cgroup2
+    tree: the child starts in the directory given, the parent stays where it was."""
+    from pyrt.cgroups import layout
+    from pyrt.linux import syscalls
+    target = layout.detect().v2.dir_for(cgroup_parent)
+    os.mkdir(target)
+    fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        before = open("/proc/self/cgroup").read()
+        pid = syscalls.fork_into_cgroup(fd, target)
+        if pid == 0:
+            line = [x for x in open("/proc/self/cgroup").read().splitlines() if x.startswith("0::")][0]
+            os._exit(0 if line.endswith(f"/{cgroup_parent}") else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+        assert open("/proc/self/cgroup").read() == before
+    finally:
+        os.close(fd)
+        os.rmdir(target)
+
+
 def test_delete_created_kills_init(rt, bundle):
     assert rt("create", "-b", bundle, "c1").returncode == 0
     init = state_of(rt, "c1")["pid"]
