@@ -469,17 +469,21 @@ def _check(spec: Spec) -> None:
             raise ConfigError(f"linux.sysctl: {key} needs a uts namespace")
 
 
-def load_config(path: str, bundle: str = "") -> Spec:
+def _read_json(path: str):
+    """The JSON document in PATH; a missing or unreadable file or bad JSON is one clear error."""
     try:
         with open(path, "rb") as f:
-            cfg = jsonio.load(f)
+            return jsonio.load(f)
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such file") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid JSON: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
-    return parse(cfg, bundle)
+
+
+def load_config(path: str, bundle: str = "") -> Spec:
+    return parse(_read_json(path), bundle)
 
 
 def load_bundle(bundle_dir: str) -> Spec:
@@ -495,11 +499,4 @@ def load_bundle(bundle_dir: str) -> Spec:
 
 def load_process(path: str) -> Process:
     """An exec process.json (runc exec --process)."""
-    try:
-        with open(path, "rb") as f:
-            d = jsonio.load(f)
-    except FileNotFoundError:
-        raise NotFoundError(f"{path}: no such file") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid JSON: {e}") from None
-    return Process.from_dict(d)
+    return Process.from_dict(_read_json(path))
