@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from pyrt.errors import ConfigError, NotFoundError
-from pyrt.spec import jsonio
+from pyrt.spec import fields, jsonio
 from pyrt.spec.record import Record, field
 
 Any = object  # annotations only (never evaluated): typing costs ~2 ms of start-up
@@ -51,61 +51,21 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
 PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
 
 
-# --- small typed readers: each names the field it rejects -------------------------------------
-def _obj(d: Any, where: str) -> dict:
-    if d is None:
-        return {}
-    if not isinstance(d, dict):
-        raise ConfigError(f"{where}: must be an object")
-    return d
+# --- typed readers (pyrt.spec.fields); an absent field reads as the spec default ----------------
+_obj, _list, _strs = fields.obj, fields.array, fields.strings
 
 
 def _str(d: dict, key: str, where: str, default: str = "") -> str:
-    v = d.get(key, default)
-    if v is None:
-        return default
-    if not isinstance(v, str):
-        raise ConfigError(f"{where}.{key}: must be a string")
-    return v
+    return fields.string(d, key, where, default)
 
 
 def _bool(d: dict, key: str, where: str) -> bool:
-    v = d.get(key, False)
-    if v is None:
-        return False
-    if not isinstance(v, bool):
-        raise ConfigError(f"{where}.{key}: must be true or false")
-    return v
+    return fields.boolean(d, key, where, False)
 
 
 def _int(d: dict, key: str, where: str, default: int | None = 0, lo: int | None = None,
          hi: int | None = None) -> int | None:
-    v = d.get(key, default)
-    if v is None:
-        return default
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise ConfigError(f"{where}.{key}: must be an integer")
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise ConfigError(f"{where}.{key}: {v} is out of range")
-    return v
-
-
-def _strs(d: dict, key: str, where: str) -> tuple[str, ...]:
-    v = d.get(key)
-    if v is None:
-        return ()
-    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-        raise ConfigError(f"{where}.{key}: must be an array of strings")
-    return tuple(v)
-
-
-def _list(d: dict, key: str, where: str) -> list:
-    v = d.get(key)
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise ConfigError(f"{where}.{key}: must be an array")
-    return v
+    return fields.integer(d, key, where, lo, hi, default)
 
 
 def _typed_entries(d: dict, key: str, where: str, known, what: str):

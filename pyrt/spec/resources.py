@@ -7,61 +7,11 @@ config) and `update` (only the fields the user named). JSON keys follow the runt
 from __future__ import annotations
 
 from pyrt.errors import ConfigError
+from pyrt.spec import fields
 from pyrt.spec.record import Record, field, field_names, is_record, replace
 
-_INT = (int,)
-
-
-def _where(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _obj(d, path: str) -> dict:
-    if d is None:
-        return {}
-    if not isinstance(d, dict):
-        raise ConfigError(f"{path}: expected an object, got {type(d).__name__}")
-    return d
-
-
-def _int(d: dict, key: str, path: str, lo: int | None = None, hi: int | None = None) -> int | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    # bool is an int in Python; JSON true is never a valid number here.
-    if isinstance(v, bool) or not isinstance(v, _INT):
-        raise ConfigError(f"{_where(path, key)}: expected an integer, got {v!r}")
-    if lo is not None and v < lo:
-        raise ConfigError(f"{_where(path, key)}: {v} is below the minimum {lo}")
-    if hi is not None and v > hi:
-        raise ConfigError(f"{_where(path, key)}: {v} is above the maximum {hi}")
-    return v
-
-
-def _typed(d: dict, key: str, path: str, typ: type, what: str):
-    v = d.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, typ):
-        raise ConfigError(f"{_where(path, key)}: expected {what}, got {v!r}")
-    return v
-
-
-def _bool(d: dict, key: str, path: str) -> bool | None:
-    return _typed(d, key, path, bool, "true or false")
-
-
-def _str(d: dict, key: str, path: str) -> str | None:
-    return _typed(d, key, path, str, "a string")
-
-
-def _list(d: dict, key: str, path: str) -> list:
-    v = d.get(key)
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise ConfigError(f"{_where(path, key)}: expected a list, got {type(v).__name__}")
-    return v
+_where, _obj, _int, _bool, _str, _list = (fields.where, fields.obj, fields.integer, fields.boolean,
+                                          fields.string, fields.array)
 
 
 _PATTERNS: dict = {}

@@ -1,0 +1,69 @@
+"""Typed readers for JSON objects, shared by the spec parsers: each error names the field it rejects.
+
+An absent key and JSON null read as DEFAULT (None unless given), so one reader serves both
+config.json (spec defaults) and `update` (None = "not set").
+"""
+from __future__ import annotations
+
+from pyrt.errors import ConfigError
+
+
+def where(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def obj(d, path: str) -> dict:
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected an object, got {type(d).__name__}")
+    return d
+
+
+def typed(d: dict, key: str, path: str, typ: type, what: str, default=None):
+    v = d.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, typ):
+        raise ConfigError(f"{where(path, key)}: expected {what}, got {v!r}")
+    return v
+
+
+def boolean(d: dict, key: str, path: str, default: bool | None = None) -> bool | None:
+    return typed(d, key, path, bool, "true or false", default)
+
+
+def string(d: dict, key: str, path: str, default: str | None = None) -> str | None:
+    return typed(d, key, path, str, "a string", default)
+
+
+def integer(d: dict, key: str, path: str, lo: int | None = None, hi: int | None = None,
+            default: int | None = None) -> int | None:
+    """An absent key's default is range-checked too: a required field (size >= 1) defaults to 0."""
+    v = d.get(key, default)
+    if v is None:
+        return default
+    # bool is an int in Python; JSON true is never a valid number here.
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{where(path, key)}: expected an integer, got {v!r}")
+    if lo is not None and v < lo:
+        raise ConfigError(f"{where(path, key)}: {v} is below the minimum {lo}")
+    if hi is not None and v > hi:
+        raise ConfigError(f"{where(path, key)}: {v} is above the maximum {hi}")
+    return v
+
+
+def array(d: dict, key: str, path: str) -> list:
+    v = d.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise ConfigError(f"{where(path, key)}: expected a list, got {type(v).__name__}")
+    return v
+
+
+def strings(d: dict, key: str, path: str) -> tuple[str, ...]:
+    v = array(d, key, path)
+    if not all(isinstance(s, str) for s in v):
+        raise ConfigError(f"{where(path, key)}: expected a list of strings, got {v!r}")
+    return tuple(v)
