@@ -40,7 +40,9 @@ class Layout(Record):
     v1: dict[str, Hierarchy] = field(default_factory=dict)   # controller -> hierarchy
 
 
-def _own_cgroups(text: str) -> tuple[str | None, dict[str, str]]:
+def own_cgroups(text: str) -> tuple[str | None, dict[str, str]]:
+    """The text of /proc/<pid>/cgroup -> (cgroup2 path or None, {v1 controller: path}); named
+    hierarchies keep their "name=" prefix."""
     v2, v1 = None, {}
     for line in text.splitlines():
         try:
@@ -58,7 +60,7 @@ def _own_cgroups(text: str) -> tuple[str | None, dict[str, str]]:
 
 def parse(mountinfo: str, proc_cgroup: str) -> Layout:
     """Build the Layout from the text of /proc/self/mountinfo and /proc/self/cgroup."""
-    own_v2, own_v1 = _own_cgroups(proc_cgroup)
+    own_v2, own_v1 = own_cgroups(proc_cgroup)
     v2 = None
     v1: dict[str, Hierarchy] = {}
     for line in mountinfo.splitlines():
