@@ -27,16 +27,23 @@ int pyrt_personality(unsigned long persona) { return personality(persona); }
 int pyrt_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)on, 0, 0, 0); }
 
 /* Every signal back to its default disposition and none blocked, as the container's program
- * expects (ignored dispositions and the mask survive execve). Python's signal module refuses the
- * realtime signals glibc reserves (32, 33), which a caller may still have ignored. */
+ * expects (ignored dispositions and the mask survive execve). Raw rt_sigaction: glibc's
+ * sigaction() refuses the two realtime signals it reserves (32, 33), which the caller that
+ * started us may still have ignored, and Python's signal module refuses them too. */
+struct pyrt_kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+
 int pyrt_default_signals(void)
 {
-    struct sigaction sa = { .sa_handler = SIG_DFL };
+    struct pyrt_kernel_sigaction sa = { .handler = SIG_DFL };
     sigset_t none;
-    sigemptyset(&sa.sa_mask);
     for (int sig = 1; sig < _NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &sa, NULL);   /* EINVAL for a few numbers: nothing to reset there */
+            syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof(sa.mask));
     sigemptyset(&none);
     return sigprocmask(SIG_SETMASK, &none, NULL);
 }

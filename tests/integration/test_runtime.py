@@ -460,6 +460,29 @@ def test_spec_and_features(rt, tmp_path):
 
 
 # --- more of config.json ----------------------------------------------------------------------------
+def _ignore_rt32_block_usr1():
+    """preexec_fn: ignore signal 32 with a raw rt_sigaction (glibc's wrappers and Python's signal
+    module refuse it) and block SIGUSR1, as a careless parent of the runtime might."""
+    import ctypes
+    import signal
+    sa = (ctypes.c_ulong * 4)(1, 0, 0, 0)  # kernel sigaction: handler SIG_IGN, flags, restorer, mask
+    assert ctypes.CDLL(None).syscall(13, 32, ctypes.byref(sa), None, 8) == 0  # x86_64 rt_sigaction
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+
+
+def test_inherited_ignored_and_blocked_signals_are_reset(runtime_root, bundle):
+    """Whatever the runtime's own caller ignored or blocked (here a realtime signal and SIGUSR1),
+    the container starts with nothing ignored and nothing blocked. runc 1.1.5 passes both through
+    to the container; pyrt-runc deliberately does not (a CI shell that ignored signal 32 leaked it
+    into containers). Two commands, so busybox sh forks grep instead of exec-ing it as PID 1
+    (sh as PID 1 ignores SIGQUIT itself)."""
+    bundle.config(["sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status; true"])
+    p = subprocess.run([PYRT_RUNC, "--root", runtime_root, "run", "-b", bundle, "c1"], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL, preexec_fn=_ignore_rt32_block_usr1)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
+
+
 def test_signals_not_ignored_and_rlimits(rt, bundle):
     bundle.config(["sh", "-c", "grep SigIgn /proc/self/status; ulimit -n"])
     p = rt("run", "-b", bundle, "c1")
