@@ -16,10 +16,8 @@ KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "post
 
 def validate(hooks: dict | None) -> dict:
     """Check the `hooks` object of config.json; returns it (raw dicts are kept for state.json)."""
-    if hooks is None:
-        return {}
-    if not isinstance(hooks, dict):
-        raise ConfigError("hooks: must be an object")
+    from pyrt.spec import fields  # loaded by the config parser, our only caller; `delete` skips it
+    hooks = fields.obj(hooks, "hooks")
     for kind, entries in hooks.items():
         if kind not in KINDS:
             raise ConfigError(f"hooks: unknown hook kind {kind!r}")

@@ -317,9 +317,7 @@ class Linux(Record):
             o = _obj(o, f"{where}.timeOffsets.{clock}")
             offsets.append((clock, _int(o, "secs", f"{where}.timeOffsets.{clock}"),
                             _int(o, "nanosecs", f"{where}.timeOffsets.{clock}", lo=0, hi=999999999)))
-        cg = d.get("cgroupsPath")
-        if cg is not None and not isinstance(cg, str):
-            raise ConfigError(f"{where}.cgroupsPath: must be a string")
+        cg = _str(d, "cgroupsPath", where, None)
         return cls(
             namespaces=tuple(namespaces), uid_mappings=uid_maps, gid_mappings=gid_maps, devices=devices,
             cgroups_path=cg or None, resources=_resources(d.get("resources")), rootfs_propagation=prop,
