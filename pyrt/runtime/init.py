@@ -86,7 +86,8 @@ def _stage1(sock, launch: Launch) -> None:
     for fd in launch.close_fds:
         os.close(fd)
     if _must_preload_early(launch):
-        _preload(launch.spec, launch.process)  # before a joined namespace hides the host's files
+        # before a joined namespace hides the host's files
+        _preload(launch.spec, launch.process, launch.exec_mode)
     # Open every namespace file first: once we are in another mount or user namespace the
     # paths may resolve differently or not at all.
     fds = []
@@ -130,7 +131,7 @@ def _stage1(sock, launch: Launch) -> None:
     placed = False
     if launch.placed_by_stage1:
         # the init inherits what we import now, while the parent prepares the cgroup
-        _preload(launch.spec, launch.process)
+        _preload(launch.spec, launch.process, launch.exec_mode)
         pid, placed = _fork_init(channel.expect(sock, "cgroup"))
     else:
         pid = os.fork()
@@ -170,7 +171,7 @@ def init_main(sock, launch: Launch) -> None:
         if not _must_preload_early(launch) and not launch.placed_by_stage1:
             # while the parent does the cgroup work (the first cgroup.procs write alone takes
             # ~12 ms in the kernel), not before it
-            _preload(launch.spec, launch.process)
+            _preload(launch.spec, launch.process, launch.exec_mode)
         go = channel.expect(sock, "go")
         if launch.exec_mode:
             exec_init(sock, launch, go)
@@ -277,12 +278,14 @@ def _must_preload_early(launch: Launch) -> bool:
     return launch.exec_mode or any(t in ("mount", "user") for t, _ in launch.join)
 
 
-def _preload(spec, process) -> None:
+def _preload(spec, process, exec_mode: bool) -> None:
     """Import every module the init needs while the host's Python library is still reachable
     (a joined mount namespace or pivot_root takes it away)."""
     import fcntl  # noqa: F401
     from pyrt.linux import capabilities  # noqa: F401
     from pyrt.runtime import hooks, rootfs  # noqa: F401
+    if not exec_mode:
+        from pyrt.cgroups import layout  # noqa: F401  (rootfs.own_cgroups; exec never calls it)
     if process.rlimits:
         import resource  # noqa: F401
     if spec.hooks:

@@ -7,9 +7,6 @@ import errno
 import os
 import stat
 
-# Imported here, not in own_cgroups: the init preloads this module before a joined mount
-# namespace or pivot_root hides the host's Python library.
-from pyrt.cgroups.layout import own_cgroups as _parse_own_cgroups
 from pyrt.errors import RuntimeSetupError
 from pyrt.linux import paths
 from pyrt.linux.syscalls import MS, MNT_DETACH, mount, pivot_root, umount2
@@ -259,8 +256,9 @@ def hierarchy_paths(own: dict[str, str]) -> dict[str, str]:
 def own_cgroups() -> dict[str, str]:
     """Our cgroup per hierarchy, keyed as the directories under /sys/fs/cgroup are named
     ("systemd" for name=systemd, "unified" for the cgroup2 tree)."""
+    from pyrt.cgroups.layout import own_cgroups as parse  # preloaded by the init (not for exec)
     with open("/proc/self/cgroup") as f:
-        v2, v1 = _parse_own_cgroups(f.read())
+        v2, v1 = parse(f.read())
     out = {c.removeprefix("name="): path for c, path in v1.items()}
     if v2 is not None:
         out["unified"] = v2
