@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from pyrt._cext import ffi, lib
+from pyrt.linux.syscalls import check
 
 DEV_BLOCK = lib.BPF_DEVCG_DEV_BLOCK
 DEV_CHAR = lib.BPF_DEVCG_DEV_CHAR
@@ -31,8 +32,6 @@ def attach_device_program(prog_fd: int, cgroup_dir: str, flags: int = 0) -> None
     """Attach to CGROUP_DIR. Without BPF_F_ALLOW_MULTI it replaces the cgroup's own program."""
     cg = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        if lib.pyrt_bpf_attach_cgroup_device(prog_fd, cg, flags) < 0:
-            err = ffi.errno
-            raise OSError(err, f"bpf prog attach: {os.strerror(err)}", cgroup_dir)
+        check(lib.pyrt_bpf_attach_cgroup_device(prog_fd, cg, flags), "bpf prog attach", cgroup_dir)
     finally:
         os.close(cg)

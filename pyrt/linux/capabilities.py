@@ -17,9 +17,9 @@ switch away from 0 empties the effective set even with keep-caps.
 """
 from __future__ import annotations
 
-import os
 
 from pyrt._cext import ffi, lib
+from pyrt.linux.syscalls import check
 from pyrt.spec.capabilities import CAP_NAMES, CAP_NUMBERS, Capabilities
 
 __all__ = ["CAP_NAMES", "CAP_NUMBERS", "last_cap", "apply", "keep_caps", "get_sets",
@@ -49,11 +49,7 @@ def _prctl_raw(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) 
 
 
 def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0, what: str = "prctl") -> int:
-    rc = _prctl_raw(option, a2, a3, a4, a5)
-    if rc == -1:
-        err = ffi.errno
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-    return rc
+    return check(_prctl_raw(option, a2, a3, a4, a5), what)
 
 
 def _mask(numbers) -> int:
@@ -70,9 +66,7 @@ def _numbers(mask: int) -> frozenset[int]:
 def get_sets() -> dict[str, frozenset[int]]:
     """The calling thread's five sets (what /proc/self/status shows as Cap*)."""
     buf = ffi.new("uint64_t[3]")
-    if lib.pyrt_capget(buf) == -1:
-        err = ffi.errno
-        raise OSError(err, f"capget: {os.strerror(err)}")
+    check(lib.pyrt_capget(buf), "capget")
     return {"effective": _numbers(buf[0]), "permitted": _numbers(buf[1]),
             "inheritable": _numbers(buf[2]), "bounding": bounding_set(), "ambient": ambient_set()}
 
@@ -88,9 +82,7 @@ def ambient_set() -> frozenset[int]:
 
 def _capset(effective: int, permitted: int, inheritable: int) -> None:
     buf = ffi.new("uint64_t[3]", [effective, permitted, inheritable])
-    if lib.pyrt_capset(buf) == -1:
-        err = ffi.errno
-        raise OSError(err, f"capset: {os.strerror(err)}")
+    check(lib.pyrt_capset(buf), "capset")
 
 
 def keep_caps(on: bool) -> None:
@@ -111,9 +103,7 @@ def apply(caps: Capabilities) -> None:
     caller's duties). Capabilities above last_cap() are skipped, as runc does."""
     known = _mask(range(last_cap() + 1))
     cur = ffi.new("uint64_t[3]")
-    if lib.pyrt_capget(cur) == -1:
-        err = ffi.errno
-        raise OSError(err, f"capget: {os.strerror(err)}")
+    check(lib.pyrt_capget(cur), "capget")
     # Effective := permitted, so CAP_SETPCAP is usable for the bounding drop and
     # for growing the inheritable set, whatever setuid did to the effective set.
     _capset(cur[1], cur[1], cur[2])

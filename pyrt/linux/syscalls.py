@@ -19,7 +19,9 @@ MNT_DETACH = lib.MNT_DETACH
 UMOUNT_NOFOLLOW = lib.UMOUNT_NOFOLLOW
 
 
-def _check(rc: int, what: str, path: str | None = None) -> int:
+def check(rc: int, what: str, path: str | None = None) -> int:
+    """RC from a C call that returns -1 and sets errno on failure -> RC, or OSError(errno, msg, path).
+    The one errno-to-OSError step for every module of pyrt.linux."""
     if rc == -1:
         err = ffi.errno
         raise OSError(err, f"{what}: {os.strerror(err)}", path)
@@ -31,51 +33,51 @@ def _b(s: str | None):
 
 
 def unshare(flags: int) -> None:
-    _check(lib.pyrt_unshare(flags), "unshare")
+    check(lib.pyrt_unshare(flags), "unshare")
 
 
 def setns(fd: int, nstype: int = 0, path: str | None = None) -> None:
-    _check(lib.pyrt_setns(fd, nstype), "setns", path)
+    check(lib.pyrt_setns(fd, nstype), "setns", path)
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    _check(lib.pyrt_pivot_root(_b(new_root), _b(put_old)), "pivot_root", new_root)
+    check(lib.pyrt_pivot_root(_b(new_root), _b(put_old)), "pivot_root", new_root)
 
 
 def mount(source: str | None, target: str, fstype: str | None = None,
           flags: int = 0, data: str | None = None) -> None:
-    _check(lib.pyrt_mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", target)
+    check(lib.pyrt_mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", target)
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    _check(lib.pyrt_umount2(_b(target), flags), "umount", target)
+    check(lib.pyrt_umount2(_b(target), flags), "umount", target)
 
 
 def sethostname(name: str) -> None:
     b = name.encode()
-    _check(lib.pyrt_sethostname(b, len(b)), "sethostname")
+    check(lib.pyrt_sethostname(b, len(b)), "sethostname")
 
 
 def setdomainname(name: str) -> None:
     b = name.encode()
-    _check(lib.pyrt_setdomainname(b, len(b)), "setdomainname")
+    check(lib.pyrt_setdomainname(b, len(b)), "setdomainname")
 
 
 def personality(persona: int) -> int:
-    return _check(lib.pyrt_personality(persona), "personality")
+    return check(lib.pyrt_personality(persona), "personality")
 
 
 def set_child_subreaper(on: bool = True) -> None:
-    _check(lib.pyrt_set_child_subreaper(1 if on else 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+    check(lib.pyrt_set_child_subreaper(1 if on else 0), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
 def default_signals() -> None:
     """All signal dispositions to default and an empty mask: call right before execve."""
-    _check(lib.pyrt_default_signals(), "sigprocmask")
+    check(lib.pyrt_default_signals(), "sigprocmask")
 
 
 def fork_into_cgroup(cgroup_fd: int, path: str | None = None) -> int:
     """os.fork(), but the child starts in the cgroup v2 directory open as CGROUP_FD (clone3
     CLONE_INTO_CGROUP): no cgroup.procs write, so none of its ~12 ms kernel wait. OSError
     (ENOSYS, EOPNOTSUPP, EACCES...) when the kernel or the cgroup cannot: then fork and move."""
-    return _check(lib.pyrt_fork_into_cgroup(cgroup_fd), "clone3(CLONE_INTO_CGROUP)", path)
+    return check(lib.pyrt_fork_into_cgroup(cgroup_fd), "clone3(CLONE_INTO_CGROUP)", path)
