@@ -39,6 +39,21 @@ def _assert_nothing_recorded(store, blob=None):
         assert not store.content.has(blob)
 
 
+
+def _push_crafted(tmp_path, ref: str, gz_layer: bytes, diff_id: str):
+    """Push a one-layer image whose gzip blob and claimed diff_id are given as they are (the
+    builder's image_manifest derives both from a tar, which these tests must not); returns
+    (ref, layer descriptor)."""
+    layout = builder.Layout(str(tmp_path / "layout"))
+    ldesc = layout.blob(gz_layer, builder.LAYER_TYPES["gzip"])
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    cdesc = layout.blob(json.dumps(config).encode(), builder.OCI_CONFIG)
+    mdesc = layout.blob(json.dumps({"schemaVersion": 2, "mediaType": builder.OCI_MANIFEST,
+                                    "config": cdesc, "layers": [ldesc]}).encode(), builder.OCI_MANIFEST)
+    layout.write_index(mdesc)
+    builder.push(layout.path, ref)
+    return ref, ldesc
+
 def test_5xx_retried(fault_proxy, pushed, store_root):
     layer = _layer_digest(pushed)
     fault_proxy.faults = [{"match": "/manifests/", "kind": "500", "times": 2},
@@ -140,15 +155,7 @@ def test_truncated_gzip_layer(open_registry, store_root, tmp_path):
     """A layer whose digest is right but whose gzip stream is cut short: unpack fails, nothing kept."""
     tar = builder.tar_from_entries([("dir", "d"), ("file", "d/f", "x" * 100000)])
     gz = gzip.compress(tar)[:-200]
-    layout = builder.Layout(str(tmp_path / "layout"))
-    ldesc = layout.blob(gz, builder.LAYER_TYPES["gzip"])
-    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [builder._sha(tar)]}}
-    cdesc = layout.blob(json.dumps(config).encode(), builder.OCI_CONFIG)
-    mdesc = layout.blob(json.dumps({"schemaVersion": 2, "mediaType": builder.OCI_MANIFEST,
-                                    "config": cdesc, "layers": [ldesc]}).encode(), builder.OCI_MANIFEST)
-    layout.write_index(mdesc)
-    ref = f"{open_registry.host}/pyrt/truncated:latest"
-    builder.push(layout.path, ref)
+    ref, ldesc = _push_crafted(tmp_path, f"{open_registry.host}/pyrt/truncated:latest", gz, builder._sha(tar))
     store = ImageStore(store_root)
     with pytest.raises(ImageError):
         pull(store, ref, OPTS)
@@ -274,15 +281,7 @@ def test_lying_diff_id_cannot_poison_shared_layers(open_registry, pushed, store_
     content: refused, and it leaves nothing under that diff_id for the real image to reuse."""
     real_diff_id = skopeo_inspect(pushed["busybox"], "--config")["rootfs"]["diff_ids"][0]
     tar = builder.tar_from_entries([("dir", "bin"), ("file", "bin/busybox", "#!/bin/sh\necho pwned\n")])
-    layout = builder.Layout(str(tmp_path / "layout"))
-    ldesc = layout.blob(gzip.compress(tar), builder.LAYER_TYPES["gzip"])
-    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [real_diff_id]}}
-    cdesc = layout.blob(json.dumps(config).encode(), builder.OCI_CONFIG)
-    mdesc = layout.blob(json.dumps({"schemaVersion": 2, "mediaType": builder.OCI_MANIFEST,
-                                    "config": cdesc, "layers": [ldesc]}).encode(), builder.OCI_MANIFEST)
-    layout.write_index(mdesc)
-    evil = f"{open_registry.host}/pyrt/evil:latest"
-    builder.push(layout.path, evil)
+    evil, ldesc = _push_crafted(tmp_path, f"{open_registry.host}/pyrt/evil:latest", gzip.compress(tar), real_diff_id)
     store = ImageStore(store_root)
     with pytest.raises(ImageError, match=f"not to the diff_id {real_diff_id}"):
         pull(store, evil, OPTS)
