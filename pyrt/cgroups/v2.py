@@ -91,9 +91,9 @@ def set_io(cgdir: str, b: BlockIO) -> None:
             # On Linux 6.1, writing the default BFQ weight drops every per-device weight; put back
             # the ones this call does not set, so `update` of the default keeps them (as runc,
             # which re-applies all stored resources).
+            given = {f"{d.major}:{d.minor}" for d in b.weight_device}
             kept = [line for line in fs.read(cgdir, "io.bfq.weight").splitlines()
-                    if not line.startswith("default")
-                    and line.split()[0] not in {f"{d.major}:{d.minor}" for d in b.weight_device}]
+                    if not line.startswith("default") and line.split()[0] not in given]
             fs.write(cgdir, "io.bfq.weight", b.weight)
             for line in kept:
                 fs.write(cgdir, "io.bfq.weight", line)
