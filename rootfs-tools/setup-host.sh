@@ -16,6 +16,8 @@ APT_PACKAGES=(
   isal pigz
   # reference tools for differential tests and benchmarks; a real registry
   runc crun podman skopeo umoci docker-registry
+  # real callers of pyrt-runc (tests/integration/test_podman.py, test_containerd.py)
+  conmon containerd
   # networking
   iproute2 iptables
   # the throwaway cgroup-v2 guest (tests/guest)
