@@ -9,12 +9,13 @@ digest turns out wrong deletes its ingest file.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
 import re
 
-from pyrt.errors import ImageError
+from pyrt.errors import ImageError, PyrtError
 
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 CHUNK = 1 << 20
@@ -33,6 +34,16 @@ def sha256_digest(data: bytes) -> str:
 
 class DigestMismatch(ImageError):
     pass
+
+
+def is_disk_full(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(doing: str) -> PyrtError:
+    """The one-line error for ENOSPC/EDQUOT while DOING ("unpacking layer sha256:... entry 'x'").
+    Not an ImageError: the image is fine, the disk is not (exit code 1)."""
+    return PyrtError(f"no space left on device while {doing}", "free space under the store root and retry")
 
 
 class ContentStore:
@@ -117,6 +128,7 @@ class IngestWriter:
         self.offset = 0
         self._f = None
         self.committed = False
+        self._full = False          # the disk filled up: the staged file is already gone
 
     def __enter__(self) -> "IngestWriter":
         while True:
@@ -147,7 +159,11 @@ class IngestWriter:
         if self._f is not None:
             if not self.committed and (self.offset == 0 or self.store.has(self.digest)):
                 self.discard()
-            self._f.close()
+            try:
+                self._f.close()         # closes the fd even when flushing the buffer fails
+            except OSError:
+                if not self._full:
+                    raise
             self._f = None
 
     def reset(self) -> None:
@@ -162,7 +178,15 @@ class IngestWriter:
             self.discard()
             raise DigestMismatch(
                 f"blob {self.digest} is larger than its descriptor says ({self.expected_size} bytes)")
-        self._f.write(data)
+        try:
+            self._f.write(data)
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            # Nothing to resume on a full disk: drop what is staged, it only takes space.
+            self.discard()
+            self._full = True
+            raise disk_full(f"downloading blob {self.digest}") from None
         self._hash.update(data)
         self.offset += len(data)
 
@@ -186,8 +210,15 @@ class IngestWriter:
         if actual != self.digest:
             self.discard()
             raise DigestMismatch(f"digest mismatch for blob {self.digest}: content hashes to {actual}")
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            self.discard()
+            self._full = True
+            raise disk_full(f"downloading blob {self.digest}") from None
         dest = self.store.path(self.digest)
         os.rename(self.path, dest)
         self.committed = True

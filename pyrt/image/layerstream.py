@@ -27,8 +27,8 @@ try:
 except ImportError:         # same API and semantics, only slower
     import zlib as _inflate
 
-from pyrt.errors import ImageError
-from pyrt.image.unpack import compression_of, remove_tree
+from pyrt.errors import ImageError, PyrtError
+from pyrt.image.unpack import compression_of, expansion_budget, expansion_error, remove_tree
 
 TYPE_CHECKING = False     # not typing's: importing typing costs ~2.5 ms of start-up
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class LayerStream:
         self.problem: BaseException | None = None      # why this stream cannot be kept
         self.unpack_error: BaseException | None = None
         self._hash = hashlib.sha256()
+        self._left = self.budget = expansion_budget(layer.size)   # uncompressed bytes still allowed
         self._fd: int | None = None
         self._reader_gone = False
         self._zlib = _inflate.decompressobj(wbits=31) if self.comp == "gzip" else None
@@ -80,13 +81,20 @@ class LayerStream:
     def _unpack(self) -> None:
         from pyrt.image.unpack import unpack_layer
         try:
-            unpack_layer(self.fifo, PLAIN_TAR, self.dest)
+            unpack_layer(self.fifo, PLAIN_TAR, self.dest, compressed_size=self.layer.size,
+                         name=self.layer.digest)
         except BaseException as e:
             self.unpack_error = e
 
     def _emit(self, data: bytes) -> None:
         """Uncompressed bytes: hash all of them, pass them on while the unpacker reads."""
         if not data:
+            return
+        self._left -= len(data)
+        if self._left < 0:
+            # Also what comes after the tar's end (hashed, never unpacked) counts: a bomb there
+            # would cost CPU for nothing.
+            self.fail(expansion_error(self.layer.digest, self.budget))
             return
         self._hash.update(data)
         if self._fd is None or self._reader_gone:
@@ -125,6 +133,8 @@ class LayerStream:
 
     def feed(self, data: bytes) -> None:
         """Compressed bytes of the blob, in order."""
+        if self.problem is None and self.unpack_error is not None:
+            self.fail(self.unpack_error)        # the unpacker gave up: inflating more is wasted work
         if self.problem is not None:
             return
         try:
@@ -209,6 +219,6 @@ def unpack_blob(store, layer) -> None:
     finally:
         why = s.finish()
     if why is not None:
-        if isinstance(why, ImageError):
+        if isinstance(why, PyrtError):
             raise why
         raise ImageError(f"cannot unpack layer {layer.digest}: {why}") from why

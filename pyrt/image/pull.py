@@ -8,12 +8,13 @@ and leaves its partial downloads in ingest/ for the next pull to resume.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import os
 import threading
 
-from pyrt.errors import ImageError, RegistryError
+from pyrt.errors import ImageError, PyrtError, RegistryError
 from pyrt.image import auth, reference
 from pyrt.image import manifest as mf
 from pyrt.image.content import DigestMismatch, sha256_digest
@@ -207,9 +208,9 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
         return
     try:
         unpack_once(store, layer)
-    except ImageError:
-        # A blob whose digest matched but whose content is no layer (truncated gzip, bad tar):
-        # keep nothing of it.
+    except PyrtError:
+        # A blob whose digest matched but whose content is no layer (truncated gzip, bad tar,
+        # over a limit), or a disk too full to unpack it: keep nothing of it.
         store.content.delete(d)
         raise
 
@@ -248,9 +249,33 @@ def unpack_once(store: ImageStore, layer: LayerRecord) -> str:
     dest = store.layer_dir(layer.diff_id)
     if os.path.isdir(dest):
         return dest
-    lock_path = os.path.join(store.layer_dir_root, f".{os.path.basename(dest)}.lock")
-    with open(lock_path, "a") as lk:
-        fcntl.flock(lk, fcntl.LOCK_EX)
+    with layer_lock(os.path.join(store.layer_dir_root, f".{os.path.basename(dest)}.lock")):
         if not os.path.isdir(dest):
             unpack_blob(store, layer)
     return dest
+
+
+@contextlib.contextmanager
+def layer_lock(path: str):
+    """An exclusive flock on PATH that leaves no file behind: the holder unlinks the file
+    before it unlocks. A waiter that then wakes up holding the unlinked inode (the path is gone
+    or names a newer file) locks again, so two holders never overlap."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.unlink(path)
+        os.close(fd)

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from typing import Callable
 
 from pyrt.errors import ImageError, NotFoundError, StateError
-from pyrt.image.content import ContentStore, check_digest
+from pyrt.image.content import ContentStore, check_digest, disk_full, is_disk_full
 
 _users_hook: Callable[[str], list[str]] = lambda image_id: []
 
@@ -90,9 +90,16 @@ class ImageRecord:
 
 def _write_json_atomic(path: str, obj) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.rename(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=True)
+        os.rename(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if is_disk_full(e):
+            raise disk_full(f"writing {os.path.basename(path)}") from None
+        raise
 
 
 class ImageStore:
@@ -296,6 +303,13 @@ class ImageStore:
 
 
     def _remove_if_orphaned(self, name: str) -> None:
+        if re.match(r"^\.[0-9a-f]{64}\.lock$", name):
+            # A layer lock older pyrt versions left behind; one held now is another pull's.
+            path = os.path.join(self.layer_dir_root, name)
+            with contextlib.suppress(OSError), open(path, "rb") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(path)
+            return
         m = re.match(r"^\.[0-9a-f]{64}\.(?:stream|fifo)-(\d+)-", name)
         if m and not os.path.exists(f"/proc/{m.group(1)}"):
             path = os.path.join(self.layer_dir_root, name)

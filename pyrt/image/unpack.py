@@ -18,6 +18,11 @@ Whiteouts become what overlayfs reads: `.wh.NAME` -> a 0:0 character device NAME
 
 Decompression runs in a `gzip`/`zstd` subprocess so it overlaps with our own work on a
 second core; the tar stream itself is read in one pass, never buffered whole.
+
+A hostile layer must not exhaust memory or disk either: one entry's header data (PAX, GNU
+long name/link, sparse maps) is capped before tarfile reads it, as are the number of
+entries, path lengths and depth, and the bytes a layer may expand to (see LIMITS below and
+docs/unpack-snapshots-archives.md). A full disk is one PyrtError naming the layer and entry.
 """
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ import shutil
 import stat
 import tarfile
 
-from pyrt.errors import ImageError
+from pyrt.errors import ImageError, PyrtError
+from pyrt.image.content import disk_full, is_disk_full
 
 TYPE_CHECKING = False     # not typing's: importing typing costs ~2.5 ms of start-up
 if TYPE_CHECKING:
@@ -59,6 +65,33 @@ _DECOMPRESSORS = {
 _MAX_SYMLINK_HOPS = 40
 _CHUNK = 1 << 20
 
+# Limits on what one layer may ask of us (docs/unpack-snapshots-archives.md has the why).
+MAX_HEADER_BYTES = 1 << 20      # one entry's PAX / GNU long name+link / sparse map data (Go's archive/tar: 1 MiB)
+MAX_ENTRIES = 1_000_000         # entries per layer (each costs an inode and a slot in our model)
+MAX_PATH_BYTES = 4096           # a name or link target (PATH_MAX)
+MAX_NAME_BYTES = 255            # one path component (NAME_MAX)
+MAX_DEPTH = 512                 # components in a name
+EXPANSION_RATIO = 100           # uncompressed bytes per compressed byte a layer may reach ...
+MIN_EXPANSION_BUDGET = 1 << 30  # ... but never less than this many
+
+
+def expansion_budget(compressed_size: int) -> int:
+    """How many bytes a layer of COMPRESSED_SIZE bytes may expand to: both its uncompressed tar
+    stream and the sum of its files' sizes (a sparse file counts at its full size)."""
+    return max(MIN_EXPANSION_BUDGET, EXPANSION_RATIO * max(compressed_size, 0))
+
+
+def expansion_error(layer: str, budget: int) -> ImageError:
+    return ImageError(f"layer {layer}: uncompressed data exceeds the limit of {_human(budget)} "
+                      f"(a compression bomb?)")
+
+
+def _human(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
+
 
 def compression_of(media_type: str | None, blob_path: str | None = None) -> str | None:
     """The compression a layer of MEDIA_TYPE uses; None/"" sniffs the blob's magic
@@ -87,14 +120,21 @@ def compression_from_magic(head: bytes) -> str | None:
     return None
 
 
-def unpack_layer(blob_path: str, media_type: str | None, dest_dir: str) -> None:
+def unpack_layer(blob_path: str, media_type: str | None, dest_dir: str, *,
+                 compressed_size: int | None = None, name: str | None = None) -> None:
     """Unpack the layer blob at BLOB_PATH into DEST_DIR (which must not exist yet).
 
-    Raises ImageError naming the entry for anything unsafe or malformed; on any error
-    DEST_DIR is left absent. If another process finished the same DEST_DIR first, its
-    copy is kept and ours discarded.
+    COMPRESSED_SIZE sets the expansion budget (default: the blob file's size; a FIFO must be
+    given it); NAME is how messages call the layer (default: the blob's file name).
+    Raises ImageError naming the entry for anything unsafe, malformed or over a limit, and
+    PyrtError when the disk is full; on any error DEST_DIR is left absent. If another
+    process finished the same DEST_DIR first, its copy is kept and ours discarded.
     """
     comp = compression_of(media_type, blob_path)
+    name = name or os.path.basename(blob_path)
+    if compressed_size is None:
+        compressed_size = os.path.getsize(blob_path) if os.path.isfile(blob_path) else 0
+    budget = expansion_budget(compressed_size)
     dest_dir = os.path.abspath(dest_dir)
     if os.path.lexists(dest_dir):
         raise ImageError(f"layer directory already exists: {dest_dir}")
@@ -103,9 +143,14 @@ def unpack_layer(blob_path: str, media_type: str | None, dest_dir: str) -> None:
     prefix = f".{os.path.basename(dest_dir)}.unpack-"
     _remove_stale_temps(parent, prefix)
     tmp = os.path.join(parent, f"{prefix}{os.getpid()}-{os.urandom(6).hex()}")
-    os.mkdir(tmp, 0o700)
     try:
-        _extract(blob_path, comp, tmp)
+        os.mkdir(tmp, 0o700)
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(f"unpacking layer {name}") from None
+        raise
+    try:
+        _extract(blob_path, comp, tmp, name, budget)
         try:
             os.rename(tmp, dest_dir)
         except OSError as e:
@@ -139,18 +184,19 @@ def remove_tree(path: str) -> None:
         pass
 
 
-def _extract(blob_path: str, comp: str | None, root: str) -> None:
-    with open_decompressed(blob_path, comp) as f:
-        _read_tar(f, blob_path, root)
+def _extract(blob_path: str, comp: str | None, root: str, name: str, budget: int) -> None:
+    with open_decompressed(blob_path, comp, budget) as f:
+        _read_tar(f, name, root, budget)
 
 
 @contextlib.contextmanager
-def open_decompressed(blob_path: str, comp: str | None):
+def open_decompressed(blob_path: str, comp: str | None, budget: int | None = None):
     """A binary stream of BLOB_PATH's uncompressed bytes (COMP: None, "gzip" or "zstd").
 
     Compressed data is inflated by a subprocess, so it overlaps our own work. When the
     with-block ends normally, the rest of the stream is read and the decompressor's verdict
     checked: a truncated or corrupt blob raises ImageError even if the reader stopped early.
+    BUDGET caps the uncompressed bytes that check reads (what comes after a tar's end).
     """
     if comp is None:
         with open(blob_path, "rb", buffering=_CHUNK) as f:
@@ -163,9 +209,9 @@ def open_decompressed(blob_path: str, comp: str | None):
         except ImageError:
             # A truncated or corrupt stream shows up as a tar error first; the
             # decompressor's own message says more, so prefer it.
-            _check_decompressor(proc, comp, blob_path)
+            _check_decompressor(proc, comp, blob_path, budget)
             raise
-        _check_decompressor(proc, comp, blob_path)
+        _check_decompressor(proc, comp, blob_path, budget)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -186,10 +232,13 @@ def _decompressor(comp: str, blob_path: str) -> subprocess.Popen:
     raise ImageError(f"cannot unpack {comp} layer: {names} is not installed")
 
 
-def _check_decompressor(proc: subprocess.Popen, comp: str, blob_path: str) -> None:
+def _check_decompressor(proc: subprocess.Popen, comp: str, blob_path: str, budget: int | None) -> None:
     # tar's end-of-archive can precede the padding; read to EOF so the decompressor checks its CRC
-    while proc.stdout.read(_CHUNK):
-        pass
+    left = budget if budget is not None else -1
+    while chunk := proc.stdout.read(_CHUNK):
+        left -= len(chunk)
+        if budget is not None and left < 0:
+            raise expansion_error(os.path.basename(blob_path), budget)
     rc = proc.wait()
     # gzip exits 2 for warnings such as trailing zeros after the stream; the data is whole.
     if rc == 0 or (comp == "gzip" and rc == 2):
@@ -205,13 +254,23 @@ class _ForwardReader:
     buffered stream, not through "r|" mode's 10 KiB records joined and re-sliced per read
     (a third of the reader's CPU on a rootfs layer)."""
 
-    def __init__(self, f):
+    def __init__(self, f, budget: int):
         self._f = f
         self._pos = 0
+        self._budget = budget
+        # While tarfile reads headers: how many more bytes it may read (None: member data).
+        # Checked before each read, so a huge PAX header is refused before it is buffered.
+        self.header_left: int | None = None
 
     def read(self, n: int = -1) -> bytes:
+        if self.header_left is not None:
+            if n < 0 or n > self.header_left:
+                raise _HeaderTooLarge(self._pos, n)
+            self.header_left -= n
         data = self._f.read(n)
         self._pos += len(data)
+        if self._pos > self._budget:
+            raise _StreamTooLarge()
         return data
 
     def tell(self) -> int:
@@ -229,33 +288,72 @@ class _ForwardReader:
             if not chunk:
                 break           # tarfile's next read() finds the end and says so
             self._pos += len(chunk)
+        if self._pos > self._budget:
+            raise _StreamTooLarge()
         return self._pos
 
 
-def _read_tar(fileobj, blob_path: str, root: str) -> None:
+class _HeaderTooLarge(Exception):
+    """tarfile asked for more header bytes than one entry may have (not a TarError: it must
+    get through tarfile's own handlers)."""
+
+    def __init__(self, offset: int, want: int):
+        super().__init__(offset, want)
+        self.offset, self.want = offset, want
+
+
+class _StreamTooLarge(Exception):
+    pass
+
+
+def _read_tar(fileobj, name: str, root: str, budget: int) -> None:
+    reader = _ForwardReader(fileobj, budget)
+    layer = _Layer(root, name, budget)
+    entry = None
     try:
-        tf = tarfile.open(fileobj=_ForwardReader(fileobj), mode="r:", errorlevel=2)
-    except tarfile.ReadError as e:
-        raise ImageError(f"layer {os.path.basename(blob_path)} is not a tar archive ({e})") from None
-    layer = _Layer(root)
-    for ti in _members(tf, blob_path):
+        reader.header_left = MAX_HEADER_BYTES + 8 * tarfile.BLOCKSIZE
         try:
-            layer.add(ti, tf)
-        except tarfile.TarError as e:
-            raise ImageError(f"layer {os.path.basename(blob_path)}: bad tar data at {ti.name!r} ({e})") from None
-        except OSError as e:
-            raise ImageError(f"cannot unpack layer entry {ti.name!r}: {e.strerror or e}") from None
-    layer.finish()
+            tf = tarfile.open(fileobj=reader, mode="r:", errorlevel=2)
+        except tarfile.ReadError as e:
+            raise ImageError(f"layer {name} is not a tar archive ({e})") from None
+        for ti in _members(tf, reader, name, layer):
+            entry = ti.name
+            try:
+                layer.add(ti, tf)
+            except tarfile.TarError as e:
+                raise ImageError(f"layer {name}: bad tar data at {ti.name!r} ({e})") from None
+        entry = None
+        layer.finish()
+    except _HeaderTooLarge as e:
+        after = f"after entry {layer.last!r}" if layer.last is not None else "at the start"
+        raise ImageError(f"layer {name}: the tar header at byte {e.offset} ({after}) carries more than "
+                         f"{_human(MAX_HEADER_BYTES)} of PAX / long name / sparse map data, the limit") from None
+    except _StreamTooLarge:
+        raise expansion_error(name, budget) from None
+    except OSError as e:
+        where = f" entry {entry!r}" if entry is not None else ""
+        if is_disk_full(e):
+            raise disk_full(f"unpacking layer {name}{where}") from None
+        raise ImageError(f"cannot unpack layer {name}{where}: {e.strerror or e}") from None
 
 
-def _members(tf: tarfile.TarFile, blob_path: str):
+def _members(tf: tarfile.TarFile, reader: _ForwardReader, name: str, layer: "_Layer"):
+    # tarfile.open read the first header already; each next() reads one more.
+    reader.header_left = None
+    count = 0
     while True:
+        reader.header_left = MAX_HEADER_BYTES + 8 * tarfile.BLOCKSIZE
         try:
             ti = tf.next()
         except (tarfile.TarError, EOFError) as e:
-            raise ImageError(f"layer {os.path.basename(blob_path)}: truncated or corrupt tar stream ({e})") from None
+            raise ImageError(f"layer {name}: truncated or corrupt tar stream ({e})") from None
+        reader.header_left = None
         if ti is None:
             return
+        count += 1
+        if count > MAX_ENTRIES:
+            raise ImageError(f"layer {name}: entry {ti.name!r} is one more than the limit of "
+                             f"{MAX_ENTRIES} entries per layer")
         yield ti
 
 
@@ -273,6 +371,11 @@ def _mtime_ns(ti: tarfile.TarInfo) -> int:
     return int(ti.mtime) * 1_000_000_000
 
 
+def _short(entry: str) -> str:
+    """An entry name fit for one line of error message (a hostile one can be 4 KiB long)."""
+    return repr(entry) if len(entry) <= 120 else repr(entry[:60] + "..." + entry[-40:])
+
+
 # Kinds recorded per path in the layer model. Symlinks are recorded as their target (a str).
 _DIR, _FILE, _OTHER = 1, 2, 3
 
@@ -280,8 +383,12 @@ _DIR, _FILE, _OTHER = 1, 2, 3
 class _Layer:
     """One unpack in progress: the tree under ROOT and our model of it."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, name: str = "", budget: int = MIN_EXPANSION_BUDGET):
         self.root = root
+        self.name = name                      # the layer, for messages
+        self.budget = budget                  # bytes all regular files together may take
+        self.written = 0
+        self.last: str | None = None          # the last entry taken, for messages
         self.kinds: dict[str, object] = {"": _DIR}
         self.dir_times: dict[str, int] = {}   # set last: creating children bumps a dir's mtime
         self.root_meta: tarfile.TarInfo | None = None
@@ -297,7 +404,28 @@ class _Layer:
         parts = [p for p in name.split("/") if p not in ("", ".")]
         if ".." in parts:
             raise ImageError(f"unsafe layer entry {entry!r}: {what} {name!r} contains '..'")
+        if len(parts) > MAX_DEPTH:
+            raise ImageError(f"layer entry {_short(entry)}: {what} is {len(parts)} levels deep, "
+                             f"over the limit of {MAX_DEPTH}")
+        for p in parts:
+            if len(p.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+                raise ImageError(f"layer entry {_short(entry)}: a {what} component is longer than "
+                                 f"{MAX_NAME_BYTES} bytes, the limit")
         return parts
+
+    def check_limits(self, ti: tarfile.TarInfo) -> None:
+        """Length of names and link targets, and the layer's expansion budget (before any write)."""
+        for what, value in (("name", ti.name), ("link target", ti.linkname)):
+            n = len(value.encode("utf-8", "surrogateescape"))
+            if n > MAX_PATH_BYTES:
+                raise ImageError(f"layer {self.name}: entry {_short(ti.name)}: {what} is {n} bytes long, "
+                                 f"over the limit of {MAX_PATH_BYTES}")
+        if ti.isreg():
+            self.written += ti.size
+            if self.written > self.budget:
+                sparse = " (sparse)" if ti.sparse is not None else ""
+                raise ImageError(f"layer {self.name}: entry {_short(ti.name)} of {ti.size} bytes{sparse} takes "
+                                 f"the layer's files past the limit of {_human(self.budget)}")
 
     def resolve_dir(self, parts: list[str], entry: str) -> tuple[str, bool]:
         """The real in-layer path of directory PARTS, creating missing directories.
@@ -366,6 +494,8 @@ class _Layer:
 
     def add(self, ti: tarfile.TarInfo, tf: tarfile.TarFile) -> None:
         entry = ti.name
+        self.last = entry
+        self.check_limits(ti)
         parts = self.split(entry, entry)
         if not parts:
             if ti.isdir():
