@@ -15,25 +15,27 @@ KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "post
 
 
 def validate(hooks: dict | None) -> dict:
-    """Check the `hooks` object of config.json; returns it (raw dicts are kept for state.json)."""
+    """Check the `hooks` object of config.json; returns {kind: [raw hook dicts]} for the kinds
+    that have hooks (kept as given for state.json). As runc decodes it, null reads as empty and
+    keys other than the six kinds are ignored; unlike runc, which checks nothing until a hook
+    runs (and only logs a failing poststop hook), a path that is not absolute or a timeout
+    below 1 is refused up front: the runtime-spec says MUST."""
     from pyrt.spec import fields  # loaded by the config parser, our only caller; `delete` skips it
     hooks = fields.obj(hooks, "hooks")
-    for kind, entries in hooks.items():
-        if kind not in KINDS:
-            raise ConfigError(f"hooks: unknown hook kind {kind!r}")
-        if not isinstance(entries, list):
-            raise ConfigError(f"hooks.{kind}: must be an array")
-        for i, h in enumerate(entries):
-            where = f"hooks.{kind}[{i}]"
-            if not isinstance(h, dict) or not isinstance(h.get("path"), str) or not h["path"].startswith("/"):
-                raise ConfigError(f"{where}: path must be an absolute path")
-            for key in ("args", "env"):
-                if key in h and not (isinstance(h[key], list) and all(isinstance(a, str) for a in h[key])):
-                    raise ConfigError(f"{where}.{key}: must be an array of strings")
-            t = h.get("timeout")
-            if t is not None and (not isinstance(t, int) or isinstance(t, bool) or t <= 0):
-                raise ConfigError(f"{where}.timeout: must be a positive integer")
-    return hooks
+    out = {}
+    for kind in KINDS:
+        entries = []
+        for where, h in fields.entries(hooks, kind, "hooks"):
+            path = fields.string(h, "path", where, "")
+            if not path.startswith("/"):
+                raise ConfigError(f"{where}.path: {path!r} is not an absolute path")
+            fields.strings(h, "args", where)
+            fields.strings(h, "env", where)
+            fields.integer(h, "timeout", where, lo=1)
+            entries.append(h)
+        if entries:
+            out[kind] = entries
+    return out
 
 
 def run_hook(hook: dict, state: dict, kind: str) -> None:

@@ -67,3 +67,32 @@ def strings(d: dict, key: str, path: str) -> tuple[str, ...]:
     if not all(isinstance(s, str) for s in v):
         raise ConfigError(f"{where(path, key)}: expected a list of strings, got {v!r}")
     return tuple(v)
+
+
+def entries(d: dict, key: str, path: str):
+    """(where, object) for each element of the array D[KEY]; a null element reads as {} (the zero
+    value runc's JSON decoding gives it), so its required fields are reported by name."""
+    at = where(path, key)
+    for i, v in enumerate(array(d, key, path)):
+        w = f"{at}[{i}]"
+        yield w, obj(v, w)
+
+
+def _known(v: str, allowed, what: str, at: str) -> str:
+    if v not in allowed:
+        raise ConfigError(f"{at}: unknown {what} {v!r}")
+    return v
+
+
+def choice(d: dict, key: str, path: str, allowed, what: str) -> str:
+    """A required string from the vocabulary ALLOWED (exact spelling, as runc compares)."""
+    v = string(d, key, path, "")
+    if not v:
+        raise ConfigError(f"{where(path, key)}: is required")
+    return _known(v, allowed, what, where(path, key))
+
+
+def choices(d: dict, key: str, path: str, allowed, what: str) -> tuple[str, ...]:
+    """A list of strings each from the vocabulary ALLOWED; an error names the element."""
+    at = where(path, key)
+    return tuple(_known(v, allowed, what, f"{at}[{i}]") for i, v in enumerate(strings(d, key, path)))

@@ -7,8 +7,8 @@ filter is built, where unknown names are skipped the way runc skips them
 """
 from __future__ import annotations
 
-
 from pyrt.errors import ConfigError
+from pyrt.spec import fields
 from pyrt.spec.record import Record
 
 ACTIONS = (
@@ -32,23 +32,7 @@ FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER
 # Actions whose filter return value carries an errno (EPERM when errnoRet is absent, as runc).
 ERRNO_ACTIONS = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
 _U64 = (1 << 64) - 1
-
-
-def _check_in(value, allowed, what: str) -> str:
-    if value not in allowed:
-        raise ConfigError(f"linux.seccomp: unknown {what} {value!r}")
-    return value
-
-
-def _uint(value, what: str, limit: int = _U64) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
-        raise ConfigError(f"linux.seccomp: {what} must be an integer in 0..{limit}, not {value!r}")
-    return value
-
-
-def _errno_ret(d: dict, key: str, where: str) -> int | None:
-    v = d.get(key)
-    return None if v is None else _uint(v, f"{where}.{key}", 0xFFFF)
+_ERRNO_MAX = 0xFFFF  # the 16-bit data of SECCOMP_RET_ERRNO
 
 
 class Arg(Record):
@@ -58,14 +42,14 @@ class Arg(Record):
     op: str
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Arg":
-        if not isinstance(d, dict):
-            raise ConfigError("linux.seccomp: each syscall arg must be an object")
+    def from_dict(cls, d: dict, path: str) -> "Arg":
+        d = fields.obj(d, path)
+        # An absent index or value is 0, as Go decodes them in runc; op has no default.
         return cls(
-            index=_uint(d.get("index"), "arg index", 5),
-            value=_uint(d.get("value", 0), "arg value"),
-            value_two=_uint(d.get("valueTwo", 0), "arg valueTwo"),
-            op=_check_in(d.get("op"), OPERATORS, "operator"),
+            index=fields.integer(d, "index", path, 0, 5, default=0),
+            value=fields.integer(d, "value", path, 0, _U64, default=0),
+            value_two=fields.integer(d, "valueTwo", path, 0, _U64, default=0),
+            op=fields.choice(d, "op", path, OPERATORS, "operator"),
         )
 
 
@@ -76,17 +60,17 @@ class Syscall(Record):
     args: tuple[Arg, ...] = ()
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Syscall":
-        if not isinstance(d, dict):
-            raise ConfigError("linux.seccomp.syscalls entries must be objects")
-        names = d.get("names")
-        if not names or not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-            raise ConfigError("linux.seccomp: a syscalls entry needs a non-empty list of names")
+    def from_dict(cls, d: dict, path: str) -> "Syscall":
+        d = fields.obj(d, path)
+        # No names at all is a rule for no syscall (runc accepts it); an empty name is refused.
+        names = fields.strings(d, "names", path)
+        if "" in names:
+            raise ConfigError(f"{path}.names[{names.index('')}]: an empty string is not a syscall name")
         return cls(
-            names=tuple(names),
-            action=_check_in(d.get("action"), ACTIONS, "action"),
-            errno_ret=_errno_ret(d, "errnoRet", "syscalls"),
-            args=tuple(Arg.from_dict(a) for a in d.get("args") or ()),
+            names=names,
+            action=fields.choice(d, "action", path, ACTIONS, "action"),
+            errno_ret=fields.integer(d, "errnoRet", path, 0, _ERRNO_MAX),
+            args=tuple(Arg.from_dict(a, w) for w, a in fields.entries(d, "args", path)),
         )
 
 
@@ -100,30 +84,37 @@ class Seccomp(Record):
     listener_metadata: str | None = None
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "Seccomp | None":
+    def from_dict(cls, d: dict | None, path: str = "linux.seccomp") -> "Seccomp | None":
+        """None when there is no seccomp to set up: no object, or (as runc) neither a default
+        action nor rules, whatever else is there; JSON types are checked first all the same."""
         if d is None:
             return None
-        if not isinstance(d, dict):
-            raise ConfigError("linux.seccomp must be an object")
-        if "defaultAction" not in d:
-            raise ConfigError("linux.seccomp: defaultAction is required")
-        default = _check_in(d["defaultAction"], ACTIONS, "action")
+        d = fields.obj(d, path)
+        default = fields.string(d, "defaultAction", path, "")
+        rules = fields.array(d, "syscalls", path)
+        for key in ("architectures", "flags"):
+            fields.strings(d, key, path)
+        listener = fields.string(d, "listenerPath", path) or None
+        metadata = fields.string(d, "listenerMetadata", path) or None
+        default_errno = fields.integer(d, "defaultErrnoRet", path, 0, _ERRNO_MAX)
+        if not default and not rules:
+            return None
+        default = fields.choice(d, "defaultAction", path, ACTIONS, "action")
         if default == "SCMP_ACT_NOTIFY":
-            raise ConfigError("linux.seccomp: SCMP_ACT_NOTIFY cannot be the default action")
-        syscalls = tuple(Syscall.from_dict(s) for s in d.get("syscalls") or ())
-        listener = d.get("listenerPath") or None
+            raise ConfigError(f"{path}.defaultAction: SCMP_ACT_NOTIFY cannot be the default action")
+        syscalls = tuple(Syscall.from_dict(s, w) for w, s in fields.entries(d, "syscalls", path))
         if any(s.action == "SCMP_ACT_NOTIFY" for s in syscalls):
             if listener is None:
-                raise ConfigError("linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath")
+                raise ConfigError(f"{path}: SCMP_ACT_NOTIFY needs listenerPath")
             # Refused here, before anything is set up, rather than by the init.
-            raise ConfigError("linux.seccomp: SCMP_ACT_NOTIFY is not supported by pyrt yet",
+            raise ConfigError(f"{path}: SCMP_ACT_NOTIFY is not supported by pyrt yet",
                               hint="`pyrt-runc features` lists the supported actions")
         return cls(
             default_action=default,
-            default_errno_ret=_errno_ret(d, "defaultErrnoRet", "seccomp"),
-            architectures=tuple(_check_in(a, ARCHES, "architecture") for a in d.get("architectures") or ()),
-            flags=tuple(_check_in(f, FLAGS, "flag") for f in d.get("flags") or ()),
+            default_errno_ret=default_errno,
+            architectures=fields.choices(d, "architectures", path, ARCHES, "architecture"),
+            flags=fields.choices(d, "flags", path, FLAGS, "flag"),
             syscalls=syscalls,
             listener_path=listener,
-            listener_metadata=d.get("listenerMetadata") or None,
+            listener_metadata=metadata,
         )

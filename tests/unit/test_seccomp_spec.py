@@ -33,12 +33,14 @@ def test_from_dict_full():
     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
       "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ALMOST"}]}]}, "unknown operator 'SCMP_CMP_ALMOST'"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
-      "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}, "arg index must be an integer in 0..5"),
-    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}, "non-empty list of names"),
+      "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]},
+     r"linux.seccomp.syscalls\[0\].args\[0\].index: 6 is above the maximum 5"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read", ""], "action": "SCMP_ACT_ERRNO"}]},
+     r"linux.seccomp.syscalls\[0\].names\[1\]: an empty string is not a syscall name"),
     ({"defaultAction": "SCMP_ACT_NOTIFY"}, "cannot be the default action"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}, "needs listenerPath"),
-    ({"syscalls": []}, "defaultAction is required"),
-    ({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}, "defaultErrnoRet must be an integer"),
+    ({"syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}, "linux.seccomp.defaultAction: is required"),
+    ({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}, "linux.seccomp.defaultErrnoRet: -1 is below"),
 ])
 def test_bad_vocabulary_is_one_clear_config_error(bad, message):
     with pytest.raises(ConfigError, match=message):

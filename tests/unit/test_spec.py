@@ -73,8 +73,8 @@ def test_mount_options_become_flags_and_data():
     (lambda c: c["linux"].update(namespaces=[{"type": "mount"}]), "uts namespace"),  # hostname without uts
     (lambda c: c["linux"].update(rootfsPropagation="sideways"), "rootfsPropagation"),
     (lambda c: c["linux"].update(devices=[{"path": "/etc/x", "type": "c"}]), "under /dev"),
-    (lambda c: c.update(hooks={"prestart": [{"path": "relative"}]}), "absolute path"),
-    (lambda c: c.update(hooks={"whenever": []}), "unknown hook kind"),
+    (lambda c: c.update(hooks={"prestart": [{"path": "relative"}]}), "hooks.prestart[0].path: 'relative' is not an absolute"),
+    (lambda c: c.update(hooks={"poststop": [{"path": "/x", "timeout": 0}]}), "hooks.poststop[0].timeout"),
     (lambda c: c["mounts"].append({"type": "tmpfs"}), "destination"),
     (lambda c: c["process"].update(terminal="yes"), "terminal"),
 ])
