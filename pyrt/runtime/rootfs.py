@@ -77,6 +77,12 @@ def _ensure(path: str, is_dir: bool, what: str) -> None:
         raise _fail(f"{what}: create {path}", e) from None
 
 
+def _mount_flags(path: str) -> int:
+    """The MS_* flags of the mount PATH is on, as statvfs reports them."""
+    f_flag = os.statvfs(path).f_flag
+    return sum(ms_bit for st_bit, ms_bit in _ST_TO_MS if f_flag & st_bit)
+
+
 def remount_bind(path: str, flags: int, what: str) -> None:
     """Remount the bind mount at PATH with FLAGS, keeping flags the kernel locked on it."""
     try:
@@ -84,13 +90,8 @@ def remount_bind(path: str, flags: int, what: str) -> None:
     except OSError as e:
         if e.errno != errno.EPERM:
             raise _fail(what, e) from None
-        locked = 0
-        f_flag = os.statvfs(path).f_flag
-        for st_bit, ms_bit in _ST_TO_MS:
-            if f_flag & st_bit:
-                locked |= ms_bit
         try:
-            mount(None, path, None, MS_BIND | MS_REMOUNT | flags | locked)
+            mount(None, path, None, MS_BIND | MS_REMOUNT | flags | _mount_flags(path))
         except OSError as e2:
             raise _fail(what, e2) from None
 
@@ -361,7 +362,10 @@ def readonly_path(path: str) -> None:
         if e.errno == errno.ENOENT:
             return
         raise _fail(f"readonly path {path}", e) from None
-    remount_bind(path, MS_RDONLY | MS_REC, f"readonly path {path}")
+    # runc keeps the source's nosuid/nodev/noexec (podman's /proc has all three): a bind remount
+    # would otherwise clear them and /proc/sys would become ro but suid/dev/exec.
+    kept = _mount_flags(path) & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    remount_bind(path, MS_RDONLY | MS_REC | kept, f"readonly path {path}")
 
 
 def mask_path(path: str) -> None:
