@@ -1,0 +1,217 @@
+"""podman (through conmon) drives pyrt-runc as it drives runc: every case runs under both
+runtimes and the outcomes are compared.
+
+podman lives in a private world (tests/support/podman.py): its own storage, runroot, tmpdir and
+configuration in a temp dir, cgroupfs paths inside a cgroup jail beneath our own cgroup
+(tests/support/cgjail.py), --network none. The module's fixture fails if anything is left.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.support.bundle import PYRT_RUNC, RUNC
+from tests.support.differential import probe_binary
+from tests.support.podman import Podman
+
+RUNTIMES = {"runc": RUNC, "pyrt-runc": PYRT_RUNC}
+ARGV_LOG_WRAPPER = """#!/bin/sh
+echo "$*" >> {log}
+exec {runtime} "$@"
+"""
+
+
+@pytest.fixture(scope="module")
+def pm():
+    p = Podman("test_podman")
+    try:
+        p.import_busybox({"/bin/probe": probe_binary()})
+        yield p
+    finally:
+        problems = p.close()
+    assert not problems, problems
+
+
+@pytest.fixture(autouse=True)
+def no_container_left(pm):
+    yield
+    left = pm("ps", "-aq").stdout.split()
+    if left:
+        pm("rm", "-f", "-t", "0", *left)
+    assert not left, f"podman containers left behind: {left}"
+
+
+def both(pm, *args, **kw) -> dict:
+    """`podman ARGS` under each runtime: {name: CompletedProcess}."""
+    return {name: pm(*args, runtime=rt, **kw) for name, rt in RUNTIMES.items()}
+
+
+def outcome(r) -> tuple:
+    return r.returncode, r.stdout, r.stderr
+
+
+def assert_same(res: dict) -> None:
+    a, b = res["runc"], res["pyrt-runc"]
+    assert outcome(a) == outcome(b), f"runc: {outcome(a)}\npyrt-runc: {outcome(b)}"
+
+
+@pytest.mark.parametrize("cmd, rc", [("exit 0", 0), ("exit 3", 3), ("kill -9 $$", 137), ("kill -TERM $$", 143)])
+def test_run_rm_exit_code(pm, cmd, rc):
+    # A pid namespace's init cannot signal itself to death: the signal cases share the jail's.
+    pid = ["--pid", "host"] if "kill" in cmd else []
+    res = both(pm, "run", "--rm", *pid, pm.image, "sh", "-c", cmd)
+    assert_same(res)
+    assert res["pyrt-runc"].returncode == rc, res["pyrt-runc"].stderr
+
+
+def test_stdout_and_stderr_through_conmon(pm):
+    res = both(pm, "run", "--rm", pm.image, "sh", "-c", "echo to-out; echo to-err >&2; echo more-out")
+    assert_same(res)
+    assert res["pyrt-runc"].stdout == "to-out\nmore-out\n"
+    assert res["pyrt-runc"].stderr == "to-err\n"
+
+
+def test_stdin_interactive(pm):
+    res = both(pm, "run", "--rm", "-i", pm.image, "sh", "-c", "tr a-z A-Z", input="hello pod\n")
+    assert_same(res)
+    assert res["pyrt-runc"].stdout == "HELLO POD\n"
+
+
+def test_terminal_through_console_socket(pm):
+    res = both(pm, "run", "--rm", "-t", pm.image, "sh", "-c", "tty; test -t 1 && echo stdout-is-a-tty")
+    assert_same(res)
+    assert res["pyrt-runc"].returncode == 0
+    assert res["pyrt-runc"].stdout.replace("\r\n", "\n") == "/dev/pts/0\nstdout-is-a-tty\n"
+
+
+def test_process_settings(pm):
+    """--user, --workdir, --env, --cap-drop ALL, --read-only: what the process sees."""
+    script = ("id; pwd; echo $FOO; grep -E '^Cap(Eff|Bnd|Prm)' /proc/self/status; "
+              "touch /x 2>/dev/null && echo rootfs-writable || echo rootfs-readonly; "
+              "touch /tmp/y && echo tmp-writable")
+    res = both(pm, "run", "--rm", "--user", "1000:1000", "--workdir", "/tmp", "--env", "FOO=bar baz",
+               "--cap-drop", "ALL", "--read-only", pm.image, "sh", "-c", script)
+    assert_same(res)
+    out = res["pyrt-runc"].stdout.splitlines()
+    assert out[0].startswith("uid=1000(1000) gid=1000(1000)")
+    assert out[1:3] == ["/tmp", "bar baz"]
+    assert all(line.endswith("0000000000000000") for line in out[3:6]), out
+    assert out[6:] == ["rootfs-readonly", "tmp-writable"]
+
+
+def test_resources_in_the_jail(pm):
+    """--memory and --pids-limit reach the container's cgroup (inside the jail)."""
+    res = both(pm, "run", "--rm", "--memory", "64m", "--pids-limit", "77", pm.image, "sh", "-c",
+               "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max")
+    assert_same(res)
+    assert res["pyrt-runc"].stdout.split() == [str(64 << 20), "77"]
+
+
+def _norm_probe(report: dict) -> dict:
+    """What differs between two podman containers of one image: their ids (in paths, hostname,
+    $HOSTNAME), the order of the environment and of podman's own bind mounts (/etc/hosts,
+    /dev/shm... come from Go maps, so config.json's order changes from one container to the next)."""
+    text = re.sub(r"[0-9a-f]{64}", "<id>", json.dumps(report, sort_keys=True))
+    text = re.sub(r"\b[0-9a-f]{12}\b", "<short-id>", text)
+    out = json.loads(text)
+    out["env"] = sorted(out.get("env", []))
+    out["mounts"] = sorted(out.get("mounts", []), key=lambda m: json.dumps(m, sort_keys=True))
+    return out
+
+
+def test_probe_view_matches(pm):
+    res = both(pm, "run", "--rm", pm.image, "/bin/probe")
+    reports = {}
+    for name, r in res.items():
+        assert r.returncode == 0, f"{name}: {r.stderr}"
+        reports[name] = _norm_probe(json.loads(r.stdout))
+    a, b = reports["runc"], reports["pyrt-runc"]
+    diffs = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+    if "mounts" in diffs:
+        ma, mb = diffs.pop("mounts")
+        diffs["mounts"] = {"only-under-runc": [m for m in ma if m not in mb],
+                           "only-under-pyrt-runc": [m for m in mb if m not in ma]}
+    assert not diffs, json.dumps(diffs, indent=1)
+
+
+def _detached(pm, rt, *args) -> str:
+    r = pm("run", "-d", *args, pm.image, "sleep", "300", runtime=rt)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_detached_lifecycle(pm, name):
+    """-d, inspect, exec (plain, -t, with a status), top, pause/unpause, stop: SIGTERM ignored by
+    pid 1 (sleep in a pid namespace) so podman escalates to SIGKILL after the timeout."""
+    rt = RUNTIMES[name]
+    cid = _detached(pm, rt)
+    try:
+        st = json.loads(pm("inspect", cid).stdout)[0]["State"]
+        assert st["Status"] == "running" and st["Pid"] > 0
+
+        r = pm("exec", cid, "sh", "-c", "echo in-exec; echo exec-err >&2; exit 5")
+        assert (r.returncode, r.stdout, r.stderr) == (5, "in-exec\n", "exec-err\n")
+        r = pm("exec", "-t", cid, "tty")
+        assert (r.returncode, r.stdout.strip()) == (0, "/dev/pts/0"), r.stderr
+        r = pm("exec", "--user", "1000", "--workdir", "/tmp", "--env", "E=1", cid, "sh", "-c", "id -u; pwd; echo $E")
+        assert r.stdout.split() == ["1000", "/tmp", "1"], r.stderr
+
+        r = pm("top", cid, "pid", "args")
+        assert r.returncode == 0 and "sleep 300" in r.stdout, r.stderr
+
+        assert pm("pause", cid).returncode == 0
+        assert json.loads(pm("inspect", cid).stdout)[0]["State"]["Status"] == "paused"
+        assert pm("unpause", cid).returncode == 0
+        assert json.loads(pm("inspect", cid).stdout)[0]["State"]["Status"] == "running"
+
+        t0 = time.monotonic()
+        r = pm("stop", "-t", "1", cid)
+        took = time.monotonic() - t0
+        assert r.returncode == 0, r.stderr
+        assert 0.9 < took < 20, took
+        st = json.loads(pm("inspect", cid).stdout)[0]["State"]
+        assert st["Status"] == "exited" and st["ExitCode"] == 137, st
+    finally:
+        r = pm("rm", "-f", cid)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_kill_and_rm_force(pm, name):
+    rt = RUNTIMES[name]
+    cid = _detached(pm, rt)
+    r = pm("kill", "--signal", "KILL", cid)
+    assert r.returncode == 0, r.stderr
+    r = pm("wait", cid)
+    assert r.stdout.strip() == "137", r.stderr
+    r = pm("rm", cid)
+    assert r.returncode == 0, r.stderr
+
+    cid = _detached(pm, rt)
+    r = pm("rm", "-f", "-t", "0", cid)
+    assert r.returncode == 0, r.stderr
+    assert pm("ps", "-aq").stdout.split() == []
+
+
+def test_runtime_calls_are_runc_s(pm, tmp_path):
+    """What conmon/podman call: the same verbs and flags for both runtimes (logged by a wrapper)."""
+    calls = {}
+    for name, rt in RUNTIMES.items():
+        log = tmp_path / f"{name}.argv"
+        wrapper = tmp_path / f"{name}-wrapper"
+        wrapper.write_text(ARGV_LOG_WRAPPER.format(log=log, runtime=rt))
+        wrapper.chmod(0o755)
+        cid = _detached(pm, str(wrapper))
+        assert pm("exec", cid, "true").returncode == 0
+        assert pm("exec", "-t", cid, "true").returncode == 0
+        assert pm("stop", "-t", "0", cid).returncode == 0
+        assert pm("rm", cid).returncode == 0
+        lines = log.read_text().splitlines()
+        calls[name] = [re.sub(r"/tmp/\S+|[0-9a-f]{64}", "<x>", line) for line in lines]
+    assert calls["runc"] == calls["pyrt-runc"]
+    verbs = {line.split()[0] for line in calls["pyrt-runc"]}
+    assert {"create", "start", "exec", "kill", "delete"} <= verbs, calls
