@@ -178,8 +178,21 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
     if not store.content.has(d):
         reporter.start(d, layer.size, "layer")
         stream = None
+
+        def finish_stream():
+            if stream is not None:
+                # Kept only if the blob committed; a failure here is met again, and reported,
+                # by unpack_once below, which unpacks the committed blob.
+                stream.finish(keep=store.content.has(d))
+
         try:
-            with store.content.writer(d, layer.size) as w:
+            with contextlib.ExitStack() as held:
+                if not store.has_layer(layer.diff_id):
+                    # Hold the layer's lock while it streams in (released after finish_stream):
+                    # a concurrent pull of the same layer waits, then finds it unpacked.
+                    held.enter_context(layer_lock(_layer_lock_path(store, layer)))
+                held.callback(finish_stream)
+                w = held.enter_context(store.content.writer(d, layer.size))
                 if not store.content.has(d):
                     if w.offset:
                         reporter.advance(d, w.offset)
@@ -196,11 +209,6 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
             raise
         except NotFound:
             raise ImageError(f"layer {d} of {ref} is missing from the registry") from None
-        finally:
-            if stream is not None:
-                # Kept only if the blob committed; a failure here is met again, and reported,
-                # by unpack_once below, which unpacks the committed blob.
-                stream.finish(keep=store.content.has(d))
         reporter.done(d, "Download complete")
     else:
         reporter.skip(d, layer.size, "Already exists")
@@ -249,10 +257,14 @@ def unpack_once(store: ImageStore, layer: LayerRecord) -> str:
     dest = store.layer_dir(layer.diff_id)
     if os.path.isdir(dest):
         return dest
-    with layer_lock(os.path.join(store.layer_dir_root, f".{os.path.basename(dest)}.lock")):
+    with layer_lock(_layer_lock_path(store, layer)):
         if not os.path.isdir(dest):
             unpack_blob(store, layer)
     return dest
+
+
+def _layer_lock_path(store: ImageStore, layer: LayerRecord) -> str:
+    return os.path.join(store.layer_dir_root, f".{layer.diff_id[7:]}.lock")
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from pyrt.image.pull import PullOptions, pull
 from pyrt.image.reference import RegistriesConf
 from pyrt.image.store import ImageStore
 from tests.support.bundle import PYRT
+from tests.support.hostile_layers import push_one_layer
 from tests.support.pyrtcli import pyrt, pyrt_env
 from tests.support.registry import builder, skopeo_inspect
 
@@ -28,8 +29,8 @@ def _layer_digest(pushed, name="busybox"):
 
 
 def _layer_dir_names(store):
-    """What is in layers/ besides the per-layer lock files: no streaming leftovers allowed."""
-    return sorted(n for n in os.listdir(store.layer_dir_root) if not n.endswith(".lock"))
+    """What is in layers/: no streaming leftovers and no lock files allowed."""
+    return sorted(os.listdir(store.layer_dir_root))
 
 
 def _assert_nothing_recorded(store, blob=None):
@@ -41,18 +42,8 @@ def _assert_nothing_recorded(store, blob=None):
 
 
 def _push_crafted(tmp_path, ref: str, gz_layer: bytes, diff_id: str):
-    """Push a one-layer image whose gzip blob and claimed diff_id are given as they are (the
-    builder's image_manifest derives both from a tar, which these tests must not); returns
-    (ref, layer descriptor)."""
-    layout = builder.Layout(str(tmp_path / "layout"))
-    ldesc = layout.blob(gz_layer, builder.LAYER_TYPES["gzip"])
-    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-    cdesc = layout.blob(json.dumps(config).encode(), builder.OCI_CONFIG)
-    mdesc = layout.blob(json.dumps({"schemaVersion": 2, "mediaType": builder.OCI_MANIFEST,
-                                    "config": cdesc, "layers": [ldesc]}).encode(), builder.OCI_MANIFEST)
-    layout.write_index(mdesc)
-    builder.push(layout.path, ref)
-    return ref, ldesc
+    return ref, push_one_layer(tmp_path, ref, gz_layer, diff_id)
+
 
 def test_5xx_retried(fault_proxy, pushed, store_root):
     layer = _layer_digest(pushed)
@@ -246,6 +237,39 @@ def test_concurrent_pulls_of_one_image(pushed, store_root, tmp_path):
     rec = store.resolve(pushed["multilayer"])
     assert len(store.records()) == 1 and store.content.ingests() == []
     assert _layer_dir_names(store) == sorted(layer.diff_id[7:] for layer in rec.layers)
+
+
+def test_concurrent_pulls_unpack_once(fault_proxy, pushed, store_root, tmp_path):
+    """Two `pyrt pull`s of one image at once, its layer served slowly so they overlap: both
+    succeed, only one of them unpacks the layer (layers/ is watched for the unpackers' temp
+    dirs, which carry their pid), and nothing stray stays in layers/ (no lock file either)."""
+    import re
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": layer, "kind": "slow", "times": 2}]
+    env = pyrt_env(str(tmp_path))
+    ref = f"{fault_proxy.host}/pyrt/busybox"
+    procs = [subprocess.Popen([PYRT, "--root", store_root, "pull", "-q", "--tls-verify=false", ref],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    layers_dir = os.path.join(store_root, "image", "layers")
+    unpackers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        try:
+            names = os.listdir(layers_dir)
+        except FileNotFoundError:
+            names = []
+        for n in names:
+            m = re.search(r"\.(?:stream|fifo|unpack)-(\d+)-", n)
+            if m:
+                unpackers.add(int(m.group(1)))
+        time.sleep(0.001)
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert len(unpackers) == 1 and unpackers <= {p.pid for p in procs}, unpackers
+    store = ImageStore(store_root)
+    rec = store.resolve(ref)
+    assert store.content.ingests() == []
+    assert _layer_dir_names(store) == [rec.layers[0].diff_id[7:]]
 
 
 def test_ctrl_c_while_server_stalls(fault_proxy, pushed, store_root, tmp_path):
