@@ -1,7 +1,9 @@
 """Typed readers for JSON objects, shared by the spec parsers: each error names the field it rejects.
 
 An absent key and JSON null read as DEFAULT (None unless given), so one reader serves both
-config.json (spec defaults) and `update` (None = "not set").
+config.json (spec defaults) and `update` (None = "not set"). That is also how runc's Go decoding
+reads config.json: null is the zero value, a value of the wrong JSON type is an error, and keys
+nobody reads are ignored (tests/integration/test_differential_config.py compares the two).
 """
 from __future__ import annotations
 
