@@ -25,6 +25,7 @@ import weakref
 
 from pyrt.errors import AuthError, RegistryError
 from pyrt.image import manifest as mf
+from pyrt.image.auth import IDENTITY_TOKEN_USER
 
 _CHUNK = 1 << 20
 _RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -199,15 +200,22 @@ class RegistryClient:
         url = urllib.parse.urlsplit(params["realm"])
         qs = "&".join(x for x in (url.query, urllib.parse.urlencode(q)) if x)
         path = (url.path or "/") + (f"?{qs}" if qs else "")
-        headers = {}
-        if self.credentials:
+        method, body, headers = "GET", None, {}
+        if self.credentials and self.credentials[0] == IDENTITY_TOKEN_USER:
+            # An identity token (docker's "<token>" user) is an OAuth2 refresh token: POST it.
+            method, path = "POST", (url.path or "/") + (f"?{url.query}" if url.query else "")
+            form = {"grant_type": "refresh_token", "refresh_token": self.credentials[1], "client_id": "pyrt"}
+            form.update(q)
+            body = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif self.credentials:
             headers["Authorization"] = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
         for attempt in range(self.retries + 1):
             c = self._new_conn(url.scheme, url.netloc)
             try:
-                c.request("GET", path, headers=headers)
+                c.request(method, path, body=body, headers=headers)
                 r = c.getresponse()
-                body = r.read()
+                answer = r.read()
             except _TRANSIENT as e:
                 if attempt == self.retries:
                     raise RegistryError(f"token server {url.netloc} failed: {e}") from None
@@ -220,12 +228,14 @@ class RegistryClient:
                 continue
             break
         if r.status in (401, 403):
-            raise AuthError(f"authentication required: run pyrt login {self.host}"
-                            if not self.credentials else f"login to {self.host} refused: bad username or password")
+            if not self.credentials:
+                raise AuthError(f"authentication required: run pyrt login {self.host}")
+            what = "identity token" if method == "POST" else "username or password"
+            raise AuthError(f"login to {self.host} refused: bad {what}")
         if r.status != 200:
             raise RegistryError(f"token server {url.netloc} answered {r.status}")
         try:
-            doc = json.loads(body)
+            doc = json.loads(answer)
             token = doc.get("token") or doc["access_token"]
         except (ValueError, KeyError, AttributeError):
             raise RegistryError(f"token server {url.netloc} sent no token") from None

@@ -32,6 +32,7 @@ from tests.support.bundle import REPO
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 USER, PASSWORD = "pyrt", "s3cret-pw"
+IDENTITY_TOKEN = "pyrt-test-identity-token"      # the token issuer's refresh token for USER
 SERVICE, ISSUER = "pyrt-test-registry", "pyrt-test-issuer"
 
 
@@ -145,7 +146,8 @@ class TokenIssuer:
     """GET /token?service=...&scope=repository:NAME:ACTIONS -> {"token": JWT}.
 
     With valid Basic credentials every requested action is granted; anonymously only `pull`
-    of repositories in `public`; wrong credentials get 401. `requests` counts calls, so a
+    of repositories in `public`; wrong credentials get 401. POST /token with the OAuth2
+    refresh-token grant and IDENTITY_TOKEN grants as USER (access_token in the answer). `requests` counts calls, so a
     test can see tokens being cached.
     """
 
@@ -157,6 +159,7 @@ class TokenIssuer:
         self.public: set[str] = set()
         self.requests = 0
         self.scopes: list[str] = []
+        self.posts: list[dict] = []         # the forms of OAuth2 (identity token) requests
         issuer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -165,20 +168,34 @@ class TokenIssuer:
 
             def do_GET(self):
                 issuer.requests += 1
-                url = urllib.parse.urlsplit(self.path)
-                q = urllib.parse.parse_qs(url.query)
+                q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 user = None
                 hdr = self.headers.get("Authorization", "")
                 if hdr.startswith("Basic "):
                     u, _, p = base64.b64decode(hdr[6:]).decode().partition(":")
                     if (u, p) != (USER, PASSWORD):
-                        self.send_response(401)
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
+                        return self.refuse()
                     user = u
+                self.grant(user, q.get("scope", []))
+
+            def do_POST(self):
+                # OAuth2 refresh-token grant: how an identity token is traded for a token.
+                issuer.requests += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                issuer.posts.append(form)
+                if form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != [IDENTITY_TOKEN]:
+                    return self.refuse()
+                self.grant(USER, form.get("scope", []), oauth=True)
+
+            def refuse(self):
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def grant(self, user, scopes, oauth=False):
                 access = []
-                for scope in q.get("scope", []):
+                for scope in scopes:
                     issuer.scopes.append(scope)
                     parts = scope.split(":")
                     if len(parts) != 3:
@@ -187,7 +204,8 @@ class TokenIssuer:
                     granted = actions.split(",") if user else (["pull"] if repo in issuer.public and "pull" in actions else [])
                     if granted:
                         access.append({"type": typ, "name": repo, "actions": granted})
-                body = json.dumps({"token": issuer.sign(user or "", access), "expires_in": 300}).encode()
+                key = "access_token" if oauth else "token"
+                body = json.dumps({key: issuer.sign(user or "", access), "expires_in": 300}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

@@ -62,3 +62,36 @@ def test_malformed_file(home):
     p.write_text("{not json")
     with pytest.raises(AuthError, match="cannot read credentials file"):
         auth.find_credentials("x")
+
+
+def _helper_prog(tmp_path, monkeypatch, name, script):
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    prog = bindir / f"docker-credential-{name}"
+    prog.write_text("#!/bin/sh\n" + script)
+    prog.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+
+
+def test_creds_store_asks_about_docker_hub_by_its_v1_url(home, tmp_path, monkeypatch):
+    """docker's helpers know the Hub as https://index.docker.io/v1/, whatever alias we pull from."""
+    _helper_prog(tmp_path, monkeypatch, "echoer",
+                 'printf \'{"ServerURL":"","Username":"%s","Secret":"pw"}\' "$(cat)"\n')
+    (home / ".docker").mkdir()
+    (home / ".docker" / "config.json").write_text(json.dumps({"credsStore": "echoer"}))
+    assert auth.find_credentials("registry-1.docker.io") == ("https://index.docker.io/v1/", "pw")
+    assert auth.find_credentials("quay.io:5000") == ("quay.io:5000", "pw")
+
+
+def test_helper_name_cannot_be_a_path(home):
+    (home / ".docker").mkdir()
+    (home / ".docker" / "config.json").write_text(json.dumps({"credHelpers": {"quay.io": "../../bin/sh"}}))
+    with pytest.raises(AuthError, match="invalid credential helper name"):
+        auth.find_credentials("quay.io")
+
+
+def test_empty_answer_is_no_credentials(home, tmp_path, monkeypatch):
+    _helper_prog(tmp_path, monkeypatch, "blank", 'echo \'{"ServerURL":"","Username":"","Secret":""}\'\n')
+    (home / ".docker").mkdir()
+    (home / ".docker" / "config.json").write_text(json.dumps({"credsStore": "blank"}))
+    assert auth.find_credentials("quay.io") is None
