@@ -12,6 +12,8 @@ Layout of the image store, <root>/image/ (root is the CLI's --root, default /var
                             only ever filled from bytes that hashed to its diff_id
                             (pyrt.image.layerstream), so one image cannot plant content another
                             image will reuse.
+                            While one is being unpacked, layers/.<hex>.lock is flock(2)ed
+                            (pyrt.image.pull.layer_lock); its holder deletes it.
     images/<id-hex>.json    one record per image; the image id is its config digest
     tags.json               {"docker.io/library/busybox:latest": "sha256:<id>", ...}
     lock                    flock(2)ed around every change of records or tags and around gc
