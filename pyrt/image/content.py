@@ -9,6 +9,7 @@ digest turns out wrong deletes its ingest file.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -178,17 +179,23 @@ class IngestWriter:
             self.discard()
             raise DigestMismatch(
                 f"blob {self.digest} is larger than its descriptor says ({self.expected_size} bytes)")
-        try:
+        with self._dropped_if_disk_full():
             self._f.write(data)
+        self._hash.update(data)
+        self.offset += len(data)
+
+    @contextlib.contextmanager
+    def _dropped_if_disk_full(self):
+        """ENOSPC/EDQUOT -> one PyrtError; nothing to resume on a full disk, so what is staged
+        goes (it only takes space)."""
+        try:
+            yield
         except OSError as e:
             if not is_disk_full(e):
                 raise
-            # Nothing to resume on a full disk: drop what is staged, it only takes space.
             self.discard()
             self._full = True
             raise disk_full(f"downloading blob {self.digest}") from None
-        self._hash.update(data)
-        self.offset += len(data)
 
     def discard(self) -> None:
         try:
@@ -210,15 +217,9 @@ class IngestWriter:
         if actual != self.digest:
             self.discard()
             raise DigestMismatch(f"digest mismatch for blob {self.digest}: content hashes to {actual}")
-        try:
+        with self._dropped_if_disk_full():
             self._f.flush()
             os.fsync(self._f.fileno())
-        except OSError as e:
-            if not is_disk_full(e):
-                raise
-            self.discard()
-            self._full = True
-            raise disk_full(f"downloading blob {self.digest}") from None
         dest = self.store.path(self.digest)
         os.rename(self.path, dest)
         self.committed = True
