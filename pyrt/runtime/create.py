@@ -236,6 +236,8 @@ _FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal
 def wait_foreground(pid: int, master: int = -1) -> int:
     """Wait for PID (our child, as subreaper), forwarding signals; exit code or 128+signal.
     With a pty MASTER, first relay the terminal until the process is done with it."""
+    import gc
+    gc.enable()  # main() turned it off for the short set-up; this wait may last for days
     def forward(signum, _frame):
         try:
             os.kill(pid, signum)
