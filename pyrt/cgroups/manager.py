@@ -214,12 +214,7 @@ class Manager:
                                   f"{avail_text}")
 
     def _freezer(self):
-        """(freeze, thaw, frozen, dir): cgroup.freeze when the v2 tree is there, else v1 freezer."""
-        if self.v2 and fs.exists(self.v2, "cgroup.freeze"):
-            return freezer.freeze_v2, freezer.thaw_v2, freezer.frozen_v2, self.v2
-        if "freezer" in self.v1:
-            return freezer.freeze_v1, freezer.thaw_v1, freezer.frozen_v1, self.v1["freezer"]
-        return None
+        return freezer.choose(self.v2, self.v1)
 
     def _need_freezer(self):
         f = self._freezer()

@@ -54,12 +54,15 @@ class Container:
         return Status.RUNNING
 
     def frozen(self) -> bool:
-        """Whether the container's cgroup is frozen; a cgroup we cannot read counts as thawed."""
-        mgr = self.cgroup_manager()
-        if mgr is None:
+        """Whether the container's cgroup is frozen; a cgroup we cannot read counts as thawed.
+        Asked of the recorded directories directly: every state/start/kill asks, few need the manager."""
+        cg = self.state.cgroup
+        if not cg:
             return False
+        from pyrt.cgroups import freezer
         try:
-            return mgr.frozen()
+            f = freezer.choose(cg.get("v2"), cg.get("v1") or {})
+            return f is not None and f[2](f[3])
         except (OSError, PyrtError):
             return False
 
