@@ -91,11 +91,13 @@ class Container:
         return out
 
     def hook_state(self, status: Status | None = None) -> dict:
-        """State JSON as hooks get it on stdin (runtime-spec shape only)."""
-        s = self.oci_state()
-        d = {k: s[k] for k in ("ociVersion", "id", "status", "pid", "bundle")}
-        if status is not None:
-            d["status"] = status.value
+        """State JSON as hooks get it on stdin (runtime-spec shape only). With STATUS given (the
+        runtime knows where it is) the live status is not asked: every create would pay for it."""
+        if status is None:
+            status = self.status()
+        d = {"ociVersion": st.OCI_VERSION, "id": self.id, "status": status.value,
+             "pid": 0 if status is Status.STOPPED else max(self.state.pid, 0),
+             "bundle": self.state.bundle}
         if self.state.annotations:
             d["annotations"] = self.state.annotations
         return d
@@ -136,7 +138,8 @@ class Container:
             if mgr is not None:
                 mgr.destroy()
             # poststop failures are logged, not fatal (runtime-spec)
-            hooks.run_hooks(self.state.hooks, "poststop", self.hook_state(Status.STOPPED), fatal=False)
+            if self.state.hooks.get("poststop"):
+                hooks.run_hooks(self.state.hooks, "poststop", self.hook_state(Status.STOPPED), fatal=False)
             remove_container_dir(self.dir)
 
     def _kill_and_wait(self) -> None:

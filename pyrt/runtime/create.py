@@ -202,7 +202,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             fifo_fd = -1
             # poststart runs here, with status "created", as runc (1.1) does it: before `start`
             # releases the process. Its failures only warn (runtime-spec).
-            hooks.run_hooks(spec.hooks, "poststart", ctr.hook_state(st.Status.CREATED), fatal=False)
+            if spec.hooks.get("poststart"):
+                hooks.run_hooks(spec.hooks, "poststart", ctr.hook_state(st.Status.CREATED), fatal=False)
             if pid_file:
                 _write_pid_file(pid_file, state.pid)
             ctr.console_master = launch.console_master
