@@ -67,3 +67,13 @@ def frozen_v1(cgdir: str) -> bool:
         return fs.read(cgdir, "freezer.state") in ("FROZEN", "FREEZING")
     except FileNotFoundError:
         return False
+
+
+def choose(v2_dir: str | None, v1_dirs: dict):
+    """(freeze, thaw, frozen, dir): cgroup.freeze when the v2 tree is there, else the v1 freezer;
+    None without either. Plain dirs in, so `pyrt-runc state` can ask without loading the manager."""
+    if v2_dir and fs.exists(v2_dir, "cgroup.freeze"):
+        return freeze_v2, thaw_v2, frozen_v2, v2_dir
+    if "freezer" in v1_dirs:
+        return freeze_v1, thaw_v1, frozen_v1, v1_dirs["freezer"]
+    return None

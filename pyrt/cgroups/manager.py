@@ -138,15 +138,6 @@ class Manager:
         """The created cgroup's directory in each v1 hierarchy, once each."""
         return [d for d, _ in self._dirs() if d != self.v2]
 
-    @staticmethod
-    def join_v1_self(dirs: list[str]) -> None:
-        """Move the calling single-threaded process into DIRS (v1) by writing 0 to `tasks`: a
-        thread moving itself skips the kernel's global threadgroup lock, whose first use costs a
-        ~12 ms RCU wait per cgroup.procs write. With CLONE_INTO_CGROUP for the v2 tree, a
-        container's init is placed without that wait (runc pays it)."""
-        for d in dirs:
-            fs.write(d, "tasks", 0)
-
     def set(self, r: Resources) -> None:
         """Write every limit R sets; fields left None are left alone (so `update` can reuse it)."""
         wanted = requested(r)
@@ -223,12 +214,7 @@ class Manager:
                                   f"{avail_text}")
 
     def _freezer(self):
-        """(freeze, thaw, frozen, dir): cgroup.freeze when the v2 tree is there, else v1 freezer."""
-        if self.v2 and fs.exists(self.v2, "cgroup.freeze"):
-            return freezer.freeze_v2, freezer.thaw_v2, freezer.frozen_v2, self.v2
-        if "freezer" in self.v1:
-            return freezer.freeze_v1, freezer.thaw_v1, freezer.frozen_v1, self.v1["freezer"]
-        return None
+        return freezer.choose(self.v2, self.v1)
 
     def _need_freezer(self):
         f = self._freezer()

@@ -438,6 +438,10 @@ def _run_click(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import gc
+    # A call lives for milliseconds: the cyclic GC would only walk the modules just imported
+    # (and, after fork, copy every page it touches). The long waits (run, exec, events) re-enable it.
+    gc.disable()
     argv = sys.argv[1:] if argv is None else argv
     if argv in (["--version"], ["-v"]):
         from pyrt import __version__

@@ -54,12 +54,15 @@ class Container:
         return Status.RUNNING
 
     def frozen(self) -> bool:
-        """Whether the container's cgroup is frozen; a cgroup we cannot read counts as thawed."""
-        mgr = self.cgroup_manager()
-        if mgr is None:
+        """Whether the container's cgroup is frozen; a cgroup we cannot read counts as thawed.
+        Asked of the recorded directories directly: every state/start/kill asks, few need the manager."""
+        cg = self.state.cgroup
+        if not cg:
             return False
+        from pyrt.cgroups import freezer
         try:
-            return mgr.frozen()
+            f = freezer.choose(cg.get("v2"), cg.get("v1") or {})
+            return f is not None and f[2](f[3])
         except (OSError, PyrtError):
             return False
 
@@ -88,11 +91,13 @@ class Container:
         return out
 
     def hook_state(self, status: Status | None = None) -> dict:
-        """State JSON as hooks get it on stdin (runtime-spec shape only)."""
-        s = self.oci_state()
-        d = {k: s[k] for k in ("ociVersion", "id", "status", "pid", "bundle")}
-        if status is not None:
-            d["status"] = status.value
+        """State JSON as hooks get it on stdin (runtime-spec shape only). With STATUS given (the
+        runtime knows where it is) the live status is not asked: every create would pay for it."""
+        if status is None:
+            status = self.status()
+        d = {"ociVersion": st.OCI_VERSION, "id": self.id, "status": status.value,
+             "pid": 0 if status is Status.STOPPED else max(self.state.pid, 0),
+             "bundle": self.state.bundle}
         if self.state.annotations:
             d["annotations"] = self.state.annotations
         return d
@@ -133,7 +138,8 @@ class Container:
             if mgr is not None:
                 mgr.destroy()
             # poststop failures are logged, not fatal (runtime-spec)
-            hooks.run_hooks(self.state.hooks, "poststop", self.hook_state(Status.STOPPED), fatal=False)
+            if self.state.hooks.get("poststop"):
+                hooks.run_hooks(self.state.hooks, "poststop", self.hook_state(Status.STOPPED), fatal=False)
             remove_container_dir(self.dir)
 
     def _kill_and_wait(self) -> None:

@@ -34,14 +34,14 @@ def _write_id_maps(pid: int, spec) -> None:
             raise RuntimeSetupError(f"write {name}: {os.strerror(e.errno).lower()}") from None
 
 
-def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None) -> tuple[int, object]:
+def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go=None) -> tuple[int, object]:
     """Fork stage 1 and drive the conversation until the init says `created`.
     ON_PID(pid) runs when the init's pid is known (cgroup placement) and returns the state dict
     handed to in-container hooks. Returns (init pid, socket). Raises on any child error; the
     caller owns cleanup of the init pid ON_PID was told about. ON_FORKED() runs in the parent
     while stage 1 works (so its cost overlaps the children's); with launch.placed_by_stage1 it
     returns the cgroup directories stage 1 places the init in. ON_PID(pid, placed) learns
-    whether that worked."""
+    whether that worked. ON_GO() runs once the init is released into its set-up, overlapping it."""
     if launch.console_socket:
         from pyrt.runtime import console
         launch.console_conn = console.connect(launch.console_socket)
@@ -80,6 +80,8 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None) -> tu
                 pid1 = 0
                 state = on_pid(init_pid, msg.get("placed", False))
                 channel.send(parent_sock, "go", state=state)
+                if on_go is not None:
+                    on_go()
             elif t == "hooks":
                 on_hooks()
                 channel.send(parent_sock, "ok")
@@ -180,8 +182,11 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                     # runc allows the config's own device nodes past the device rules
                     nodes = [(dev.type, dev.major, dev.minor) for dev in spec.linux.devices]
                     mgr.set(spec.linux.resources.allowing_device_nodes(nodes))
-                st.write_state(d, state)
                 return ctr.hook_state(st.Status.CREATING)
+
+            def on_go() -> None:
+                # while the init sets itself up: the pid must be on disk before create returns
+                st.write_state(d, state)
 
             def on_hooks() -> None:
                 s = ctr.hook_state(st.Status.CREATING)
@@ -191,13 +196,14 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             launch = Launch(container_id=container_id, spec=spec, process=spec.process, join=join, new=new,
                             fifo_fd=fifo_fd, console_socket=console_socket, no_pivot=no_pivot,
                             preserve_fds=preserve_fds, close_fds=[lock.fd], placed_by_stage1=placed_by_stage1)
-            _, sock = _start_children(launch, on_pid, on_hooks, on_forked)
+            _, sock = _start_children(launch, on_pid, on_hooks, on_forked, on_go)
             sock.close()
             os.close(fifo_fd)
             fifo_fd = -1
             # poststart runs here, with status "created", as runc (1.1) does it: before `start`
             # releases the process. Its failures only warn (runtime-spec).
-            hooks.run_hooks(spec.hooks, "poststart", ctr.hook_state(st.Status.CREATED), fatal=False)
+            if spec.hooks.get("poststart"):
+                hooks.run_hooks(spec.hooks, "poststart", ctr.hook_state(st.Status.CREATED), fatal=False)
             if pid_file:
                 _write_pid_file(pid_file, state.pid)
             ctr.console_master = launch.console_master
@@ -236,6 +242,8 @@ _FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal
 def wait_foreground(pid: int, master: int = -1) -> int:
     """Wait for PID (our child, as subreaper), forwarding signals; exit code or 128+signal.
     With a pty MASTER, first relay the terminal until the process is done with it."""
+    import gc
+    gc.enable()  # main() turned it off for the short set-up; this wait may last for days
     def forward(signum, _frame):
         try:
             os.kill(pid, signum)

@@ -145,11 +145,11 @@ def _fork_init(dirs: dict) -> tuple[int, bool]:
     moving itself skips the kernel's global lock) and the init is born in the v2 directory
     (clone3 CLONE_INTO_CGROUP), so no cgroup.procs write - and none of the ~12 ms RCU wait the
     first one costs. (pid, placed); not placed when the kernel refuses: the parent moves it."""
-    from pyrt.cgroups import Manager
+    from pyrt.cgroups import fs
     from pyrt.errors import CgroupError
     from pyrt.linux import syscalls as sc
     try:
-        Manager.join_v1_self(dirs["v1"])
+        fs.join_self(dirs["v1"])
         if not dirs["v2"]:
             return os.fork(), True
         fd = os.open(dirs["v2"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -90,6 +90,8 @@ def events(root: str, container_id: str, interval: float = 5.0, out=None,
     mgr = _manager(c)
     ooms = mgr.oom_count()
     next_stats = time.monotonic()
+    import gc
+    gc.enable()  # pyrt-runc's main() disables it for short calls; this one runs until stopped
     while True:
         now = time.monotonic()
         if now >= next_stats:
