@@ -67,6 +67,30 @@ def test_run_rm_exit_code(pm, cmd, rc):
     assert res["pyrt-runc"].returncode == rc, res["pyrt-runc"].stderr
 
 
+def test_missing_executable(pm):
+    """The runtime's error reaches podman's user, and nothing is left (the fixture checks)."""
+    res = both(pm, "run", "--rm", pm.image, "/no/such/binary")
+    for name, r in res.items():
+        assert r.returncode == 127, f"{name}: {outcome(r)}"
+        assert "/no/such/binary" in r.stderr, f"{name}: {r.stderr}"
+
+
+def test_create_then_start_attached_and_restart(pm):
+    """podman create / init / start -a / start again (a second `create` of the same id)."""
+    for name, rt in RUNTIMES.items():
+        cid = pm("create", pm.image, "sh", "-c", "echo started", runtime=rt).stdout.strip()
+        try:
+            r = pm("init", cid)
+            assert r.returncode == 0, f"{name}: {r.stderr}"
+            assert json.loads(pm("inspect", cid).stdout)[0]["State"]["Status"] == "initialized"
+            r = pm("start", "-a", cid)
+            assert (r.returncode, r.stdout) == (0, "started\n"), f"{name}: {outcome(r)}"
+            r = pm("start", "-a", cid)
+            assert (r.returncode, r.stdout) == (0, "started\n"), f"{name}: {outcome(r)}"
+        finally:
+            pm("rm", "-f", cid)
+
+
 def test_stdout_and_stderr_through_conmon(pm):
     res = both(pm, "run", "--rm", pm.image, "sh", "-c", "echo to-out; echo to-err >&2; echo more-out")
     assert_same(res)
@@ -152,6 +176,9 @@ def test_detached_lifecycle(pm, name):
     try:
         st = json.loads(pm("inspect", cid).stdout)[0]["State"]
         assert st["Status"] == "running" and st["Pid"] > 0
+        # --sync asks the runtime: `state ID`
+        r = pm("ps", "--sync", "--format", "{{.ID}} {{.Status}}")
+        assert r.returncode == 0 and r.stdout.startswith(cid[:12] + " Up"), outcome(r)
 
         r = pm("exec", cid, "sh", "-c", "echo in-exec; echo exec-err >&2; exit 5")
         assert (r.returncode, r.stdout, r.stderr) == (5, "in-exec\n", "exec-err\n")
@@ -210,8 +237,15 @@ def test_runtime_calls_are_runc_s(pm, tmp_path):
         assert pm("exec", "-t", cid, "true").returncode == 0
         assert pm("stop", "-t", "0", cid).returncode == 0
         assert pm("rm", cid).returncode == 0
+        # Sharing the pid namespace, podman stops the container with `kill --all`.
+        cid = _detached(pm, str(wrapper), "--pid", "host")
+        assert pm("stop", "-t", "5", cid).returncode == 0
+        st = json.loads(pm("inspect", cid).stdout)[0]["State"]
+        assert st["ExitCode"] == 143, st
+        assert pm("rm", cid).returncode == 0
         lines = log.read_text().splitlines()
         calls[name] = [re.sub(r"/tmp/\S+|[0-9a-f]{64}", "<x>", line) for line in lines]
     assert calls["runc"] == calls["pyrt-runc"]
     verbs = {line.split()[0] for line in calls["pyrt-runc"]}
     assert {"create", "start", "exec", "kill", "delete"} <= verbs, calls
+    assert any(line.startswith("kill --all ") for line in calls["pyrt-runc"]), calls

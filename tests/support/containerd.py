@@ -1,0 +1,174 @@
+"""A private containerd (and ctr) for driving pyrt-runc (and runc) through containerd-shim-runc-v2.
+
+The daemon gets its own config: root, state, gRPC and ttrpc sockets and the opt dir in one temp
+dir, no CRI plugin. It runs in a CgroupJail (tests/support/cgjail.py): ctr's default cgroupsPath
+/<namespace>/<id> and the shims land beneath our own cgroup, the shims' sockets
+(/run/containerd/s/...) in the jail's private /run, the snapshots' overlay mounts in its mount
+namespace. The image is the test busybox rootfs, written offline as an OCI archive.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+
+from tests.support.bundle import busybox_rootfs_template
+from tests.support.cgjail import CgroupJail
+
+CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"
+CTR = shutil.which("ctr") or "/usr/bin/ctr"
+IMAGE = "localhost/pyrt-busybox:test"
+NAMESPACE = "pyrt-test"
+
+_CONFIG = """\
+version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
+                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+                    "io.containerd.snapshotter.v1.aufs"]
+
+[grpc]
+  address = "{d}/containerd.sock"
+
+[ttrpc]
+  address = "{d}/containerd-ttrpc.sock"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+"""
+
+
+def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+    ti = tarfile.TarInfo(name)
+    ti.size, ti.mode, ti.mtime = len(data), 0o644, 1_600_000_000
+    tf.addfile(ti, io.BytesIO(data))
+
+
+def write_oci_archive(path: str, rootfs: str, name: str) -> None:
+    """An OCI image archive (one uncompressed layer: ROOTFS) named NAME for `ctr image import`."""
+    layer = subprocess.run(["tar", "-C", rootfs, "--numeric-owner", "-c", "."], check=True,
+                           capture_output=True).stdout
+    layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                   "Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    }).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": "sha256:" + hashlib.sha256(config).hexdigest(), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": len(layer)}],
+    }).encode()
+    index = json.dumps({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(), "size": len(manifest),
+                       "annotations": {"io.containerd.image.name": name,
+                                       "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]}}],
+    }).encode()
+    with tarfile.open(path, "w") as tf:
+        _add(tf, "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+        _add(tf, "index.json", index)
+        for blob in (layer, config, manifest):
+            _add(tf, "blobs/sha256/" + hashlib.sha256(blob).hexdigest(), blob)
+
+
+class Containerd:
+    def __init__(self, jail_name: str):
+        self.dir = tempfile.mkdtemp(prefix="pyrt-containerd-")
+        self.address = os.path.join(self.dir, "containerd.sock")
+        self.config = os.path.join(self.dir, "config.toml")
+        with open(self.config, "w") as f:
+            f.write(_CONFIG.format(d=self.dir))
+        self.log = open(os.path.join(self.dir, "containerd.log"), "w")
+        self.image = IMAGE
+        self.jail = CgroupJail(os.path.basename(self.dir)).start()
+        self.daemon = self.jail.popen([CONTAINERD, "--config", self.config],
+                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while not self("version").returncode == 0:
+            if self.daemon.poll() is not None or time.monotonic() > deadline:
+                problems = self.close()
+                raise RuntimeError(f"containerd did not start: {self.daemon_log()[-2000:]} {problems}")
+            time.sleep(0.1)
+
+    def daemon_log(self) -> str:
+        with open(self.log.name) as f:
+            return f.read()
+
+    def ctr_argv(self, args) -> list[str]:
+        return [CTR, "--address", self.address, "--namespace", NAMESPACE, *args]
+
+    def __call__(self, *args, timeout=60, **kw) -> subprocess.CompletedProcess:
+        return self.jail.run(self.ctr_argv(args), timeout=timeout, **kw)
+
+    def tty_run(self, *args, timeout=60) -> subprocess.CompletedProcess:
+        """ctr ARGS with a terminal of its own (ctr --tty insists), made by script(1); the
+        output loses script's echo of the empty input (^@) and carriage returns."""
+        cmd = " ".join(shlex.quote(a) for a in self.ctr_argv(args))
+        r = self.jail.run(["script", "-qec", cmd, "/dev/null"], timeout=timeout)
+        r.stdout = r.stdout.replace("^@", "").replace("\r\n", "\n")
+        return r
+
+    def popen(self, *args, **kw) -> subprocess.Popen:
+        return self.jail.popen(self.ctr_argv(args), **kw)
+
+    def import_busybox(self, extra_files: dict[str, str] | None = None) -> str:
+        stage = os.path.join(self.dir, "image-rootfs")
+        subprocess.run(["cp", "-a", busybox_rootfs_template(), stage], check=True)
+        os.chmod(stage, 0o755)
+        for dest, src in (extra_files or {}).items():
+            target = os.path.join(stage, dest.lstrip("/"))
+            shutil.copy2(src, target)
+            os.chmod(target, 0o755)
+        archive = os.path.join(self.dir, "busybox.oci.tar")
+        write_oci_archive(archive, stage, IMAGE)
+        shutil.rmtree(stage)
+        r = self("image", "import", archive)
+        os.unlink(archive)
+        if r.returncode != 0:
+            raise RuntimeError(f"ctr image import failed: {r.stderr}")
+        return IMAGE
+
+    def close(self) -> list[str]:
+        """Kill and delete whatever tasks and containers are left, stop the daemon (SIGTERM, it
+        is ours), then the jail (and any shim left in it) and the dir."""
+        problems = []
+        if self.daemon.poll() is None:
+            tasks = [line.split()[0] for line in self("task", "ls", "-q").stdout.splitlines() if line]
+            if tasks:
+                problems.append(f"containerd tasks left: {tasks}")
+                for t in tasks:
+                    self("task", "kill", "--signal", "KILL", t)
+                    self("task", "delete", "--force", t)
+            ctrs = self("container", "ls", "-q").stdout.split()
+            if ctrs:
+                problems.append(f"containerd containers left: {ctrs}")
+                self("container", "delete", *ctrs)
+            self.daemon.terminate()
+            try:
+                self.daemon.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        self.log.close()
+        problems += self.jail.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return problems
