@@ -255,8 +255,10 @@ class Device(Record):
         t = _str(d, "type", where)
         if t not in ("c", "u", "b", "p"):
             raise ConfigError(f"{where}.type: {t!r} must be one of c, u, b, p")
+        # podman passes the node's whole st_mode (e.g. 0o20666): runc drops the file type bits.
+        mode = _int(d, "fileMode", where, default=None, lo=0, hi=0o177777)
         return cls(path=path, type=t, major=_int(d, "major", where, lo=0), minor=_int(d, "minor", where, lo=0),
-                   file_mode=_int(d, "fileMode", where, default=None, lo=0, hi=0o7777),
+                   file_mode=None if mode is None else mode & 0o7777,
                    uid=_int(d, "uid", where, default=None, lo=0), gid=_int(d, "gid", where, default=None, lo=0))
 
 

@@ -18,3 +18,15 @@ def test_readonly_paths_keep_the_source_mount_flags(tmp_path, runtime_root, cgro
     report = assert_same(ref, cand)
     sysctl = [m for m in report["mounts"] if m["mnt"] == "/proc/sys"]
     assert sysctl and sysctl[0]["opts"].split(",")[:4] == ["ro", "nosuid", "nodev", "noexec"], sysctl
+
+
+def test_device_file_mode_with_file_type_bits(tmp_path, runtime_root, cgroup_parent):
+    """podman's --device and --privileged give linux.devices[].fileMode as the host node's whole
+    st_mode (S_IFCHR | 0640 = 0o20640): runc keeps only the permission bits."""
+    cfg = base_config()
+    cfg["linux"]["devices"] = [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3,
+                                "fileMode": 0o20640, "uid": 0, "gid": 0}]
+    cfg["linux"]["resources"]["devices"] += [{"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"}]
+    ref, cand = differential(tmp_path, runtime_root, cgroup_parent, cfg, ["stat=/dev/mynull"])
+    report = assert_same(ref, cand)
+    assert report["actions"]["stat=/dev/mynull"] == "c 0640 0:0 1:3"
