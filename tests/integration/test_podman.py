@@ -235,6 +235,7 @@ def test_runtime_calls_are_runc_s(pm, tmp_path):
         cid = _detached(pm, str(wrapper))
         assert pm("exec", cid, "true").returncode == 0
         assert pm("exec", "-t", cid, "true").returncode == 0
+        assert pm("update", "--memory", "100m", cid).returncode == 0
         assert pm("stop", "-t", "0", cid).returncode == 0
         assert pm("rm", cid).returncode == 0
         # Sharing the pid namespace, podman stops the container with `kill --all`.
@@ -247,5 +248,31 @@ def test_runtime_calls_are_runc_s(pm, tmp_path):
         calls[name] = [re.sub(r"/tmp/\S+|[0-9a-f]{64}", "<x>", line) for line in lines]
     assert calls["runc"] == calls["pyrt-runc"]
     verbs = {line.split()[0] for line in calls["pyrt-runc"]}
-    assert {"create", "start", "exec", "kill", "delete"} <= verbs, calls
+    assert {"create", "start", "exec", "update", "kill", "delete"} <= verbs, calls
     assert any(line.startswith("kill --all ") for line in calls["pyrt-runc"]), calls
+
+
+def test_devices_and_privileged(pm):
+    """--device and --privileged (linux.devices with fileMode carrying the file type bits)."""
+    res = both(pm, "run", "--rm", "--device", "/dev/null:/dev/foo", pm.image, "sh", "-c",
+               "ls -l /dev/foo | cut -c1-10; echo x > /dev/foo && echo written")
+    assert_same(res)
+    assert res["pyrt-runc"].stdout == "crw-rw-rw-\nwritten\n"
+    res = both(pm, "run", "--rm", "--privileged", pm.image, "sh", "-c",
+               "grep CapEff /proc/self/status; ls /dev | wc -l")
+    assert_same(res)
+    assert res["pyrt-runc"].stdout.split()[:2] == ["CapEff:", "000001fffeffffff"]
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_update_resources(pm, name):
+    """podman update -> `<runtime> update --resources - ID`; read from the jail's memory hierarchy."""
+    cid = _detached(pm, RUNTIMES[name], "--memory", "64m")
+    try:
+        r = pm("update", "--memory", "100m", cid)
+        assert r.returncode == 0, r.stderr
+        mem = next(d for d in pm.jail.dirs if "/memory/" in d)
+        with open(f"{mem}/libpod_parent/libpod-{cid}/memory.limit_in_bytes") as f:
+            assert f.read().strip() == str(100 << 20)
+    finally:
+        pm("rm", "-f", "-t", "0", cid)
