@@ -20,6 +20,8 @@ class Container:
         self.id = state.id
         self.dir = os.path.join(root, state.id)
         self.state = state
+        self.started = False        # create(start=True) released the init already
+        self.console_master = -1    # create(): the pty master of a foreground terminal
 
     # --- loading and status -------------------------------------------------------------
     @classmethod
