@@ -20,6 +20,8 @@ class Container:
         self.id = state.id
         self.dir = os.path.join(root, state.id)
         self.state = state
+        self.started = False        # create(start=True) released the init already
+        self.console_master = -1    # create(): the pty master of a foreground terminal
 
     # --- loading and status -------------------------------------------------------------
     @classmethod
@@ -29,9 +31,6 @@ class Container:
 
     def lock(self) -> st.Lock:
         return st.Lock(self.dir)
-
-    def save(self) -> None:
-        st.write_state(self.dir, self.state)
 
     def fifo_path(self) -> str:
         return os.path.join(self.dir, st.EXEC_FIFO)
@@ -49,7 +48,7 @@ class Container:
             return Status.STOPPED
         if self.frozen():
             return Status.PAUSED
-        if not self.state.started and os.path.exists(self.fifo_path()):
+        if os.path.exists(self.fifo_path()):
             return Status.CREATED
         return Status.RUNNING
 
@@ -108,9 +107,9 @@ class Container:
             status = self.status()
             if not status.can_start():
                 raise StateError(f"cannot start a container that is {status.value}")
+            # Nothing to record: the exec fifo is gone from now on, and that is what says "started"
+            # (as with runc), so state.json stays as create wrote it.
             _release_init(self.fifo_path(), self.state.pid, self.state.start_time)
-            self.state.started = True
-            self.save()
 
     def kill(self, sig: int, all_processes: bool = False) -> None:
         with self.lock():

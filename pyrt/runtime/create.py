@@ -121,8 +121,11 @@ def _kill_init(pid: int) -> None:
 
 def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = None,
            console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
-           foreground: bool = False) -> Container:
-    """Set the container up and leave its init blocked on the exec fifo until `start`."""
+           foreground: bool = False, start: bool = False) -> Container:
+    """Set the container up and leave its init blocked on the exec fifo until `start`. With START
+    (`run`) the init goes on to exec at once, without a fifo, unless poststart hooks must run
+    between the two (they run before the process is released, as in runc); then the caller
+    still has to `start` it (ctr.started says which)."""
     from pyrt.spec.config import load_bundle
     st.validate_id(container_id)
     if not bundle:
@@ -139,17 +142,19 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
     placed_by_stage1 = "user" not in new and not any(t in ("user", "mount") for t, _ in join)
     d = st.make_container_dir(root, container_id)
     fifo_fd = -1
+    at_once = start and not spec.hooks.get("poststart")
     mgr = None
     init_pid = 0
     try:
         with st.Lock(d) as lock:
-            fifo = os.path.join(d, st.EXEC_FIFO)
-            old = os.umask(0)
-            try:
-                os.mkfifo(fifo, 0o622)
-            finally:
-                os.umask(old)
-            fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+            if not at_once:
+                fifo = os.path.join(d, st.EXEC_FIFO)
+                old = os.umask(0)
+                try:
+                    os.mkfifo(fifo, 0o622)
+                finally:
+                    os.umask(old)
+                fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
             state = st.State(
                 id=container_id, bundle=spec.bundle, rootfs=spec.root.path,
                 created=_rfc3339_now(),
@@ -198,8 +203,9 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                             preserve_fds=preserve_fds, close_fds=[lock.fd], placed_by_stage1=placed_by_stage1)
             _, sock = _start_children(launch, on_pid, on_hooks, on_forked, on_go)
             sock.close()
-            os.close(fifo_fd)
-            fifo_fd = -1
+            if fifo_fd >= 0:
+                os.close(fifo_fd)
+                fifo_fd = -1
             # poststart runs here, with status "created", as runc (1.1) does it: before `start`
             # releases the process. Its failures only warn (runtime-spec).
             if spec.hooks.get("poststart"):
@@ -207,6 +213,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             if pid_file:
                 _write_pid_file(pid_file, state.pid)
             ctr.console_master = launch.console_master
+            ctr.started = at_once
             return ctr
     except BaseException:
         if fifo_fd >= 0:
@@ -279,15 +286,16 @@ def run(root: str, container_id: str, bundle: str, *, detach: bool = False, keep
     from pyrt.linux import syscalls
     if not detach:
         syscalls.set_child_subreaper(True)  # the init reparents to us when stage 1 exits
-    ctr = create(root, container_id, bundle, foreground=not detach, **create_args)
-    try:
-        ctr.start()
-    except BaseException:
-        ctr.delete(force=True)
-        raise
+    ctr = create(root, container_id, bundle, foreground=not detach, start=True, **create_args)
+    if not ctr.started:
+        try:
+            ctr.start()
+        except BaseException:
+            ctr.delete(force=True)
+            raise
     if detach:
         return 0
-    code = wait_foreground(ctr.state.pid, getattr(ctr, "console_master", -1))
+    code = wait_foreground(ctr.state.pid, ctr.console_master)
     if not keep:
         ctr.delete(force=True)
     return code

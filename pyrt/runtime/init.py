@@ -36,7 +36,7 @@ class Launch(Record, frozen=False):
     process: object                    # pyrt.spec.config.Process (the spec's, or exec's)
     join: list = field(default_factory=list)   # [(ns type, path)] to setns into
     new: list = field(default_factory=list)    # ns types to create
-    fifo_fd: int = -1                  # O_PATH fd of exec.fifo (create only)
+    fifo_fd: int = -1                  # O_PATH fd of exec.fifo (create; none when `run` starts at once)
     console_socket: str | None = None
     console_conn: object = None        # connected to console_socket by the parent (host path)
     console_back: object = None        # foreground terminal: the parent's end of console_conn
@@ -261,7 +261,7 @@ def container_init(sock, launch: Launch, go: dict) -> None:
 
     # 12. The process itself: rlimits, user, capabilities, no_new_privs, seccomp; then the
     #     exec fifo (create/start split), startContainer hooks, execve.
-    finalize_and_exec(launch, process, spec, sock, go, wait_fifo=True)
+    finalize_and_exec(launch, process, spec, sock, go, as_init=True)
 
 
 def exec_init(sock, launch: Launch, go: dict) -> None:
@@ -269,7 +269,7 @@ def exec_init(sock, launch: Launch, go: dict) -> None:
     from pyrt.runtime import rootfs
     if launch.process.terminal:
         _setup_console(launch, launch.process, rootfs, mount_console=False)
-    finalize_and_exec(launch, launch.process, launch.spec, sock, go, wait_fifo=False)
+    finalize_and_exec(launch, launch.process, launch.spec, sock, go, as_init=False)
 
 
 def _must_preload_early(launch: Launch) -> bool:
@@ -318,7 +318,9 @@ def _setup_console(launch: Launch, process, rootfs_mod, mount_console: bool = Tr
     console.make_controlling(slave)
 
 
-def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, wait_fifo: bool) -> None:
+def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bool) -> None:
+    """The last steps of the container's init (AS_INIT: wait for `start` on the exec fifo if
+    there is one, then startContainer hooks) or of an exec'd process; ends in execve."""
     from pyrt.runtime import hooks
     env = process.env_dict()
 
@@ -353,7 +355,7 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, wait_fifo: 
     _close_fds_on_exec(3 + launch.preserve_fds)
 
     channel.send(sock, "created")
-    if wait_fifo:
+    if as_init and launch.fifo_fd >= 0:
         # As PID 1 of its namespace the waiting init would ignore every signal it has no
         # handler for; `kill` of a created container must still end it (runc's does too).
         import _signal as signal  # without signal.py's enums (start-up time)
@@ -366,6 +368,7 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, wait_fifo: 
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                     signal.SIGUSR2):
             signal.signal(sig, signal.SIG_DFL)
+    if as_init:
         state = dict(go["state"], status="running")
         try:
             hooks.run_hooks(spec.hooks, "startContainer", state)

@@ -93,8 +93,6 @@ class State:
         "hooks": dict,
         # Namespace type -> path the init joined ("" = created new): exec joins /proc/<pid>/ns/<type>.
         "namespaces": dict,
-        # Set once `start` has released the init (the exec fifo is gone from then on).
-        "started": bool,
         "owner": str,
     }
     __slots__ = tuple(FIELDS)
