@@ -306,10 +306,12 @@ def _log_line(g: Globals | None, level: str, message: str) -> None:
     """Callers such as containerd read errors from --log; write LEVEL's line there in its format."""
     if g is None or not g.log:
         return
-    import datetime
     import json
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    line = (json.dumps({"level": level, "msg": message, "time": now}) if g.log_format == "json"
+    import time
+    # runc's (logrus's) shape: compact JSON, RFC 3339 time in UTC to the second
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    line = (json.dumps({"level": level, "msg": message, "time": now}, separators=(",", ":"))
+            if g.log_format == "json"
             else f'time="{now}" level={level} msg={json.dumps(message)}')
     try:
         with open(g.log, "a") as f:

@@ -30,3 +30,22 @@ def test_device_file_mode_with_file_type_bits(tmp_path, runtime_root, cgroup_par
     ref, cand = differential(tmp_path, runtime_root, cgroup_parent, cfg, ["stat=/dev/mynull"])
     report = assert_same(ref, cand)
     assert report["actions"]["stat=/dev/mynull"] == "c 0640 0:0 1:3"
+
+
+def test_json_log_line_has_runc_s_shape(tmp_path, runtime_root):
+    """containerd's shim passes --log FILE --log-format json and reads the last error line back:
+    pyrt-runc writes runc's (logrus's) shape, key order and time format included."""
+    import json
+    import re
+
+    from tests.support.bundle import PYRT_RUNC, RUNC, run
+    shapes = {}
+    for name, rt in (("runc", RUNC), ("pyrt-runc", PYRT_RUNC)):
+        log = tmp_path / f"{name}.json"
+        r = run([rt, "--root", runtime_root, "--log", str(log), "--log-format", "json", "state", "nope"])
+        assert r.returncode != 0
+        line = log.read_text().splitlines()[-1]
+        entry = json.loads(line)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["time"]), line
+        shapes[name] = re.sub(r'"msg":"[^"]*"', '"msg":"<m>"', re.sub(r'"time":"[^"]*"', '"time":"<t>"', line))
+    assert shapes["pyrt-runc"] == shapes["runc"] == '{"level":"error","msg":"<m>","time":"<t>"}'
