@@ -7,6 +7,7 @@ a test lowers one to keep the test small, its docstring says so.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import subprocess
@@ -198,22 +199,17 @@ def test_pull_sparse_bomb(open_registry, store_root, tmp_path):
 
 
 # -- a disk that fills up -----------------------------------------------------------------------
-@pytest.fixture
-def small_fs(tmp_path):
-    """A tmpfs of our own (mounted here, unmounted at teardown) to root a store on."""
+@contextlib.contextmanager
+def small_fs(tmp_path, size: str):
+    """A tmpfs of SIZE of our own, mounted for the with-block only, to root a store on."""
     mnt = tmp_path / "small"
     mnt.mkdir()
-
-    def mount(size: str) -> str:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "pyrt-test-enospc", str(mnt)],
-                       check=True)
-        mounted.append(str(mnt))
-        return str(mnt)
-
-    mounted: list[str] = []
-    yield mount
-    for m in mounted:
-        subprocess.run(["umount", m], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "pyrt-test-enospc", str(mnt)],
+                   check=True)
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
 
 
 def _busybox_layer(pushed):
@@ -221,25 +217,29 @@ def _busybox_layer(pushed):
     return skopeo_inspect(pushed["busybox"])["Layers"][0]
 
 
-def test_disk_full_while_unpacking(pushed, open_registry, small_fs, tmp_path):
+def test_disk_full_while_unpacking(pushed, open_registry, tmp_path):
     """The layer blob (~1 MB) is already in a store on a 2 MiB tmpfs, so the pull goes straight
     to unpacking it (~2.3 MB): ENOSPC there is one line naming layer and entry, exit 1, and
     nothing stays (the blob is dropped too: it only took the space)."""
-    root = os.path.join(small_fs("2m"), "root")
     layer = _busybox_layer(pushed)
     seed = os.path.join(str(tmp_path), "seed")
     r = pyrt(seed, "pull", "-q", "--tls-verify=false", pushed["busybox"])
     assert r.returncode == 0, r.stderr
-    with open(ImageStore(seed).content.path(layer), "rb") as f:
-        ImageStore(root).content.put(f.read(), layer)
-    line = _pull_fails(root, pushed["busybox"], 1)
-    assert line.startswith(f"pyrt: no space left on device while unpacking layer {layer} entry '"), line
-    _assert_store_empty(root)
+    with small_fs(tmp_path, "2m") as mnt:
+        root = os.path.join(mnt, "root")
+        with open(ImageStore(seed).content.path(layer), "rb") as f:
+            ImageStore(root).content.put(f.read(), layer)
+        line = _pull_fails(root, pushed["busybox"], 1)
+        assert line.startswith(f"pyrt: no space left on device while unpacking layer {layer} entry '"), line
+        _assert_store_empty(root)
 
 
-def test_disk_full_while_downloading(pushed, small_fs):
-    """A 512 KiB tmpfs cannot hold the ~1 MB blob: one line, exit 1, no ingest file left."""
-    root = os.path.join(small_fs("512k"), "root")
-    line = _pull_fails(root, pushed["busybox"], 1)
-    assert "no space left on device while" in line, line
-    _assert_store_empty(root)
+@pytest.mark.parametrize("size", ["512k", "1500k", "2500k"])
+def test_disk_full_while_downloading(pushed, tmp_path, size):
+    """A tmpfs too small for the ~1 MB blob, or for the blob and the ~2.3 MB layer streaming in
+    beside it (either may hit ENOSPC first): one line, exit 1, nothing left."""
+    with small_fs(tmp_path, size) as mnt:
+        root = os.path.join(mnt, "root")
+        line = _pull_fails(root, pushed["busybox"], 1)
+        assert "no space left on device while" in line, line
+        _assert_store_empty(root)
