@@ -31,7 +31,8 @@ from pyrt.image import manifest as mf
 from pyrt.image import reference
 from pyrt.image.content import check_digest
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
-from pyrt.image.unpack import compression_from_magic, compression_of, open_decompressed, sniff_compression
+from pyrt.image.unpack import (capped_chunks, compression_from_magic, compression_of, open_decompressed,
+                               sniff_compression)
 
 CHUNK = 1 << 20
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -82,8 +83,13 @@ class _Source:
             # tarfile needs to seek between members: inflate once into a private temp file
             fd, plain = tempfile.mkstemp(dir=tmpdir, suffix=".tar")
             self._stack.callback(os.unlink, plain)
-            with os.fdopen(fd, "wb") as out, open_decompressed(path, comp) as src:
-                shutil.copyfileobj(src, out, CHUNK)
+            try:
+                with os.fdopen(fd, "wb") as out, open_decompressed(path, comp) as src:
+                    for chunk in capped_chunks(src, path, path):
+                        out.write(chunk)
+            except BaseException:
+                self.close()        # no caller holds us yet to do it
+                raise
             path = plain
         try:
             self.tar = self._stack.enter_context(tarfile.open(path, "r:"))
@@ -505,7 +511,7 @@ def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes:
         h = hashlib.sha256()
         size = 0
         with os.fdopen(fd, "wb") as out, open_decompressed(path, comp) as src:
-            while chunk := src.read(CHUNK):
+            for chunk in capped_chunks(src, path, path):
                 h.update(chunk)
                 out.write(chunk)
                 size += len(chunk)

@@ -86,6 +86,18 @@ def expansion_error(layer: str, budget: int) -> ImageError:
                       f"(a compression bomb?)")
 
 
+def capped_chunks(src, compressed_path: str, what: str):
+    """SRC's chunks, refusing (ImageError) to go past the expansion budget of the compressed
+    file at COMPRESSED_PATH: for whole archives inflated to a temp file by load and import."""
+    budget = expansion_budget(os.path.getsize(compressed_path))
+    left = budget
+    while chunk := src.read(_CHUNK):
+        left -= len(chunk)
+        if left < 0:
+            raise expansion_error(what, budget)
+        yield chunk
+
+
 def _human(n: int) -> str:
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if n >= 1 << shift and n % (1 << shift) == 0:

@@ -243,3 +243,17 @@ def test_disk_full_while_downloading(pushed, tmp_path, size):
         line = _pull_fails(root, pushed["busybox"], 1)
         assert "no space left on device while" in line, line
         _assert_store_empty(root)
+
+
+@pytest.mark.parametrize("verb", ["load", "import"])
+def test_load_and_import_of_a_bomb(store_root, tmp_path, verb):
+    """A compressed archive is inflated to a temp file first: the same budget caps it (1.1 MB
+    of gzip inflating to 1100 MiB), and the temp file goes."""
+    bomb = tmp_path / "bomb.tar.gz"
+    bomb.write_bytes(hl.gzip_zeros_bomb(tar_bytes(OK), 1100))
+    args = ["load", "-i", str(bomb)] if verb == "load" else ["import", str(bomb), "bomb:latest"]
+    r = pyrt(store_root, *args)
+    assert r.returncode == 9, r.stderr
+    assert len(r.stderr.splitlines()) == 1 and "exceeds the limit of 1 GiB" in r.stderr, r.stderr
+    _assert_store_empty(store_root)
+    assert os.listdir(os.path.join(store_root, "image", "tmp")) == []
