@@ -433,9 +433,16 @@ def _home_of(uid: int) -> str:
 def lookup(name: str, path_env: str) -> str:
     """The executable to run, resolved like runc (exec.LookPath) inside the container."""
     if "/" in name:
-        if os.path.isfile(name) and os.access(name, os.X_OK):
+        # runc's (Go's) words: podman maps "no such file or directory" / "permission denied" in
+        # them to exit codes 127 / 126.
+        try:
+            st = os.stat(name)
+        except OSError as e:
+            reason = os.strerror(e.errno)
+            raise RuntimeSetupError(f'exec: "{name}": stat {name}: {reason[:1].lower()}{reason[1:]}') from None
+        if st.st_mode & 0o170000 != 0o040000 and st.st_mode & 0o111:  # not a directory, some x bit
             return name
-        raise RuntimeSetupError(f'exec: "{name}": no such file or executable')
+        raise RuntimeSetupError(f'exec: "{name}": permission denied')
     for d in path_env.split(":"):
         p = os.path.join(d or ".", name)
         if os.path.isfile(p) and os.access(p, os.X_OK):
