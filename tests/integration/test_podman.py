@@ -187,6 +187,10 @@ def test_detached_lifecycle(pm, name):
         r = pm("exec", "--user", "1000", "--workdir", "/tmp", "--env", "E=1", cid, "sh", "-c", "id -u; pwd; echo $E")
         assert r.stdout.split() == ["1000", "/tmp", "1"], r.stderr
 
+        # podman reads the runtime's words: not found -> 127, not executable -> 126
+        assert pm("exec", cid, "/no/such/binary").returncode == 127
+        assert pm("exec", cid, "/etc/passwd").returncode == 126
+
         r = pm("top", cid, "pid", "args")
         assert r.returncode == 0 and "sleep 300" in r.stdout, r.stderr
 

@@ -49,3 +49,23 @@ def test_json_log_line_has_runc_s_shape(tmp_path, runtime_root):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["time"]), line
         shapes[name] = re.sub(r'"msg":"[^"]*"', '"msg":"<m>"', re.sub(r'"time":"[^"]*"', '"time":"<t>"', line))
     assert shapes["pyrt-runc"] == shapes["runc"] == '{"level":"error","msg":"<m>","time":"<t>"}'
+
+
+def test_exec_lookup_errors_in_runc_s_words(tmp_path, runtime_root, cgroup_parent):
+    """podman turns the runtime's message into an exit code ("no such file or directory" -> 127,
+    "permission denied" -> 126): an unrunnable process.args[0] is reported in runc's words."""
+    import re
+
+    from tests.support.bundle import PYRT_RUNC, RUNC, make_bundle, run
+    for arg0 in ("/nope", "/etc", "/etc/passwd", "nope"):
+        said = {}
+        for name, rt in (("runc", RUNC), ("pyrt-runc", PYRT_RUNC)):
+            cfg = base_config([arg0])
+            cfg["linux"]["cgroupsPath"] = cgroup_parent
+            bundle = make_bundle(tmp_path / f"{name}-{arg0.replace('/', '_')}", cfg)
+            r = run([rt, "--root", runtime_root, "run", "--bundle", bundle, f"lookup-{name}"])
+            run([rt, "--root", runtime_root, "delete", "--force", f"lookup-{name}"])
+            # runc's stderr is a logrus text line: msg="...exec: \"/nope\": ..."
+            m = re.search(r'exec: "[^"]*": [^"\n]*', r.stderr.replace('\\"', '"'))
+            said[name] = (r.returncode != 0, m and m.group(0))
+        assert said["runc"][1] and said["pyrt-runc"] == said["runc"], said
