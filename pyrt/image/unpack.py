@@ -71,6 +71,7 @@ MAX_ENTRIES = 1_000_000         # entries per layer (each costs an inode and a s
 MAX_PATH_BYTES = 4096           # a name or link target (PATH_MAX)
 MAX_NAME_BYTES = 255            # one path component (NAME_MAX)
 MAX_DEPTH = 512                 # components in a name
+MAX_NAMES_BYTES = 256 << 20     # all names of a layer together (the unpacker keeps them in memory)
 EXPANSION_RATIO = 100           # uncompressed bytes per compressed byte a layer may reach ...
 MIN_EXPANSION_BUDGET = 1 << 30  # ... but never less than this many
 
@@ -400,6 +401,7 @@ class _Layer:
         self.name = name                      # the layer, for messages
         self.budget = budget                  # bytes all regular files together may take
         self.written = 0
+        self.names_left = MAX_NAMES_BYTES
         self.last: str | None = None          # the last entry taken, for messages
         self.kinds: dict[str, object] = {"": _DIR}
         self.dir_times: dict[str, int] = {}   # set last: creating children bumps a dir's mtime
@@ -432,6 +434,10 @@ class _Layer:
             if n > MAX_PATH_BYTES:
                 raise ImageError(f"layer {self.name}: entry {_short(ti.name)}: {what} is {n} bytes long, "
                                  f"over the limit of {MAX_PATH_BYTES}")
+            self.names_left -= n
+        if self.names_left < 0:
+            raise ImageError(f"layer {self.name}: entry {_short(ti.name)} takes the layer's names and link "
+                             f"targets past the limit of {_human(MAX_NAMES_BYTES)} in all")
         if ti.isreg():
             self.written += ti.size
             if self.written > self.budget:

@@ -105,6 +105,15 @@ def test_link_target_too_long(tmp_path, layers):
     assert "'l'" in msg and "link target is 4097 bytes long" in msg, msg
 
 
+def test_names_together_over_the_limit(tmp_path, layers, monkeypatch):
+    """MAX_NAMES_BYTES lowered to 10 KiB (the real 256 MiB needs ~70,000 entries of 4 KiB names):
+    the entry whose name crosses it is refused."""
+    monkeypatch.setattr(unpack, "MAX_NAMES_BYTES", 10 << 10)
+    entries = [("file", f"{i}-" + "n" * 250, b"") for i in range(45)]      # ~254 bytes each
+    msg = _refused(tmp_path, layers, tar_bytes(entries))
+    assert "'40-nnn" in msg and "limit of 10 KiB in all" in msg, msg
+
+
 def test_component_too_long(tmp_path, layers):
     msg = _refused(tmp_path, layers, tar_bytes([("file", "d/" + "c" * 256, b"x")]))
     assert "longer than 255 bytes" in msg, msg
