@@ -1,6 +1,7 @@
 """A registry that misbehaves: 5xx, dropped connections, ignored Range, corrupt or truncated
 blobs, 404s, schema 1 and oversized manifests, Ctrl-C. The FaultProxy (tests/support/registry.py)
 sits between pyrt and the real registry and injects each fault."""
+import contextlib
 import gzip
 import json
 import os
@@ -161,25 +162,36 @@ def test_unreachable_registry(store_root):
         pull(store, f"127.0.0.1:{free_port()}/x/y", OPTS)
 
 
+@contextlib.contextmanager
+def _background_pull(store_root, ref, tmp_path):
+    """A `pyrt pull REF` process, killed at the end if a test step failed before it ended."""
+    p = subprocess.Popen([PYRT, "--root", store_root, "pull", "--tls-verify=false", ref],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pyrt_env(str(tmp_path)))
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def _wait_for_partial(p, partial, more_than):
+    deadline = time.monotonic() + 30
+    while not (os.path.exists(partial) and os.path.getsize(partial) > more_than):
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.02)
+
+
 def test_ctrl_c_then_resume(fault_proxy, pushed, store_root, tmp_path):
     layer = _layer_digest(pushed)
     fault_proxy.faults = [{"match": layer, "kind": "slow", "times": 1}]
     ref = f"{fault_proxy.host}/pyrt/busybox:latest"
     store = ImageStore(store_root)
     partial = os.path.join(store.content.ingest_dir, layer[7:])
-    p = subprocess.Popen([PYRT, "--root", store_root, "pull", "--tls-verify=false", ref],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pyrt_env(str(tmp_path)))
-    try:
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(partial) and os.path.getsize(partial) > 100_000):
-            assert time.monotonic() < deadline and p.poll() is None
-            time.sleep(0.02)
+    with _background_pull(store_root, ref, tmp_path) as p:
+        _wait_for_partial(p, partial, 100_000)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     assert p.returncode == 130 and err.splitlines()[-1] == "pyrt: interrupted"
     assert "Traceback" not in err
     _assert_nothing_recorded(store, layer)
@@ -278,22 +290,13 @@ def test_ctrl_c_while_server_stalls(fault_proxy, pushed, store_root, tmp_path):
     fault_proxy.faults = [{"match": layer, "kind": "stall", "times": 1}]
     store = ImageStore(store_root)
     partial = os.path.join(store.content.ingest_dir, layer[7:])
-    p = subprocess.Popen([PYRT, "--root", store_root, "pull", "--tls-verify=false", f"{fault_proxy.host}/pyrt/busybox"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pyrt_env(str(tmp_path)))
-    try:
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(partial) and os.path.getsize(partial) > 0):
-            assert time.monotonic() < deadline and p.poll() is None
-            time.sleep(0.02)
+    with _background_pull(store_root, f"{fault_proxy.host}/pyrt/busybox", tmp_path) as p:
+        _wait_for_partial(p, partial, 0)
         time.sleep(0.2)
         t0 = time.monotonic()
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=30)
         took = time.monotonic() - t0
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     assert p.returncode == 130 and err.splitlines()[-1] == "pyrt: interrupted"
     assert took < 3, took
     _assert_nothing_recorded(store, layer)
