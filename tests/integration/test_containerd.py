@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 
@@ -141,6 +142,16 @@ def test_limits_in_a_chosen_cgroup(ctd, name):
         ctd("container", "delete", cid)
     left = [d for d in ctd.jail.dirs if os.path.isdir(f"{d}/chosen/{name}")]
     assert not left, f"container cgroup not removed: {left}"
+
+
+def test_no_pivot_and_with_ns(ctd, tmp_path):
+    """--no-pivot reaches `create --no-pivot`; --with-ns joins a namespace by path (the jail
+    holder's uts namespace, i.e. the host's: the container sees the host's name)."""
+    uts = f"/proc/{ctd.jail.holder.pid}/ns/uts"
+    res = both(ctd, "nopivot", "--no-pivot", "--with-ns", f"uts:{uts}",
+               ["sh", "-c", "head -1 /proc/self/mountinfo | cut -d' ' -f4,5; hostname"])
+    assert_same(res)
+    assert res["pyrt-runc"].stdout.splitlines() == ["/ /", socket.gethostname()]
 
 
 def test_probe_view_matches(ctd):
