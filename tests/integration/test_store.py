@@ -161,3 +161,17 @@ def test_unusable_root_is_one_line(tmp_path):
     not_a_dir.write_text("")
     r = pyrt(str(not_a_dir), "images")
     assert r.returncode == 1 and r.stderr == f"pyrt: Not a directory: {not_a_dir}/image\n"
+
+
+def test_gc_removes_lock_files_older_versions_left(store_root):
+    """Older pyrt left layers/.<hex>.lock behind; gc deletes those, but not one a pull holds."""
+    import fcntl
+    store = ImageStore(store_root)
+    stale = os.path.join(store.layer_dir_root, "." + "a" * 64 + ".lock")
+    held = os.path.join(store.layer_dir_root, "." + "b" * 64 + ".lock")
+    open(stale, "w").close()
+    with open(held, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        store.gc()
+        assert os.listdir(store.layer_dir_root) == [os.path.basename(held)]
+    os.unlink(held)
