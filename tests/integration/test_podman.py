@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 
 import pytest
 
-from tests.support.bundle import PYRT_RUNC, RUNC
+from tests.support.bundle import PYRT_RUNC, RUNC, busybox_rootfs_template
 from tests.support.differential import probe_binary
 from tests.support.podman import Podman
 
@@ -280,3 +281,31 @@ def test_update_resources(pm, name):
             assert f.read().strip() == str(100 << 20)
     finally:
         pm("rm", "-f", "-t", "0", cid)
+
+
+def test_join_another_container_s_namespaces(pm):
+    """--pid/--ipc/--uts container:X: config.json joins X's namespaces by /proc/PID/ns path."""
+    helper = _detached(pm, PYRT_RUNC, "--hostname", "helper")
+    try:
+        res = both(pm, "run", "--rm", *(f"--{ns}=container:{helper}" for ns in ("pid", "ipc", "uts")),
+                   pm.image, "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '")
+        assert_same(res)
+        assert res["pyrt-runc"].stdout.split() == ["helper", "sleep", "300"]
+    finally:
+        pm("rm", "-f", "-t", "0", helper)
+
+
+def test_mounts_volumes_and_rootfs(pm, tmp_path):
+    """--mount tmpfs with a mode, --shm-size, a named volume, and --rootfs (a plain directory)."""
+    res = both(pm, "run", "--rm", "--mount", "type=tmpfs,destination=/t,tmpfs-mode=1770", "--shm-size", "3m",
+               "-v", "pyrt-vol:/data", pm.image, "sh", "-c",
+               "stat -c %a /t; df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2; touch /data/x && ls /data")
+    assert_same(res)
+    assert res["pyrt-runc"].stdout.split() == ["1770", "3072", "x"]
+    assert pm("volume", "rm", "pyrt-vol").returncode == 0
+
+    rootfs = tmp_path / "rootfs"
+    shutil.copytree(busybox_rootfs_template(), rootfs, symlinks=True)
+    res = both(pm, "run", "--rm", "--rootfs", str(rootfs), "sh", "-c", "echo from-rootfs")
+    assert_same(res)
+    assert res["pyrt-runc"].stdout == "from-rootfs\n"
