@@ -29,7 +29,7 @@ import time
 from pyrt.errors import ImageError, UsageError
 from pyrt.image import manifest as mf
 from pyrt.image import reference
-from pyrt.image.content import check_digest
+from pyrt.image.content import check_digest, disk_full_while
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
 from pyrt.image.unpack import (capped_chunks, compression_from_magic, compression_of, open_decompressed,
                                sniff_compression)
@@ -84,7 +84,8 @@ class _Source:
             fd, plain = tempfile.mkstemp(dir=tmpdir, suffix=".tar")
             self._stack.callback(os.unlink, plain)
             try:
-                with os.fdopen(fd, "wb") as out, open_decompressed(path, comp) as src:
+                with disk_full_while(f"loading {path}"), os.fdopen(fd, "wb") as out, \
+                        open_decompressed(path, comp) as src:
                     for chunk in capped_chunks(src, path, path):
                         out.write(chunk)
             except BaseException:
@@ -499,7 +500,7 @@ def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes:
         if path == "-":
             fd, spool = tempfile.mkstemp(dir=tmpdir)
             stack.callback(os.unlink, spool)
-            with os.fdopen(fd, "wb") as out:
+            with disk_full_while("importing from stdin"), os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(sys.stdin.buffer, out, CHUNK)
             path = spool
         if not os.path.isfile(path):
@@ -510,7 +511,8 @@ def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes:
         stack.callback(lambda: os.path.exists(plain) and os.unlink(plain))
         h = hashlib.sha256()
         size = 0
-        with os.fdopen(fd, "wb") as out, open_decompressed(path, comp) as src:
+        with disk_full_while(f"importing {path}"), os.fdopen(fd, "wb") as out, \
+                open_decompressed(path, comp) as src:
             for chunk in capped_chunks(src, path, path):
                 h.update(chunk)
                 out.write(chunk)

@@ -41,6 +41,17 @@ def is_disk_full(e: BaseException) -> bool:
     return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+@contextlib.contextmanager
+def disk_full_while(doing: str):
+    """Turn ENOSPC/EDQUOT inside the with-block into the one-line disk_full(DOING) error."""
+    try:
+        yield
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        raise disk_full(doing) from None
+
+
 def disk_full(doing: str) -> PyrtError:
     """The one-line error for ENOSPC/EDQUOT while DOING ("unpacking layer sha256:... entry 'x'").
     Not an ImageError: the image is fine, the disk is not (exit code 1)."""

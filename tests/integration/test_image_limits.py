@@ -266,3 +266,22 @@ def test_load_and_import_of_a_bomb(store_root, tmp_path, verb):
     assert len(r.stderr.splitlines()) == 1 and "exceeds the limit of 1 GiB" in r.stderr, r.stderr
     _assert_store_empty(store_root)
     assert os.listdir(os.path.join(store_root, "image", "tmp")) == []
+
+
+def test_disk_full_while_loading(pushed, tmp_path):
+    """`pyrt load` of a gzipped docker-archive (~1 MB, ~2.4 MB inflated) into a store on a
+    2 MiB tmpfs: one line, exit 1, no temp file or blob left."""
+    seed = os.path.join(str(tmp_path), "seed")
+    assert pyrt(seed, "pull", "-q", "--tls-verify=false", pushed["busybox"]).returncode == 0
+    archive = tmp_path / "busybox.tar"
+    r = pyrt(seed, "save", "-o", str(archive), pushed["busybox"])
+    assert r.returncode == 0, r.stderr
+    gz = tmp_path / "busybox.tar.gz"
+    gz.write_bytes(gzip.compress(archive.read_bytes(), compresslevel=1))
+    with small_fs(tmp_path, "2m") as mnt:
+        root = os.path.join(mnt, "root")
+        r = pyrt(root, "load", "-i", str(gz))
+        assert r.returncode == 1, r.stderr
+        assert r.stderr == f"pyrt: no space left on device while loading {gz} (free space under the store root and retry)\n"
+        _assert_store_empty(root)
+        assert os.listdir(os.path.join(root, "image", "tmp")) == []
