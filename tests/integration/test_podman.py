@@ -45,6 +45,16 @@ def no_container_left(pm):
     assert not left, f"podman containers left behind: {left}"
 
 
+def host_cgroups(pid: int) -> dict[str, str]:
+    """PID's cgroup per hierarchy as the host sees it (keyed like CgroupJail.relative())."""
+    out = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            out[ctrls or "unified"] = path
+    return out
+
+
 def both(pm, *args, **kw) -> dict:
     """`podman ARGS` under each runtime: {name: CompletedProcess}."""
     return {name: pm(*args, runtime=rt, **kw) for name, rt in RUNTIMES.items()}
@@ -177,6 +187,11 @@ def test_detached_lifecycle(pm, name):
     try:
         st = json.loads(pm("inspect", cid).stdout)[0]["State"]
         assert st["Status"] == "running" and st["Pid"] > 0
+        # Seen from the host, conmon and the container sit in the jail, beneath our own cgroup.
+        for pid, leaf in ((st["ConmonPid"], "/libpod_parent/conmon"), (st["Pid"], f"/libpod_parent/libpod-{cid}")):
+            seen, jail = host_cgroups(pid), pm.jail.relative()
+            assert seen["memory"] == jail["memory"] + leaf, seen
+            assert all(seen[h] == j or seen[h].startswith(j + "/") for h, j in jail.items()), seen
         # --sync asks the runtime: `state ID`
         r = pm("ps", "--sync", "--format", "{{.ID}} {{.Status}}")
         assert r.returncode == 0 and r.stdout.startswith(cid[:12] + " Up"), outcome(r)

@@ -10,7 +10,9 @@ moved into P that owns a new cgroup namespace and a new mount namespace in which
 mounted afresh (each hierarchy's root is then P). Every command of the caller is moved into P and
 joins the holder's namespaces with nsenter, so "/libpod_parent" is really P/libpod_parent in every
 hierarchy, and the caller's mounts (storage, shm, the runtime's) live and die in the holder's mount
-namespace, as does a private tmpfs on /run. stop() checks that nothing appeared at our own cgroup's level besides P.
+namespace, as do private tmpfs mounts over the caller's default state directories (/run, and
+/var/lib and /var/tmp by default: podman keeps a blob-info cache in /var/lib/containers whatever
+its --root, and copies images through /var/tmp). stop() checks that nothing appeared at our own cgroup's level besides P.
 """
 from __future__ import annotations
 
@@ -28,9 +30,9 @@ mount --make-rprivate /
 umount -R /sys/fs/cgroup
 mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup
 {mounts}
-# A private /run: the runtimes' default --root (/run/runc, /run/pyrt-runc), which podman's
-# cleanup process uses whatever flags podman had, and whatever else the caller keeps there.
-mount -t tmpfs -o mode=755 jail_run /run
+# Private state directories: e.g. /run holds the runtimes' default --root (/run/runc,
+# /run/pyrt-runc), which podman's cleanup process uses whatever flags podman had.
+{private}
 mkdir /run/lock
 echo ready
 exec sleep infinity
@@ -51,6 +53,23 @@ def _hierarchies() -> list[tuple[str, str, str]]:
     return out
 
 
+# Where podman, conmon and containerd keep state by default: none may appear on the host.
+HOST_DEFAULT_PATHS = ("/var/lib/containers", "/run/containers", "/run/libpod", "/var/lib/containerd",
+                      "/run/containerd", "/opt/containerd", "/var/lib/cni", "/run/runc/", "/run/pyrt-runc/")
+
+
+def _host_defaults() -> set[str]:
+    """Which of HOST_DEFAULT_PATHS exist (a trailing / means: its entries)."""
+    out = set()
+    for p in HOST_DEFAULT_PATHS:
+        if p.endswith("/"):
+            if os.path.isdir(p):
+                out |= {p + e for e in os.listdir(p)}
+        elif os.path.lexists(p):
+            out.add(p)
+    return out
+
+
 def _children_at_own_level() -> dict[str, set[str]]:
     """The cgroup directories directly inside our own cgroup, per hierarchy."""
     out = {}
@@ -61,11 +80,13 @@ def _children_at_own_level() -> dict[str, set[str]]:
 
 
 class CgroupJail:
-    def __init__(self, name: str):
+    def __init__(self, name: str, private: tuple[str, ...] = ("/run", "/var/lib", "/var/tmp")):
         self.name = name
+        self.private = private
         self.dirs = cgroup.dirs_named(name)
         self.holder: subprocess.Popen | None = None
         self._before = _children_at_own_level()
+        self._host_before = _host_defaults()
 
     def start(self) -> "CgroupJail":
         for d in self.dirs:
@@ -80,7 +101,9 @@ class CgroupJail:
         for path, fstype, opts in _hierarchies():
             o = f"-o {opts} " if opts else ""
             mounts.append(f"mkdir -p {path} && mount -t {fstype} {o}cgroup {path}")
-        script = _MOUNT_SCRIPT.format(mounts="\n".join(mounts))
+        private = "\n".join(f"mount -t tmpfs -o mode={'1777' if d.endswith('tmp') else '755'} jail_private {d}"
+                            for d in self.private)
+        script = _MOUNT_SCRIPT.format(mounts="\n".join(mounts), private=private)
         self.holder = subprocess.Popen(["unshare", "--cgroup", "--mount", "--propagation", "private",
                                         "sh", "-c", script],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
@@ -109,6 +132,16 @@ class CgroupJail:
 
     def popen(self, argv: list[str], **kw) -> subprocess.Popen:
         return subprocess.Popen(self.argv(argv), preexec_fn=self._enter_cgroup, **kw)
+
+    def relative(self) -> dict[str, str]:
+        """The jail's cgroup per hierarchy as /proc/PID/cgroup names it on the host (keys: that
+        file's controller lists, "unified" for the v2 tree)."""
+        out = {}
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, ctrls, path = line.rstrip("\n").split(":", 2)
+                out[ctrls or "unified"] = path.rstrip("/") + "/" + self.name
+        return out
 
     def pids(self) -> set[int]:
         """Every process still in the jail's cgroup tree (any hierarchy)."""
@@ -145,6 +178,9 @@ class CgroupJail:
         still = [d for d in self.dirs if os.path.isdir(d)]
         if still:
             problems.append(f"jail cgroups not removable: {still}")
+        made = _host_defaults() - self._host_before
+        if made:
+            problems.append(f"default state paths created on the host: {sorted(made)}")
         after = _children_at_own_level()
         for d, names in after.items():
             # Other test processes (parallel sessions) make their own pyrt-* cgroups here.

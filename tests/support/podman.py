@@ -31,6 +31,7 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "{d}/events.log"
 tmp_dir = "{d}/tmp"
+image_copy_tmp_dir = "{d}/tmp"
 volume_path = "{d}/volumes"
 static_dir = "{d}/root/libpod"
 
