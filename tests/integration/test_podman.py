@@ -122,6 +122,18 @@ def test_terminal_through_console_socket(pm):
     assert res["pyrt-runc"].stdout.replace("\r\n", "\n") == "/dev/pts/0\nstdout-is-a-tty\n"
 
 
+def test_interactive_terminal_with_window_size(pm):
+    """-it from a terminal: conmon passes the window size through the console socket's pty.
+    (The short sleep: podman may lose a tty's last output when the container ends at once,
+    under runc as well.)"""
+    res = {name: pm.in_terminal("run", "--rm", "-it", pm.image, "sh", "-c", "stty size; tty; sleep 0.3; exit 5",
+                                runtime=rt)
+           for name, rt in RUNTIMES.items()}
+    assert_same(res)
+    assert res["pyrt-runc"].returncode == 5
+    assert res["pyrt-runc"].stdout.split("\n")[:2] == ["30 100", "/dev/pts/0"]
+
+
 def test_process_settings(pm):
     """--user, --workdir, --env, --cap-drop ALL, --read-only: what the process sees."""
     script = ("id; pwd; echo $FOO; grep -E '^Cap(Eff|Bnd|Prm)' /proc/self/status; "
@@ -200,6 +212,9 @@ def test_detached_lifecycle(pm, name):
         assert (r.returncode, r.stdout, r.stderr) == (5, "in-exec\n", "exec-err\n")
         r = pm("exec", "-t", cid, "tty")
         assert (r.returncode, r.stdout.strip()) == (0, "/dev/pts/0"), r.stderr
+        r = pm.in_terminal("exec", "-it", cid, "sh", "-c", "stty size; sleep 0.3; exit 4",
+                           rows_cols=(20, 90))
+        assert (r.returncode, r.stdout.strip()) == (4, "20 90"), r.stdout
         r = pm("exec", "--user", "1000", "--workdir", "/tmp", "--env", "E=1", cid, "sh", "-c", "id -u; pwd; echo $E")
         assert r.stdout.split() == ["1000", "/tmp", "1"], r.stderr
 

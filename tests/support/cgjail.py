@@ -17,6 +17,7 @@ its --root, and copies images through /var/tmp). stop() checks that nothing appe
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -129,6 +130,18 @@ class CgroupJail:
             kw.setdefault("stdin", subprocess.DEVNULL)
         return subprocess.run(self.argv(argv), capture_output=True, text=True, timeout=timeout,
                               preexec_fn=self._enter_cgroup, **kw)
+
+    def run_in_terminal(self, argv: list[str], *, rows_cols: tuple[int, int] | None = None, timeout=60,
+                        **kw) -> subprocess.CompletedProcess:
+        """ARGV with a terminal of its own (podman -it, ctr --tty insist), made by script(1), of
+        ROWS_COLS size if given; the output loses script's echo of the empty input (^@) and
+        carriage returns."""
+        cmd = " ".join(shlex.quote(a) for a in argv)
+        if rows_cols:
+            cmd = f"stty rows {rows_cols[0]} cols {rows_cols[1]}; {cmd}"
+        r = self.run(["script", "-qec", cmd, "/dev/null"], timeout=timeout, **kw)
+        r.stdout = r.stdout.replace("^@", "").replace("\r\n", "\n")
+        return r
 
     def popen(self, argv: list[str], **kw) -> subprocess.Popen:
         return subprocess.Popen(self.argv(argv), preexec_fn=self._enter_cgroup, **kw)

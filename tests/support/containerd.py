@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import tarfile
@@ -120,12 +119,7 @@ class Containerd:
         return self.jail.run(self.ctr_argv(args), timeout=timeout, **kw)
 
     def tty_run(self, *args, timeout=60) -> subprocess.CompletedProcess:
-        """ctr ARGS with a terminal of its own (ctr --tty insists), made by script(1); the
-        output loses script's echo of the empty input (^@) and carriage returns."""
-        cmd = " ".join(shlex.quote(a) for a in self.ctr_argv(args))
-        r = self.jail.run(["script", "-qec", cmd, "/dev/null"], timeout=timeout)
-        r.stdout = r.stdout.replace("^@", "").replace("\r\n", "\n")
-        return r
+        return self.jail.run_in_terminal(self.ctr_argv(args), timeout=timeout)
 
     def popen(self, *args, **kw) -> subprocess.Popen:
         return self.jail.popen(self.ctr_argv(args), **kw)

@@ -83,6 +83,9 @@ class Podman:
     def __call__(self, *args, runtime: str | None = None, timeout=60, **kw) -> subprocess.CompletedProcess:
         return self.jail.run(self.argv(args, runtime), timeout=timeout, env=self.env, **kw)
 
+    def in_terminal(self, *args, runtime: str | None = None, rows_cols=(30, 100), **kw):
+        return self.jail.run_in_terminal(self.argv(args, runtime), rows_cols=rows_cols, env=self.env, **kw)
+
     def popen(self, *args, runtime: str | None = None, **kw) -> subprocess.Popen:
         return self.jail.popen(self.argv(args, runtime), env=self.env, **kw)
 
