@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 
+from pyrt import trace
 from pyrt.errors import CgroupError
 
 
@@ -26,6 +27,8 @@ def controller_of(name: str) -> str:
 def write(cgdir: str, name: str, value) -> None:
     path = os.path.join(cgdir, name)
     data = str(value).encode()
+    if trace.on:
+        trace.step(f"cgroup: echo {str(value)!r} > {path}")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
     except FileNotFoundError:

@@ -16,6 +16,7 @@ import _signal as signal
 
 # Only what freeze/thaw/frozen/pids/kill need is imported up front: `pyrt-runc state` reopens
 # the manager to tell paused from running and must stay fast. Limits and stats load their modules.
+from pyrt import trace
 from pyrt.cgroups import freezer, fs
 from pyrt.errors import CgroupError, ConfigError
 
@@ -111,6 +112,8 @@ class Manager:
             cur = os.path.join(cur, part)
             try:
                 _mkdir(cur)
+                if trace.on:
+                    trace.step(f"cgroup: mkdir {cur}")
             except FileExistsError:
                 continue
             except OSError as e:
@@ -371,6 +374,8 @@ def _rmdir(d: str, wait: bool) -> None:
     while True:
         try:
             os.rmdir(d)
+            if trace.on:
+                trace.step(f"cgroup: rmdir {d}")
             return
         except FileNotFoundError:
             return

@@ -343,6 +343,8 @@ def _enable_debug(g: Globals) -> None:
     logger.addHandler(Handler())
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
+    from pyrt import trace
+    trace.on = True  # and every isolation step is narrated (pyrt.trace)
 
 
 def fail(g: Globals | None, message: str, code: int) -> int:

@@ -109,6 +109,9 @@ class Container:
                 raise StateError(f"cannot start a container that is {status.value}")
             # Nothing to record: the exec fifo is gone from now on, and that is what says "started"
             # (as with runc), so state.json stays as create wrote it.
+            from pyrt import trace
+            if trace.on:
+                trace.step(f"start: open {self.fifo_path()} for reading: the init reads on and execs")
             _release_init(self.fifo_path(), self.state.pid, self.state.start_time)
 
     def kill(self, sig: int, all_processes: bool = False) -> None:

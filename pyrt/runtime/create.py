@@ -10,6 +10,7 @@ import sys
 # which cost ~3 ms of start-up
 import _signal as signal
 
+from pyrt import trace
 from pyrt.errors import ConfigError, PyrtError, RuntimeSetupError, StateError, UsageError
 from pyrt.runtime import channel, hooks
 from pyrt.runtime import state as st
@@ -56,6 +57,8 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go
     if pid1 == 0:
         parent_sock.close()
         stage1(child_sock, launch)
+    if trace.on:
+        trace.step(f"forked stage 1 (pid {pid1}): it joins/creates the namespaces, then forks the init")
     child_sock.close()
     if launch.console_conn is not None:
         launch.console_conn.close()  # the init holds its own copy
@@ -72,6 +75,8 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go
             msg = channel.recv(parent_sock)
             t = msg["type"]
             if t == "userns":
+                if trace.on:
+                    trace.step(f"write /proc/{pid1}/uid_map and gid_map of the new user namespace")
                 _write_id_maps(pid1, launch.spec)
                 channel.send(parent_sock, "ok")
             elif t == "pid":
@@ -141,6 +146,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
     # stage 1 can reach the host's cgroup files only in the host's user and mount namespaces
     placed_by_stage1 = "user" not in new and not any(t in ("user", "mount") for t, _ in join)
     d = st.make_container_dir(root, container_id)
+    if trace.on:
+        trace.step(f"state: mkdir {d}")
     fifo_fd = -1
     at_once = start and not spec.hooks.get("poststart")
     mgr = None

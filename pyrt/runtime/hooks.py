@@ -60,6 +60,9 @@ def run_hook(hook: dict, state: dict, kind: str) -> None:
 
 def run_hooks(hooks: dict | None, kind: str, state: dict, fatal: bool = True) -> None:
     for hook in (hooks or {}).get(kind) or []:
+        from pyrt import trace
+        if trace.on:
+            trace.step(f"hook {kind}: {hook.get('path')} {' '.join(hook.get('args') or [])}")
         try:
             run_hook(hook, state, kind)
         except HookError as e:

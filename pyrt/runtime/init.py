@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
+from pyrt import trace
 from pyrt.errors import PyrtError, RuntimeSetupError
 from pyrt.runtime import channel
 from pyrt.spec.record import Record, field
@@ -80,6 +81,7 @@ def stage1(sock, launch: Launch) -> None:
 
 def _stage1(sock, launch: Launch) -> None:
     from pyrt.linux import syscalls as sc
+    trace.who = "stage 1"
     if launch.console_back is not None:
         launch.console_back.close()
     # e.g. the container lock: an flock belongs to the open file, which fork() shares
@@ -127,6 +129,8 @@ def _stage1(sock, launch: Launch) -> None:
         # Offsets can only be written before any process lives in the new time namespace.
         with open("/proc/self/timens_offsets", "w") as f:
             for clock, secs, nsecs in launch.spec.linux.time_offsets:
+                if trace.on:
+                    trace.step(f"time namespace offset: {clock} {secs}s {nsecs}ns")
                 f.write(f"{clock} {secs} {nsecs}\n")
     placed = False
     if launch.placed_by_stage1:
@@ -137,6 +141,9 @@ def _stage1(sock, launch: Launch) -> None:
         pid = os.fork()
     if pid == 0:
         init_main(sock, launch)
+    if trace.on:
+        trace.step(f"forked the init: pid {pid} here, pid 1 in its new pid namespace"
+                   if "pid" in launch.new else f"forked the init: pid {pid}")
     channel.send(sock, "pid", pid=pid, placed=placed)
 
 
@@ -166,6 +173,7 @@ def _fork_init(dirs: dict) -> tuple[int, bool]:
 # --- the init (grandchild) ------------------------------------------------------------------------
 def init_main(sock, launch: Launch) -> None:
     """Runs in the grandchild; never returns."""
+    trace.who = "exec" if launch.exec_mode else "init"
     try:
         os.setsid()  # a session of its own, as runc's init (and no controlling tty of ours)
         if not _must_preload_early(launch) and not launch.placed_by_stage1:
@@ -199,10 +207,14 @@ def container_init(sock, launch: Launch, go: dict) -> None:
     # 2. Network: a new network namespace gets its loopback up; anything else is the caller's.
     if "network" in launch.new:
         from pyrt.linux import netdev
+        if trace.on:
+            trace.step("network: bring up lo (ioctl SIOCSIFFLAGS IFF_UP)")
         netdev.link_up("lo")
 
     # 3. oom_score_adj, while /proc is still the host's and we have every capability.
     if process.oom_score_adj is not None:
+        if trace.on:
+            trace.step(f"echo {process.oom_score_adj} > /proc/self/oom_score_adj")
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(process.oom_score_adj))
 
@@ -243,6 +255,8 @@ def container_init(sock, launch: Launch, go: dict) -> None:
         sc.setdomainname(spec.domainname)
     for key, value in spec.linux.sysctl:
         path = "/proc/sys/" + key.replace(".", "/")
+        if trace.on:
+            trace.step(f"sysctl: echo {value!r} > {path}")
         try:
             with open(path, "w") as f:
                 f.write(value)
@@ -327,6 +341,8 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
     if process.rlimits:
         import resource
     for r in process.rlimits:
+        if trace.on:
+            trace.step(f"setrlimit({r.type}, soft={r.soft}, hard={r.hard})")
         try:
             resource.setrlimit(getattr(resource, r.type), (r.soft, r.hard))
         except (OSError, ValueError) as e:
@@ -342,12 +358,16 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
         env["HOME"] = _home_of(process.user.uid)
     if "PATH" not in env:
         env["PATH"] = DEFAULT_PATH
+    if trace.on:
+        trace.step(f"chdir({process.cwd!r})")
     try:
         os.chdir(process.cwd)
     except OSError as e:
         raise RuntimeSetupError(f"chdir to cwd {process.cwd!r}: {os.strerror(e.errno).lower()}") from None
     if process.no_new_privileges:
         from pyrt.linux import capabilities
+        if trace.on:
+            trace.step("prctl(PR_SET_NO_NEW_PRIVS, 1): execve can never grant more privileges")
         capabilities.set_no_new_privs()
     path = lookup(process.args[0], env["PATH"])
 
@@ -362,6 +382,8 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                     signal.SIGUSR2):
             signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
+        if trace.on:
+            trace.step("set up; waiting on the exec fifo until `pyrt-runc start`")
         fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
         os.close(fd)
@@ -382,6 +404,8 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
     default_signals()
     if seccomp is not None and process.no_new_privileges:
         _load_seccomp(seccomp)  # last: nothing but execve after it
+    if trace.on:
+        trace.step(f"execve({path!r}, {list(process.args)!r}): the container's process replaces the init")
     try:
         os.execve(path, list(process.args), env)
     except OSError as e:
@@ -391,6 +415,9 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
 
 def _load_seccomp(seccomp) -> None:
     from pyrt.linux import seccomp as sec
+    if trace.on:
+        trace.step(f"seccomp: load a filter, default action {seccomp.default_action}, "
+                   f"{len(seccomp.syscalls)} syscall rules")
     sec.load(seccomp)
 
 
@@ -399,7 +426,11 @@ def _switch_user(process, spec) -> None:
     from pyrt.linux import capabilities
     caps = process.capabilities
     u = process.user
-    os.umask(u.umask if u.umask is not None else 0o022)
+    mask = u.umask if u.umask is not None else 0o022
+    if trace.on:
+        trace.step(f"umask({mask:04o}); setgroups({list(u.additional_gids)}); setresgid({u.gid}); "
+                   f"setresuid({u.uid})")
+    os.umask(mask)
     if caps is not None:
         capabilities.keep_caps(True)
     if _setgroups_allowed():
@@ -407,6 +438,10 @@ def _switch_user(process, spec) -> None:
     os.setresgid(u.gid, u.gid, u.gid)
     os.setresuid(u.uid, u.uid, u.uid)
     if caps is not None:
+        if trace.on:
+            trace.step("capabilities: " + "; ".join(
+                f"{name} {' '.join(sorted(capabilities.CAP_NAMES[n] for n in getattr(caps, name))) or '-'}"
+                for name in ("bounding", "effective", "permitted", "inheritable", "ambient")))
         capabilities.apply(caps)
 
 

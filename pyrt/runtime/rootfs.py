@@ -7,6 +7,7 @@ import errno
 import os
 import stat
 
+from pyrt import trace
 from pyrt.errors import RuntimeSetupError
 from pyrt.linux import paths
 from pyrt.linux.syscalls import MS, MNT_DETACH, mount, pivot_root, umount2
@@ -291,6 +292,8 @@ def create_devices(rootfs: str, spec) -> None:
             try:
                 if os.path.lexists(dest):
                     os.unlink(dest)
+                if trace.on:
+                    trace.step(f"mknod({dest!r}, {typ} {major}:{minor}, {mode:04o})")
                 os.mknod(dest, kind | mode, os.makedev(major, minor))
                 if uid is not None or gid is not None:
                     os.chown(dest, uid if uid is not None else -1, gid if gid is not None else -1)
@@ -311,6 +314,8 @@ def dev_symlinks(rootfs: str) -> None:
         try:
             if link == "/dev/ptmx" and os.path.lexists(dest):
                 os.unlink(dest)
+            if trace.on:
+                trace.step(f"symlink({src!r}, {dest!r})")
             os.symlink(src, dest)
         except FileExistsError:
             pass
