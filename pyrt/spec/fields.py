@@ -41,10 +41,12 @@ def string(d: dict, key: str, path: str, default: str | None = None) -> str | No
 
 def integer(d: dict, key: str, path: str, lo: int | None = None, hi: int | None = None,
             default: int | None = None) -> int | None:
-    """An absent key's default is range-checked too: a required field (size >= 1) defaults to 0."""
-    v = d.get(key, default)
+    """An absent or null key's default is range-checked too: a required field (size >= 1) defaults to 0."""
+    v = d.get(key)
     if v is None:
-        return default
+        v = default
+        if v is None:
+            return None
     # bool is an int in Python; JSON true is never a valid number here.
     if isinstance(v, bool) or not isinstance(v, int):
         raise ConfigError(f"{where(path, key)}: expected an integer, got {v!r}")
