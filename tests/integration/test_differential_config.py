@@ -4,7 +4,9 @@ refuse it. Each case also states the outcome, so that two runtimes that change t
 
 The one place pyrt-runc refuses on purpose what runc only warns about is an unknown capability
 name (issue 2: "unknown capability ... names: one clear line"); test_unknown_capability_names
-pins that divergence explicitly.
+pins that divergence explicitly; a duplicated rlimit type (runc sets both, the runtime-spec says
+MUST error) is the other, in test_duplicate_rlimit. The arrays pyrt.spec.config reads itself
+(mounts, namespaces, id mappings, devices, rlimits) are compared in test_lists.
 """
 import os
 
@@ -269,3 +271,82 @@ def test_broken_poststop_hook(tmp_path, runtime_root, cgroup_parent, hook):
     ref, cand = both(tmp_path, runtime_root, cgroup_parent, _hooks(kind="poststop", **hook))
     assert ref.returncode == 0 and "error running hook #0" in ref.stderr, ref.stderr
     assert cand.returncode == 3 and cand.stderr.startswith("pyrt-runc: hooks.poststop[0]"), cand.stderr
+
+
+# --- mounts, namespaces, id mappings, devices, rlimits (pyrt.spec.config) ---------------------
+def _set(part, key, value):
+    """PART's (None: the top level's) KEY set to VALUE."""
+    def edit(cfg):
+        (cfg if part is None else cfg[part])[key] = value
+    return edit
+
+
+def _add(part, key, *items):
+    """ITEMS appended to the array PART.KEY (PART None: the top level)."""
+    def edit(cfg):
+        (cfg if part is None else cfg[part]).setdefault(key, []).extend(items)
+    return edit
+
+
+def _user_ns(uid=None, gid=None):
+    """A new user namespace mapping ids 0-65535 to themselves, UID or GID replacing one side's list."""
+    whole = [{"containerID": 0, "hostID": 0, "size": 65536}]
+
+    def edit(cfg):
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = whole if uid is None else uid
+        cfg["linux"]["gidMappings"] = whole if gid is None else gid
+    return edit
+
+
+_NOFILE = {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024}
+
+LISTS = {
+    "mount-null": (_add(None, "mounts", None), REFUSE),
+    "mount-no-destination": (_add(None, "mounts", {"type": "tmpfs", "source": "tmpfs"}), REFUSE),
+    "mount-destination-number": (_add(None, "mounts", {"destination": 1, "type": "tmpfs"}), REFUSE),
+    "mount-options-string": (_add(None, "mounts", {"destination": "/x", "type": "tmpfs", "options": "ro"}), REFUSE),
+    "namespaces-object": (_set("linux", "namespaces", {}), REFUSE),
+    "namespace-null": (_add("linux", "namespaces", None), REFUSE),
+    "namespace-no-type": (_add("linux", "namespaces", {}), REFUSE),
+    "namespace-unknown": (_add("linux", "namespaces", {"type": "nope"}), REFUSE),
+    "namespace-upper-case": (_add("linux", "namespaces", {"type": "CGROUP"}), REFUSE),
+    "namespace-twice": (_add("linux", "namespaces", {"type": "pid"}), REFUSE),
+    "namespace-type-number": (_add("linux", "namespaces", {"type": 1}), REFUSE),
+    "user-ns": (_user_ns(), ACCEPT),
+    "uidmap-size-zero": (_user_ns(uid=[{"containerID": 0, "hostID": 0, "size": 0}]), REFUSE),
+    "uidmap-size-null": (_user_ns(uid=[{"containerID": 0, "hostID": 0, "size": None}]), REFUSE),
+    "gidmap-size-missing": (_user_ns(gid=[{"containerID": 0, "hostID": 0}]), REFUSE),
+    "gidmap-null": (_user_ns(gid=[None]), REFUSE),
+    "uidmap-string": (_user_ns(uid="0 0 65536"), REFUSE),
+    "uidmap-size-string": (_user_ns(uid=[{"containerID": 0, "hostID": 0, "size": "65536"}]), REFUSE),
+    "uidmap-host-negative": (_user_ns(uid=[{"containerID": 0, "hostID": -1, "size": 1}]), REFUSE),
+    "devices-null": (_set("linux", "devices", None), ACCEPT),
+    "device-fifo": (_add("linux", "devices", {"path": "/dev/f", "type": "p"}), ACCEPT),
+    "device-no-major-minor": (_add("linux", "devices", {"path": "/dev/x", "type": "c"}), ACCEPT),
+    "device-null": (_add("linux", "devices", None), REFUSE),
+    "device-no-type": (_add("linux", "devices", {"path": "/dev/x", "major": 1, "minor": 3}), REFUSE),
+    "device-unknown-type": (_add("linux", "devices", {"path": "/dev/x", "type": "x", "major": 1, "minor": 3}), REFUSE),
+    "device-major-string": (_add("linux", "devices", {"path": "/dev/x", "type": "c", "major": "1"}), REFUSE),
+    "rlimits-null": (_set("process", "rlimits", None), ACCEPT),
+    "rlimit-null": (_add("process", "rlimits", None), REFUSE),
+    "rlimit-unknown": (_add("process", "rlimits", dict(_NOFILE, type="RLIMIT_FLY")), REFUSE),
+    "rlimit-lower-case": (_add("process", "rlimits", dict(_NOFILE, type="rlimit_core")), REFUSE),
+    "rlimit-soft-string": (_add("process", "rlimits", dict(_NOFILE, type="RLIMIT_CORE", soft="1")), REFUSE),
+}
+
+
+@pytest.mark.parametrize("case", LISTS)
+def test_lists(tmp_path, runtime_root, cgroup_parent, case):
+    _check(tmp_path, runtime_root, cgroup_parent, *LISTS[case])
+
+
+def test_duplicate_rlimit(tmp_path, runtime_root, cgroup_parent):
+    """Divergence on purpose: runc 1.1.5 sets both entries (the last wins); the runtime-spec says "If
+    `rlimits` contains duplicated entries with same `type`, the runtime MUST generate an error", so
+    pyrt-runc refuses, with one line and exit code 3."""
+    ref, cand = both(tmp_path, runtime_root, cgroup_parent,
+                     _add("process", "rlimits", dict(_NOFILE, soft=512, hard=512)))
+    assert ref.returncode == 0, ref.stderr
+    assert cand.returncode == 3, cand.stderr
+    assert cand.stderr == "pyrt-runc: process.rlimits[1].type: 'RLIMIT_NOFILE' is listed twice\n", cand.stderr
