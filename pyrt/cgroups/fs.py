@@ -25,12 +25,20 @@ def controller_of(name: str) -> str:
 
 
 def write(cgdir: str, name: str, value) -> None:
+    fd = open_control(cgdir, name, value)
+    try:
+        write_fd(fd, name, value)
+    finally:
+        os.close(fd)
+
+
+def open_control(cgdir: str, name: str, value) -> int:
+    """CGDIR/NAME opened for writing VALUE (named in the error), as an fd the caller closes."""
     path = os.path.join(cgdir, name)
-    data = str(value).encode()
     if trace.on:
         trace.step(f"cgroup: echo {str(value)!r} > {path}")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        return os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
     except FileNotFoundError:
         ctrl = controller_of(name)
         try:
@@ -42,12 +50,13 @@ def write(cgdir: str, name: str, value) -> None:
         raise CgroupError(f"{name}: {what}", f"cannot set {name} to {value}") from None
     except OSError as e:
         raise CgroupError(f"{name}: cannot open {path}: {e.strerror}") from None
+
+
+def write_fd(fd: int, name: str, value) -> None:
     try:
-        os.write(fd, data)
+        os.write(fd, str(value).encode())
     except OSError as e:
         raise CgroupError(f"{name}: cannot write {str(value)!r}: {_why(e)}") from None
-    finally:
-        os.close(fd)
 
 
 def _why(e: OSError) -> str:
@@ -102,10 +111,26 @@ def read_procs(cgdir: str) -> list[int]:
         return []
 
 
-def join_self(v1_dirs: list[str]) -> None:
-    """Move the calling single-threaded process into V1_DIRS by writing 0 to `tasks`: a thread
-    moving itself skips the kernel's global threadgroup lock, whose first use costs a ~12 ms RCU
-    wait per cgroup.procs write. With CLONE_INTO_CGROUP for the v2 tree, a container's init is
-    placed without that wait (runc pays it)."""
-    for d in v1_dirs:
-        write(d, "tasks", 0)
+def open_tasks(v1_dirs: list[str]) -> list[int]:
+    """The `tasks` file of each of V1_DIRS, open for writing: `pyrt-runc exec` opens them while
+    the host's /sys/fs/cgroup is still reachable and joins after entering the container's
+    namespaces. All or nothing: on error the ones already open are closed."""
+    fds: list[int] = []
+    try:
+        for d in v1_dirs:
+            fds.append(open_control(d, "tasks", 0))
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
+def join_self(tasks_fds: list[int]) -> None:
+    """Move the calling single-threaded process into the cgroups whose `tasks` files are open as
+    TASKS_FDS (see open_tasks) by writing 0: a thread moving itself skips the kernel's global
+    threadgroup lock, whose first use costs a ~12 ms RCU wait per cgroup.procs write. With
+    CLONE_INTO_CGROUP for the v2 tree, a process is placed without that wait (runc pays it).
+    The kernel checks the opener's credentials, so this works after joining a user namespace."""
+    for fd in tasks_fds:
+        write_fd(fd, "tasks", 0)

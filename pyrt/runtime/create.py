@@ -332,12 +332,15 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
 
     def on_pid(p: int, placed: bool) -> dict:
         started.append(p)
-        if mgr is not None:
+        if mgr is not None and not placed:
             mgr.apply(p)
         return ctr.hook_state()
 
+    # stage 1 places the process itself when the kernel lets it (see init._fork_placed)
+    dirs = {"v1": mgr.v1_dirs(), "v2": mgr.v2} if mgr is not None else None
     launch = Launch(container_id=container_id, spec=spec, process=process, join=join, new=[],
-                    console_socket=console_socket, preserve_fds=preserve_fds, exec_mode=True)
+                    console_socket=console_socket, preserve_fds=preserve_fds, exec_mode=True,
+                    cgroup=dirs)
     try:
         init_pid, sock = _start_children(launch, on_pid)
     except BaseException:

@@ -7,6 +7,10 @@ grandchild is PID 1 of a new pid namespace (unshare(CLONE_NEWPID) only affects c
 Stage 1 reports the grandchild's pid and exits; the grandchild waits until the parent has put
 it in its cgroup, then runs `container_init` (or `exec_init` for `pyrt-runc exec`).
 
+Where it can, stage 1 places the init in its cgroups without a cgroup.procs write (see
+_fork_placed): for create from directories the parent sends, for exec from the container's
+recorded cgroups, opened before joining its mount namespace hides the host's /sys/fs/cgroup.
+
 Any error in a child travels to the parent as one line over the socket; the parent cleans up.
 """
 from __future__ import annotations
@@ -48,6 +52,9 @@ class Launch(Record, frozen=False):
     # create, when stage 1 stays in the host's user and mount namespaces: stage 1 places the init
     # in its cgroup itself (see _fork_init), from the directories the parent sends ("cgroup").
     placed_by_stage1: bool = False
+    # exec: the container's cgroup directories {"v1": [...], "v2": dir or None} (from state.json),
+    # for stage 1 to place the exec'd process in the same way; None: the parent moves it.
+    cgroup: dict | None = None
     close_fds: list = field(default_factory=list)  # the parent's fds the children must not keep
 
 
@@ -90,15 +97,22 @@ def _stage1(sock, launch: Launch) -> None:
     if _must_preload_early(launch):
         # before a joined namespace hides the host's files
         _preload(launch.spec, launch.process, launch.exec_mode)
-    # Open every namespace file first: once we are in another mount or user namespace the
-    # paths may resolve differently or not at all.
+    # Open the cgroup files and every namespace file first: once we are in another mount or
+    # user namespace the paths may resolve differently or not at all.
+    opened = _open_cgroup(launch.cgroup) if launch.cgroup is not None else None
     fds = []
     for ns_type, path in sorted(launch.join, key=lambda j: JOIN_ORDER.index(j[0])):
         try:
             fds.append((ns_type, path, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
         except OSError as e:
             raise RuntimeSetupError(f"{ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from None
+    cgroupns_fd = -1
     for ns_type, path, fd in fds:
+        if ns_type == "cgroup" and opened is not None:
+            # The init joins it once born: from inside the container's cgroup namespace, a
+            # nsdelegate cgroup2 mount refuses clone3 into a cgroup from outside it (ENOENT).
+            cgroupns_fd = fd
+            continue
         try:
             sc.setns(fd, getattr(sc, NAMESPACES[ns_type][0]), path)
         except OSError as e:
@@ -136,38 +150,88 @@ def _stage1(sock, launch: Launch) -> None:
     if launch.placed_by_stage1:
         # the init inherits what we import now, while the parent prepares the cgroup
         _preload(launch.spec, launch.process, launch.exec_mode)
-        pid, placed = _fork_init(channel.expect(sock, "cgroup"))
+        dirs = channel.expect(sock, "cgroup")
+        opened = _open_cgroup({"v1": dirs["v1"], "v2": dirs["v2"]})
+    if opened is not None:
+        pid, placed = _fork_placed(*opened)
     else:
         pid = os.fork()
     if pid == 0:
+        if cgroupns_fd >= 0:
+            sc.setns(cgroupns_fd, sc.CLONE_NEWCGROUP, "cgroup namespace")
+            os.close(cgroupns_fd)
         init_main(sock, launch)
+    if cgroupns_fd >= 0:
+        os.close(cgroupns_fd)
     if trace.on:
         trace.step(f"forked the init: pid {pid} here, pid 1 in its new pid namespace"
                    if "pid" in launch.new else f"forked the init: pid {pid}")
     channel.send(sock, "pid", pid=pid, placed=placed)
 
 
-def _fork_init(dirs: dict) -> tuple[int, bool]:
-    """Fork the init straight into its cgroup: we join the v1 hierarchies ourselves (a thread
-    moving itself skips the kernel's global lock) and the init is born in the v2 directory
-    (clone3 CLONE_INTO_CGROUP), so no cgroup.procs write - and none of the ~12 ms RCU wait the
-    first one costs. (pid, placed); not placed when the kernel refuses: the parent moves it."""
+def _open_cgroup(dirs: dict) -> tuple[list[int], int, str | None] | None:
+    """The `tasks` files of the v1 directories and the v2 directory of DIRS, open for
+    _fork_placed: (tasks fds, v2 fd or -1, v2 path). None when one cannot be opened (the
+    parent then moves the init with cgroup.procs writes, as before)."""
+    from pyrt.cgroups import fs
+    from pyrt.errors import CgroupError
+    try:
+        tasks = fs.open_tasks(dirs["v1"])
+    except CgroupError:
+        return None
+    if not dirs["v2"]:
+        return tasks, -1, None
+    try:
+        return tasks, os.open(dirs["v2"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), dirs["v2"]
+    except OSError:
+        for fd in tasks:
+            os.close(fd)
+        return None
+
+
+def _fork_placed(tasks: list[int], v2_fd: int, v2_path: str | None) -> tuple[int, bool]:
+    """Fork the init straight into its cgroups, without a cgroup.procs write - and without the
+    ~12 ms kernel RCU wait the first one costs: it is born in the v2 directory (clone3
+    CLONE_INTO_CGROUP) and, first thing, joins the v1 hierarchies by writing 0 to their `tasks`
+    (a thread moving itself skips the kernel's threadgroup lock). The child does that, not us:
+    were we in a pids cgroup with room for one more process, forking the init would fail.
+    (pid, placed) in the parent, (0, _) in the child; not placed when the kernel refuses, e.g.
+    clone3 after joining a user namespace (it checks our credentials on the cgroup's files,
+    now those of the container's user namespace): then the parent moves the init as before."""
     from pyrt.cgroups import fs
     from pyrt.errors import CgroupError
     from pyrt.linux import syscalls as sc
-    try:
-        fs.join_self(dirs["v1"])
-        if not dirs["v2"]:
-            return os.fork(), True
-        fd = os.open(dirs["v2"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except (OSError, CgroupError):
-        return os.fork(), False
-    try:
-        return sc.fork_into_cgroup(fd, dirs["v2"]), True
-    except OSError:
-        return os.fork(), False
-    finally:
+    placed = True
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = -1
+    if v2_fd >= 0:
+        try:
+            pid = sc.fork_into_cgroup(v2_fd, v2_path)
+        except OSError:
+            placed = False
+        os.close(v2_fd)
+    if pid < 0:
+        pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            fs.join_self(tasks)
+            ok = b"1"
+        except CgroupError:
+            ok = b"0"
+        for fd in tasks:
+            os.close(fd)
+        os.write(w, ok)
+        os.close(w)
+        return 0, False
+    os.close(w)
+    for fd in tasks:
         os.close(fd)
+    try:
+        placed = os.read(r, 1) == b"1" and placed  # b"": the init died; its error follows
+    finally:
+        os.close(r)
+    return pid, placed
 
 
 # --- the init (grandchild) ------------------------------------------------------------------------
