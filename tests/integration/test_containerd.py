@@ -16,11 +16,9 @@ import time
 
 import pytest
 
-from tests.support.bundle import PYRT_RUNC, RUNC
+from tests.support.callers import RUNTIMES, assert_same, check_cleared, outcome, serve
 from tests.support.containerd import Containerd
-from tests.support.differential import probe_binary
 
-RUNTIMES = {"runc": RUNC, "pyrt-runc": PYRT_RUNC}
 # Logs each call with its exit status; no exec, so the status is seen (the shim is a subreaper:
 # the container's init still reparents to it).
 CALL_LOG_WRAPPER = """#!/bin/sh
@@ -33,26 +31,12 @@ exit $rc
 
 @pytest.fixture(scope="module")
 def ctd():
-    c = Containerd("test_containerd")
-    try:
-        c.import_busybox({"/bin/probe": probe_binary()})
-        yield c
-    finally:
-        problems = c.close()
-    assert not problems, problems
+    yield from serve(Containerd("test_containerd"))
 
 
 @pytest.fixture(autouse=True)
 def nothing_left(ctd):
-    yield
-    tasks = ctd("task", "ls", "-q").stdout.split()
-    ctrs = ctd("container", "ls", "-q").stdout.split()
-    for t in tasks:
-        ctd("task", "kill", "--signal", "KILL", t)
-        ctd("task", "delete", "--force", t)
-    if ctrs:
-        ctd("container", "delete", *ctrs)
-    assert not tasks and not ctrs, f"left behind: tasks {tasks}, containers {ctrs}"
+    yield from check_cleared(ctd)
 
 
 def run_rm(ctd, runtime, cid, *args, **kw):
@@ -61,15 +45,6 @@ def run_rm(ctd, runtime, cid, *args, **kw):
 
 def both(ctd, cid, *args, **kw) -> dict:
     return {name: run_rm(ctd, rt, f"{cid}-{name}", *args, **kw) for name, rt in RUNTIMES.items()}
-
-
-def outcome(r) -> tuple:
-    return r.returncode, r.stdout, r.stderr
-
-
-def assert_same(res: dict) -> None:
-    a, b = res["runc"], res["pyrt-runc"]
-    assert outcome(a) == outcome(b), f"runc: {outcome(a)}\npyrt-runc: {outcome(b)}"
 
 
 @pytest.mark.parametrize("cmd, rc", [("exit 0", 0), ("exit 3", 3), ("echo out; echo err >&2; exit 7", 7)])

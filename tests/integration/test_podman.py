@@ -14,11 +14,10 @@ import time
 
 import pytest
 
-from tests.support.bundle import PYRT_RUNC, RUNC, busybox_rootfs_template
-from tests.support.differential import probe_binary
+from tests.support.bundle import PYRT_RUNC, busybox_rootfs_template
+from tests.support.callers import RUNTIMES, assert_same, check_cleared, outcome, serve
 from tests.support.podman import Podman
 
-RUNTIMES = {"runc": RUNC, "pyrt-runc": PYRT_RUNC}
 ARGV_LOG_WRAPPER = """#!/bin/sh
 echo "$*" >> {log}
 exec {runtime} "$@"
@@ -27,22 +26,12 @@ exec {runtime} "$@"
 
 @pytest.fixture(scope="module")
 def pm():
-    p = Podman("test_podman")
-    try:
-        p.import_busybox({"/bin/probe": probe_binary()})
-        yield p
-    finally:
-        problems = p.close()
-    assert not problems, problems
+    yield from serve(Podman("test_podman"))
 
 
 @pytest.fixture(autouse=True)
 def no_container_left(pm):
-    yield
-    left = pm("ps", "-aq").stdout.split()
-    if left:
-        pm("rm", "-f", "-t", "0", *left)
-    assert not left, f"podman containers left behind: {left}"
+    yield from check_cleared(pm)
 
 
 def host_cgroups(pid: int) -> dict[str, str]:
@@ -58,15 +47,6 @@ def host_cgroups(pid: int) -> dict[str, str]:
 def both(pm, *args, **kw) -> dict:
     """`podman ARGS` under each runtime: {name: CompletedProcess}."""
     return {name: pm(*args, runtime=rt, **kw) for name, rt in RUNTIMES.items()}
-
-
-def outcome(r) -> tuple:
-    return r.returncode, r.stdout, r.stderr
-
-
-def assert_same(res: dict) -> None:
-    a, b = res["runc"], res["pyrt-runc"]
-    assert outcome(a) == outcome(b), f"runc: {outcome(a)}\npyrt-runc: {outcome(b)}"
 
 
 @pytest.mark.parametrize("cmd, rc", [("exit 0", 0), ("exit 3", 3), ("kill -9 $$", 137), ("kill -TERM $$", 143)])

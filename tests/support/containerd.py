@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 import time
 
-from tests.support.bundle import busybox_rootfs_template
+from tests.support.callers import stage_busybox_rootfs
 from tests.support.cgjail import CgroupJail
 
 CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"
@@ -125,13 +125,7 @@ class Containerd:
         return self.jail.popen(self.ctr_argv(args), **kw)
 
     def import_busybox(self, extra_files: dict[str, str] | None = None) -> str:
-        stage = os.path.join(self.dir, "image-rootfs")
-        subprocess.run(["cp", "-a", busybox_rootfs_template(), stage], check=True)
-        os.chmod(stage, 0o755)
-        for dest, src in (extra_files or {}).items():
-            target = os.path.join(stage, dest.lstrip("/"))
-            shutil.copy2(src, target)
-            os.chmod(target, 0o755)
+        stage = stage_busybox_rootfs(os.path.join(self.dir, "image-rootfs"), extra_files)
         archive = os.path.join(self.dir, "busybox.oci.tar")
         write_oci_archive(archive, stage, IMAGE)
         shutil.rmtree(stage)
@@ -141,21 +135,27 @@ class Containerd:
             raise RuntimeError(f"ctr image import failed: {r.stderr}")
         return IMAGE
 
+    def clear(self) -> list[str]:
+        """Kill and delete whatever tasks and containers are left; say what there was."""
+        problems = []
+        tasks = [line.split()[0] for line in self("task", "ls", "-q").stdout.splitlines() if line]
+        if tasks:
+            problems.append(f"containerd tasks left: {tasks}")
+            for t in tasks:
+                self("task", "kill", "--signal", "KILL", t)
+                self("task", "delete", "--force", t)
+        ctrs = self("container", "ls", "-q").stdout.split()
+        if ctrs:
+            problems.append(f"containerd containers left: {ctrs}")
+            self("container", "delete", *ctrs)
+        return problems
+
     def close(self) -> list[str]:
-        """Kill and delete whatever tasks and containers are left, stop the daemon (SIGTERM, it
-        is ours), then the jail (and any shim left in it) and the dir."""
+        """clear(), stop the daemon (SIGTERM, it is ours), then the jail (and any shim left in
+        it) and the dir."""
         problems = []
         if self.daemon.poll() is None:
-            tasks = [line.split()[0] for line in self("task", "ls", "-q").stdout.splitlines() if line]
-            if tasks:
-                problems.append(f"containerd tasks left: {tasks}")
-                for t in tasks:
-                    self("task", "kill", "--signal", "KILL", t)
-                    self("task", "delete", "--force", t)
-            ctrs = self("container", "ls", "-q").stdout.split()
-            if ctrs:
-                problems.append(f"containerd containers left: {ctrs}")
-                self("container", "delete", *ctrs)
+            problems += self.clear()
             self.daemon.terminate()
             try:
                 self.daemon.wait(timeout=15)

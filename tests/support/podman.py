@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 
-from tests.support.bundle import busybox_rootfs_template
+from tests.support.callers import stage_busybox_rootfs
 from tests.support.cgjail import CgroupJail
 
 PODMAN = shutil.which("podman") or "/usr/bin/podman"
@@ -91,13 +91,7 @@ class Podman:
 
     def import_busybox(self, extra_files: dict[str, str] | None = None) -> str:
         """`podman import` a tar of the busybox rootfs (plus EXTRA_FILES: path in image -> host file)."""
-        stage = os.path.join(self.dir, "image-rootfs")
-        subprocess.run(["cp", "-a", busybox_rootfs_template(), stage], check=True)
-        os.chmod(stage, 0o755)
-        for dest, src in (extra_files or {}).items():
-            target = os.path.join(stage, dest.lstrip("/"))
-            shutil.copy2(src, target)
-            os.chmod(target, 0o755)
+        stage = stage_busybox_rootfs(os.path.join(self.dir, "image-rootfs"), extra_files)
         tar = os.path.join(self.dir, "busybox.tar")
         subprocess.run(["tar", "-C", stage, "-cf", tar, "."], check=True)
         shutil.rmtree(stage)
@@ -107,15 +101,18 @@ class Podman:
             raise RuntimeError(f"podman import failed: {r.stderr}")
         return IMAGE
 
+    def clear(self) -> list[str]:
+        """Remove every container (any left running is killed); say what there was."""
+        left = self("ps", "-aq").stdout.split()
+        if left:
+            self("rm", "-f", "-t", "0", *left)
+            return [f"podman containers left: {left}"]
+        return []
+
     def close(self) -> list[str]:
-        """Remove every container (any left running is killed), then the jail and the dir."""
-        problems = []
-        r = self("ps", "-aq")
-        if r.stdout.strip():
-            problems.append(f"podman containers left: {r.stdout.split()}")
-            self("rm", "-f", "-t", "0", *r.stdout.split())
-        # vfs layers are plain directories, but podman may have left its shm mounts in the
-        # jail's mount namespace: they go with it.
+        """clear(), then the jail and the dir (podman's shm mounts live in the jail's mount
+        namespace and go with it)."""
+        problems = self.clear()
         problems += self.jail.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
         return problems
