@@ -25,6 +25,8 @@ def controller_of(name: str) -> str:
 
 
 def write(cgdir: str, name: str, value) -> None:
+    if trace.on:
+        trace.step(f"cgroup: echo {str(value)!r} > {os.path.join(cgdir, name)}")
     fd = open_control(cgdir, name, value)
     try:
         write_fd(fd, name, value)
@@ -35,8 +37,6 @@ def write(cgdir: str, name: str, value) -> None:
 def open_control(cgdir: str, name: str, value) -> int:
     """CGDIR/NAME opened for writing VALUE (named in the error), as an fd the caller closes."""
     path = os.path.join(cgdir, name)
-    if trace.on:
-        trace.step(f"cgroup: echo {str(value)!r} > {path}")
     try:
         return os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -118,6 +118,8 @@ def open_tasks(v1_dirs: list[str]) -> list[int]:
     fds: list[int] = []
     try:
         for d in v1_dirs:
+            if trace.on:
+                trace.step(f"cgroup: open {d}/tasks, for the new process to join it (no cgroup.procs write)")
             fds.append(open_control(d, "tasks", 0))
     except BaseException:
         for fd in fds:
@@ -132,5 +134,7 @@ def join_self(tasks_fds: list[int]) -> None:
     threadgroup lock, whose first use costs a ~12 ms RCU wait per cgroup.procs write. With
     CLONE_INTO_CGROUP for the v2 tree, a process is placed without that wait (runc pays it).
     The kernel checks the opener's credentials, so this works after joining a user namespace."""
+    if trace.on and tasks_fds:
+        trace.step(f"cgroup: echo 0 > tasks (the files opened above): join {len(tasks_fds)} v1 hierarchies")
     for fd in tasks_fds:
         write_fd(fd, "tasks", 0)

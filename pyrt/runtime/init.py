@@ -153,7 +153,7 @@ def _stage1(sock, launch: Launch) -> None:
         dirs = channel.expect(sock, "cgroup")
         opened = _open_cgroup({"v1": dirs["v1"], "v2": dirs["v2"]})
     if opened is not None:
-        pid, placed = _fork_placed(*opened)
+        pid, placed = _fork_placed(*opened, who="exec" if launch.exec_mode else "init")
     else:
         pid = os.fork()
     if pid == 0:
@@ -189,15 +189,17 @@ def _open_cgroup(dirs: dict) -> tuple[list[int], int, str | None] | None:
         return None
 
 
-def _fork_placed(tasks: list[int], v2_fd: int, v2_path: str | None) -> tuple[int, bool]:
+def _fork_placed(tasks: list[int], v2_fd: int, v2_path: str | None, who: str) -> tuple[int, bool]:
     """Fork the init straight into its cgroups, without a cgroup.procs write - and without the
     ~12 ms kernel RCU wait the first one costs: it is born in the v2 directory (clone3
     CLONE_INTO_CGROUP) and, first thing, joins the v1 hierarchies by writing 0 to their `tasks`
     (a thread moving itself skips the kernel's threadgroup lock). The child does that, not us:
     were we in a pids cgroup with room for one more process, forking the init would fail.
-    (pid, placed) in the parent, (0, _) in the child; not placed when the kernel refuses, e.g.
-    clone3 after joining a user namespace (it checks our credentials on the cgroup's files,
-    now those of the container's user namespace): then the parent moves the init as before."""
+    (pid, placed) in the parent, (0, _) in the child; not placed when the kernel refuses: then
+    the parent moves the init as before. A joined user namespace may make it refuse: `tasks`
+    writes are checked against the opener's (host root's) credentials, but clone3 checks ours
+    on the cgroup's files, now with capabilities only in the container's user namespace (it
+    still passes where the files' owner, host uid 0, is ours, as with runc-style mappings)."""
     from pyrt.cgroups import fs
     from pyrt.errors import CgroupError
     from pyrt.linux import syscalls as sc
@@ -213,6 +215,7 @@ def _fork_placed(tasks: list[int], v2_fd: int, v2_path: str | None) -> tuple[int
     if pid < 0:
         pid = os.fork()
     if pid == 0:
+        trace.who = who
         os.close(r)
         try:
             fs.join_self(tasks)
