@@ -143,19 +143,29 @@ def _norm_probe(report: dict) -> dict:
     /dev/shm... come from Go maps, so config.json's order changes from one container to the next)."""
     text = re.sub(r"[0-9a-f]{64}", "<id>", json.dumps(report, sort_keys=True))
     text = re.sub(r"\b[0-9a-f]{12}\b", "<short-id>", text)
+    text = re.sub(r"container_uuid=[0-9a-f]{32}", "container_uuid=<uuid>", text)
     out = json.loads(text)
     out["env"] = sorted(out.get("env", []))
     out["mounts"] = sorted(out.get("mounts", []), key=lambda m: json.dumps(m, sort_keys=True))
     return out
 
 
-def test_probe_view_matches(pm):
-    res = both(pm, "run", "--rm", pm.image, "/bin/probe")
+@pytest.mark.parametrize("opts", [
+    [], ["--privileged"], ["--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"],
+    ["--read-only", "--user", "1000", "--cap-add", "NET_ADMIN"],
+    ["--cgroupns", "private", "--security-opt", "seccomp=unconfined"],
+    ["--security-opt", "no-new-privileges", "--cap-drop", "ALL", "--cap-add", "CHOWN"],
+    ["--systemd", "always"],
+], ids=["default", "privileged", "userns", "readonly-user-cap", "cgroupns-noseccomp", "nnp-caps", "systemd-mode"])
+def test_probe_view_matches(pm, opts):
+    """What the static probe sees (tests/support/differential.py's probe) under both runtimes."""
+    res = both(pm, "run", "--rm", *opts, pm.image, "/bin/probe")
     reports = {}
     for name, r in res.items():
         assert r.returncode == 0, f"{name}: {r.stderr}"
         reports[name] = _norm_probe(json.loads(r.stdout))
     a, b = reports["runc"], reports["pyrt-runc"]
+    assert any(m["mnt"] == "/proc" for m in a["mounts"]), a
     diffs = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
     if "mounts" in diffs:
         ma, mb = diffs.pop("mounts")
