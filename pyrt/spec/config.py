@@ -1,8 +1,8 @@
 """The OCI runtime-spec config.json as frozen records (pyrt.spec.record), parsed and validated once.
 
 Every check raises ConfigError with one sentence naming the field (runc's validator style: a list
-of small checks). Parts owned by other modules (capabilities, seccomp, resources) are parsed by
-their own from_dict; until a module exists its raw dict is kept.
+of small checks); the JSON shapes are read through pyrt.spec.fields. Parts owned by other modules
+(capabilities, seccomp, resources) are parsed by their own from_dict, imported when first needed.
 """
 from __future__ import annotations
 
@@ -49,6 +49,28 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
            "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
            "RLIMIT_RSS", "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
 PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+DEVICE_TYPES = ("c", "u", "b", "p")
+TIME_CLOCKS = ("monotonic", "boottime")
+
+
+_mount_bits = None
+
+
+def _mount_option_bits():
+    """({flag option: (clear?, bits)}, {propagation option: bits}, MS_BIND), worked out on the first
+    mount parsed (the MS values live in pyrt.linux), not once per option of every mount."""
+    global _mount_bits
+    if _mount_bits is None:
+        from pyrt.linux.syscalls import MS
+
+        def bits(names):
+            b = 0
+            for n in names:
+                b |= MS[n]
+            return b
+        _mount_bits = ({o: (c, bits(n)) for o, (c, n) in _FLAG_OPTIONS.items()},
+                       {o: bits(n) for o, n in _PROPAGATION_OPTIONS.items()}, MS["MS_BIND"])
+    return _mount_bits
 
 
 # --- typed readers (pyrt.spec.fields); an absent field reads as the spec default ----------------
@@ -72,12 +94,8 @@ def _typed_entries(d: dict, key: str, where: str, known, what: str):
     """Objects of the array D[KEY] whose `type` is one of KNOWN, each at most once:
     yields (where-string, object, type)."""
     seen = set()
-    for i, entry in enumerate(_list(d, key, where)):
-        w = f"{where}.{key}[{i}]"
-        entry = _obj(entry, w)
-        t = _str(entry, "type", w)
-        if t not in known:
-            raise ConfigError(f"{w}.type: unknown {what} {t!r}")
+    for w, entry in fields.entries(d, key, where):
+        t = fields.choice(entry, "type", w, known, what)
         if t in seen:
             raise ConfigError(f"{w}.type: {t!r} is listed twice")
         seen.add(t)
@@ -124,6 +142,7 @@ class Process(Record):
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "process") -> "Process":
+        from pyrt.spec.capabilities import Capabilities
         d = _obj(d, where)
         args = _strs(d, "args", where)
         if not args:
@@ -148,7 +167,7 @@ class Process(Record):
         return cls(
             args=args, env=env, cwd=cwd, terminal=_bool(d, "terminal", where), console_size=console_size,
             user=User.from_dict(d.get("user"), f"{where}.user"),
-            capabilities=_capabilities(d.get("capabilities")),
+            capabilities=Capabilities.from_dict(d.get("capabilities")),
             rlimits=tuple(rlimits), no_new_privileges=_bool(d, "noNewPrivileges", where),
             oom_score_adj=_int(d, "oomScoreAdj", where, default=None, lo=-1000, hi=1000),
             apparmor_profile=_str(d, "apparmorProfile", where), selinux_label=_str(d, "selinuxLabel", where),
@@ -181,7 +200,7 @@ class Mount(Record):
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> "Mount":
-        from pyrt.linux.syscalls import MS
+        flag_bits, propagation_bits, ms_bind = _mount_option_bits()
         d = _obj(d, where)
         dest = _str(d, "destination", where)
         if not dest:
@@ -192,29 +211,23 @@ class Mount(Record):
         flags = clear = 0
         propagation, data, ext = [], [], []
         for o in options:
-            if o in _FLAG_OPTIONS:
-                is_clear, names = _FLAG_OPTIONS[o]
-                bits = 0
-                for n in names:
-                    bits |= MS[n]
+            if o in flag_bits:
+                is_clear, bits = flag_bits[o]
                 if is_clear:
                     flags &= ~bits
                     clear |= bits
                 else:
                     flags |= bits
                     clear &= ~bits
-            elif o in _PROPAGATION_OPTIONS:
-                bits = 0
-                for n in _PROPAGATION_OPTIONS[o]:
-                    bits |= MS[n]
-                propagation.append(bits)
+            elif o in propagation_bits:
+                propagation.append(propagation_bits[o])
             elif o in _EXTENSION_OPTIONS:
                 ext.append(o)
             else:
                 data.append(o)  # filesystem-specific (mode=755, size=..., newinstance ...)
         mtype = _str(d, "type", where)
         if mtype == "bind":
-            flags |= MS["MS_BIND"]
+            flags |= ms_bind
         return cls(destination=os.path.normpath(dest), type=mtype, source=_str(d, "source", where),
                    options=options, flags=flags, clear_flags=clear, propagation=tuple(propagation),
                    data=",".join(data), extensions=tuple(ext))
@@ -252,9 +265,7 @@ class Device(Record):
         path = _str(d, "path", where)
         if not path.startswith("/dev/") or ".." in path.split("/"):
             raise ConfigError(f"{where}.path: {path!r} must be a path under /dev")
-        t = _str(d, "type", where)
-        if t not in ("c", "u", "b", "p"):
-            raise ConfigError(f"{where}.type: {t!r} must be one of c, u, b, p")
+        t = fields.choice(d, "type", where, DEVICE_TYPES, "device type")
         # podman passes the node's whole st_mode (e.g. 0o20666): runc drops the file type bits.
         mode = _int(d, "fileMode", where, default=None, lo=0, hi=0o177777)
         return cls(path=path, type=t, major=_int(d, "major", where, lo=0), minor=_int(d, "minor", where, lo=0),
@@ -286,6 +297,8 @@ class Linux(Record):
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "linux") -> "Linux":
+        from pyrt.spec.resources import Resources
+        from pyrt.spec.seccomp import Seccomp
         d = _obj(d, where)
         namespaces = []
         for w, n, t in _typed_entries(d, "namespaces", where, NAMESPACE_TYPES, "namespace type"):
@@ -293,11 +306,9 @@ class Linux(Record):
             if p and not p.startswith("/"):
                 raise ConfigError(f"{w}.path: {p!r} must be an absolute path")
             namespaces.append(Namespace(t, p))
-        uid_maps = tuple(IDMapping.from_dict(m, f"{where}.uidMappings[{i}]")
-                         for i, m in enumerate(_list(d, "uidMappings", where)))
-        gid_maps = tuple(IDMapping.from_dict(m, f"{where}.gidMappings[{i}]")
-                         for i, m in enumerate(_list(d, "gidMappings", where)))
-        devices = tuple(Device.from_dict(x, f"{where}.devices[{i}]") for i, x in enumerate(_list(d, "devices", where)))
+        uid_maps = tuple(IDMapping.from_dict(m, w) for w, m in fields.entries(d, "uidMappings", where))
+        gid_maps = tuple(IDMapping.from_dict(m, w) for w, m in fields.entries(d, "gidMappings", where))
+        devices = tuple(Device.from_dict(x, w) for w, x in fields.entries(d, "devices", where))
         prop = _str(d, "rootfsPropagation", where)
         if prop and prop not in ROOTFS_PROPAGATION:
             raise ConfigError(f"{where}.rootfsPropagation: unknown propagation {prop!r}")
@@ -307,14 +318,11 @@ class Linux(Record):
                 raise ConfigError(f"{where}.sysctl.{k}: value must be a string")
         pers = None
         if d.get("personality") is not None:
-            p = _obj(d["personality"], f"{where}.personality")
-            dom = _str(p, "domain", f"{where}.personality")
-            if dom not in PERSONALITY_DOMAINS:
-                raise ConfigError(f"{where}.personality.domain: unknown domain {dom!r}")
-            pers = PERSONALITY_DOMAINS[dom]
+            w = f"{where}.personality"
+            pers = PERSONALITY_DOMAINS[fields.choice(_obj(d["personality"], w), "domain", w, PERSONALITY_DOMAINS, "domain")]
         offsets = []
         for clock, o in _obj(d.get("timeOffsets"), f"{where}.timeOffsets").items():
-            if clock not in ("monotonic", "boottime"):
+            if clock not in TIME_CLOCKS:
                 raise ConfigError(f"{where}.timeOffsets: unknown clock {clock!r}")
             o = _obj(o, f"{where}.timeOffsets.{clock}")
             offsets.append((clock, _int(o, "secs", f"{where}.timeOffsets.{clock}"),
@@ -322,9 +330,9 @@ class Linux(Record):
         cg = _str(d, "cgroupsPath", where, None)
         return cls(
             namespaces=tuple(namespaces), uid_mappings=uid_maps, gid_mappings=gid_maps, devices=devices,
-            cgroups_path=cg or None, resources=_resources(d.get("resources")), rootfs_propagation=prop,
+            cgroups_path=cg or None, resources=Resources.from_dict(d.get("resources")), rootfs_propagation=prop,
             masked_paths=_strs(d, "maskedPaths", where), readonly_paths=_strs(d, "readonlyPaths", where),
-            sysctl=tuple(sysctl.items()), seccomp=_seccomp(d.get("seccomp")), personality=pers,
+            sysctl=tuple(sysctl.items()), seccomp=Seccomp.from_dict(d.get("seccomp")), personality=pers,
             time_offsets=tuple(offsets), mount_label=_str(d, "mountLabel", where),
         )
 
@@ -351,38 +359,13 @@ class Spec(Record):
         return ns is not None and not ns.path
 
 
-# --- the parts other modules own: parsed by them once they exist --------------------------------
-def _capabilities(d):
-    try:
-        from pyrt.spec.capabilities import Capabilities
-    except ImportError:
-        return d
-    return Capabilities.from_dict(d)
-
-
-def _seccomp(d):
-    try:
-        from pyrt.spec.seccomp import Seccomp
-    except ImportError:
-        return d
-    return Seccomp.from_dict(d)
-
-
-def _resources(d):
-    try:
-        from pyrt.spec.resources import Resources
-    except ImportError:
-        return d
-    return Resources.from_dict(d)
-
-
 # --- loading ----------------------------------------------------------------------------------
 def parse(cfg: Any, bundle: str = "") -> Spec:
     """Validate a config.json object; relative root.path is taken relative to BUNDLE."""
     if not isinstance(cfg, dict):
         raise ConfigError("config.json: must be a JSON object")
-    version = cfg.get("ociVersion")
-    if not isinstance(version, str) or not version:
+    version = _str(cfg, "ociVersion", "")
+    if not version:
         raise ConfigError("ociVersion: is required")
     if not version.startswith(SUPPORTED_MAJOR):
         raise ConfigError(f"ociVersion: unsupported version {version!r} (pyrt supports 1.x)")
@@ -392,11 +375,11 @@ def parse(cfg: Any, bundle: str = "") -> Spec:
         raise ConfigError("root.path: is required")
     if bundle and not os.path.isabs(rpath):
         rpath = os.path.join(bundle, rpath)
-    mounts = tuple(Mount.from_dict(m, f"mounts[{i}]") for i, m in enumerate(_list(cfg, "mounts", "config")))
+    mounts = tuple(Mount.from_dict(m, w) for w, m in fields.entries(cfg, "mounts", ""))
     linux = Linux.from_dict(cfg.get("linux"))
     process = Process.from_dict(cfg["process"]) if cfg.get("process") is not None else None
-    hostname = _str(cfg, "hostname", "config")
-    domainname = _str(cfg, "domainname", "config")
+    hostname = _str(cfg, "hostname", "")
+    domainname = _str(cfg, "domainname", "")
     annotations = _obj(cfg.get("annotations"), "annotations")
     if not all(isinstance(v, str) for v in annotations.values()):
         raise ConfigError("annotations: values must be strings")
