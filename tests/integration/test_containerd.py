@@ -129,15 +129,20 @@ def test_no_pivot_and_with_ns(ctd, tmp_path):
     assert res["pyrt-runc"].stdout.splitlines() == ["/ /", socket.gethostname()]
 
 
-def test_probe_view_matches(ctd):
+@pytest.mark.parametrize("opts", [
+    [], ["--privileged"], ["--seccomp", "--read-only", "--cap-add", "CAP_SYS_ADMIN"],
+    ["--no-pivot", "--allow-new-privs", "--net-host"],
+], ids=["default", "privileged", "seccomp-readonly-cap", "nopivot-newprivs-nethost"])
+def test_probe_view_matches(ctd, opts):
     """The probe's report under each runtime (same container id in turn, so the same paths;
     only the overlay snapshots' numbers differ)."""
     reports = {}
     for name, rt in RUNTIMES.items():
-        r = run_rm(ctd, rt, "probe", ["/bin/probe"])
+        r = run_rm(ctd, rt, "probe", *opts, ["/bin/probe"])
         assert r.returncode == 0, f"{name}: {r.stderr}"
         reports[name] = json.loads(re.sub(r"/snapshots/\d+/", "/snapshots/<n>/", r.stdout))
     a, b = reports["runc"], reports["pyrt-runc"]
+    assert any(m["mnt"] == "/proc" for m in a["mounts"]), a
     diffs = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
     assert not diffs, json.dumps(diffs, indent=1)
 
