@@ -11,19 +11,10 @@ import os
 import shutil
 import tempfile
 
-import pytest
-
 from tests.support import cgroup as cgroup_support
-from tests.support.bundle import PYRT_RUNC, base_config, make_bundle, write_config
-from tests.integration.test_runtime import one_line_error, run_files, state_of
-
-
-@pytest.fixture
-def rt(runtime_root):
-    def call(*args, **kw):
-        return run_files([PYRT_RUNC, "--root", runtime_root, *args], **kw)
-    call.root = runtime_root
-    return call
+from tests.support.bundle import base_config, make_bundle, write_config
+# rt: pyrt-runc with this test's --root (a fixture, shared with test_runtime)
+from tests.integration.test_runtime import one_line_error, rt, state_of  # noqa: F401
 
 
 def start(rt, tmp_path, cgroup_parent, mutate=None, cid="c1") -> int:
