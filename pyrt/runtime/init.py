@@ -209,7 +209,9 @@ def _fork_placed(tasks: list[int], v2_fd: int, v2_path: str | None, who: str) ->
     if v2_fd >= 0:
         try:
             pid = sc.fork_into_cgroup(v2_fd, v2_path)
-        except OSError:
+        except OSError as e:
+            if trace.on:
+                trace.step(f"clone3 refused ({e.strerror}): fork, and pyrt-runc moves the process")
             placed = False
         os.close(v2_fd)
     if pid < 0:
