@@ -4,8 +4,8 @@ pyrt-runc (the parent) forks stage 1. Stage 1 is single-threaded Python right af
 it may join or create a user namespace and join a mount namespace, which a threaded process
 cannot. It joins the namespaces given by path, makes the new ones, and forks again: the
 grandchild is PID 1 of a new pid namespace (unshare(CLONE_NEWPID) only affects children).
-Stage 1 reports the grandchild's pid and exits; the grandchild waits until the parent has put
-it in its cgroup, then runs `container_init` (or `exec_init` for `pyrt-runc exec`).
+Stage 1 reports the grandchild's pid and exits; the grandchild waits until the parent has its
+cgroup ready (placed, limits set), then runs `container_init` (or `exec_init` for `pyrt-runc exec`).
 
 Where it can, stage 1 places the init in its cgroups without a cgroup.procs write (see
 _fork_placed): for create from directories the parent sends, for exec from the container's
