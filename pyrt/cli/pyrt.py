@@ -2,14 +2,16 @@
 
 The verbs are click commands in pyrt.cli.pyrt_commands. Importing click costs ~10-20 ms of a
 ~130 ms small pull, so the plainest spellings of `pyrt [--root DIR] pull [-q] [--tls-verify=true|
-false] [--platform P] [--authfile F] REF` are read here without it; anything else (help, other
-spellings, errors) goes to click, which stays the one definition of the verbs' flags.
+false] [--platform P] [--authfile F] REF` are read here without it, by pyrt.cli.argtable over the
+PULL table (from which pyrt_commands also builds pull's click options); anything else (help,
+other spellings, errors) goes to click.
 """
 from __future__ import annotations
 
 import os
 import sys
 
+from pyrt.cli.argtable import Cmd, Opt, bind, split_globals
 from pyrt.errors import PyrtError, UsageError
 
 DEFAULT_ROOT = "/var/lib/pyrt"
@@ -30,49 +32,30 @@ def pull_image(root: str, reference: str, platform: str | None, tls_verify: bool
     _done["exit_at_once"] = True
 
 
+# The only global the fast path reads; pyrt_commands' group keeps its own --root (help, PYRT_ROOT).
+_FAST_GLOBALS = [Opt(("--root",), "root", default=DEFAULT_ROOT)]
+
+PULL = Cmd("pull", "Pull an image from a registry.", [
+    Opt(("--platform",), "platform", help="os/arch[/variant] to pick from a multi-arch image."),
+    Opt(("--tls-verify",), "tls_verify", "bool",
+        help="Verify the registry's TLS certificate (--tls-verify=false for local registries)."),
+    Opt(("--authfile",), "authfile", help="Credentials file to use first."),
+    Opt(("-q", "--quiet"), "quiet", "flag", False, "No progress output; print only the image id."),
+], [("reference", True)])
+
+
 def _plain_pull(argv: list[str]) -> dict | None:
     """pull_image's arguments if ARGV is a pull spelled plainly; None: let click read it."""
     if "PYRT_ROOT" in os.environ:
         return None
-    root, i = DEFAULT_ROOT, 0
-    while i < len(argv) and argv[i].startswith("--root"):
-        if argv[i] == "--root" and i + 1 < len(argv):
-            root, i = argv[i + 1], i + 2
-        elif argv[i].startswith("--root="):
-            root, i = argv[i][len("--root="):], i + 1
-        else:
+    try:
+        # strict: only what click reads the same way; its messages stay the ones users see
+        g, rest = split_globals(_FAST_GLOBALS, argv, "pyrt", strict=True)
+        if rest[:1] != ["pull"]:
             return None
-    if argv[i:i + 1] != ["pull"]:
+        return {"root": g["root"], **bind(PULL, rest[1:], strict=True)}
+    except UsageError:
         return None
-    args = {"root": root, "platform": None, "tls_verify": None, "authfile": None, "quiet": False}
-    refs = []
-    rest = argv[i + 1:]
-    j = 0
-    while j < len(rest):
-        a = rest[j]
-        if a in ("-q", "--quiet"):
-            args["quiet"] = True
-        elif a in ("--tls-verify=true", "--tls-verify=false"):
-            args["tls_verify"] = a.endswith("true")
-        elif a.split("=", 1)[0] in ("--platform", "--authfile"):
-            key, eq, value = a.partition("=")
-            if not eq:
-                if j + 1 >= len(rest) or rest[j + 1].startswith("-"):
-                    return None
-                j += 1
-                value = rest[j]
-            if not value:
-                return None
-            args[key[2:]] = value
-        elif a.startswith("-") or a == "":
-            return None
-        else:
-            refs.append(a)
-        j += 1
-    if len(refs) != 1 or not root:
-        return None
-    args["reference"] = refs[0]
-    return args
 
 
 def main(argv=None) -> None:

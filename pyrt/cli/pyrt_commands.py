@@ -11,7 +11,8 @@ import sys
 
 import click
 
-from pyrt.cli.pyrt import DEFAULT_ROOT, pull_image
+from pyrt.cli.argtable import click_command_params
+from pyrt.cli.pyrt import DEFAULT_ROOT, PULL, pull_image
 
 _EXTRA_COMMAND_MODULES = ("pyrt.cli.pyrt_archive", "pyrt.cli.pyrt_engine")
 
@@ -47,16 +48,9 @@ def cli(ctx: click.Context, root: str) -> None:
 
 
 # -- image verbs -------------------------------------------------------------------------------
-@cli.command()
-@click.argument("reference")
-@click.option("--platform", default=None, help="os/arch[/variant] to pick from a multi-arch image.")
-@click.option("--tls-verify", "tls_verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
-              help="Verify the registry's TLS certificate (--tls-verify=false for local registries).")
-@click.option("--authfile", default=None, help="Credentials file to use first.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output; print only the image id.")
+@cli.command("pull", params=click_command_params(PULL), help=PULL.help)
 @click.pass_context
 def pull(ctx, reference, platform, tls_verify, authfile, quiet):
-    """Pull an image from a registry."""
     pull_image(ctx.obj["root"], reference, platform, tls_verify, authfile, quiet)
 
 

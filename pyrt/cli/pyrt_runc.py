@@ -1,8 +1,8 @@
 """pyrt-runc: runc's command line over pyrt.runtime. Arguments in, calls out, errors to exit codes.
 
 Why two parsers: importing click costs ~20-35 ms here, more than runc's whole `run` (~22 ms).
-So every verb's flags are defined ONCE, in the COMMANDS table below; a tiny parser reads that
-table for normal calls, and click commands are generated from the same table only for --help
+So every verb's flags are defined ONCE, in the COMMANDS table below; pyrt.cli.argtable reads
+that table for normal calls, and click commands are generated from the same table only for --help
 and for verbs other parts of pyrt contribute as click commands (pause/resume/update/events in
 pyrt.cli.runc_cgroups). Runtime modules are imported inside each handler, for the same reason.
 """
@@ -11,29 +11,11 @@ from __future__ import annotations
 import os
 import sys
 
+from pyrt.cli.argtable import Cmd, Opt, bind, click_command_params, click_params, split_globals
 from pyrt.errors import PyrtError, UsageError
 
 PROG = "pyrt-runc"
 DEFAULT_ROOT = "/run/pyrt-runc"
-
-
-class Opt:
-    """One flag: KIND is flag | str | int | multi (repeatable str) | multi_int | choice."""
-    __slots__ = ("names", "dest", "kind", "default", "help", "choices")
-
-    def __init__(self, names, dest, kind="str", default=None, help="", choices=()):
-        self.names, self.dest, self.kind, self.default = names, dest, kind, default
-        self.help, self.choices = help, choices
-
-
-class Cmd:
-    """A verb: its flags, positional arguments (name, required), an optional REST list
-    (everything after the positionals) and the handler called with the parsed values."""
-    __slots__ = ("name", "help", "opts", "args", "rest", "handler", "interspersed")
-
-    def __init__(self, name, help, opts, args, handler, rest=None, interspersed=True):
-        self.name, self.help, self.opts, self.args = name, help, opts, args
-        self.handler, self.rest, self.interspersed = handler, rest, interspersed
 
 
 class Globals:
@@ -215,90 +197,14 @@ COMMANDS = {c.name: c for c in [
 ]}
 
 
-# --- the small parser over the table ------------------------------------------------------------------
-def _convert(opt: Opt, value: str, where: str):
-    if opt.kind in ("int", "multi_int"):
-        try:
-            n = int(value)
-        except ValueError:
-            raise UsageError(f"{where}: {opt.names[0]} wants a number, not {value!r}") from None
-        if n < 0:
-            raise UsageError(f"{where}: {opt.names[0]} must not be negative")
-        return n
-    if opt.kind == "choice" and value not in opt.choices:
-        raise UsageError(f"{where}: {opt.names[0]} must be one of {', '.join(opt.choices)}")
-    return value
-
-
-def parse(opts: list[Opt], argv: list[str], where: str, stop_at_positional: bool) -> tuple[dict, list[str]]:
-    """Parse ARGV against OPTS: ({dest: value}, positionals). Positionals may be interleaved
-    with flags unless STOP_AT_POSITIONAL; `--` ends the flags."""
-    by_name = {n: o for o in opts for n in o.names}
-    values = {o.dest: (list(o.default) if o.kind.startswith("multi") else o.default) for o in opts}
-    pos: list[str] = []
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        i += 1
-        if a == "--":
-            pos.extend(argv[i:])
-            break
-        if not a.startswith("-") or a == "-" or (pos and stop_at_positional):
-            pos.append(a)
-            if stop_at_positional:
-                pos.extend(argv[i:])
-                break
-            continue
-        name, eq, inline = a.partition("=")
-        opt = by_name.get(name)
-        if opt is None:
-            raise UsageError(f"{where}: unknown option {name}")
-        if opt.kind == "flag":
-            if eq:
-                values[opt.dest] = inline.lower() in ("1", "true", "yes")
-            else:
-                values[opt.dest] = True
-            continue
-        if not eq:
-            if i >= len(argv):
-                raise UsageError(f"{where}: {name} needs a value")
-            inline = argv[i]
-            i += 1
-        v = _convert(opt, inline, where)
-        if opt.kind.startswith("multi"):
-            values[opt.dest].append(v)
-        else:
-            values[opt.dest] = v
-    return values, pos
-
-
+# --- reading argv with the table (pyrt.cli.argtable) -----------------------------------------------
 def _split_globals(argv: list[str]) -> tuple[dict, list[str]]:
     """Global flags come before the verb."""
-    for i, a in enumerate(argv):
-        if not a.startswith("-"):
-            prev = argv[i - 1] if i else ""
-            takes_value = any(prev in o.names and o.kind != "flag" for o in GLOBAL_OPTS) and "=" not in prev
-            if not takes_value:
-                g, _ = parse(GLOBAL_OPTS, argv[:i], PROG, False)
-                return g, argv[i:]
-    g, _ = parse(GLOBAL_OPTS, argv, PROG, False)
-    return g, []
+    return split_globals(GLOBAL_OPTS, argv, PROG)
 
 
 def dispatch(cmd: Cmd, g: Globals, argv: list[str]):
-    values, pos = parse(cmd.opts, argv, cmd.name, not cmd.interspersed)
-    for name, required in cmd.args:
-        if pos:
-            values[name] = pos.pop(0)
-        elif required:
-            raise UsageError(f"{cmd.name}: missing argument {name.upper()}")
-        else:
-            values[name] = None
-    if cmd.rest:
-        values[cmd.rest] = pos
-    elif pos:
-        raise UsageError(f"{cmd.name}: unexpected argument {pos[0]!r}")
-    return cmd.handler(g, **values)
+    return cmd.handler(g, **bind(cmd, argv))
 
 
 # --- errors and logging ------------------------------------------------------------------------
@@ -371,26 +277,8 @@ def guarded(g: Globals | None, fn, *args) -> int:
 def click_group():
     import click
 
-    def params(opts):
-        out = []
-        for o in opts:
-            decl = [*o.names, o.dest]
-            if o.kind == "flag":
-                out.append(click.Option(decl, is_flag=True, default=o.default, help=o.help))
-            elif o.kind.startswith("multi"):
-                out.append(click.Option(decl, multiple=True, type=int if o.kind == "multi_int" else str,
-                                        help=o.help))
-            elif o.kind == "choice":
-                out.append(click.Option(decl, type=click.Choice(o.choices), default=o.default, help=o.help))
-            else:
-                out.append(click.Option(decl, type=click.IntRange(0) if o.kind == "int" else str,
-                                        default=o.default, help=o.help))
-        return out
-
     def make(cmd: Cmd):
-        ps = params(cmd.opts) + [click.Argument([n], required=r) for n, r in cmd.args]
-        if cmd.rest:
-            ps.append(click.Argument([cmd.rest], nargs=-1, type=click.UNPROCESSED))
+        ps = click_command_params(cmd)
 
         @click.pass_obj
         def callback(g, **values):
@@ -406,7 +294,7 @@ def click_group():
         except PyrtError as e:
             sys.exit(fail(None, str(e), e.exit_code))
 
-    group = click.Group(PROG, params=params(GLOBAL_OPTS), callback=group_cb,
+    group = click.Group(PROG, params=click_params(GLOBAL_OPTS), callback=group_cb,
                         help="A runc-compatible OCI runtime written in Python.",
                         context_settings={"help_option_names": ["-h", "--help"]})
     for cmd in COMMANDS.values():
