@@ -1,4 +1,4 @@
-"""pyrt-runc's own argument parser over the COMMANDS table (the hot path that avoids click)."""
+"""pyrt-runc's COMMANDS table read by pyrt.cli.argtable (the hot path that avoids click)."""
 from __future__ import annotations
 
 import pytest
