@@ -40,15 +40,15 @@ def _convert(opt: Opt, value: str, where: str):
         try:
             n = int(value)
         except ValueError:
-            raise UsageError(f"{where}: {opt.names[0]} wants a number, not {value!r}") from None
+            raise _usage(where, f"{opt.names[0]} wants a number, not {value!r}") from None
         if n < 0:
-            raise UsageError(f"{where}: {opt.names[0]} must not be negative")
+            raise _usage(where, f"{opt.names[0]} must not be negative")
         return n
     if opt.kind == "choice" and value not in opt.choices:
-        raise UsageError(f"{where}: {opt.names[0]} must be one of {', '.join(opt.choices)}")
+        raise _usage(where, f"{opt.names[0]} must be one of {', '.join(opt.choices)}")
     if opt.kind == "bool":
         if value not in ("true", "false"):
-            raise UsageError(f"{where}: {opt.names[0]} must be true or false")
+            raise _usage(where, f"{opt.names[0]} must be true or false")
         return value == "true"
     return value
 
@@ -65,10 +65,10 @@ def parse(opts: list[Opt], argv: list[str], where: str, stop_at_positional: bool
         a = argv[i]
         i += 1
         if strict and not a:
-            raise UsageError(f"{where}: empty argument")
+            raise _usage(where, f"empty argument")
         if a == "--":
             if strict:
-                raise UsageError(f"{where}: -- is left to the full parser")
+                raise _usage(where, f"-- is left to the full parser")
             pos.extend(argv[i:])
             break
         if not a.startswith("-") or (a == "-" and not strict) or (pos and stop_at_positional):
@@ -80,27 +80,32 @@ def parse(opts: list[Opt], argv: list[str], where: str, stop_at_positional: bool
         name, eq, inline = a.partition("=")
         opt = by_name.get(name)
         if opt is None:
-            raise UsageError(f"{where}: unknown option {name}")
+            raise _usage(where, f"unknown option {name}")
         if opt.kind == "flag":
             if eq and strict:
-                raise UsageError(f"{where}: {name} takes no value")
+                raise _usage(where, f"{name} takes no value")
             values[opt.dest] = inline.lower() in ("1", "true", "yes") if eq else True
             continue
         if not eq:
             if opt.kind == "bool":
-                raise UsageError(f"{where}: {name} wants {name}=true or {name}=false")
+                raise _usage(where, f"{name} wants {name}=true or {name}=false")
             if i >= len(argv) or (strict and argv[i].startswith("-")):
-                raise UsageError(f"{where}: {name} needs a value")
+                raise _usage(where, f"{name} needs a value")
             inline = argv[i]
             i += 1
         if strict and not inline:
-            raise UsageError(f"{where}: {name} needs a value")
+            raise _usage(where, f"{name} needs a value")
         v = _convert(opt, inline, where)
         if opt.kind.startswith("multi"):
             values[opt.dest].append(v)
         else:
             values[opt.dest] = v
     return values, pos
+
+
+def _usage(where: str, message: str) -> UsageError:
+    """WHERE names the verb; global flags pass "" (the program's name is the prefix already)."""
+    return UsageError(f"{where}: {message}" if where else message)
 
 
 def split_globals(opts: list[Opt], argv: list[str], where: str, strict: bool = False) -> tuple[dict, list[str]]:

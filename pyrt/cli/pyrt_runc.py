@@ -200,7 +200,7 @@ COMMANDS = {c.name: c for c in [
 # --- reading argv with the table (pyrt.cli.argtable) -----------------------------------------------
 def _split_globals(argv: list[str]) -> tuple[dict, list[str]]:
     """Global flags come before the verb."""
-    return split_globals(GLOBAL_OPTS, argv, PROG)
+    return split_globals(GLOBAL_OPTS, argv, "")  # fail() adds the "pyrt-runc: " prefix
 
 
 def dispatch(cmd: Cmd, g: Globals, argv: list[str]):

@@ -578,10 +578,10 @@ RUNC_GLOBALS = [
     (['--root', '/r', 'list'], ("root='/r'", ['list'])),
     (['--root=/r', 'list'], ("root='/r'", ['list'])),
     (['--root', 'list'], ("root='list'", [])),
-    (['--root'], 'E: pyrt-runc: --root needs a value'),
+    (['--root'], 'E: --root needs a value'),
     (['--log', '/l', '--log-format', 'json', '--debug', 'state', 'x'], ("debug=True log='/l' log_format='json'", ['state', 'x'])),
-    (['--log-format=yaml', 'list'], 'E: pyrt-runc: --log-format must be one of text, json'),
-    (['--bogus', 'list'], 'E: pyrt-runc: unknown option --bogus'),
+    (['--log-format=yaml', 'list'], 'E: --log-format must be one of text, json'),
+    (['--bogus', 'list'], 'E: unknown option --bogus'),
     (['--debug=false', 'list'], ('-', ['list'])),
     (['--systemd-cgroup', 'list'], ('systemd_cgroup=True', ['list'])),
     (['--rootless', 'true', 'list'], ("rootless='true'", ['list'])),
@@ -610,7 +610,7 @@ def test_runc_globals_read_as_before(argv, want):
 @pytest.mark.parametrize("argv, line", [
     (["create", "--bogus", "c1"], "pyrt-runc: create: unknown option --bogus"),
     (["--root", "{root}", "start", "c1", "--", "-x"], "pyrt-runc: start: unexpected argument '-x'"),
-    (["--log-format", "yaml", "list"], "pyrt-runc: pyrt-runc: --log-format must be one of text, json"),
+    (["--log-format", "yaml", "list"], "pyrt-runc: --log-format must be one of text, json"),
     (["--root", "{root}"], "pyrt-runc: missing command"),
     (["--root", "{root}", "list", "-q", "--format"], "pyrt-runc: list: --format needs a value"),
 ])
