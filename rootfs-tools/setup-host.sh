@@ -42,7 +42,8 @@ inputs=$(cat pyproject.toml setup.py cext/* | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/pip install -q --upgrade pip setuptools wheel cffi
-  # compat mode: a plain .pth path entry; the default finder hook costs ~13 ms per start-up
+  # compat mode: a plain .pth path entry; the default finder hook costs ~13 ms per start-up.
+  # setuptools warns that compat is transitional: pyproject.toml caps setuptools below 85 for it.
   .venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
   echo "$inputs" > "$stamp"
 fi
