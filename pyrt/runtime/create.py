@@ -179,7 +179,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 mgr = m  # destroyed on failure from here on
                 m.create()
                 state.cgroup = m.to_state()
-                return {"v1": m.v1_dirs(), "v2": m.v2}
+                return m.placement()
 
             def on_pid(pid: int, placed: bool) -> dict:
                 nonlocal init_pid
@@ -337,7 +337,7 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
         return ctr.hook_state()
 
     # stage 1 places the process itself when the kernel lets it (see init._fork_placed)
-    dirs = {"v1": mgr.v1_dirs(), "v2": mgr.v2} if mgr is not None else None
+    dirs = mgr.placement() if mgr is not None else None
     launch = Launch(container_id=container_id, spec=spec, process=process, join=join, new=[],
                     console_socket=console_socket, preserve_fds=preserve_fds, exec_mode=True,
                     cgroup=dirs)

@@ -150,8 +150,7 @@ def _stage1(sock, launch: Launch) -> None:
     if launch.placed_by_stage1:
         # the init inherits what we import now, while the parent prepares the cgroup
         _preload(launch.spec, launch.process, launch.exec_mode)
-        dirs = channel.expect(sock, "cgroup")
-        opened = _open_cgroup({"v1": dirs["v1"], "v2": dirs["v2"]})
+        opened = _open_cgroup(channel.expect(sock, "cgroup"))
     if opened is not None:
         pid, placed = _fork_placed(*opened, who="exec" if launch.exec_mode else "init")
     else:
