@@ -77,3 +77,9 @@ def choose(v2_dir: str | None, v1_dirs: dict):
     if "freezer" in v1_dirs:
         return freeze_v1, thaw_v1, frozen_v1, v1_dirs["freezer"]
     return None
+
+
+def is_frozen(v2_dir: str | None, v1_dirs: dict) -> bool:
+    """Whether the group is frozen, by the file choose() picks; False without a freezer."""
+    f = choose(v2_dir, v1_dirs)
+    return f is not None and f[2](f[3])

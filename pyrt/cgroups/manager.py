@@ -238,8 +238,7 @@ class Manager:
         thaw(d)
 
     def frozen(self) -> bool:
-        f = self._freezer()
-        return f is not None and f[2](f[3])
+        return freezer.is_frozen(self.v2, self.v1)
 
     def pids(self) -> list[int]:
         d = self._group_dir()

@@ -60,8 +60,7 @@ class Container:
             return False
         from pyrt.cgroups import freezer
         try:
-            f = freezer.choose(cg.get("v2"), cg.get("v1") or {})
-            return f is not None and f[2](f[3])
+            return freezer.is_frozen(cg.get("v2"), cg.get("v1") or {})
         except (OSError, PyrtError):
             return False
 
