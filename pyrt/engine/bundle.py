@@ -72,16 +72,18 @@ def capabilities(rec: ContainerRecord) -> list[str]:
     known = CAP_NAMES[:last_cap() + 1]
     if rec.host.privileged:
         return list(known)
-    caps = list(DEFAULT_CAPS)
-    for name in rec.host.cap_add:
-        n = _cap_name(name)
+    # docker's order: --cap-drop ALL empties the set and --cap-add fills it again; otherwise
+    # additions then removals (a cap both added and dropped stays dropped)
+    adds = [_cap_name(n) for n in rec.host.cap_add]
+    drops = [_cap_name(n) for n in rec.host.cap_drop]
+    caps = [] if "ALL" in drops else list(DEFAULT_CAPS)
+    for n in adds:
         if n == "ALL":
             caps = list(known)
         elif n not in caps:
             caps.append(n)
-    for name in rec.host.cap_drop:
-        n = _cap_name(name)
-        caps = [] if n == "ALL" else [c for c in caps if c != n]
+    if "ALL" not in drops:
+        caps = [c for c in caps if c not in drops]
     return caps
 
 
