@@ -45,7 +45,7 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
     applied (runc reads the bundle's config.json for the defaults)."""
     from pyrt.runtime.container import Container
     from pyrt.spec.config import Process, User, load_bundle, load_process
-    from pyrt.spec.record import replace
+    from pyrt.record import replace
     if process_json:
         return load_process(process_json)
     if not args:

@@ -1,4 +1,4 @@
-"""The OCI runtime-spec config.json as frozen records (pyrt.spec.record), parsed and validated once.
+"""The OCI runtime-spec config.json as frozen records (pyrt.record), parsed and validated once.
 
 Every check raises ConfigError with one sentence naming the field (runc's validator style: a list
 of small checks); the JSON shapes are read through pyrt.spec.fields. Parts owned by other modules
@@ -10,7 +10,7 @@ import os
 
 from pyrt.errors import ConfigError, NotFoundError
 from pyrt.spec import fields, jsonio
-from pyrt.spec.record import Record, field
+from pyrt.record import Record, field
 
 Any = object  # annotations only (never evaluated): typing costs ~2 ms of start-up
 
