@@ -9,7 +9,7 @@ import pytest
 from pyrt.errors import ConfigError, ExistsError, NotFoundError, UsageError
 from pyrt.linux.paths import EscapeError, resolve_in_root
 from pyrt.linux.signals import parse_signal
-from pyrt.linux.syscalls import MS
+from pyrt.spec.mountflags import MS
 from pyrt.runtime import state as st
 from pyrt.spec.config import load_bundle, load_process, parse
 from pyrt.spec.defaults import default_config
