@@ -81,11 +81,15 @@ def _resolve(name: str) -> str:
     return name
 
 
+EXTERNAL: dict[str, set[str]] = {}  # module -> top-level names of other packages it imports
+
+
 def _imports(module: str, path: str) -> set[str]:
     with open(path) as f:
         tree = ast.parse(f.read(), path)
     pkg = module if path.endswith("__init__.py") else module.rsplit(".", 1)[0]
     found = set()
+    external = EXTERNAL.setdefault(module, set())
     for node in ast.walk(tree):  # every level: module top, functions, methods, try blocks
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -104,6 +108,8 @@ def _imports(module: str, path: str) -> set[str]:
                 target = _resolve(n)
                 if target != module:
                     found.add(target)
+            elif n:
+                external.add(n.split(".")[0])
     return found
 
 
@@ -174,6 +180,18 @@ def test_the_reader_sees_lazy_and_from_imports():
 def test_only_pyrt_linux_opens_the_c_extension():
     users = {src for src, dst in _edges() if dst == "pyrt._cext"}
     assert users and all(_layer(u) == "linux" for u in users), sorted(users)
+
+
+# Third-party packages with one owner each (ARCHITECTURE.md: the CLI alone parses arguments with
+# click; network is the only user of pyroute2).
+OWNERS = {"click": "cli", "pyroute2": "network"}
+
+
+def test_third_party_packages_stay_with_their_layer():
+    bad = sorted((m, pkg) for m, names in EXTERNAL.items() for pkg, layer in OWNERS.items()
+                 if pkg in names and _layer(m) != layer)
+    assert not bad, bad
+    assert any("click" in names for names in EXTERNAL.values())  # the reader sees them at all
 
 
 def test_no_upward_arrows():
