@@ -19,13 +19,31 @@ import os
 from tests.support.bundle import REPO
 
 PKG = os.path.join(REPO, "pyrt")
-BOTTOM = {"errors", "record", "trace"}  # modules at pyrt's root, used by every layer
+
+
+def _modules() -> dict[str, str]:
+    """Dotted module name -> file, for every .py under pyrt/."""
+    out = {}
+    for root, dirs, files in os.walk(PKG):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for f in files:
+            if f.endswith(".py"):
+                rel = os.path.relpath(os.path.join(root, f), REPO)[:-3].split(os.sep)
+                if rel[-1] == "__init__":
+                    rel = rel[:-1]
+                out[".".join(rel)] = os.path.join(root, f)
+    return out
+
+
+MODULES = _modules()
+# Single-file modules at pyrt's root (errors, record, trace, ...) are the bottom: used by every
+# layer, importing only each other.
+BOTTOM = {m.split(".")[1] for m, path in MODULES.items()
+          if m.count(".") == 1 and not path.endswith("__init__.py")}
 # The layers each package may import (besides itself). Nothing may import cli or engine but the
 # layers above them; spec imports nothing above it; image and network do not import runtime.
 MAY_IMPORT: dict[str, set[str]] = {
-    "errors": set(),
-    "record": set(),
-    "trace": set(),
+    **{m: BOTTOM for m in BOTTOM},
     "spec": set(BOTTOM),
     "linux": BOTTOM | {"spec", "_cext"},
     "cgroups": BOTTOM | {"spec", "linux"},
@@ -53,23 +71,6 @@ def _layer(module: str) -> str:
     """pyrt.spec.config -> 'spec'; pyrt.errors -> 'errors'; pyrt._cext -> '_cext'; pyrt -> ''."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else ""
-
-
-def _modules() -> dict[str, str]:
-    """Dotted module name -> file, for every .py under pyrt/."""
-    out = {}
-    for root, dirs, files in os.walk(PKG):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for f in files:
-            if f.endswith(".py"):
-                rel = os.path.relpath(os.path.join(root, f), REPO)[:-3].split(os.sep)
-                if rel[-1] == "__init__":
-                    rel = rel[:-1]
-                out[".".join(rel)] = os.path.join(root, f)
-    return out
-
-
-MODULES = _modules()
 
 
 def _resolve(name: str) -> str:
@@ -173,8 +174,9 @@ def test_the_reader_sees_lazy_and_from_imports():
     assert "pyrt._cext" in GRAPH["pyrt.linux.syscalls"]                 # top-level from-import
     assert "pyrt.spec.fields" in GRAPH["pyrt.spec.config"]               # `from pkg import module`
     assert "pyrt.spec.config" in GRAPH["pyrt.spec"]                      # lazy, inside a function
+    assert {"errors", "record", "trace"} <= BOTTOM and "spec" not in BOTTOM
     assert all(layer in MAY_IMPORT for layer in {_layer(m) for m in MODULES} - {""}), \
-        "a new top-level package or module needs its place in MAY_IMPORT"
+        "a new package under pyrt/ needs its place in MAY_IMPORT"
 
 
 def test_only_pyrt_linux_opens_the_c_extension():
