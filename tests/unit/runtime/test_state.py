@@ -32,14 +32,3 @@ def test_state_files_and_ids(tmp_path):
         pass
     with pytest.raises(NotFoundError):
         st.read_state(str(tmp_path), "c2")
-
-
-def test_state_is_a_record_that_round_trips_and_ignores_unknown_keys():
-    s = st.State(id="c1", pid=7)
-    assert s.annotations == {} and s.annotations is not st.State().annotations  # a dict each
-    s.pid = 8  # create fills it in
-    d = s.to_dict()
-    assert d["pid"] == 8 and set(d) == set(st.State._fields)
-    assert st.State.from_dict(dict(d, future_field=1)) == s
-    with pytest.raises(TypeError):
-        st.State(no_such_field=1)
