@@ -126,6 +126,9 @@ class Sock:
     def close(self):
         self._rec.call("sock.close", (), {})
 
+    def fileno(self):
+        return 7
+
     def __repr__(self):
         return "sock"
 
@@ -141,9 +144,9 @@ class ProcessExit(Exception):
 
 def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
     """Install the recorders for pyrt.runtime.init; FILES: contents its open() reads (others:
-    FileNotFoundError). Returns the Recorder; script return values in rec.returns."""
+    FileNotFoundError; /proc/self/setgroups reads "allow" unless given). Returns the Recorder; script return values in rec.returns."""
     rec = Recorder()
-    files = dict(files or {})
+    files = {"/proc/self/setgroups": "allow\n", **(files or {})}
 
     def swap(package, attr: str, prefix: str):
         real = sys.modules.get(f"{package.__name__}.{attr}")
