@@ -33,8 +33,8 @@ def alive(run_root: str) -> bool:
 def _spawn(root: str, run_root: str, cgroup_parent: str) -> None:
     """Start a monitor: a fresh interpreter, in its own session, detached from our stdio.
     Its stderr (its own trouble only) goes to RUN_ROOT/monitor.log."""
-    import pyrt
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(pyrt.__file__)))
+    # the directory holding the pyrt package (this file is pyrt/engine/client_monitor.py)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     log = os.path.join(run_root, "monitor.log")

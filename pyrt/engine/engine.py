@@ -428,7 +428,7 @@ class Engine:
         from pyrt.engine import users
         from pyrt.runtime.create import exec_process
         from pyrt.spec.config import load_bundle
-        from pyrt.spec.record import replace
+        from pyrt.record import replace
         cdir = self.store.dir(rec.id)
         spec = load_bundle(cdir)
         p = spec.process
