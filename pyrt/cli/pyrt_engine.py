@@ -170,8 +170,8 @@ def _stream(eng, cid: str, att, interactive: bool, tty: bool) -> int:
 
         def winch(*_):
             try:
-                rows, cols = os.get_terminal_size(0)
-                att.resize(cols and rows, cols)
+                size = os.get_terminal_size(0)
+                att.resize(size.lines, size.columns)
             except OSError:
                 pass
         signal.signal(signal.SIGWINCH, winch)

@@ -125,11 +125,20 @@ class Container:
                  privileged: bool = False) -> ExecResult:
         """Run CMD in the container; its exit code and combined output (nothing when DETACH)."""
         cmd = [cmd] if isinstance(cmd, str) else list(cmd)
+        rec = self._engine.get(self.id)
+        if rec.state.status != "running":
+            from pyrt.engine.errors import NotRunning
+            raise NotRunning(f"container {rec.name} is not running")
+        # The exec'd process gets this process's stdio from the runtime: run it in a child whose
+        # stdio is our pipe; the child's own failure comes back as (kind, message) to raise here.
         r, w = os.pipe()
+        er, ew = os.pipe()
         pid = os.fork()
         if pid == 0:
             code = 125
             try:
+                os.close(r)
+                os.close(er)
                 null = os.open("/dev/null", os.O_RDONLY)
                 os.dup2(null, 0)
                 os.dup2(w, 1)
@@ -137,10 +146,12 @@ class Container:
                 code = self._engine.exec(self.id, cmd, env=list(environment), user=user, workdir=workdir,
                                          detach=detach, privileged=privileged)
             except BaseException as e:
-                os.write(2, f"pyrt: {e}\n".encode())
+                import json
+                os.write(ew, json.dumps({"kind": type(e).__name__, "message": str(getattr(e, "message", e))}).encode())
             finally:
                 os._exit(code)
         os.close(w)
+        os.close(ew)
         chunks = []
         while True:
             data = os.read(r, 65536)
@@ -148,7 +159,17 @@ class Container:
                 break
             chunks.append(data)
         os.close(r)
+        err = os.read(er, 65536)
+        os.close(er)
         _, status = os.waitpid(pid, 0)
+        if err:
+            import json
+            from pyrt.engine import errors as E
+            d = json.loads(err)
+            cls = getattr(E, d["kind"], None)
+            if not (isinstance(cls, type) and issubclass(cls, Exception)):
+                cls = E.EngineError
+            raise cls(d["message"])
         return ExecResult(exit_code=os.waitstatus_to_exitcode(status), output=b"".join(chunks))
 
 

