@@ -32,7 +32,7 @@ def _write_id_maps(pid: int, spec) -> None:
             with open(f"/proc/{pid}/{name}", "w") as f:
                 f.write(text)
         except OSError as e:
-            raise RuntimeSetupError(f"write {name}: {os.strerror(e.errno).lower()}") from None
+            raise RuntimeSetupError(f"write /proc/{pid}/{name}: {os.strerror(e.errno).lower()}") from e
 
 
 def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go=None) -> tuple[int, object]:
@@ -97,7 +97,7 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go
                     launch.console_back.close()
                 return init_pid, parent_sock
             elif t == "error":
-                raise RuntimeSetupError(msg["message"])
+                raise channel.error_from(msg)
             else:
                 raise RuntimeSetupError("container init exited before it was set up")
     except BaseException:
