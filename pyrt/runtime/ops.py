@@ -58,12 +58,15 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
     if user:
         uid, _, gid = user.partition(":")
         try:
-            u = User(uid=int(uid), gid=int(gid) if gid else 0, umask=base.user.umask,
-                     additional_gids=tuple(additional_gids))
+            ids = {"uid": int(uid), "gid": int(gid) if gid else 0}
         except ValueError:
             raise UsageError(f"--user {user!r}: expected numeric uid[:gid]") from None
+        # through the config parser: the same 0-2147483647 range as config.json's
+        u = replace(User.from_dict(dict(ids, additionalGids=list(additional_gids)), "exec --user"),
+                    umask=base.user.umask)
     elif additional_gids:
-        u = replace(u, additional_gids=tuple(additional_gids))
+        u = replace(u, additional_gids=User.from_dict({"additionalGids": list(additional_gids)},
+                                                      "exec --additional-gids").additional_gids)
     envd = base.env_dict()
     for e in env:
         k, sep, v = e.partition("=")
@@ -73,12 +76,14 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
     capabilities = base.capabilities
     if caps:
         from pyrt.spec.capabilities import Capabilities
-        extra = Capabilities.from_dict({k: list(caps) for k in ("bounding", "effective", "permitted",
-                                                              "inheritable", "ambient")})
+        # Bounding, effective and permitted only: an inheritable (and so ambient) capability
+        # would survive the exec of a file with inheritable file capabilities (CVE-2022-29162).
+        # Ambient only where process.capabilities already has inheritable ones (runc's rule).
+        grown = ("bounding", "effective", "permitted") + (("ambient",) if base.capabilities and
+                                                         base.capabilities.inheritable else ())
+        extra = Capabilities.from_dict({k: list(caps) for k in grown})
         cur = capabilities or Capabilities.from_dict(None)
-        capabilities = replace(
-            cur, **{k: getattr(cur, k) | getattr(extra, k)
-                    for k in ("bounding", "effective", "permitted", "inheritable", "ambient")})
+        capabilities = replace(cur, **{k: getattr(cur, k) | getattr(extra, k) for k in grown})
     return replace(
         base, args=tuple(args), terminal=tty, cwd=cwd or base.cwd, user=u,
         env=tuple(f"{k}={v}" for k, v in envd.items()), capabilities=capabilities,
