@@ -538,6 +538,10 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
         if trace.on:
             trace.step("set up; waiting on the exec fifo until `pyrt-runc start`")
         fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        a, b = os.fstat(fd), os.fstat(launch.fifo_fd)
+        if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):  # a mount over /proc/<pid>/fd?
+            print(f"pyrt-runc: /proc/self/fd/{launch.fifo_fd} is not the exec fifo", file=sys.stderr, flush=True)
+            os._exit(1)
         os.write(fd, b"0")
         os.close(fd)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
