@@ -35,6 +35,17 @@ def _write_id_maps(pid: int, spec) -> None:
             raise RuntimeSetupError(f"write /proc/{pid}/{name}: {os.strerror(e.errno).lower()}") from e
 
 
+def _check_lsm(process, mount_label: str = "") -> None:
+    """A profile or label the host cannot apply is an error before anything is set up
+    (runtime-spec: unsupported values MUST error)."""
+    if not (process.apparmor_profile or process.selinux_label or mount_label):
+        return
+    from pyrt.linux import lsm
+    refused = lsm.refusal(process.apparmor_profile, process.selinux_label, mount_label)
+    if refused:
+        raise ConfigError(f"{refused[0]}: {refused[1]}")
+
+
 def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go=None) -> tuple[int, object]:
     """Fork stage 1 and drive the conversation until the init says `created`.
     ON_PID(pid) runs when the init's pid is known (cgroup placement) and returns the state dict
@@ -138,6 +149,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
     spec = load_bundle(bundle)
     if spec.process is None:
         raise ConfigError("process: is required to create a container")
+    _check_lsm(spec.process, spec.linux.mount_label)
     if spec.linux.namespace("mount") is None:
         raise ConfigError("linux.namespaces: a mount namespace is required")
     if spec.process.terminal and not console_socket and not foreground:
@@ -318,6 +330,7 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
         raise StateError(f"cannot exec in a container that is {status.value}")
     if process.terminal and not console_socket and detach:
         raise UsageError("a terminal needs --console-socket when detached")
+    _check_lsm(process)
     from pyrt.spec.config import load_bundle
     spec = load_bundle(ctr.state.bundle)
     pid = ctr.state.pid

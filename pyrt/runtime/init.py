@@ -463,6 +463,8 @@ def _preload(spec, process, exec_mode: bool) -> None:
         from pyrt.linux import netdev  # noqa: F401
     if process.terminal:
         from pyrt.runtime import console  # noqa: F401
+    if process.apparmor_profile or process.selinux_label:
+        from pyrt.linux import lsm  # noqa: F401
     if getattr(spec.linux, "seccomp", None) is not None:
         from pyrt.linux import seccomp  # noqa: F401
 
@@ -511,6 +513,7 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
         # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: load it while we have it.
         _load_seccomp(seccomp)
 
+    _set_lsm_labels(process, checked_procfs=not launch.exec_mode)
     _switch_user(process, launch.setgroups_denied)
     if "HOME" not in env:
         env["HOME"] = _home_of(process.user.uid)
@@ -616,6 +619,28 @@ def _preserve_fds(n: int) -> None:
     if trace.on:
         trace.step(f"close_range({3 + n}, ~0, CLOSE_RANGE_CLOEXEC): only fds 0-{2 + n} reach the program")
     hardening.cloexec_from(3 + n)
+
+
+def _set_lsm_labels(process, checked_procfs: bool) -> None:
+    """AppArmor profile / SELinux label for the coming execve, written to our own
+    /proc/self/attr (create refused them already where the host has no such module)."""
+    if not (process.apparmor_profile or process.selinux_label):
+        return
+    from pyrt.linux import hardening, lsm
+    if not checked_procfs:
+        try:
+            hardening.require_procfs("/proc")
+        except OSError as e:
+            raise RuntimeSetupError(f"/proc in the container: {describe(e)}") from e
+    for module, label in (("apparmor", process.apparmor_profile), ("selinux", process.selinux_label)):
+        if not label:
+            continue
+        if trace.on:
+            trace.step(f"{module}: {label!r} for the next execve -> {lsm.exec_attr(module)}")
+        try:
+            lsm.set_exec_label(module, label)
+        except OSError as e:
+            raise RuntimeSetupError(f"apply {module} label {label!r}: {describe(e)}") from e
 
 
 def _load_seccomp(seccomp) -> None:
