@@ -92,6 +92,7 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
 
 def features() -> dict:
     """The runtime-spec features document: what config.json may ask of pyrt-runc."""
+    from pyrt.linux import lsm
     from pyrt.spec import config as c
     from pyrt.spec.config import _EXTENSION_OPTIONS, _FLAG_OPTIONS, _PROPAGATION_OPTIONS
     out = {
@@ -102,8 +103,9 @@ def features() -> dict:
         "linux": {
             "namespaces": list(c.NAMESPACE_TYPES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
+            # what this host can apply (pyrt.linux.lsm); mountLabel is refused everywhere
+            "apparmor": {"enabled": lsm.apparmor_enabled()},
+            "selinux": {"enabled": lsm.selinux_enabled()},
             "intelRdt": {"enabled": False},
         },
         "annotations": {"org.opencontainers.runtime-spec.features.runtime": "pyrt-runc"},
