@@ -664,14 +664,20 @@ def _switch_user(process, setgroups_denied: bool) -> None:
     os.umask(mask)
     if caps is not None:
         capabilities.keep_caps(True)
-    if not setgroups_denied:
-        os.setgroups(list(u.additional_gids))
-    elif sorted(os.getgroups()) != sorted(u.additional_gids):
-        # runc skips setgroups here and so keeps whatever groups its caller had: refuse instead
-        raise RuntimeSetupError("process.user.additionalGids: cannot set supplementary groups, setgroups "
-                                "is denied in the container's user namespace")
-    os.setresgid(u.gid, u.gid, u.gid)
-    os.setresuid(u.uid, u.uid, u.uid)
+    step = f"setgroups({list(u.additional_gids)})"
+    try:
+        if not setgroups_denied:
+            os.setgroups(list(u.additional_gids))
+        elif sorted(os.getgroups()) != sorted(u.additional_gids):
+            # runc skips setgroups here and so keeps whatever groups its caller had: refuse instead
+            raise RuntimeSetupError("process.user.additionalGids: cannot set supplementary groups, setgroups "
+                                    "is denied in the container's user namespace")
+        step = f"setresgid({u.gid})"
+        os.setresgid(u.gid, u.gid, u.gid)
+        step = f"setresuid({u.uid})"
+        os.setresuid(u.uid, u.uid, u.uid)
+    except OSError as e:
+        raise RuntimeSetupError(f"{step}: {os.strerror(e.errno).lower()}") from e
     if caps is not None:
         if trace.on:
             trace.step("capabilities: " + "; ".join(
