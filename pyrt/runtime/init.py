@@ -576,6 +576,7 @@ def _execve(stub: int, path: str, args: list, env: dict) -> None:
                    "container's process replaces the init, and /proc/self/exe is never the host's Python")
     try:
         os.execve(stub, [path, *args], env)
+        return  # never, for real: only a recording fake of the syscall layer returns from execve
     except OSError as e:
         first = e
     # A seccomp profile may refuse execveat while allowing execve: the same memfd by its path
