@@ -93,3 +93,12 @@ def test_13_hook_in_the_runtime_or_in_the_init(runtime_root, bundle_with, kind):
     bundle = bundle_with(hooks={kind: [{"path": "/bin/false"}]})
     _one_line(_rt(runtime_root, "create", "--bundle", bundle, "c"), 13, f"{kind} hook /bin/false exited with status 1")
     assert _rt(runtime_root, "state", "c").returncode == 4  # nothing left of the failed create
+
+
+def test_debug_shows_the_cause_behind_the_line(runtime_root, bundle_with):
+    """The one line stays one line; --debug also narrates the error's cause, from the child too."""
+    bundle = bundle_with(process=dict(base_config()["process"], args=["/no/such/program"]))
+    p = _rt(runtime_root, "--debug", "run", "--bundle", bundle, "c")
+    assert p.returncode == 7
+    assert "the child's error was caused by FileNotFoundError" in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines()[-1].startswith("pyrt-runc: exec: \"/no/such/program\"")
