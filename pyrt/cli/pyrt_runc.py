@@ -265,6 +265,10 @@ def guarded(g: Globals | None, fn, *args) -> int:
         rc = fn(*args)
         return rc if isinstance(rc, int) else 0
     except PyrtError as e:
+        if g is not None and g.debug and e.__cause__ is not None:
+            # --debug shows what lies under the one line (an OSError with its errno and path)
+            from pyrt import trace
+            trace.step(f"{type(e).__name__} caused by {type(e.__cause__).__name__}: {e.__cause__}")
         return fail(g, str(e), e.exit_code)
     except OSError as e:
         msg = e.strerror or str(e)
