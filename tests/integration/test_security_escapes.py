@@ -265,6 +265,19 @@ def test_proc_self_exe_shebang_never_loads_the_host_binary(rt, tmp_path):
     assert p.stdout.strip() == f"exe {control}", (p.stdout, p.stderr)
 
 
+@pytest.mark.parametrize("nnp", [True, False])
+def test_exec_stub_runs_under_a_profile_that_refuses_execveat(rt, tmp_path, nnp):
+    """The stub is exec'd by execveat(memfd); a seccomp profile refusing execveat (while allowing
+    execve, as the program's own exec needs) still runs the container: the same memfd by its
+    /proc/self/fd path. With and without no_new_privs (the filter is loaded early without it)."""
+    cfg = rt.config(["sh", "-c", "echo ran"], noNewPrivileges=nnp)
+    cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                               "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO"}]}
+    bundle = make_bundle(tmp_path / "bundle", cfg)
+    p = rt("run", "--bundle", bundle, "sc")
+    assert p.returncode == 0 and p.stdout.strip() == "ran", (p.stdout, p.stderr)
+
+
 # --- item 2: the caller's fds and the working directory (CVE-2024-21626 class) ----------------------
 def _host_etc(tmp_path) -> str:
     """A stand-in for the host's /etc: a directory holding a 'shadow' with a secret."""
