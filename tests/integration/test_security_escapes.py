@@ -12,11 +12,13 @@ before these defences, where the attacks succeed).
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -45,7 +47,9 @@ def _identity(path: str) -> str:
 @functools.cache
 def exe_probe() -> str:
     """tests/support/exe_probe.c, compiled once per session (static-pie, no libc)."""
-    out = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"pyrt-exe-probe-{os.getpid()}")
+    d = tempfile.mkdtemp(prefix="pyrt-exe-probe-")
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    out = os.path.join(d, "exe_probe")
     subprocess.run(["gcc", "-Os", "-nostdlib", "-static-pie", "-fPIE", "-ffreestanding", "-fno-stack-protector",
                     "-fno-asynchronous-unwind-tables", "-o", out,
                     os.path.join(REPO, "tests", "support", "exe_probe.c")], check=True)
