@@ -215,6 +215,39 @@ def test_runtime_process_running_a_hook_is_out_of_reach(rt, tmp_path):
         _assert_nothing_reached(rt, f.read(), runc_falls_to="a startContainer hook")
 
 
+def test_in_a_user_namespace_even_cap_sys_ptrace_reaches_nothing(rt, tmp_path):
+    """A container with its own user namespace, whose root holds CAP_SYS_PTRACE there: the
+    runtime's init (pid 1 while a startContainer hook runs) belongs to the host's user
+    namespace, where that capability counts for nothing."""
+    # pytest's tmp dirs are 0700: the container's root (host uid 100000) needs a way in
+    d = tempfile.mkdtemp(prefix="pyrt-uns-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        out = os.path.join(d, "out")
+        cfg = rt.config(["true"])
+        _out_mount(cfg, out)
+        os.chmod(out, 0o777)
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = cfg["linux"]["gidMappings"] = [
+            {"containerID": 0, "hostID": 100000, "size": 65536}]
+        for s in ("bounding", "effective", "permitted"):
+            cfg["process"]["capabilities"][s].append("CAP_SYS_PTRACE")
+        # sysfs and the cgroup mount need privileges over the host's network/cgroups
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] not in ("sysfs", "cgroup")]
+        cfg["linux"]["maskedPaths"] = [x for x in cfg["linux"]["maskedPaths"] if not x.startswith("/sys")]
+        cfg["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "/hook.sh"]}]}
+        bundle = make_bundle(os.path.join(d, "bundle"), cfg)
+        os.chmod(os.path.join(bundle, "rootfs"), 0o755)
+        os.mkdir(os.path.join(bundle, "rootfs", "out"))  # the mount point: root could not make it
+        _write(os.path.join(bundle, "rootfs", "hook.sh"), LOOK + "look 1 > /out/report\n")
+        p = rt("run", "--bundle", bundle, "uns")
+        assert p.returncode == 0, p.stderr
+        with open(os.path.join(out, "report")) as f:
+            _assert_nothing_reached(rt, f.read())  # runc holds here too
+    finally:
+        shutil.rmtree(d)
+
+
 def test_init_of_a_created_container_is_out_of_reach(rt, tmp_path):
     """`create` leaves the runtime's init waiting for `start` as the container's pid 1: a process
     exec'd into the created container looks at it."""
