@@ -10,7 +10,9 @@ import stat
 from pyrt import trace
 from pyrt.errors import RuntimeSetupError
 from pyrt.linux import paths
-from pyrt.linux.syscalls import MS, MNT_DETACH, mount, pivot_root, umount2
+from pyrt.linux.syscalls import (MOUNT_ATTR, MS, MNT_DETACH, PROC_SUPER_MAGIC, SYSFS_MAGIC, fs_magic,
+                                  mount, mount_id, mount_setattr, move_mount, open_tree_clone, pivot_root,
+                                  umount2)
 
 MS_BIND, MS_REC, MS_REMOUNT, MS_RDONLY = MS["MS_BIND"], MS["MS_REC"], MS["MS_REMOUNT"], MS["MS_RDONLY"]
 MS_SLAVE, MS_PRIVATE, MS_MOVE = MS["MS_SLAVE"], MS["MS_PRIVATE"], MS["MS_MOVE"]
@@ -41,30 +43,6 @@ def target(rootfs: str, dest: str) -> str:
         raise RuntimeSetupError(f"mount target {dest}: {e.strerror}") from None
     except OSError as e:
         raise _fail(f"mount target {dest}", e) from None
-
-
-class _Pinned:
-    """The resolved mount target opened O_PATH|O_NOFOLLOW and re-checked to lie inside the
-    rootfs; mounting on /proc/self/fd/N then hits exactly that inode even if a path component
-    was swapped for a symlink after we resolved it (runc mounts through such fds too)."""
-
-    def __init__(self, rootfs: str, path: str, what: str):
-        try:
-            self.fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError as e:
-            raise _fail(f"{what}: open {path}", e) from None
-        self.path = f"/proc/self/fd/{self.fd}"
-        real = os.readlink(self.path)
-        root = os.path.realpath(rootfs)
-        if real != root and not real.startswith(root.rstrip("/") + "/"):
-            os.close(self.fd)
-            raise RuntimeSetupError(f"{what}: target moved outside the rootfs (now {real})")
-
-    def __enter__(self) -> str:
-        return self.path
-
-    def __exit__(self, *exc) -> None:
-        os.close(self.fd)
 
 
 def _ensure(path: str, is_dir: bool, what: str) -> None:
@@ -115,8 +93,13 @@ def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) ->
         mount(rootfs, rootfs, None, MS_BIND | MS_REC)
     except OSError as e:
         raise _fail(f"bind rootfs {rootfs}", e) from None
-    for m in spec.mounts:
-        mount_entry(m, rootfs, spec.bundle, cgroup_paths or {}, cgroupns=spec.has_new("cgroup"))
+    # opened after the self-bind, so that targets are looked up in the bind, not beneath it
+    root = Root(rootfs)
+    try:
+        for m in spec.mounts:
+            mount_entry(m, root, spec.bundle, cgroup_paths or {}, cgroupns=spec.has_new("cgroup"))
+    finally:
+        root.close()
     dev_is_bind = any(m.destination == "/dev" and m.is_bind for m in spec.mounts)
     if not dev_is_bind:
         create_devices(rootfs, spec)
@@ -141,99 +124,251 @@ def _parent_mount_private(rootfs: str) -> None:
             raise _fail(f"make {best} private", e) from None
 
 
-def mount_entry(m, rootfs: str, bundle: str, cgroup_paths: dict[str, str], cgroupns: bool = False) -> None:
+# Mounts whose target lies inside /proc that runc allows (files lxcfs emulates).
+LXCFS_PROC = frozenset(("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+                        "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
+                        "/proc/sys/kernel/ns_last_pid"))
+# MS_* flags of a bind -> MOUNT_ATTR_* bits set on its clone before it is attached.
+_MS_TO_ATTR = ((MS_RDONLY, MOUNT_ATTR["MOUNT_ATTR_RDONLY"]), (MS_NOSUID, MOUNT_ATTR["MOUNT_ATTR_NOSUID"]),
+               (MS_NODEV, MOUNT_ATTR["MOUNT_ATTR_NODEV"]), (MS_NOEXEC, MOUNT_ATTR["MOUNT_ATTR_NOEXEC"]),
+               (MS["MS_NODIRATIME"], MOUNT_ATTR["MOUNT_ATTR_NODIRATIME"]))
+_MS_TO_ATIME = ((MS["MS_NOATIME"], MOUNT_ATTR["MOUNT_ATTR_NOATIME"]),
+                (MS["MS_STRICTATIME"], MOUNT_ATTR["MOUNT_ATTR_STRICTATIME"]),
+                (MS["MS_RELATIME"], MOUNT_ATTR["MOUNT_ATTR_RELATIME"]))
+
+
+class Root:
+    """The rootfs, open: every mount target is opened beneath it (see paths.open_in_root) and
+    mounted onto through that fd, never through a path a container process could swap."""
+
+    def __init__(self, path: str):
+        self.path = os.path.realpath(path)
+        self.fd = os.open(self.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def open(self, dest: str, what: str, create: str | None = None) -> int:
+        try:
+            return paths.open_in_root(self.path, self.fd, dest, create)
+        except paths.EscapeError as e:
+            raise RuntimeSetupError(f"mount target {dest}: {e.strerror}") from None
+        except paths.MaliciousPathError as e:
+            raise RuntimeSetupError(f"{what}: {e.strerror}") from None
+        except OSError as e:
+            raise _fail(f"{what}: {'create' if create else 'open'} {dest}", e) from None
+
+    def inside(self, fd: int) -> str:
+        """Where FD is, as the container will see it ("/proc", "/vol/x")."""
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        return "/" + os.path.relpath(real, self.path).removeprefix(".").lstrip("/")
+
+
+def _fs_magic(path: str) -> int:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        return fs_magic(fd, path)
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
+
+
+def check_proc_sys(inside: str, m, src: str | None, what: str) -> None:
+    """runc's checks (CVE-2019-16884, CVE-2023-27561 class), on the target as resolved: only a
+    real procfs goes on /proc and only sysfs on /sys, nothing inside /proc but lxcfs's files,
+    and proc/sysfs only on the ordinary directory named (not through a symlink)."""
+    if m.type in ("proc", "sysfs") and inside != os.path.normpath("/" + m.destination.lstrip("/")):
+        raise RuntimeSetupError(f'{what}: filesystem "{m.type}" must be mounted on ordinary directory '
+                                f"(resolves to {inside})")
+    if inside == "/proc":
+        if not (m.type == "proc" or (src is not None and _fs_magic(src) == PROC_SUPER_MAGIC)):
+            raise RuntimeSetupError(f'{what}: "{inside}" cannot be mounted because it is not of type proc')
+    elif inside.startswith("/proc/") and inside not in LXCFS_PROC:
+        raise RuntimeSetupError(f'{what}: "{inside}" cannot be mounted because it is inside /proc')
+    elif inside == "/sys":
+        if not (m.type == "sysfs" or (src is not None and _fs_magic(src) == SYSFS_MAGIC)):
+            raise RuntimeSetupError(f'{what}: "{inside}" cannot be mounted because it is not of type sysfs')
+
+
+def bind_clone(src: str, target_fd: int, flags: int, what: str) -> int:
+    """Bind SRC (MS_REC in FLAGS: with its submounts) onto the target TARGET_FD holds open, its
+    read-only/nosuid/nodev/noexec/atime bits set on the detached clone before it is attached
+    (open_tree + mount_setattr + move_mount): no moment exists where it is writable, nor a
+    second lookup by path. Like runc 1.1 the bits go on the top mount only. Returns the new
+    mount's id. Kernels before 5.12: bind, then remount through the same fd."""
+    rec = bool(flags & MS_REC)
+    attrs = sum(attr for ms_bit, attr in _MS_TO_ATTR if flags & ms_bit)
+    atime = next((attr for ms_bit, attr in _MS_TO_ATIME if flags & ms_bit), None)
+    try:
+        mnt = open_tree_clone(src, rec)
+    except OSError as e:
+        if e.errno == errno.ENOSYS:
+            return _bind_remount(src, target_fd, flags, what)
+        raise _fail(f"{what}: source {src}", e) from None
+    try:
+        if attrs or atime is not None:
+            clear = MOUNT_ATTR["MOUNT_ATTR__ATIME"] if atime is not None else 0
+            try:
+                mount_setattr(mnt, attrs | (atime or 0), clear, path=src)
+            except OSError as e:
+                if e.errno != errno.EPERM or atime is None:
+                    raise _fail(what, e) from None
+                # atime locked by a less privileged mount namespace: keep it, set the rest
+                mount_setattr(mnt, attrs, path=src)
+        move_mount(mnt, target_fd)
+        return mount_id(mnt)
+    except OSError as e:
+        raise _fail(what, e) from None
+    finally:
+        os.close(mnt)
+
+
+def _bind_remount(src: str, target_fd: int, flags: int, what: str) -> int:
+    fd_path = f"/proc/self/fd/{target_fd}"
+    try:
+        mount(src, fd_path, None, MS_BIND | (flags & MS_REC))
+        mnt = os.open(fd_path, os.O_PATH | os.O_CLOEXEC)  # the magic link lands on the new mount's root
+    except OSError as e:
+        raise _fail(what, e) from None
+    try:
+        extra = flags & ~(MS_BIND | MS_REC)
+        if extra:
+            remount_bind(f"/proc/self/fd/{mnt}", extra, what)
+        return mount_id(mnt)
+    finally:
+        os.close(mnt)
+
+
+def _landed(root: Root, dest: str, what: str, *, mnt_id: int | None = None,
+            under: tuple[int, os.stat_result] | None = None) -> int:
+    """Reopen DEST after mounting and prove the mount is there: its id is MNT_ID, or (a mount
+    by type, whose id we do not get) it covers the directory UNDER = (mount id, stat of its
+    parent) described before mounting. An fd on the mount's root, or RuntimeSetupError."""
+    fd = root.open(dest, what)
+    try:
+        got = mount_id(fd)
+        ok = got == mnt_id if mnt_id is not None else (
+            got != under[0] and _same_file(os.stat("..", dir_fd=fd), under[1]))
+    except BaseException:
+        os.close(fd)
+        raise
+    if not ok:
+        os.close(fd)
+        raise RuntimeSetupError(f"{what}: possibly malicious path detected: the mount did not land on {dest}")
+    return fd
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _describe(fd: int) -> tuple[int, os.stat_result]:
+    return mount_id(fd), os.stat("..", dir_fd=fd)
+
+
+def _mount_by_type(root: Root, m, dest_fd: int, source: str, fstype: str, flags: int, data,
+                   what: str) -> int:
+    under = _describe(dest_fd)
+    mount(source, f"/proc/self/fd/{dest_fd}", fstype, flags, data)
+    return _landed(root, m.destination, what, under=under)
+
+
+def mount_entry(m, root: Root, bundle: str, cgroup_paths: dict[str, str], cgroupns: bool = False) -> None:
     what = f'mount "{m.source or m.type}" on {m.destination}'
-    dest = target(rootfs, m.destination)
-    if m.type == "cgroup" and hierarchy_paths(cgroup_paths):
-        return _mount_cgroup_v1(m, rootfs, dest, cgroup_paths, what, cgroupns)
-    if m.type in ("cgroup", "cgroup2"):
-        return _mount_cgroup_v2(m, dest, cgroup_paths, what)
+    src = None
     if m.is_bind:
         src = m.source if os.path.isabs(m.source) else os.path.join(bundle, m.source)
         try:
             is_dir = stat.S_ISDIR(os.stat(src).st_mode)
         except OSError as e:
             raise _fail(f"{what}: source {src}", e) from None
-        _ensure(dest, is_dir, what)
-        with _Pinned(rootfs, dest, what) as target_fd:
-            try:
-                mount(src, target_fd, None, MS_BIND | (m.flags & MS_REC))
-            except OSError as e:
-                raise _fail(what, e) from None
-        extra = m.flags & ~(MS_BIND | MS_REC)
-        if extra:
-            remount_bind(dest, extra, what)
     else:
-        _ensure(dest, True, what)
-        flags = m.flags
-        try:
-            with _Pinned(rootfs, dest, what) as target_fd:
-                mount(m.source or m.type, target_fd, m.type, flags, m.data or None)
-        except OSError as e:
-            if m.type == "sysfs" and e.errno == errno.EPERM:
+        is_dir = True
+    dest_fd = root.open(m.destination, what, create="dir" if is_dir else "file")
+    try:
+        check_proc_sys(root.inside(dest_fd), m, src, what)
+        if m.type == "cgroup" and hierarchy_paths(cgroup_paths):
+            mounted = _mount_cgroup_v1(m, root, dest_fd, cgroup_paths, what, cgroupns)
+        elif m.type in ("cgroup", "cgroup2"):
+            mounted = _mount_cgroup_v2(m, root, dest_fd, cgroup_paths, what)
+        elif m.is_bind:
+            mnt_id = bind_clone(src, dest_fd, m.flags, what)
+            mounted = _landed(root, m.destination, what, mnt_id=mnt_id)
+        else:
+            try:
+                mounted = _mount_by_type(root, m, dest_fd, m.source or m.type, m.type, m.flags, m.data or None, what)
+            except OSError as e:
+                if m.type != "sysfs" or e.errno != errno.EPERM:
+                    raise _fail(what, e) from None
                 # Without its own network namespace sysfs cannot be mounted: bind the host's.
-                try:
-                    mount("/sys", dest, None, MS_BIND | MS_REC)
-                except OSError as e2:
-                    raise _fail(what, e2) from None
-                remount_bind(dest, flags & ~MS_REC, what)
-            else:
-                raise _fail(what, e) from None
-    for p in m.propagation:
-        try:
-            mount(None, dest, None, p)
-        except OSError as e:
-            raise _fail(f"{what}: propagation", e) from None
+                mnt_id = bind_clone("/sys", dest_fd, MS_REC | (m.flags & ~MS_REC), what)
+                mounted = _landed(root, m.destination, what, mnt_id=mnt_id)
+    finally:
+        os.close(dest_fd)
+    try:
+        for p in m.propagation:
+            try:
+                mount(None, f"/proc/self/fd/{mounted}", None, p)
+            except OSError as e:
+                raise _fail(f"{what}: propagation", e) from None
+    finally:
+        os.close(mounted)
 
 
-def _mount_cgroup_v1(m, rootfs: str, dest: str, cgroup_paths: dict[str, str], what: str,
-                     cgroupns: bool) -> None:
+def _mount_cgroup_v1(m, root: Root, dest_fd: int, cgroup_paths: dict[str, str], what: str,
+                     cgroupns: bool) -> int:
     """A `cgroup` mount on a v1/hybrid host, as runc makes it: a tmpfs holding one entry per v1
     hierarchy: a bind of the container's own cgroup directory, or, inside a cgroup namespace
     (whose root already is that directory), the hierarchy mounted afresh. Like runc, the tmpfs
-    itself stays writable and a hybrid host's cgroup2 tree is left out."""
-    _ensure(dest, True, what)
+    itself stays writable and a hybrid host's cgroup2 tree is left out. The entries are made in
+    the fresh tmpfs through its fd: nobody else can reach it yet."""
     base = m.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS["MS_RELATIME"])
     try:
-        mount("tmpfs", dest, "tmpfs", base, "mode=755")
+        tmpfs = _mount_by_type(root, m, dest_fd, "tmpfs", "tmpfs", base, "mode=755", what)
     except OSError as e:
         raise _fail(what, e) from None
     for name, host_dir in hierarchy_paths(cgroup_paths).items():
-        sub = os.path.join(dest, name)
-        _ensure(sub, True, what)
-        if cgroupns:
-            # runc's source and data: the directory name, and name=<x> for named hierarchies
-            source, data = ("systemd", "name=systemd") if name == "systemd" else ("cgroup", name)
-            flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (m.flags & MS_RDONLY)
-            try:
-                mount(source, sub, "cgroup", flags, data)
-            except OSError as e:
-                raise _fail(f"{what}: {name}", e) from None
-            continue
         try:
-            mount(host_dir, sub, None, MS_BIND | MS_REC)
+            os.mkdir(name, 0o755, dir_fd=tmpfs)
+            sub = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=tmpfs)
         except OSError as e:
-            raise _fail(f"{what}: bind {host_dir}", e) from None
-        remount_bind(sub, m.flags & ~(MS_BIND | MS_REC), what)
+            os.close(tmpfs)
+            raise _fail(f"{what}: {name}", e) from None
+        try:
+            if cgroupns:
+                # runc's source and data: the directory name, and name=<x> for named hierarchies
+                source, data = ("systemd", "name=systemd") if name == "systemd" else ("cgroup", name)
+                flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (m.flags & MS_RDONLY)
+                try:
+                    mount(source, f"/proc/self/fd/{sub}", "cgroup", flags, data)
+                except OSError as e:
+                    raise _fail(f"{what}: {name}", e) from None
+            else:
+                bind_clone(host_dir, sub, MS_REC | (m.flags & ~(MS_BIND | MS_REC)), f"{what}: bind {host_dir}")
+        except BaseException:
+            os.close(tmpfs)
+            raise
+        finally:
+            os.close(sub)
+    return tmpfs
 
 
-def _mount_cgroup_v2(m, dest: str, cgroup_paths: dict[str, str], what: str) -> None:
+def _mount_cgroup_v2(m, root: Root, dest_fd: int, cgroup_paths: dict[str, str], what: str) -> int:
     """Pure cgroup v2: mount cgroup2 (its root is our cgroup inside a cgroup namespace); where
     the kernel refuses (no cgroup namespace), bind our own cgroup directory instead."""
-    _ensure(dest, True, what)
     flags = m.flags & ~(MS_BIND | MS_REC)
     try:
-        mount("cgroup2", dest, "cgroup2", flags, None)
-        return
+        return _mount_by_type(root, m, dest_fd, "cgroup2", "cgroup2", flags, None, what)
     except OSError as e:
         if e.errno not in (errno.EPERM, errno.EBUSY):
             raise _fail(what, e) from None
     own = os.path.join("/sys/fs/cgroup", cgroup_paths.get("unified", "/").lstrip("/"))
-    try:
-        mount(own, dest, None, MS_BIND | MS_REC)
-    except OSError as e:
-        raise _fail(f"{what}: bind {own}", e) from None
-    remount_bind(dest, flags, what)
+    mnt_id = bind_clone(own, dest_fd, MS_REC | flags, f"{what}: bind {own}")
+    return _landed(root, m.destination, what, mnt_id=mnt_id)
 
 
 def hierarchy_paths(own: dict[str, str]) -> dict[str, str]:
