@@ -194,6 +194,13 @@ def check_proc_sys(inside: str, m, src: str | None, what: str) -> None:
             raise RuntimeSetupError(f'{what}: "{inside}" cannot be mounted because it is not of type sysfs')
 
 
+def require_procfs(path: str = "/proc") -> None:
+    """Refuse unless PATH is a real procfs (statfs magic), before trusting what it says: the
+    init's protections read /proc, and a rootfs may have put a directory of its own there."""
+    if _fs_magic(path) != PROC_SUPER_MAGIC:
+        raise RuntimeSetupError(f"{path} is not a procfs mount: refusing to trust it")
+
+
 def bind_clone(src: str, target_fd: int, flags: int, what: str) -> int:
     """Bind SRC (MS_REC in FLAGS: with its submounts) onto the target TARGET_FD holds open, its
     read-only/nosuid/nodev/noexec/atime bits set on the detached clone before it is attached
@@ -310,6 +317,8 @@ def mount_entry(m, root: Root, bundle: str, cgroup_paths: dict[str, str], cgroup
     finally:
         os.close(dest_fd)
     try:
+        if m.type == "proc" and fs_magic(mounted) != PROC_SUPER_MAGIC:
+            raise RuntimeSetupError(f"{what}: the mount is not a procfs")
         for p in m.propagation:
             try:
                 mount(None, f"/proc/self/fd/{mounted}", None, p)

@@ -98,3 +98,51 @@ def test_readonly_bind_stays_read_only_under_a_rename_race(runtime, runtime_root
     assert counts["refused"] + counts["read-only"] == RACE_TRIES, counts
     # the attacker really raced: some creations saw a swapped path (refused), none was fooled
     assert counts["refused"] > 0, f"{runtime}: the attacker never hit the window, the test proves nothing: {counts}"
+
+
+def _refused(runtime, root, bundle, cid) -> str:
+    r = run([runtime, "--root", root, "run", "-b", bundle, cid], stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        run([runtime, "--root", root, "delete", "--force", cid])
+    assert r.returncode != 0, f"{runtime} ran it: {r.stdout!r}"
+    assert "Traceback" not in r.stderr
+    return r.stderr.replace('\\"', '"')  # runc's log quotes its message's quotes
+
+
+@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
+def test_volume_through_a_symlink_to_proc_is_not_mounted_over_proc(runtime, runtime_root, tmp_path, cgroup_parent):
+    """rootfs/vol -> /proc and a bind volume at /vol: the volume would hide the real procfs
+    from the init (which then skipped its /proc-based protections)."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    b = _bundle(tmp_path / "b", ["sh", "-c", "cat /proc/self/status >/dev/null && echo ran"],
+                [_bind(volume, "/vol")], cgroup_parent)
+    os.symlink("/proc", os.path.join(b, "rootfs", "vol"))
+    err = _refused(RUNTIMES[runtime], runtime_root, b, "c1")
+    assert "cannot be mounted because it is not of type proc" in err, err
+    assert os.listdir(volume) == []
+
+
+@pytest.mark.parametrize("dest, kind", [("/proc", "proc"), ("/sys", "sysfs")])
+@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
+def test_proc_and_sysfs_only_on_an_ordinary_directory(runtime, dest, kind, runtime_root, tmp_path, cgroup_parent):
+    """rootfs/proc (or /sys) a symlink to elsewhere in the rootfs: the real procfs/sysfs would
+    land there while /proc shows the image's files (CVE-2019-16884)."""
+    b = _bundle(tmp_path / "b", ["true"], [], cgroup_parent)
+    rootfs = os.path.join(b, "rootfs")
+    os.rmdir(os.path.join(rootfs, dest.lstrip("/")))
+    os.mkdir(os.path.join(rootfs, "fake"))
+    os.symlink("/fake", os.path.join(rootfs, dest.lstrip("/")))
+    err = _refused(RUNTIMES[runtime], runtime_root, b, "c1")
+    assert f'"{kind}" must be mounted on ordinary directory' in err, err
+
+
+@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
+def test_bind_of_a_non_proc_directory_at_proc_is_refused(runtime, runtime_root, tmp_path, cgroup_parent):
+    """The direct form: a volume at /proc itself. A bind of the host's real /proc stays allowed
+    (tests/integration/test_runtime.py binds it when the pid namespace is the host's)."""
+    fake = tmp_path / "fakeproc"
+    (fake / "self").mkdir(parents=True)
+    b = _bundle(tmp_path / "b", ["true"], [_bind(fake, "/proc", "rbind")], cgroup_parent)
+    err = _refused(RUNTIMES[runtime], runtime_root, b, "c1")
+    assert "cannot be mounted because it is not of type proc" in err, err
