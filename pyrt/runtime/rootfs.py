@@ -10,14 +10,14 @@ import stat
 from pyrt import trace
 from pyrt.errors import RuntimeSetupError
 from pyrt.linux import paths
-from pyrt.linux.syscalls import (MOUNT_ATTR, MS, MNT_DETACH, PROC_SUPER_MAGIC, SYSFS_MAGIC, fs_magic,
+from pyrt.linux.syscalls import (MOUNT_ATTR, MS, MNT_DETACH, PROC_SUPER_MAGIC, SYSFS_MAGIC, UMOUNT_NOFOLLOW,
+                                  fs_magic,
                                   mount, mount_id, mount_setattr, move_mount, open_tree_clone, pivot_root,
                                   umount2)
 
 MS_BIND, MS_REC, MS_REMOUNT, MS_RDONLY = MS["MS_BIND"], MS["MS_REC"], MS["MS_REMOUNT"], MS["MS_RDONLY"]
 MS_SLAVE, MS_PRIVATE, MS_MOVE = MS["MS_SLAVE"], MS["MS_PRIVATE"], MS["MS_MOVE"]
 MS_NOSUID, MS_NODEV, MS_NOEXEC = MS["MS_NOSUID"], MS["MS_NODEV"], MS["MS_NOEXEC"]
-_PROPAGATION = MS["MS_SHARED"] | MS_SLAVE | MS_PRIVATE | MS["MS_UNBINDABLE"]
 
 # The devices every container gets (runtime-spec "default devices"): name, major, minor; in
 # runc's order, which shows in mountinfo when they are bind-mounted in a user namespace.
@@ -76,21 +76,33 @@ def remount_bind(path: str, flags: int, what: str) -> None:
 
 
 # --- preparation before pivot_root ------------------------------------------------------------
+_PROPAGATION_FLAGS = {
+    "shared": MS["MS_SHARED"], "rshared": MS["MS_SHARED"] | MS_REC, "slave": MS_SLAVE,
+    "rslave": MS_SLAVE | MS_REC, "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
+    "unbindable": MS["MS_UNBINDABLE"], "runbindable": MS["MS_UNBINDABLE"] | MS_REC}
+
+
 def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) -> None:
-    """Make ROOTFS a private-enough mount point and mount everything config.json lists into it."""
-    # Our copy of the host's mounts must not propagate back: slave by default, as runc.
-    prop = {"shared": MS["MS_SHARED"], "rshared": MS["MS_SHARED"] | MS_REC, "slave": MS_SLAVE,
-            "rslave": MS_SLAVE | MS_REC, "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
-            "unbindable": MS["MS_UNBINDABLE"], "runbindable": MS["MS_UNBINDABLE"] | MS_REC}
-    flag = prop.get(spec.linux.rootfs_propagation, MS_SLAVE | MS_REC)
-    try:
-        mount(None, "/", None, flag)
-    except OSError as e:
-        raise _fail("make / " + (spec.linux.rootfs_propagation or "rslave"), e) from None
-    _parent_mount_private(rootfs)
+    """Make ROOTFS a mount of its own and mount everything config.json lists into it. Without a
+    mount namespace in the config the runtime's is inherited (runtime-spec MUST): then its /
+    is left as it is, and release_inherited() undoes what we mount here."""
+    inherited = spec.linux.namespace("mount") is None
+    if not inherited:
+        # Our copy of the host's mounts must not propagate back: rslave unless rootfsPropagation
+        # says otherwise (e.g. rshared, for volumes that share mounts with the host), as runc and
+        # crun do. The value is for the container's root and is applied to it again once it is /.
+        prop = spec.linux.rootfs_propagation or "rslave"
+        try:
+            mount(None, "/", None, _PROPAGATION_FLAGS[prop])
+        except OSError as e:
+            raise _fail(f"make / {prop}", e) from None
+        _parent_mount_bindable(rootfs)
     # pivot_root needs the new root to be a mount point; a recursive self-bind makes it one.
     try:
         mount(rootfs, rootfs, None, MS_BIND | MS_REC)
+        if inherited:
+            # nothing we mount in the runtime's namespace may spread to the peers of its mounts
+            mount(None, rootfs, None, MS_PRIVATE | MS_REC)
     except OSError as e:
         raise _fail(f"bind rootfs {rootfs}", e) from None
     # opened after the self-bind, so that targets are looked up in the bind, not beneath it
@@ -106,22 +118,85 @@ def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) ->
         dev_symlinks(rootfs)
 
 
-def _parent_mount_private(rootfs: str) -> None:
-    """pivot_root refuses a new root whose parent mount is shared (e.g. rootfsPropagation
-    "shared"): make that one mount private, as runc does."""
-    best, shared = "", False
+def _parent_mount_bindable(rootfs: str) -> None:
+    """Fix the mount holding ROOTFS when it is shared or unbindable: pivot_root refuses a new
+    root whose parent mount is shared, a shared one would also send our mounts back to the
+    host, and the self-bind of an unbindable one fails (EINVAL). A shared one becomes a slave,
+    not private as in runc: the rootfs bind then still receives the host's mounts, which
+    rootfsPropagation "slave" promises. An unbindable one becomes private (MS_SLAVE would
+    leave it unbindable)."""
+    best, flag = "", 0
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
             mp = fields[4]
             if (rootfs == mp or rootfs.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
                 best = mp
-                shared = any(x.startswith("shared:") for x in fields[6:fields.index("-")])
-    if best and shared:
+                opts = fields[6:fields.index("-")]
+                flag = (MS_SLAVE if any(x.startswith("shared:") for x in opts) else
+                        MS_PRIVATE if "unbindable" in opts else 0)
+    if best and flag:
         try:
-            mount(None, best, None, MS_PRIVATE)
+            mount(None, best, None, flag)
         except OSError as e:
-            raise _fail(f"make {best} private", e) from None
+            raise _fail(f"make {best} {'slave' if flag == MS_SLAVE else 'private'}", e) from None
+
+
+def release_inherited(rootfs: str, unless_top: str | None = None) -> None:
+    """Undo prepare() in the runtime's own mount namespace (a config without a mount namespace):
+    lazily detach the rootfs self-bind, which takes every mount made in it along. Only when the
+    topmost mount on ROOTFS looks like that bind (a bind of the directory beneath it, never a
+    mount of another filesystem such as the caller's overlay) and is not UNLESS_TOP (the id
+    top_mount() gave before create began). Nothing there (released, or another mount
+    namespace): nothing to do."""
+    rootfs = os.path.realpath(rootfs)
+    mounts = _mounts()
+    top = _top(mounts, rootfs)
+    if top is None or top[0] == unless_top or top[1] not in mounts:
+        return
+    parent = mounts[top[1]]
+    inner = os.path.normpath(os.path.join(parent[3], os.path.relpath(rootfs, parent[4])))
+    if top[2] != parent[2] or top[3] != inner:
+        return
+    try:
+        umount2(rootfs, MNT_DETACH | UMOUNT_NOFOLLOW)
+    except OSError as e:
+        raise _fail(f"unmount rootfs {rootfs}", e) from None
+
+
+def top_mount(rootfs: str) -> str | None:
+    """The id of the topmost mount on ROOTFS, or None."""
+    top = _top(_mounts(), os.path.realpath(rootfs))
+    return top[0] if top else None
+
+
+def _mounts() -> dict[str, tuple[str, str, str, str, str]]:
+    """id -> (id, parent id, dev, root, mount point) from our mountinfo, in its order."""
+    out = {}
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                x = line.split()
+                out[x[0]] = (x[0], x[1], x[2], _unescape(x[3]), _unescape(x[4]))
+    except OSError:
+        pass
+    return out
+
+
+def _top(mounts: dict, path: str):
+    top = None
+    for m in mounts.values():
+        if m[4] == path:
+            top = m
+    return top
+
+
+def _unescape(field: str) -> str:
+    """mountinfo's octal escapes (\\040 for a space...) back to characters."""
+    if "\\" not in field:
+        return field
+    import re
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 # Mounts whose target lies inside /proc that runc allows (files lxcfs emulates).
@@ -468,10 +543,18 @@ def dev_symlinks(rootfs: str) -> None:
 
 
 # --- switching root -----------------------------------------------------------------------------
-def switch_root(rootfs: str, no_pivot: bool) -> None:
+def switch_root(rootfs: str, no_pivot: bool, *, propagation: str = "", inherited: bool = False) -> None:
     """Make ROOTFS the process's /: pivot_root and detach the old root, or (--no-pivot) move the
-    mount over / and chroot (needed when / is a ramfs, where pivot_root is not allowed)."""
-    if no_pivot:
+    mount over / and chroot (needed when / is a ramfs, where pivot_root is not allowed), or
+    (INHERITED, the runtime's mount namespace) only chroot: pivot_root there would move the
+    root of every process in it. Then rootfsPropagation PROPAGATION goes on the new /."""
+    if inherited:
+        try:
+            os.chroot(rootfs)
+            os.chdir("/")
+        except OSError as e:
+            raise _fail("chroot", e) from None
+    elif no_pivot:
         try:
             os.chdir(rootfs)
             mount(rootfs, "/", None, MS_MOVE)
@@ -479,7 +562,27 @@ def switch_root(rootfs: str, no_pivot: bool) -> None:
             os.chdir("/")
         except OSError as e:
             raise _fail("move root", e) from None
-        return
+    else:
+        _pivot(rootfs)
+    if propagation:
+        root_propagation(propagation)
+
+
+def root_propagation(propagation: str) -> None:
+    """rootfsPropagation on the container's / (runtime-spec, Rootfs Mount Propagation): shared is
+    a new peer group of its own (made private first, so not the host's peer: the spec's "this
+    does not mean that it's shared with the host", crun's result); slave keeps receiving the
+    host's mounts (the rootfs bind was made from a slave); private and unbindable as named."""
+    flag = _PROPAGATION_FLAGS[propagation]
+    try:
+        if flag & MS["MS_SHARED"]:
+            mount(None, "/", None, MS_PRIVATE | (flag & MS_REC))
+        mount(None, "/", None, flag)
+    except OSError as e:
+        raise _fail(f"make / {propagation}", e) from None
+
+
+def _pivot(rootfs: str) -> None:
     old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     new = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:

@@ -91,13 +91,21 @@ def _drop_runc_parent_cgroups(runtime: str, parent: str) -> None:
             os.rmdir(d)
 
 
-@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
-def test_readonly_bind_stays_read_only_under_a_rename_race(runtime, runtime_root, tmp_path, cgroup_parent):
-    counts = race_readonly_bind(RUNTIMES[runtime], runtime_root, tmp_path, cgroup_parent, RACE_TRIES)
-    assert counts["pwned"] == 0, f"{runtime}: the container wrote into the read-only bind's source: {counts}"
-    assert counts["refused"] + counts["read-only"] == RACE_TRIES, counts
-    # the attacker really raced: some creations saw a swapped path (refused), none was fooled
-    assert counts["refused"] > 0, f"{runtime}: the attacker never hit the window, the test proves nothing: {counts}"
+def test_readonly_bind_stays_read_only_under_a_rename_race(runtime_root, tmp_path, cgroup_parent):
+    """pyrt-runc: never writable. runc 1.1.5 beside it, on the same attack, for the record: it
+    refuses most raced creations too, but not always (it remounts read-only through a path
+    looked up again: this test has seen it lose 1 of 40), so only its racing is asserted."""
+    out = {}
+    for name, runtime in RUNTIMES.items():
+        work = tmp_path / name
+        work.mkdir()
+        out[name] = race_readonly_bind(runtime, runtime_root, work, cgroup_parent, RACE_TRIES)
+    print(f"rename race, {RACE_TRIES} tries each: {out}")
+    assert out["pyrt-runc"]["pwned"] == 0, f"the container wrote into the read-only bind's source: {out}"
+    for name, counts in out.items():
+        assert counts["refused"] + counts["read-only"] + counts["pwned"] == RACE_TRIES, counts
+        # the attacker really raced: some creations met a swapped path
+        assert counts["refused"] > 0, f"{name}: the attacker never hit the window, the test proves nothing: {out}"
 
 
 def _refused(runtime, root, bundle, cid) -> str:
