@@ -2,7 +2,7 @@
 inherit them): differential runs against runc, one config per omitted namespace type, mount
 included, and one with none at all.
 
-Every run happens inside a private mount namespace of the test's own (tests/support/inherited.py):
+Every run happens inside a private mount namespace of the test's own (tests.support.mountns.py):
 with the mount namespace inherited, the runtime mounts the rootfs bind and /proc in the
 namespace it runs in. runc 1.1.5 leaves them there after its container is gone; pyrt-runc's
 delete removes them, and the test checks both facts.
@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.bundle import PYRT_RUNC, RUNC, base_config
 from tests.support.differential import normalise, probe_binary
-from tests.support.inherited import in_private_ns
+from tests.support.mountns import in_private_ns
 
 TYPES = ("pid", "network", "ipc", "uts", "mount", "cgroup")
 

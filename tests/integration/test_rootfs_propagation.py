@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.bundle import PYRT_RUNC, base_config, make_bundle
-from tests.support.inherited import in_private_ns
+from tests.support.mountns import in_private_ns
 
 EXPECTED = {
     "shared": {"bind_of_root": "ok", "container_mount_seen_by_its_peer": True, "container_mount_seen_on_host": False,
@@ -49,7 +49,7 @@ def test_rootfs_propagation_behaves_as_named(value, tmp_path, cgroup_parent):
 def test_unbindable_with_the_rootfs_on_an_ordinary_directory(tmp_path, cgroup_parent):
     """The rootfs on no mount of its own (its parent mount is / itself, made unbindable first):
     the self-bind of the rootfs used to fail with EINVAL."""
-    from tests.support.inherited import in_private_ns as ns
+    from tests.support.mountns import in_private_ns as ns
     cfg = base_config(["sh", "-c", "grep -c unbindable /proc/self/mountinfo"])
     cfg["linux"]["rootfsPropagation"] = "unbindable"
     cfg["linux"]["cgroupsPath"] = cgroup_parent

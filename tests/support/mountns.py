@@ -2,7 +2,7 @@
 does to the mount namespace it runs in (inherited mount namespace, rootfs propagation) cannot
 touch the host's mount table, and where crun runs on this hybrid host (the unified hierarchy's
 cgroup.controllers hidden, as bench/runtime.py does). Each scenario is a function of this
-module run as `python -m tests.support.inherited SCENARIO JSON-ARGS` in that namespace; it
+module run as `python -m tests.support.mountns SCENARIO JSON-ARGS` in that namespace; it
 prints one JSON object.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ HIDDEN = "/sys/fs/cgroup/unified/cgroup.controllers"
 def in_private_ns(scenario: str, timeout: int = 120, **args) -> dict:
     """SCENARIO(**ARGS) in a new private mount namespace; its JSON answer."""
     p = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-m",
-                        "tests.support.inherited", scenario, json.dumps(args)],
+                        "tests.support.mountns", scenario, json.dumps(args)],
                        capture_output=True, text=True, timeout=timeout, cwd=REPO, stdin=subprocess.DEVNULL)
     assert p.returncode == 0, f"{scenario} failed: {p.stderr[-2000:]}"
     return json.loads(p.stdout)
