@@ -13,34 +13,10 @@ import copy
 
 import pytest
 
-from tests.support.bundle import PYRT_RUNC, RUNC, base_config
+from tests.support.bundle import PYRT_RUNC, RUNC
+from tests.support.conformance import TYPES, config_without
 from tests.support.differential import normalise, probe_binary
 from tests.support.mountns import in_private_ns
-
-TYPES = ("pid", "network", "ipc", "uts", "mount", "cgroup")
-
-
-def config_without(omit: set[str], cgroups_path: str) -> dict:
-    """runc's default config with the namespace types OMIT left out, and what each omission
-    makes impossible taken out with it (as any caller would): a hostname needs a uts
-    namespace, masked and read-only paths need a mount namespace (runc: "unable to restrict
-    sys entries without a private MNT namespace"), and sysfs can only be mounted from a
-    network namespace of one's own (the host's /sys is bound instead)."""
-    cfg = base_config()
-    cfg["root"]["readonly"] = False
-    listed = cfg["linux"]["namespaces"] + [{"type": "cgroup"}]  # runc's default has no cgroup one
-    cfg["linux"]["namespaces"] = [n for n in listed if n["type"] not in omit]
-    cfg["linux"]["cgroupsPath"] = cgroups_path
-    if "uts" in omit:
-        cfg.pop("hostname", None)
-    if "mount" in omit:
-        cfg["linux"].pop("maskedPaths", None)
-        cfg["linux"].pop("readonlyPaths", None)
-    if "network" in omit:
-        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "sysfs"] + [
-            {"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}]
-    return cfg
-
 
 def comparable(res: dict, omit: set[str]) -> dict:
     """What must agree between two runtimes' runs of one config: the probe's report less what

@@ -151,7 +151,35 @@ def probe_runs(runtimes: list[str], work: str, config: dict, probe: str) -> dict
     return out
 
 
-SCENARIOS = {"run_and_clean": run_and_clean, "propagation": propagation, "probe_runs": probe_runs}
+def steps(runtime: str, work: str, steps: list) -> list:
+    """A lifecycle, step by step: a list is a CLI call of RUNTIME (its rc, stdout and stderr
+    through files: a created container's init keeps them open), {"read": PATH} the content of
+    PATH or None. Containers still there at the end are deleted with --force (by id, the last
+    argument of each `create`)."""
+    _prepare_crun(runtime, work)
+    root = os.path.join(work, "state")
+    os.makedirs(root, exist_ok=True)
+    argv, out, ids = _argv(runtime, root), [], []
+    try:
+        for step in steps:
+            if isinstance(step, dict):
+                path = step["read"]
+                out.append(open(path).read() if os.path.exists(path) else None)
+                continue
+            if step[0] in ("create", "run"):
+                ids.append(step[-1])
+            with open(os.path.join(work, "o"), "w+") as o, open(os.path.join(work, "e"), "w+") as e:
+                p = subprocess.run([*argv, *step], stdin=subprocess.DEVNULL, stdout=o, stderr=e, timeout=60)
+                o.seek(0)
+                e.seek(0)
+                out.append({"rc": p.returncode, "stdout": o.read(), "stderr": e.read()[-1000:]})
+    finally:
+        for cid in ids:
+            run([*argv, "delete", "--force", cid])
+    return out
+
+
+SCENARIOS = {"steps": steps, "run_and_clean": run_and_clean, "propagation": propagation, "probe_runs": probe_runs}
 
 if __name__ == "__main__":
     out = SCENARIOS[sys.argv[1]](**json.loads(sys.argv[2]))
