@@ -83,7 +83,12 @@ def open_in_root(rootfs: str, root_fd: int, unsafe: str, create: str | None = No
     the resolved path, accepted only if /proc/self/fd shows it where it was resolved (runc's check)."""
     global _openat2_missing
     from pyrt.linux import syscalls as sc
-    host = resolve_in_root(rootfs, unsafe)
+    try:
+        host = resolve_in_root(rootfs, unsafe)
+    except OSError as e:
+        if e.errno == errno.EINVAL:  # readlink of what lstat had just called a symlink: swapped
+            raise MaliciousPathError(unsafe) from None
+        raise
     root = os.path.realpath(rootfs)
     rel = os.path.relpath(host, root)
     if not _openat2_missing:
