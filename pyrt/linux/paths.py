@@ -109,7 +109,9 @@ def open_in_root(rootfs: str, root_fd: int, unsafe: str, create: str | None = No
 
 
 def _open_beneath(root_fd: int, rel: str, unsafe: str, create: str | None, sc) -> int:
-    strict = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_MAGICLINKS
+    r = sc.RESOLVE
+    strict = r["RESOLVE_IN_ROOT"] | r["RESOLVE_NO_SYMLINKS"] | r["RESOLVE_NO_MAGICLINKS"]
+    beneath = r["RESOLVE_BENEATH"] | r["RESOLVE_NO_SYMLINKS"] | r["RESOLVE_NO_MAGICLINKS"]
     try:
         return sc.openat2(root_fd, rel, os.O_PATH, strict, shown=unsafe)
     except FileNotFoundError:
@@ -144,8 +146,7 @@ def _open_beneath(root_fd: int, rel: str, unsafe: str, create: str | None, sc) -
             except FileExistsError:
                 pass  # made meanwhile: the reopen below refuses it if it is a symlink
             try:
-                nxt = sc.openat2(fd, comp, os.O_PATH, sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS
-                                 | sc.RESOLVE_NO_MAGICLINKS, shown=unsafe)
+                nxt = sc.openat2(fd, comp, os.O_PATH, beneath, shown=unsafe)
             except OSError as e:
                 if e.errno == errno.ELOOP:
                     raise MaliciousPathError(unsafe) from None

@@ -110,20 +110,10 @@ def fork_into_cgroup(cgroup_fd: int, path: str | None = None) -> int:
 
 
 # --- mounts through file descriptors (openat2 and the new mount API) ----------------------------
-RESOLVE_IN_ROOT = lib.RESOLVE_IN_ROOT
-RESOLVE_BENEATH = lib.RESOLVE_BENEATH
-RESOLVE_NO_SYMLINKS = lib.RESOLVE_NO_SYMLINKS
-RESOLVE_NO_MAGICLINKS = lib.RESOLVE_NO_MAGICLINKS
-AT_EMPTY_PATH = lib.AT_EMPTY_PATH
-AT_RECURSIVE = lib.AT_RECURSIVE
-OPEN_TREE_CLONE = lib.OPEN_TREE_CLONE
-OPEN_TREE_CLOEXEC = lib.OPEN_TREE_CLOEXEC
+# openat2 resolve flags and mount_setattr bits, by name (as MS above)
+RESOLVE = {name: getattr(lib, name) for name in dir(lib) if name.startswith("RESOLVE_")}
 MOUNT_ATTR = {name: getattr(lib, name) for name in dir(lib) if name.startswith("MOUNT_ATTR_")}
-PROC_SUPER_MAGIC = lib.PROC_SUPER_MAGIC
-SYSFS_MAGIC = lib.SYSFS_MAGIC
-_RESOLVE_NAMES = {n: getattr(lib, n) for n in ("RESOLVE_IN_ROOT", "RESOLVE_BENEATH", "RESOLVE_NO_SYMLINKS",
-                                               "RESOLVE_NO_MAGICLINKS", "RESOLVE_NO_XDEV")}
-
+PROC_SUPER_MAGIC, SYSFS_MAGIC = lib.PROC_SUPER_MAGIC, lib.SYSFS_MAGIC
 
 def _fd_shown(fd: int) -> str:
     try:
@@ -137,14 +127,14 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, shown: str | None =
     symlinks and ".." never leave DIRFD). OSError ENOSYS on kernels before 5.6."""
     fd = check(lib.pyrt_openat2(dirfd, _b(path), flags | os.O_CLOEXEC, resolve), "openat2", shown or path)
     if trace.on:
-        trace.step(f"openat2({shown or path!r}, {trace.flags(resolve, _RESOLVE_NAMES)}) -> {_fd_shown(fd)}")
+        trace.step(f"openat2({shown or path!r}, {trace.flags(resolve, RESOLVE)}) -> {_fd_shown(fd)}")
     return fd
 
 
 def open_tree_clone(path: str, recursive: bool) -> int:
     """A detached copy of the mount (tree) at PATH, not yet attached anywhere: its flags can be
     set before anyone can see it (open_tree OPEN_TREE_CLONE)."""
-    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    flags = lib.OPEN_TREE_CLONE | lib.OPEN_TREE_CLOEXEC | (lib.AT_RECURSIVE if recursive else 0)
     if trace.on:
         trace.step(f"open_tree({path!r}, OPEN_TREE_CLONE{'|AT_RECURSIVE' if recursive else ''})")
     return check(lib.pyrt_open_tree(-100, _b(path), flags), "open_tree", path)  # -100: AT_FDCWD
@@ -158,7 +148,7 @@ def mount_setattr(fd: int, attr_set: int, attr_clr: int = 0, propagation: int = 
                    f"{', clear ' + trace.flags(attr_clr, MOUNT_ATTR) if attr_clr else ''}"
                    f"{', ' + trace.flags(propagation, MS) if propagation else ''}"
                    f"{', AT_RECURSIVE' if recursive else ''})")
-    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    flags = lib.AT_EMPTY_PATH | (lib.AT_RECURSIVE if recursive else 0)
     check(lib.pyrt_mount_setattr(fd, b"", flags, attr_set, attr_clr, propagation), "mount_setattr", path)
 
 
@@ -172,7 +162,7 @@ def move_mount(mnt_fd: int, target_fd: int, path: str | None = None) -> None:
 
 def mount_id(fd: int, path: str | None = None) -> int:
     """The id (as in mountinfo) of the mount FD lives on (statx STATX_MNT_ID)."""
-    return check(lib.pyrt_mount_id(fd, b"", AT_EMPTY_PATH), "statx", path)
+    return check(lib.pyrt_mount_id(fd, b"", lib.AT_EMPTY_PATH), "statx", path)
 
 
 def fs_magic(fd: int, path: str | None = None) -> int:
