@@ -36,26 +36,6 @@ def _fail(what: str, e: OSError) -> RuntimeSetupError:
     return RuntimeSetupError(f"{what}: {os.strerror(e.errno).lower() if e.errno else e}")
 
 
-def target(rootfs: str, dest: str) -> str:
-    try:
-        return paths.resolve_in_root(rootfs, dest)
-    except paths.EscapeError as e:
-        raise RuntimeSetupError(f"mount target {dest}: {e.strerror}") from None
-    except OSError as e:
-        raise _fail(f"mount target {dest}", e) from None
-
-
-def _ensure(path: str, is_dir: bool, what: str) -> None:
-    try:
-        if is_dir:
-            os.makedirs(path, 0o755, exist_ok=True)
-        elif not os.path.lexists(path):
-            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
-    except OSError as e:
-        raise _fail(f"{what}: create {path}", e) from None
-
-
 def _mount_flags(path: str) -> int:
     """The MS_* flags of the mount PATH is on, as statvfs reports them."""
     f_flag = os.statvfs(path).f_flag
@@ -110,12 +90,11 @@ def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) ->
     try:
         for m in spec.mounts:
             mount_entry(m, root, spec.bundle, cgroup_paths or {}, cgroupns=spec.has_new("cgroup"))
+        if not any(m.destination == "/dev" and m.is_bind for m in spec.mounts):
+            create_devices(root, spec)
+            dev_symlinks(root)
     finally:
         root.close()
-    dev_is_bind = any(m.destination == "/dev" and m.is_bind for m in spec.mounts)
-    if not dev_is_bind:
-        create_devices(rootfs, spec)
-        dev_symlinks(rootfs)
 
 
 def _parent_mount_bindable(rootfs: str) -> None:
@@ -486,9 +465,10 @@ def own_cgroups() -> dict[str, str]:
     return out
 
 
-def create_devices(rootfs: str, spec) -> None:
+def create_devices(root: Root, spec) -> None:
     """Default devices plus linux.devices. mknod, or (in a user namespace, where mknod is not
-    allowed) a bind mount of the host's node, as runc does."""
+    allowed) a bind mount of the host's node, as runc does. Each node is made under an fd of
+    its directory (linux.devices may name a path in a volume another container can change)."""
     in_userns = spec.has_new("user") or bool(spec.linux.namespace("user"))
     want = [(f"/dev/{n}", "c", ma, mi, 0o666, None, None) for n, ma, mi in DEFAULT_DEVICES]
     for d in spec.linux.devices:
@@ -497,49 +477,65 @@ def create_devices(rootfs: str, spec) -> None:
     old = os.umask(0)
     try:
         for path, typ, major, minor, mode, uid, gid in want:
-            dest = target(rootfs, path)
             what = f"device {path}"
-            _ensure(os.path.dirname(dest), True, what)
             if in_userns:
-                _ensure(dest, False, what)
+                fd = root.open(path, what, create="file")
                 try:
-                    mount(path, dest, None, MS_BIND)
-                except OSError as e:
-                    raise _fail(f"{what}: bind from host", e) from None
+                    mnt_id = bind_clone(path, fd, 0, f"{what}: bind from host")
+                finally:
+                    os.close(fd)
+                os.close(_landed(root, path, what, mnt_id=mnt_id))
                 continue
             kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[typ]
+            parent, name = _open_parent(root, path, what)
             try:
-                if os.path.lexists(dest):
-                    os.unlink(dest)
+                try:
+                    os.unlink(name, dir_fd=parent)
+                except FileNotFoundError:
+                    pass
                 if trace.on:
-                    trace.step(f"mknod({dest!r}, {typ} {major}:{minor}, {mode:04o})")
-                os.mknod(dest, kind | mode, os.makedev(major, minor))
+                    trace.step(f"mknod({path!r}, {typ} {major}:{minor}, {mode:04o})")
+                os.mknod(name, kind | mode, os.makedev(major, minor), dir_fd=parent)
                 if uid is not None or gid is not None:
-                    os.chown(dest, uid if uid is not None else -1, gid if gid is not None else -1)
+                    os.chown(name, uid if uid is not None else -1, gid if gid is not None else -1,
+                             dir_fd=parent, follow_symlinks=False)
             except OSError as e:
                 raise _fail(f"{what}: mknod", e) from None
+            finally:
+                os.close(parent)
     finally:
         os.umask(old)
 
 
-def dev_symlinks(rootfs: str) -> None:
+def _open_parent(root: Root, path: str, what: str) -> tuple[int, str]:
+    """An fd on the directory of PATH (made if missing), and PATH's last component."""
+    return root.open(os.path.dirname(path), what, create="dir"), os.path.basename(path)
+
+
+def dev_symlinks(root: Root) -> None:
     links = list(DEV_SYMLINKS)
     if os.path.exists("/proc/kcore"):
         links.append(("/proc/kcore", "/dev/core"))
     # /dev/ptmx points into the container's own devpts instance
     links.append(("pts/ptmx", "/dev/ptmx"))
     for src, link in links:
-        dest = target(rootfs, link)
+        what = f"symlink {link}"
+        parent, name = _open_parent(root, link, what)
         try:
-            if link == "/dev/ptmx" and os.path.lexists(dest):
-                os.unlink(dest)
+            if link == "/dev/ptmx":
+                try:
+                    os.unlink(name, dir_fd=parent)
+                except FileNotFoundError:
+                    pass
             if trace.on:
-                trace.step(f"symlink({src!r}, {dest!r})")
-            os.symlink(src, dest)
+                trace.step(f"symlink({src!r}, {link!r})")
+            os.symlink(src, name, dir_fd=parent)
         except FileExistsError:
             pass
         except OSError as e:
-            raise _fail(f"symlink {link}", e) from None
+            raise _fail(what, e) from None
+        finally:
+            os.close(parent)
 
 
 # --- switching root -----------------------------------------------------------------------------
