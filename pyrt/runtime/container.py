@@ -138,6 +138,10 @@ class Container:
                 self._kill_and_wait()
             if mgr is not None:
                 mgr.destroy()
+            if "mount" not in self.state.namespaces:
+                # the init mounted in the runtime's own mount namespace (inherited, per the spec)
+                from pyrt.runtime import rootfs
+                rootfs.release_inherited(self.state.rootfs)
             # poststop failures are logged, not fatal (runtime-spec)
             if self.state.hooks.get("poststop"):
                 hooks.run_hooks(self.state.hooks, "poststop", self.hook_state(Status.STOPPED), fatal=False)

@@ -150,13 +150,13 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
     if spec.process is None:
         raise ConfigError("process: is required to create a container")
     _check_lsm(spec.process, spec.linux.mount_label)
-    if spec.linux.namespace("mount") is None:
-        raise ConfigError("linux.namespaces: a mount namespace is required")
     if spec.process.terminal and not console_socket and not foreground:
         raise UsageError("process.terminal is true: pass --console-socket (or run in the foreground)")
     join, new = _namespaces(spec)
     # stage 1 can reach the host's cgroup files only in the host's user and mount namespaces
     placed_by_stage1 = "user" not in new and not any(t in ("user", "mount") for t, _ in join)
+    # No mount namespace: the init mounts in ours (spec: inherited), to be undone on failure.
+    inherited_top = _rootfs().top_mount(spec.root.path) if spec.linux.namespace("mount") is None else False
     d = st.make_container_dir(root, container_id)
     if trace.on:
         trace.step(f"state: mkdir {d}")
@@ -238,6 +238,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         if fifo_fd >= 0:
             os.close(fifo_fd)
         _kill_init(init_pid)
+        if inherited_top is not False:
+            _rootfs().release_inherited(spec.root.path, unless_top=inherited_top)
         if mgr is not None:
             try:
                 mgr.destroy()
@@ -245,6 +247,11 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 pass
         remove_container_dir(d)
         raise
+
+
+def _rootfs():
+    from pyrt.runtime import rootfs  # only for configs without a mount namespace (start-up time)
+    return rootfs
 
 
 def _rfc3339_now() -> str:

@@ -359,11 +359,9 @@ def container_init(sock, launch: Launch, go: dict) -> None:
 
     # 3. (oom_score_adj was written by stage 1, in the host's namespaces: see _harden.)
 
-    # 4. The rootfs: propagation, mounts in order, devices, /dev links.
-    if spec.has_new("mount") or spec.linux.namespace("mount"):
-        rootfs.prepare(spec, rootdir, cgroup_paths=own)
-    else:
-        raise RuntimeSetupError("linux.namespaces: a mount namespace is required")
+    # 4. The rootfs: propagation, mounts in order, devices, /dev links (in the runtime's mount
+    #    namespace when the config lists none: the spec says it is then inherited).
+    rootfs.prepare(spec, rootdir, cgroup_paths=own)
 
     # 5. Hooks around the rootfs: prestart and createRuntime run in the runtime's namespaces
     #    (the parent runs them), createContainer here, in the container's, before pivot_root.
@@ -375,7 +373,8 @@ def container_init(sock, launch: Launch, go: dict) -> None:
     # 6. Switch root, then make the working directory exist (runc creates it too). From here on
     #    /proc is the container's: proven to be procfs before the init trusts it (a bind volume
     #    over /proc would fake setgroups, fds and the exec fifo).
-    rootfs.switch_root(rootdir, launch.no_pivot)
+    rootfs.switch_root(rootdir, launch.no_pivot, propagation=spec.linux.rootfs_propagation,
+                       inherited=spec.linux.namespace("mount") is None)
     _require_container_procfs()
     if process.cwd != "/":
         try:
@@ -387,8 +386,7 @@ def container_init(sock, launch: Launch, go: dict) -> None:
     if process.terminal:
         _setup_console(launch, process, rootfs)
 
-    # 8. root.readonly. (rootfsPropagation was applied to the host's / copy before the rootfs
-    #    bind; like the reference runc 1.1 it is not re-applied to the new /.)
+    # 8. root.readonly. (switch_root gave the new / its rootfsPropagation, as crun does.)
     if spec.root.readonly:
         rootfs.readonly_root()
 

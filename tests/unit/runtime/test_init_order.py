@@ -215,13 +215,15 @@ def test_a_failing_start_container_hook_ends_the_init_before_execve(monkeypatch)
     assert e.value.args == (1,) and not rec.has("os.execve") and not rec.has("seccomp.load")
 
 
-def test_no_mount_namespace_is_refused_before_any_mount(monkeypatch):
+def test_without_a_mount_namespace_the_rootfs_is_set_up_in_the_inherited_one(monkeypatch):
+    """No mount namespace in the config: the runtime's is inherited (runtime-spec MUST), so the
+    rootfs is prepared there and switch_root is told to chroot, not pivot_root."""
     cfg = full_config()
     cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "mount"]
-    rec = record_init(monkeypatch)
-    with pytest.raises(RuntimeSetupError, match="mount namespace"):
-        init.container_init(Sock(rec), launch_for(cfg), GO)
-    assert not any(n.startswith("rootfs.") and n != "rootfs.own_cgroups" for n in rec.names())
+    rec = run_init(monkeypatch, cfg)
+    rec.in_order("rootfs.prepare", "rootfs.switch_root", "os.execve")
+    switch = next(c for c in rec.calls if c[0] == "rootfs.switch_root")
+    assert switch[-1] == {"propagation": "", "inherited": True}
 
 
 def test_exec_only_sets_up_the_process(monkeypatch):
