@@ -36,12 +36,14 @@ class Container:
         return os.path.join(self.dir, st.EXEC_FIFO)
 
     def init_alive(self) -> bool:
-        return proc.alive(self.state.pid, self.state.start_time)
+        """The recorded init runs: pid > 0, a start time recorded, and the process with that pid
+        started then (not a recycled pid). Without a start time nothing is ours to trust."""
+        return self.state.pid > 0 and self.state.start_time > 0 and proc.alive(self.state.pid, self.state.start_time)
 
     def status(self) -> Status:
-        """Live status: stopped unless the init pid runs with its recorded start time; paused when
-        its cgroup is frozen (also before `start`, as runc); created while the exec fifo exists
-        (init blocked on it); else running."""
+        """Live status: creating until create recorded the init; stopped unless the init pid runs
+        with its recorded start time; paused when its cgroup is frozen (also before `start`, as
+        runc); created while the exec fifo exists (init blocked on it); else running."""
         if self.state.pid <= 0:
             return Status.CREATING
         if not self.init_alive():
@@ -65,11 +67,19 @@ class Container:
             return False
 
     def cgroup_manager(self):
-        """The cgroup Manager recorded at create time, or None when the container has none."""
-        if not self.state.cgroup:
+        """The cgroup Manager recorded at create time, or None when the container has none.
+        A container still `creating` (its creator died before recording the init) may have
+        cgroups only cgroup.json knows of."""
+        record = self.state.cgroup
+        if not record and self.state.pid <= 0:
+            try:
+                record = st.read_cgroup_record(self.dir)
+            except (OSError, ValueError) as e:
+                raise st.UnreadableStateError(f"container {self.id!r}: {st.CGROUP_FILE}: {e}") from None
+        if not record:
             return None
         from pyrt.cgroups import manager_from_state
-        return manager_from_state(self.state.cgroup)
+        return manager_from_state(record)
 
     def oci_state(self) -> dict:
         """The runtime-spec state object (what `state ID` prints)."""
@@ -114,16 +124,23 @@ class Container:
             _release_init(self.fifo_path(), self.state.pid, self.state.start_time)
 
     def kill(self, sig: int, all_processes: bool = False) -> None:
+        """runc's answers, which containerd's shim matches (pkg/process/utils.go, checkKillError):
+        `kill --all` signals whatever is left in the container's cgroup, also once the init has
+        exited (exit 0; the shim reaps leftovers that way); plain `kill` of a container that is
+        not running fails with `container not running` (exit 1)."""
         with self.lock():
             status = self.status()
-            if not status.can_kill():
-                raise StateError(f"cannot kill a container that is {status.value}")
             if all_processes:
                 mgr = self.cgroup_manager()
-                if mgr is not None:
+                if mgr is not None and mgr.exists():
                     mgr.kill_all(sig)
                     return
-            os.kill(self.state.pid, sig)
+                if not status.can_kill():
+                    return  # nothing left to signal (runc: stopped and no cgroup is success)
+            if not status.can_kill():
+                raise PyrtError(f"container not running ({self.id} is {status.value})")
+            if not signal_process(self.state.pid, self.state.start_time, sig):
+                raise PyrtError(f"container not running ({self.id}: its init has exited)")
 
     def delete(self, force: bool = False) -> None:
         from pyrt.runtime import hooks
@@ -135,7 +152,7 @@ class Container:
             # Without a pid namespace of its own, processes may outlive the init: the cgroup
             # still holds them, and it cannot be removed until they are gone (runc kills them).
             if status is not Status.STOPPED or (mgr is not None and _cgroup_busy(mgr)):
-                self._kill_and_wait()
+                end_processes(mgr, self.state.pid, self.state.start_time, self.frozen())
             if mgr is not None:
                 mgr.destroy()
             # poststop failures are logged, not fatal (runtime-spec)
@@ -143,36 +160,64 @@ class Container:
                 hooks.run_hooks(self.state.hooks, "poststop", self.hook_state(Status.STOPPED), fatal=False)
             remove_container_dir(self.dir)
 
-    def _kill_and_wait(self) -> None:
-        import _signal  # plain signal numbers, without signal.py's enums (start-up time)
-        mgr = self.cgroup_manager()
-        if mgr is not None and self.frozen():
+
+def signal_process(pid: int, started: int, sig: int) -> bool:
+    """Signal PID only if it is still the process that started at STARTED; False when it is
+    gone (or the pid was reused). Never a pid <= 0 (0 and -1 reach a whole process group or every
+    process), never without a recorded start time. The pidfd is opened before the start time
+    is checked, so the check and the signal concern the same process."""
+    if pid <= 0 or started <= 0:
+        return False
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return False
+    except OSError:  # a kernel without pidfd_open: check, then kill (a small window remains)
+        if not proc.alive(pid, started):
+            return False
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        if not proc.alive(pid, started):
+            return False
+        import _signal
+        try:
+            _signal.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            return False
+        return True
+    finally:
+        os.close(fd)
+
+
+def end_processes(mgr, pid: int, started: int, frozen: bool = False) -> None:
+    """SIGKILL every process of a container and wait until they are gone: through its cgroup when
+    it has one (cgroup.kill, or freeze + kill of every pid on v1); its init alone otherwise,
+    only when the pid still is the recorded process."""
+    import _signal  # plain signal numbers, without signal.py's enums (start-up time)
+    if mgr is not None and mgr.exists():
+        if frozen:
             try:
                 mgr.thaw()  # a frozen process cannot die
             except (OSError, PyrtError):
                 pass
         try:
-            if mgr is not None:
-                mgr.kill_all(_signal.SIGKILL)
-            else:
-                os.kill(self.state.pid, _signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        except PyrtError:
+            mgr.kill_all(_signal.SIGKILL)
+        except (OSError, PyrtError):
+            signal_process(pid, started, _signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
             try:
-                os.kill(self.state.pid, _signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        wait_gone(self.state.pid, self.state.start_time)
-        if mgr is not None:
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                try:
-                    if not mgr.pids():
-                        break
-                except (OSError, PyrtError):
+                if not mgr.pids():
                     break
-                time.sleep(0.01)
+            except (OSError, PyrtError):
+                break
+            time.sleep(0.01)
+    elif signal_process(pid, started, _signal.SIGKILL):
+        wait_gone(pid, started)
 
 
 def _cgroup_busy(mgr) -> bool:
@@ -218,11 +263,65 @@ def _release_init(fifo: str, pid: int, started: int) -> None:
 
 def remove_container_dir(d: str) -> None:
     for name in os.listdir(d):
-        os.unlink(os.path.join(d, name))
+        try:
+            os.unlink(os.path.join(d, name))
+        except IsADirectoryError:  # only a damaged state dir has one (state.json as a directory)
+            import shutil
+            shutil.rmtree(os.path.join(d, name))
     os.rmdir(d)
 
 
-def list_containers(root: str) -> list[Container]:
+def force_delete_unreadable(root: str, container_id: str, error: PyrtError) -> None:
+    """`delete --force` of a container whose state.json cannot be read (ERROR): end what runs in
+    the cgroups cgroup.json names, free them, remove the directory. Without a cgroup record
+    nothing tells which processes are the container's: say so, and keep the directory."""
+    d = st.container_dir(root, container_id)
+    with st.Lock(d):
+        try:
+            record = st.read_cgroup_record(d)
+        except (OSError, ValueError) as e:
+            raise PyrtError(f"{error}; and {st.CGROUP_FILE}: {e}: cannot tell which processes are "
+                            f"the container's, so nothing was killed; remove {d} by hand") from None
+        if record is None:
+            raise PyrtError(f"{error}; and no {st.CGROUP_FILE}: cannot tell which processes are the "
+                            f"container's, so nothing was killed; remove {d} by hand")
+        from pyrt.cgroups import manager_from_state
+        try:
+            mgr = manager_from_state(record)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise PyrtError(f"{error}; and {st.CGROUP_FILE} is damaged ({e}): nothing was killed; "
+                            f"remove {d} by hand") from None
+        end_processes(mgr, 0, 0, mgr.exists() and _frozen(mgr))
+        mgr.destroy()
+        remove_container_dir(d)
+
+
+def _frozen(mgr) -> bool:
+    try:
+        return mgr.frozen()
+    except (OSError, PyrtError):
+        return False
+
+
+def remove_debris(root: str, container_id: str) -> bool:
+    """Remove <root>/<id> when it holds no state.json once its lock is ours (a create killed
+    right after mkdir; a live creator holds the lock until state.json is written). True if a
+    directory was removed."""
+    d = st.container_dir(root, container_id)
+    try:
+        with st.Lock(d):
+            if not st.is_debris(d):
+                return False
+            remove_container_dir(d)
+            return True
+    except PyrtError:  # NotFoundError: nothing there
+        return False
+
+
+def list_containers(root: str, errors: list | None = None) -> list[Container]:
+    """Every readable container; each unreadable one's error goes to ERRORS (a broken state.json
+    must not hide the others). Directories without state.json (debris of a killed create) are
+    skipped, as runc does."""
     out = []
     try:
         names = sorted(os.listdir(root))
@@ -231,6 +330,9 @@ def list_containers(root: str) -> list[Container]:
     for name in names:
         try:
             out.append(Container.load(root, name))
+        except st.UnreadableStateError as e:
+            if errors is not None:
+                errors.append(e)
         except PyrtError:
             continue
     return out

@@ -32,8 +32,17 @@ class _Context:
 _scan = _make_scanner(_Context()) if _make_scanner else None
 
 
+class DepthError(ValueError):
+    """Nesting deeper than the interpreter's recursion allows (Go's encoding/json, which runc
+    uses, stops at 10000 levels with the same words)."""
+
+    def __init__(self):
+        super().__init__("exceeded max depth")
+
+
 def loads(data):
-    """json.loads for str or UTF-8 bytes."""
+    """json.loads for str or UTF-8 bytes. Nesting too deep to parse is a DepthError (a
+    ValueError, as every other bad document), never a RecursionError."""
     if _scan is not None:
         try:
             s = data.decode() if isinstance(data, (bytes, bytearray)) else data
@@ -41,12 +50,17 @@ def loads(data):
             obj, end = _scan(s, start)
             if not s[end:].strip(_WS):
                 return obj
+        except RecursionError:
+            raise DepthError() from None
         except (ValueError, StopIteration, UnicodeDecodeError, AttributeError, SystemError):
             # SystemError: the C scanner reports bad input through json.decoder's exception
             # class, and fails that way when json is not imported yet. json tells it properly.
             pass
     import json
-    return json.loads(data)
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise DepthError() from None
 
 
 def load(f):
