@@ -148,20 +148,15 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
     d = st.make_container_dir(root, container_id)
     if trace.on:
         trace.step(f"state: mkdir {d}")
+    st.crash_point("dir-made")
     fifo_fd = -1
     at_once = start and not spec.hooks.get("poststart")
     mgr = None
     init_pid = 0
     try:
         with st.Lock(d) as lock:
-            if not at_once:
-                fifo = os.path.join(d, st.EXEC_FIFO)
-                old = os.umask(0)
-                try:
-                    os.mkfifo(fifo, 0o622)
-                finally:
-                    os.umask(old)
-                fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+            # Each record is on disk before what it names exists (see pyrt.runtime.state): a
+            # create killed at any step leaves `delete --force` all it needs.
             state = st.State(
                 id=container_id, bundle=spec.bundle, rootfs=spec.root.path,
                 created=_rfc3339_now(),
@@ -170,15 +165,27 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 owner="",
             )
             st.write_state(d, state)
+            st.crash_point("state-written")
+            if not at_once:
+                fifo = os.path.join(d, st.EXEC_FIFO)
+                old = os.umask(0)
+                try:
+                    os.mkfifo(fifo, 0o622)
+                finally:
+                    os.umask(old)
+                fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
             ctr = Container(root, state)
 
             def on_forked() -> dict:
                 nonlocal mgr
                 from pyrt.cgroups import open_manager
                 m = open_manager(spec.linux.cgroups_path, container_id)
+                st.write_cgroup_record(d, m.planned())
+                st.crash_point("cgroup-planned")
                 mgr = m  # destroyed on failure from here on
                 m.create()
                 state.cgroup = m.to_state()
+                st.crash_point("cgroup-made")
                 return m.placement()
 
             def on_pid(pid: int, placed: bool) -> dict:
@@ -194,13 +201,16 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                     # runc allows the config's own device nodes past the device rules
                     nodes = [(dev.type, dev.major, dev.minor) for dev in spec.linux.devices]
                     mgr.set(spec.linux.resources.allowing_device_nodes(nodes))
+                st.crash_point("pid-known")
                 return ctr.hook_state(st.Status.CREATING)
 
             def on_go() -> None:
                 # while the init sets itself up: the pid must be on disk before create returns
                 st.write_state(d, state)
+                st.crash_point("init-released")
 
             def on_hooks() -> None:
+                st.crash_point("hooks")
                 s = ctr.hook_state(st.Status.CREATING)
                 hooks.run_hooks(spec.hooks, "prestart", s)
                 hooks.run_hooks(spec.hooks, "createRuntime", s)
@@ -209,6 +219,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                             fifo_fd=fifo_fd, console_socket=console_socket, no_pivot=no_pivot,
                             preserve_fds=preserve_fds, close_fds=[lock.fd], placed_by_stage1=placed_by_stage1)
             _, sock = _start_children(launch, on_pid, on_hooks, on_forked, on_go)
+            st.crash_point("created")
             sock.close()
             if fifo_fd >= 0:
                 os.close(fifo_fd)
