@@ -208,7 +208,8 @@ def _reason(e: Exception) -> str:
         return f"not UTF-8 at byte {e.start}"
     doc, pos = getattr(e, "doc", None), getattr(e, "pos", None)
     if doc is not None and pos is not None:
-        if not doc[pos:].strip():
+        # the document ends inside a value: a string running to the end is reported at its start
+        if not doc[pos:].strip() or e.msg.startswith("Unterminated string"):
             return f"unexpected EOF (truncated after {len(doc)} bytes)"
         return f"not valid JSON: {e.msg} at byte {pos}"
     return str(e)
