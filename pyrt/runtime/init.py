@@ -437,7 +437,9 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
         if trace.on:
             trace.step("prctl(PR_SET_NO_NEW_PRIVS, 1): execve can never grant more privileges")
         capabilities.set_no_new_privs()
-    path = lookup(process.args[0], env["PATH"])
+    # No args: config.json has no `process` (allowed at create); `start` refuses such a container,
+    # so this init only holds the namespaces until `delete`, blocked on the exec fifo below.
+    path = lookup(process.args[0], env["PATH"]) if process.args else ""
 
     # Only fds 0-2 and the preserved ones reach the container's process.
     _close_fds_on_exec(3 + launch.preserve_fds)
@@ -452,9 +454,12 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
             signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
         if trace.on:
             trace.step("set up; waiting on the exec fifo until `pyrt-runc start`")
+        # Left open: execve closes it (O_CLOEXEC), and that end-of-file tells a `start` with
+        # poststart hooks that the container's process has been executed.
         fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
-        os.close(fd)
+        if not process.args:
+            os._exit(1)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                     signal.SIGUSR2):
             signal.signal(sig, signal.SIG_DFL)
