@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 
-from pyrt.errors import PyrtError, StateError
+from pyrt.errors import ConfigError, PyrtError, StateError
 from pyrt.linux import proc
 from pyrt.runtime import state as st
 from pyrt.runtime.state import Status
@@ -112,16 +112,26 @@ class Container:
 
     # --- operations ----------------------------------------------------------------------
     def start(self) -> None:
+        """Release the init into its process. poststart hooks run once that process has been
+        executed, before start returns, with status `running` (runtime-spec lifecycle step 11;
+        runc 1.1 runs them at the end of create with `created`); their failures only warn."""
         with self.lock():
             status = self.status()
             if not status.can_start():
                 raise StateError(f"cannot start a container that is {status.value}")
+            if self.state.no_process:
+                raise ConfigError("process: config.json has none, so there is nothing to start "
+                                  "(it may be left out at create only)")
             # Nothing to record: the exec fifo is gone from now on, and that is what says "started"
             # (as with runc), so state.json stays as create wrote it.
             from pyrt import trace
             if trace.on:
                 trace.step(f"start: open {self.fifo_path()} for reading: the init reads on and execs")
-            _release_init(self.fifo_path(), self.state.pid, self.state.start_time)
+            poststart = self.state.hooks.get("poststart")
+            _release_init(self.fifo_path(), self.state.pid, self.state.start_time, until_exec=bool(poststart))
+            if poststart:
+                from pyrt.runtime import hooks
+                hooks.run_hooks(self.state.hooks, "poststart", self.hook_state(Status.RUNNING), fatal=False)
 
     def kill(self, sig: int, all_processes: bool = False) -> None:
         """runc's answers, which containerd's shim matches (pkg/process/utils.go, checkKillError):
@@ -238,20 +248,31 @@ def wait_gone(pid: int, started: int, timeout: float = 10.0) -> None:
         delay = min(delay * 2, 0.05)
 
 
-def _release_init(fifo: str, pid: int, started: int) -> None:
+def _release_init(fifo: str, pid: int, started: int, until_exec: bool = False) -> None:
     """Open the exec fifo for reading: the init, blocked opening its write end, reads on and execs.
-    O_NONBLOCK so a dead init cannot hang us; then wait for its byte."""
+    O_NONBLOCK so a dead init cannot hang us; then wait for its byte. UNTIL_EXEC: also wait for
+    end-of-file: the init keeps its write end (close-on-exec) until execve has replaced it."""
     import select
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
+        released = False
         while True:
             if poller.poll(50):
-                data = os.read(fd, 1)
+                try:
+                    data = os.read(fd, 1)
+                except BlockingIOError:
+                    data = None
                 if data:
-                    break
+                    released = True
+                    if not until_exec:
+                        break
+                elif data == b"" and released:
+                    break  # every writer closed: executed (or failed to, and exited)
             if not proc.alive(pid, started):
+                if released:
+                    break
                 raise StateError("container init exited before start")
     finally:
         os.close(fd)

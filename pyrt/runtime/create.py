@@ -128,19 +128,21 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
            console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
            foreground: bool = False, start: bool = False) -> Container:
     """Set the container up and leave its init blocked on the exec fifo until `start`. With START
-    (`run`) the init goes on to exec at once, without a fifo, unless poststart hooks must run
-    between the two (they run before the process is released, as in runc); then the caller
-    still has to `start` it (ctr.started says which)."""
-    from pyrt.spec.config import load_bundle
+    (`run`) the init goes on to exec at once, without a fifo, unless there are poststart hooks:
+    `start` runs them once the process has been executed (it sees that on the fifo), so the
+    caller still has to `start` it (ctr.started says which)."""
+    from pyrt.spec.config import Process, load_bundle
     st.validate_id(container_id)
     if not bundle:
         raise UsageError("missing --bundle")
     spec = load_bundle(bundle)
-    if spec.process is None:
-        raise ConfigError("process: is required to create a container")
+    # `process` may be left out until start (runtime-spec config.md): the init then only holds
+    # the namespaces, and `start` refuses (state.no_process). runc 1.1 refuses at create.
+    no_process = spec.process is None
+    process = spec.process if not no_process else Process(args=())
     if spec.linux.namespace("mount") is None:
         raise ConfigError("linux.namespaces: a mount namespace is required")
-    if spec.process.terminal and not console_socket and not foreground:
+    if process.terminal and not console_socket and not foreground:
         raise UsageError("process.terminal is true: pass --console-socket (or run in the foreground)")
     join, new = _namespaces(spec)
     # stage 1 can reach the host's cgroup files only in the host's user and mount namespaces
@@ -162,7 +164,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 created=_rfc3339_now(),
                 annotations=dict(spec.annotations), hooks=dict(spec.hooks),
                 namespaces={ns.type: ns.path for ns in spec.linux.namespaces},
-                owner="",
+                owner="", no_process=no_process,
             )
             st.write_state(d, state)
             st.crash_point("state-written")
@@ -215,7 +217,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 hooks.run_hooks(spec.hooks, "prestart", s)
                 hooks.run_hooks(spec.hooks, "createRuntime", s)
 
-            launch = Launch(container_id=container_id, spec=spec, process=spec.process, join=join, new=new,
+            launch = Launch(container_id=container_id, spec=spec, process=process, join=join, new=new,
                             fifo_fd=fifo_fd, console_socket=console_socket, no_pivot=no_pivot,
                             preserve_fds=preserve_fds, close_fds=[lock.fd], placed_by_stage1=placed_by_stage1)
             _, sock = _start_children(launch, on_pid, on_hooks, on_forked, on_go)
@@ -224,10 +226,6 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             if fifo_fd >= 0:
                 os.close(fifo_fd)
                 fifo_fd = -1
-            # poststart runs here, with status "created", as runc (1.1) does it: before `start`
-            # releases the process. Its failures only warn (runtime-spec).
-            if spec.hooks.get("poststart"):
-                hooks.run_hooks(spec.hooks, "poststart", ctr.hook_state(st.Status.CREATED), fatal=False)
             if pid_file:
                 _write_pid_file(pid_file, state.pid)
             ctr.console_master = launch.console_master

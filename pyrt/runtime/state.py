@@ -105,6 +105,8 @@ class State:
         # Namespace type -> path the init joined ("" = created new): exec joins /proc/<pid>/ns/<type>.
         "namespaces": dict,
         "owner": str,
+        # config.json had no `process` (allowed at create): `start` refuses with a clear error
+        "no_process": bool,
     }
     __slots__ = tuple(FIELDS)
 
