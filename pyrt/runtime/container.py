@@ -182,25 +182,22 @@ def signal_process(pid: int, started: int, sig: int) -> bool:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
         return False
-    except OSError:  # a kernel without pidfd_open: check, then kill (a small window remains)
-        if not proc.alive(pid, started):
-            return False
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return False
-        return True
+    except OSError:
+        fd = -1  # a kernel without pidfd_open: check, then kill (a small window remains)
     try:
         if not proc.alive(pid, started):
             return False
         import _signal
-        try:
+        if fd >= 0:
             _signal.pidfd_send_signal(fd, sig)
-        except ProcessLookupError:
-            return False
+        else:
+            os.kill(pid, sig)
         return True
+    except ProcessLookupError:
+        return False
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
 
 
 def end_processes(mgr, pid: int, started: int, frozen: bool = False) -> None:
