@@ -67,6 +67,30 @@ def load(f):
     return loads(f.read())
 
 
+def find_nul(obj, skip=()) -> str | None:
+    """Where a key or string value holding a NUL character sits in OBJ (`a.b[2]`), or
+    None; top-level keys in SKIP are not searched. Every string of an OCI config ends up as a C
+    string (a path, an argument, a name), which a NUL would cut short or make the kernel refuse.
+    Iterative: a document may be nested as deep as the parser allows."""
+    stack = [(obj, "")]
+    while stack:
+        o, where = stack.pop()
+        if isinstance(o, str):
+            if "\0" in o:
+                return where or "(document)"
+        elif isinstance(o, dict):
+            for k, v in o.items():
+                here = f"{where}.{k}" if where else str(k)
+                if "\0" in str(k):
+                    return here
+                if not where and k in skip:
+                    continue
+                stack.append((v, here))
+        elif isinstance(o, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(o))
+    return None
+
+
 def dumps(obj, indent: int | None = None, sort_keys: bool = False) -> str:
     """json.dumps(obj, indent=INDENT, sort_keys=SORT_KEYS), byte for byte."""
     if _make_scanner is None:

@@ -18,9 +18,21 @@ def test_json_nested_100000_deep(rt, bundle):  # noqa: F811
     assert os.listdir(rt.root) == []
 
 
-def test_nul_in_cgroups_path(rt, bundle):  # noqa: F811
-    bundle.config(mutate=lambda c: c["linux"].update(cgroupsPath="pyrt-x\u0000y"))
-    assert "NUL" in one_line_error(rt("create", "-b", bundle, "c1"), 3)
+NUL_PLACES = {
+    "linux.cgroupsPath": lambda c: c["linux"].update(cgroupsPath="pyrt-x\u0000y"),
+    "process.args[0]": lambda c: c["process"].update(args=["/bin/tr\u0000ue"]),
+    "process.cwd": lambda c: c["process"].update(cwd="/a\u0000b"),
+    "process.env[2]": lambda c: c["process"]["env"].append("A=b\u0000c"),
+    "hostname": lambda c: c.update(hostname="a\u0000b"),
+    "mounts[0].destination": lambda c: c["mounts"][0].update(destination="/proc\u0000x"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(NUL_PLACES))
+def test_nul_in_a_config_string(rt, bundle, where):  # noqa: F811
+    """A NUL would cut a C string short (sethostname took `a\\0b`) or reach os.* as a traceback."""
+    bundle.config(mutate=NUL_PLACES[where])
+    assert one_line_error(rt("create", "-b", bundle, "c1"), 3) == f"pyrt-runc: {where}: contains a NUL character"
     assert os.listdir(rt.root) == []
 
 

@@ -67,3 +67,15 @@ def test_deep_nesting_is_a_value_error_not_a_recursion_error(text):
     RecursionError, which is no ValueError and reached the user as a traceback."""
     with pytest.raises(ValueError, match="exceeded max depth"):
         jsonio.loads(text)
+
+
+def test_find_nul_names_the_place():
+    doc = {"a": {"b": ["x", "y\0"]}, "c": "ok"}
+    assert jsonio.find_nul(doc) == "a.b[1]"
+    assert jsonio.find_nul({"annotations": {"k": "v\0"}}, skip=("annotations",)) is None
+    assert jsonio.find_nul({"k\0": 1}) == "k\0"
+    assert jsonio.find_nul("\0") == "(document)"
+    deep = ["\0"]
+    for _ in range(50_000):
+        deep = [deep]
+    assert jsonio.find_nul(deep).endswith("[0]")  # no recursion: any depth
