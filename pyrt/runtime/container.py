@@ -140,17 +140,21 @@ class Container:
         not running fails with `container not running` (exit 1)."""
         with self.lock():
             status = self.status()
-            if all_processes:
-                mgr = self.cgroup_manager()
-                if mgr is not None and mgr.exists():
-                    mgr.kill_all(sig)
-                    return
-                if not status.can_kill():
-                    return  # nothing left to signal (runc: stopped and no cgroup is success)
-            if not status.can_kill():
+            mgr = self.cgroup_manager()
+            if all_processes and mgr is not None and mgr.exists():
+                mgr.kill_all(sig)
+            elif all_processes and not status.can_kill():
+                return  # nothing left to signal (runc: stopped and no cgroup is success)
+            elif not status.can_kill():
                 raise PyrtError(f"container not running ({self.id} is {status.value})")
-            if not signal_process(self.state.pid, self.state.start_time, sig):
+            elif not signal_process(self.state.pid, self.state.start_time, sig):
                 raise PyrtError(f"container not running ({self.id}: its init has exited)")
+            if status is Status.PAUSED and sig == 9 and mgr is not None:
+                # as runc: a frozen process cannot die (v1 freezer), so SIGKILL thaws the group
+                try:
+                    mgr.thaw()
+                except (OSError, PyrtError):
+                    pass
 
     def delete(self, force: bool = False) -> None:
         from pyrt.runtime import hooks
