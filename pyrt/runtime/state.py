@@ -139,7 +139,30 @@ class State:
             factory = cls.FIELDS.get(k)
             if factory is not None and (type(v) is not factory):  # bool is not an int here
                 raise ValueError(f"{k}: expected {_json_type(factory())}, got {_json_type(v)}")
+        if d.get("cgroup"):
+            check_cgroup_record(d["cgroup"], "cgroup")
         return cls(**{k: v for k, v in d.items() if k in cls.FIELDS})
+
+
+# The cgroup Manager's record (Manager.to_state): field -> JSON types it may hold.
+_CGROUP_RECORD = {"path": (str,), "mode": (str,), "v2": (str, type(None)), "v2_root": (str, type(None)),
+                  "v2_controllers": (list,), "v1": (dict,), "v1_roots": (dict,), "created": (list,)}
+
+
+def check_cgroup_record(record, where: str = "cgroup.json") -> None:
+    """ValueError naming the field unless RECORD has the shape Manager.to_state() writes (a
+    damaged one must be an error line, not a traceback from deep in the cgroup layer)."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected an object, got {_json_type(record)}")
+    for key, types in _CGROUP_RECORD.items():
+        v = record.get(key)
+        if key in ("path", "mode") and v is None:
+            raise ValueError(f"{where}.{key}: missing")
+        if v is not None and not isinstance(v, types):
+            raise ValueError(f"{where}.{key}: expected {_json_type(types[0]())}, got {_json_type(v)}")
+        items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else ()
+        if any(not isinstance(x, str) for x in items):
+            raise ValueError(f"{where}.{key}: expected strings")
 
 
 def _json_type(v) -> str:
@@ -232,8 +255,7 @@ def read_cgroup_record(directory: str) -> dict | None:
         record = _read_json(os.path.join(directory, CGROUP_FILE))
     except FileNotFoundError:
         return None
-    if not isinstance(record, dict) or not isinstance(record.get("created", []), list):
-        raise ValueError("cgroup.json: not a cgroup record")
+    check_cgroup_record(record)
     return record
 
 
