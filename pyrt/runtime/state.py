@@ -191,6 +191,8 @@ def validate_id(container_id: str) -> None:
     if container_id in (".", "..") or not _ID_CHARS.issuperset(container_id):
         raise UsageError(f"invalid container id {quote(container_id)}: use ASCII letters, digits, "
                          "'_', '+', '-', '.'")
+    if len(container_id) > 255:  # a directory name (runc fails later: `file name too long`)
+        raise UsageError(f"invalid container id {quote(container_id)}: at most 255 characters")
 
 
 def container_dir(root: str, container_id: str) -> str:

@@ -12,13 +12,13 @@ from pyrt.errors import NotFoundError, UsageError, quote
 from pyrt.runtime import state as st
 
 
-@pytest.mark.parametrize("cid", ["a", "A-z_0.9+x", "...", "..a", "_", "a" * 1024])
+@pytest.mark.parametrize("cid", ["a", "A-z_0.9+x", "...", "..a", "_", "a" * 255])
 def test_ids_runc_accepts(cid):
     st.validate_id(cid)
 
 
 @pytest.mark.parametrize("cid", ["", ".", "..", "a/b", "a b", "é", "a\u0663", "ｆｕｌｌ", "a,b", "a\0b",
-                                 "a\n", "x" * 10_000 + "é"])
+                                 "a\n", "x" * 10_000 + "é", "a" * 256, "a" * 100_000])
 def test_ids_runc_refuses(cid):
     """ASCII \\w only (Go's \\w), as runc; ',' (which runc 1.1.5's class let slip) is refused."""
     with pytest.raises(UsageError) as e:
