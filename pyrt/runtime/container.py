@@ -220,10 +220,15 @@ def end_processes(mgr, pid: int, started: int, frozen: bool = False) -> None:
         except (OSError, PyrtError):
             signal_process(pid, started, _signal.SIGKILL)
         deadline = time.monotonic() + 10
+        again = time.monotonic() + 0.1
         while time.monotonic() < deadline:
             try:
                 if not mgr.pids():
                     break
+                if time.monotonic() > again:
+                    # a child forked while the pids were read and signalled (no freezer on v1)
+                    mgr.kill_all(_signal.SIGKILL)
+                    again = time.monotonic() + 0.1
             except (OSError, PyrtError):
                 break
             time.sleep(0.01)
