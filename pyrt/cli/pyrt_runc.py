@@ -91,24 +91,8 @@ def h_kill(g, container_id, signal, all_):
 
 
 def h_delete(g, container_id, force):
-    from pyrt.errors import NotFoundError
-    from pyrt.runtime import container as c
-    from pyrt.runtime.state import UnreadableStateError
-    try:
-        ctr = _load(g, container_id)
-    except NotFoundError:
-        # A directory without state.json is what a create killed right after mkdir leaves:
-        # removed here, as runc does, so the id is usable again.
-        c.remove_debris(g.root, container_id)
-        if force:
-            return  # runc: delete --force of a missing container succeeds
-        raise
-    except UnreadableStateError as e:
-        if not force:
-            raise
-        c.force_delete_unreadable(g.root, container_id, e)
-        return
-    ctr.delete(force=force)
+    from pyrt.runtime.container import delete_container
+    delete_container(g.root, container_id, force=force)
 
 
 def h_list(g, fmt, quiet):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 
-from pyrt.errors import ConfigError, PyrtError, StateError
+from pyrt.errors import ConfigError, NotFoundError, PyrtError, StateError
 from pyrt.linux import proc
 from pyrt.runtime import state as st
 from pyrt.runtime.state import Status
@@ -146,9 +146,9 @@ class Container:
             elif all_processes and not status.can_kill():
                 return  # nothing left to signal (runc: stopped and no cgroup is success)
             elif not status.can_kill():
-                raise PyrtError(f"container not running ({self.id} is {status.value})")
+                raise st.NotRunningError(f"container not running ({self.id} is {status.value})")
             elif not signal_process(self.state.pid, self.state.start_time, sig):
-                raise PyrtError(f"container not running ({self.id}: its init has exited)")
+                raise st.NotRunningError(f"container not running ({self.id}: its init has exited)")
             if status is Status.PAUSED and sig == 9 and mgr is not None:
                 # as runc: a frozen process cannot die (v1 freezer), so SIGKILL thaws the group
                 try:
@@ -296,6 +296,26 @@ def remove_container_dir(d: str) -> None:
             import shutil
             shutil.rmtree(os.path.join(d, name))
     os.rmdir(d)
+
+
+def delete_container(root: str, container_id: str, force: bool = False) -> None:
+    """`delete [--force] ID`, whatever state the container's directory is in: a directory without
+    state.json (a create killed right after mkdir) is removed, as runc does, and is then a
+    missing container (fine with FORCE); an unreadable state.json is an error, or with FORCE its
+    processes are ended through cgroup.json (force_delete_unreadable)."""
+    try:
+        ctr = Container.load(root, container_id)
+    except NotFoundError:
+        remove_debris(root, container_id)
+        if force:
+            return  # runc: delete --force of a missing container succeeds
+        raise
+    except st.UnreadableStateError as e:
+        if not force:
+            raise
+        force_delete_unreadable(root, container_id, e)
+        return
+    ctr.delete(force=force)
 
 
 def force_delete_unreadable(root: str, container_id: str, error: PyrtError) -> None:

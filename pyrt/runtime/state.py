@@ -20,7 +20,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from pyrt.errors import ExistsError, NotFoundError, PyrtError, UsageError, quote
+from pyrt.errors import ExistsError, NotFoundError, PyrtError, StateError, UsageError, quote
 from pyrt.spec import jsonio
 
 DEFAULT_ROOT = "/run/pyrt-runc"
@@ -171,6 +171,13 @@ def _json_type(v) -> str:
         if isinstance(v, t):
             return name
     return "null"
+
+
+class NotRunningError(StateError):
+    """`kill` of a container that is not running: a StateError (callers may catch it as one),
+    but exit 1 with `container not running`, runc's answer, which containerd's shim takes for
+    "already gone" (pkg/process/utils.go checkKillError; docs/exit-codes.md)."""
+    exit_code = 1
 
 
 class UnreadableStateError(PyrtError):
