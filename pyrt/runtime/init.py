@@ -523,7 +523,9 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
         if trace.on:
             trace.step("prctl(PR_SET_NO_NEW_PRIVS, 1): execve can never grant more privileges")
         capabilities.set_no_new_privs()
-    path = lookup(process.args[0], env["PATH"])
+    # No args: config.json has no `process` (allowed at create); `start` refuses such a container,
+    # so this init only holds the namespaces until `delete`, blocked on the exec fifo below.
+    path = lookup(process.args[0], env["PATH"]) if process.args else ""
 
     # Only fds 0-2 and the preserved ones reach the container's process.
     _preserve_fds(launch.preserve_fds)
@@ -538,13 +540,16 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
             signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
         if trace.on:
             trace.step("set up; waiting on the exec fifo until `pyrt-runc start`")
+        # Left open: execve closes it (O_CLOEXEC), and that end-of-file tells a `start` with
+        # poststart hooks that the container's process has been executed.
         fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         a, b = os.fstat(fd), os.fstat(launch.fifo_fd)
         if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):  # a mount over /proc/<pid>/fd?
             print(f"pyrt-runc: /proc/self/fd/{launch.fifo_fd} is not the exec fifo", file=sys.stderr, flush=True)
             os._exit(1)
         os.write(fd, b"0")
-        os.close(fd)
+        if not process.args:
+            os._exit(1)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                     signal.SIGUSR2):
             signal.signal(sig, signal.SIG_DFL)
