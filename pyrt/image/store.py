@@ -1,6 +1,7 @@
 """Image records on disk, on top of the content store.
 
-Layout of the image store, <root>/image/ (root is the CLI's --root, default /var/lib/pyrt):
+Layout of the image store, <root>/image/ (root is the CLI's --root, default /var/lib/pyrt;
+both are kept 0700 and owned by the user running pyrt, checked at every start):
 
     blobs/sha256/<hex>      every manifest, index, config and (compressed) layer blob, once
     ingest/<hex>            blobs being downloaded; partial files stay for the next pull to resume
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 from pyrt.errors import ImageError, NotFoundError, StateError
 from pyrt.image.content import ContentStore, check_digest, disk_full, is_disk_full
+from pyrt.privdir import ensure_private_dir
 
 _users_hook: Callable[[str], list[str]] = lambda image_id: []
 
@@ -108,6 +110,10 @@ class ImageStore:
     def __init__(self, root: str):
         self.base = root
         self.root = os.path.join(root, "image")
+        # Closed to other host users before anything is read or unpacked in it: layers hold the
+        # images' setuid binaries and dirs of any mode (pyrt.privdir says why both roots).
+        ensure_private_dir(root)
+        ensure_private_dir(self.root)
         self.content = ContentStore(self.root)
         self.layer_dir_root = os.path.join(self.root, "layers")
         self.image_dir = os.path.join(self.root, "images")

@@ -160,7 +160,7 @@ def test_unusable_root_is_one_line(tmp_path):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
     r = pyrt(str(not_a_dir), "images")
-    assert r.returncode == 1 and r.stderr == f"pyrt: Not a directory: {not_a_dir}/image\n"
+    assert r.returncode == 1 and r.stderr == f"pyrt: {not_a_dir} is not a directory (pass another --root)\n"
 
 
 def test_gc_removes_lock_files_older_versions_left(store_root):
