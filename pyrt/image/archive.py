@@ -31,8 +31,8 @@ from pyrt.image import manifest as mf
 from pyrt.image import reference
 from pyrt.image.content import check_digest, disk_full_while
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
-from pyrt.image.unpack import (capped_chunks, compression_from_magic, compression_of, open_decompressed,
-                               sniff_compression)
+from pyrt.image.unpack import (TAR_PARSE_ERRORS, capped_chunks, compression_from_magic, compression_of,
+                               open_decompressed, sniff_compression)
 
 CHUNK = 1 << 20
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -97,7 +97,7 @@ class _Source:
             self.members = {}
             for m in self.tar.getmembers():
                 self.members[os.path.normpath(m.name).lstrip("/")] = m
-        except tarfile.TarError as e:
+        except TAR_PARSE_ERRORS as e:
             self.close()
             raise ImageError(f"{path} is not a tar archive ({e})") from None
 
@@ -203,7 +203,7 @@ def _store_image(store: ImageStore, man_bytes: bytes, man_type: str | None, conf
 def _tag_from_annotations(ann: dict) -> str | None:
     name = ann.get(CONTAINERD_NAME) or ann.get(REF_NAME)
     # A bare OCI ref.name ("latest", as skopeo's oci:DIR:TAG writes) names no repository.
-    if not name or ("/" not in name and ":" not in name):
+    if not isinstance(name, str) or ("/" not in name and ":" not in name):
         return None
     try:
         ref = reference.parse(name)
@@ -228,10 +228,14 @@ def load(store: ImageStore, path: str) -> list[tuple[ImageRecord, list[str]]]:
 
 def _load_oci(store: ImageStore, src: _Source, path: str) -> list[tuple[ImageRecord, list[str]]]:
     index, _ = src.read_json("index.json")
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(entries, list):
+        raise ImageError(f"{path}: index.json has no manifests array")
     out = []
-    for d in index.get("manifests") or []:
+    for d in entries:
         desc = mf.Descriptor.from_json(d, "manifest")
-        tag = _tag_from_annotations(d.get("annotations") or {})
+        ann = d.get("annotations")
+        tag = _tag_from_annotations(ann if isinstance(ann, dict) else {})
         data = _read_blob(src, desc.digest)
         top = mf.parse_manifest(data, desc.media_type)
         if isinstance(top, mf.Index):
@@ -270,10 +274,12 @@ def _load_docker(store: ImageStore, src: _Source, path: str) -> list[tuple[Image
         raise ImageError(f"{path}: manifest.json is not a list")
     out = []
     for e in entries:
-        try:
-            config_name, layer_names = e["Config"], list(e["Layers"])
-        except (KeyError, TypeError):
-            raise ImageError(f"{path}: malformed manifest.json entry") from None
+        config_name = e.get("Config") if isinstance(e, dict) else None
+        layer_names = e.get("Layers") if isinstance(e, dict) else None
+        repo_tags = (e.get("RepoTags") if isinstance(e, dict) else None) or []
+        if not isinstance(config_name, str) or not isinstance(layer_names, list) or \
+                not isinstance(repo_tags, list) or not all(isinstance(n, str) for n in layer_names + repo_tags):
+            raise ImageError(f"{path}: malformed manifest.json entry")
         with src.open(config_name) as f:
             config_bytes = f.read(MAX_JSON + 1)
         config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
@@ -298,7 +304,7 @@ def _load_docker(store: ImageStore, src: _Source, path: str) -> list[tuple[Image
                     "config": {"mediaType": mf.DOCKER_CONFIG, "digest": config_digest, "size": len(config_bytes)},
                     "layers": descs}
         tags = []
-        for t in e.get("RepoTags") or []:
+        for t in repo_tags:
             try:
                 tags.append(reference.parse(t).tagged)
             except ImageError:
@@ -544,5 +550,5 @@ def _check_tar(plain: str, original: str) -> None:
     try:
         with tarfile.open(plain, "r:") as tf:
             tf.next()
-    except tarfile.TarError:
+    except TAR_PARSE_ERRORS:
         raise ImageError(f"cannot import {original}: not a tar archive") from None
