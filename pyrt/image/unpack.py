@@ -327,14 +327,16 @@ def _read_tar(fileobj, name: str, root: str, budget: int) -> None:
         reader.header_left = MAX_HEADER_BYTES + 8 * tarfile.BLOCKSIZE
         try:
             tf = tarfile.open(fileobj=reader, mode="r:", errorlevel=2)
-        except tarfile.ReadError as e:
-            raise ImageError(f"layer {name} is not a tar archive ({e})") from None
+        except TAR_PARSE_ERRORS as e:
+            raise ImageError(f"layer {name} is not a tar archive ({_brief(e)})") from None
         for ti in _members(tf, reader, name, layer):
             entry = ti.name
             try:
                 layer.add(ti, tf)
-            except tarfile.TarError as e:
-                raise ImageError(f"layer {name}: bad tar data at {ti.name!r} ({e})") from None
+            except (tarfile.TarError, ValueError, OverflowError) as e:
+                # ValueError / OverflowError: a field no syscall takes (found by fuzzing, issue
+                # 9.13): a NUL in a PAX path, an mtime past time_t.
+                raise ImageError(f"layer {name}: bad tar data at {_short(ti.name)} ({_brief(e)})") from None
         entry = None
         layer.finish()
     except _HeaderTooLarge as e:
@@ -358,8 +360,8 @@ def _members(tf: tarfile.TarFile, reader: _ForwardReader, name: str, layer: "_La
         reader.header_left = MAX_HEADER_BYTES + 8 * tarfile.BLOCKSIZE
         try:
             ti = tf.next()
-        except (tarfile.TarError, EOFError) as e:
-            raise ImageError(f"layer {name}: truncated or corrupt tar stream ({e})") from None
+        except TAR_PARSE_ERRORS as e:
+            raise ImageError(f"layer {name}: truncated or corrupt tar stream ({_brief(e)})") from None
         reader.header_left = None
         if ti is None:
             return
@@ -370,6 +372,18 @@ def _members(tf: tarfile.TarFile, reader: _ForwardReader, name: str, layer: "_La
         yield ti
 
 
+# What tarfile raises for a header it cannot read: its own errors, and (found by fuzzing, issue
+# 9.13) plain ValueErrors from fields it converts without checking, e.g. a PAX GNU.sparse.map
+# that is not a list of numbers.
+TAR_PARSE_ERRORS = (tarfile.TarError, EOFError, ValueError, OverflowError, IndexError)
+
+
+def _brief(e: BaseException) -> str:
+    """An exception's text cut to fit one line of error message (it may quote hostile bytes)."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def _mtime_ns(ti: tarfile.TarInfo) -> int:
     """Exact nanoseconds: tarfile turns a PAX mtime into a float, which loses the last digits."""
     text = ti.pax_headers.get("mtime") if ti.pax_headers else None
@@ -378,10 +392,18 @@ def _mtime_ns(ti: tarfile.TarInfo) -> int:
         try:
             neg = sec.startswith("-")
             ns = abs(int(sec or "0")) * 1_000_000_000 + int((frac + "000000000")[:9])
-            return -ns if neg else ns
+            ns = -ns if neg else ns
         except ValueError:
-            pass
-    return int(ti.mtime) * 1_000_000_000
+            text = None
+    if not text:
+        try:
+            ns = int(ti.mtime) * 1_000_000_000
+        except (ValueError, OverflowError):       # a PAX mtime of nan or inf
+            ns = None
+    # utime(2) takes a time_t of seconds (found by fuzzing, issue 9.13: 1e20 s was a traceback).
+    if ns is None or not -(1 << 63) <= ns // 1_000_000_000 < 1 << 63:
+        raise ImageError(f"bad layer entry {_short(ti.name)}: mtime out of range")
+    return ns
 
 
 def _short(entry: str) -> str:
@@ -517,6 +539,7 @@ class _Layer:
         parts = self.split(entry, entry)
         if not parts:
             if ti.isdir():
+                _mtime_ns(ti)       # checked now: it is applied at the end
                 self.root_meta = ti
                 return
             raise ImageError(f"bad layer entry {entry!r}: the layer root must be a directory")
