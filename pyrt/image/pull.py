@@ -22,6 +22,7 @@ from pyrt.image.layerstream import LayerStream, unpack_blob
 from pyrt.image.progress import Quiet
 from pyrt.image.registry import Cancelled, NotFound, RegistryClient
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
+from pyrt.image.unpack import ExpansionError
 
 MAX_CONFIG_SIZE = 8 << 20
 
@@ -241,6 +242,10 @@ class _TeeWriter:
     def write(self, data: bytes) -> None:
         self._w.write(data)
         self._s.feed(data)
+        if isinstance(self._s.problem, ExpansionError):
+            # A bomb is hostile whatever the digest says: stop downloading it now, keep none of it.
+            self._w.discard()
+            raise self._s.problem
 
     def reset(self) -> None:
         # The server restarted the body (it ignored Range): the stream has a hole now.
