@@ -26,7 +26,7 @@ import tarfile
 import tempfile
 import time
 
-from pyrt.errors import ImageError, UsageError
+from pyrt.errors import ImageError, PyrtError, UsageError
 from pyrt.image import manifest as mf
 from pyrt.image import reference
 from pyrt.image.content import check_digest, disk_full_while
@@ -492,17 +492,42 @@ def apply_changes(config: dict, changes: list[str]) -> None:
             raise UsageError(f"unsupported --change instruction {op}")
 
 
+def _stream_import(store: ImageStore, path: str, sink) -> tuple[str, int]:
+    """Inflate, hash and unpack the tarball at PATH in one pass (a LayerStream, as a pull does),
+    passing the plain tar to SINK; returns its (diff_id, size). Checked while it streams: a tar
+    header announcing more than the budget, or inflation past it, stops it there, before the
+    rest is inflated (issue 9.12: a 10 GiB bomb was inflated to a temp file first)."""
+    from pyrt.image.layerstream import LayerStream
+
+    comp = sniff_compression(path)
+    media_type = {None: OCI_LAYER_TAR, "gzip": OCI_LAYER_TAR + "+gzip", "zstd": OCI_LAYER_TAR + "+zstd"}[comp]
+    layer = LayerRecord(path, media_type, os.path.getsize(path), None)
+    s = LayerStream(store, layer, plain_sink=sink, name=path)
+    try:
+        with open(path, "rb") as f:
+            while s.problem is None and (chunk := f.read(CHUNK)):
+                s.feed(chunk)
+    finally:
+        why = s.finish()
+    if why is not None:
+        if isinstance(why, PyrtError):
+            raise why
+        raise ImageError(f"cannot import {path}: {why}") from why
+    return s.diff_id, s.plain_size
+
+
 def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes: list[str] = (),
                   message: str | None = None) -> ImageRecord:
     """A rootfs tarball (plain, gzip or zstd; '-' for stdin) -> a single-layer image."""
-    from pyrt.image.pull import unpack_once
-
     if tag is not None:
         tag = reference.parse(tag).tagged
         if tag is None:
             raise UsageError("import: the reference must be a name[:tag], not a digest")
+    changed: dict = {"config": {}}
+    apply_changes(changed, list(changes))      # a bad --change is refused before any work
     tmpdir = _tmpdir(store)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(store.adding())     # gc must not take the layer before it is recorded
         if path == "-":
             fd, spool = tempfile.mkstemp(dir=tmpdir)
             stack.callback(os.unlink, spool)
@@ -511,32 +536,20 @@ def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes:
             path = spool
         if not os.path.isfile(path):
             raise ImageError(f"cannot import {path}: no such file")
-        comp = sniff_compression(path)
         # The layer is stored uncompressed: its digest is then its diff_id, computed in one pass.
         fd, plain = tempfile.mkstemp(dir=tmpdir, suffix=".tar")
         stack.callback(lambda: os.path.exists(plain) and os.unlink(plain))
-        h = hashlib.sha256()
-        size = 0
-        with disk_full_while(f"importing {path}"), os.fdopen(fd, "wb") as out, \
-                open_decompressed(path, comp) as src:
-            for chunk in capped_chunks(src, path, path):
-                h.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-        diff_id = "sha256:" + h.hexdigest()
-        _check_tar(plain, path)
+        with os.fdopen(fd, "wb") as out:
+            diff_id, size = _stream_import(store, path, out.write)
         _put_stream(store, diff_id, size, lambda: open(plain, "rb"))
-        layer = LayerRecord(diff_id, OCI_LAYER_TAR, size, diff_id)
-        unpack_once(store, layer)
         plat = mf.host_platform()
         created = _now()
         config = {"created": created, "architecture": plat.architecture, "os": plat.os,
-                  "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                  "config": changed["config"], "rootfs": {"type": "layers", "diff_ids": [diff_id]},
                   "history": [{"created": created, "created_by": "pyrt import",
                                "comment": message or f"imported from {os.path.basename(path)}"}]}
         if plat.variant:
             config["variant"] = plat.variant
-        apply_changes(config, list(changes))
         config_bytes = json.dumps(config).encode()
         config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
         manifest = {"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
@@ -544,11 +557,3 @@ def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes:
                     "layers": [{"mediaType": OCI_LAYER_TAR, "digest": diff_id, "size": size}]}
         return _store_image(store, json.dumps(manifest).encode(), mf.OCI_MANIFEST, config_bytes,
                             [(diff_id, OCI_LAYER_TAR, size)], [tag] if tag else [], path)
-
-
-def _check_tar(plain: str, original: str) -> None:
-    try:
-        with tarfile.open(plain, "r:") as tf:
-            tf.next()
-    except TAR_PARSE_ERRORS:
-        raise ImageError(f"cannot import {original}: not a tar archive") from None
