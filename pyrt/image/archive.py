@@ -214,16 +214,17 @@ def _tag_from_annotations(ann: dict) -> str | None:
 
 def load(store: ImageStore, path: str) -> list[tuple[ImageRecord, list[str]]]:
     """Load every image in the archive (or layout directory) at PATH. Returns (record, tags)."""
-    src = _Source(path, _tmpdir(store))
-    try:
-        if src.exists("index.json"):
-            return _load_oci(store, src, path)
-        if src.exists("manifest.json"):
-            return _load_docker(store, src, path)
-        raise ImageError(f"{path} is neither an OCI image layout nor a docker archive",
-                         "expected index.json or manifest.json at its top")
-    finally:
-        src.close()
+    with store.adding():            # gc must not take blobs and layers before they are recorded
+        src = _Source(path, _tmpdir(store))
+        try:
+            if src.exists("index.json"):
+                return _load_oci(store, src, path)
+            if src.exists("manifest.json"):
+                return _load_docker(store, src, path)
+            raise ImageError(f"{path} is neither an OCI image layout nor a docker archive",
+                             "expected index.json or manifest.json at its top")
+        finally:
+            src.close()
 
 
 def _load_oci(store: ImageStore, src: _Source, path: str) -> list[tuple[ImageRecord, list[str]]]:

@@ -18,8 +18,9 @@ both are kept 0700 and owned by the user running pyrt, checked at every start):
     images/<id-hex>.json    one record per image; the image id is its config digest
     tags.json               {"docker.io/library/busybox:latest": "sha256:<id>", ...}
     lock                    flock(2)ed around every change of records or tags and around gc
-    gc.lock                 shared by pulls/loads while they add unrecorded content (adding()),
-                            exclusive for gc
+    gc.lock                 shared by pulls, loads and imports while they add unrecorded content
+                            (adding()), exclusive for gc; so gc finds in layers/ no dot-name
+                            (stream, unpack temp, lock) but those of processes that died
 
 A record (ImageRecord) names its manifest digest, config digest, the ordered layers
 (digest, media type, size, diff_id) and the repo digests it was pulled by.
@@ -35,7 +36,6 @@ import dataclasses
 import fcntl
 import json
 import os
-import re
 import shutil
 import time
 
@@ -299,10 +299,8 @@ class ImageStore:
                     self.content.delete(d)
                     nb += 1
             for name in os.listdir(self.layer_dir_root):
-                # Dot-names are in-flight work (unpack temps, streaming pulls): leave them to
-                # their owner, unless the owner is dead (killed pull: .<hex>.stream-<pid>-...).
                 if name.startswith("."):
-                    self._remove_if_orphaned(name)
+                    self._remove_leftover(name)
                     continue
                 if name not in layers:
                     shutil.rmtree(os.path.join(self.layer_dir_root, name), ignore_errors=True)
@@ -310,20 +308,23 @@ class ImageStore:
             return nb, nl
 
 
-    def _remove_if_orphaned(self, name: str) -> None:
-        if re.match(r"^\.[0-9a-f]{64}\.lock$", name):
-            # A layer lock older pyrt versions left behind; one held now is another pull's.
-            path = os.path.join(self.layer_dir_root, name)
+    def _remove_leftover(self, name: str) -> None:
+        """A dot-name in layers/ is work in flight: a stream's FIFO and tree, an unpack's temp dir
+        (`..<hex>.stream-<pid>-<tid>.unpack-<pid>-<rand>`), a layer lock. Every pull, load and
+        import makes them only while it holds gc.lock shared (adding()), and gc holds it
+        exclusively: whatever is left now belongs to a process that died (SIGKILL, power loss),
+        whatever its pid says (issue 9.12d: such a tree was never removed). A layer lock still
+        flock(2)ed is left alone all the same."""
+        path = os.path.join(self.layer_dir_root, name)
+        if name.endswith(".lock"):
             with contextlib.suppress(OSError), open(path, "rb") as f:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 os.unlink(path)
             return
-        m = re.match(r"^\.[0-9a-f]{64}\.(?:stream|fifo)-(\d+)-", name)
-        if m and not os.path.exists(f"/proc/{m.group(1)}"):
-            path = os.path.join(self.layer_dir_root, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
 

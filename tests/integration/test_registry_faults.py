@@ -370,3 +370,48 @@ def test_bad_pace_setting_is_one_line(store_root):
     env = pyrt_env(os.path.dirname(store_root), PYRT_PULL_TIMEOUT="soon")
     r = pyrt(store_root, "pull", "-q", "--tls-verify=false", "127.0.0.1:1/x", env=env)
     assert _one_line(r, 2) == "pyrt: PYRT_PULL_TIMEOUT='soon' is not a whole number"
+
+
+def test_prune_removes_what_a_killed_pull_left_but_not_a_live_pull(fault_proxy, pushed, store_root, tmp_path):
+    """Issue 9.12d, for real: a pull SIGKILLed while its layer streams in leaves
+    `..<hex>.stream-<pid>-<tid>.unpack-<pid>-<rand>` (and its stream's FIFO) in layers/;
+    `pyrt image prune` removes them. A prune started while another pull is streaming waits for
+    it (gc.lock) instead of removing that pull's tree: the pull completes and is recorded."""
+    layer = _layer_digest(pushed)
+    store = ImageStore(store_root)
+    ref = f"{fault_proxy.host}/pyrt/busybox:latest"
+
+    def unpack_trees():
+        return [n for n in os.listdir(store.layer_dir_root) if n.startswith("..") and ".stream-" in n
+                and ".unpack-" in n]
+
+    def wait_for_tree(p):
+        deadline = time.monotonic() + 30
+        while not unpack_trees():
+            assert time.monotonic() < deadline and p.poll() is None
+            time.sleep(0.01)
+
+    fault_proxy.faults = [{"match": layer, "kind": ("trickle", 0.2), "times": 1}]
+    with _background_pull(store_root, ref, tmp_path) as p:
+        wait_for_tree(p)
+        p.kill()
+        p.wait()
+    assert unpack_trees(), "the killed pull left no unpack tree: the test proves nothing"
+    r = pyrt(store_root, "image", "prune")
+    assert r.returncode == 0, r.stderr
+    assert [n for n in os.listdir(store.layer_dir_root) if n.startswith(".")] == []
+
+    fault_proxy.faults = [{"match": layer, "kind": "slow", "times": 1}]
+    with _background_pull(store_root, ref, tmp_path) as p:
+        wait_for_tree(p)
+        prune = subprocess.Popen([PYRT, "--root", store_root, "image", "prune"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=pyrt_env(str(tmp_path)))
+        try:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+        finally:
+            _, perr = prune.communicate(timeout=60)
+    assert prune.returncode == 0, perr
+    rec = store.resolve(ref)
+    assert os.access(os.path.join(store.layer_dir(rec.layers[0].diff_id), "bin", "busybox"), os.X_OK)
+    assert [n for n in os.listdir(store.layer_dir_root) if n.startswith(".")] == []

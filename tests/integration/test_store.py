@@ -127,14 +127,15 @@ def test_gc_keeps_ingest_and_referenced(pushed, store_root):
     os.makedirs(store.layer_dir("sha256:" + "e" * 64))
     with open(os.path.join(store.content.ingest_dir, "f" * 64), "wb") as f:
         f.write(b"partial")
-    # A streaming unpack left by a pull that was killed (pid 2**22+1 never exists), and one in flight (ours).
-    dead = os.path.join(store.layer_dir_root, "." + "d" * 64 + f".stream-{2**22 + 1}-7")
-    os.makedirs(os.path.join(dead, "bin"))
-    live = os.path.join(store.layer_dir_root, "." + "d" * 64 + f".fifo-{os.getpid()}-7")
-    os.mkfifo(live)
+    # What killed pulls leave in layers/: streams, their FIFOs, unpack temps. No pull holds gc.lock
+    # now, so all of them are leftovers, even those whose pid is alive (ours: pids get reused).
+    left = [f".{'d' * 64}.stream-{2**22 + 1}-7", f"..{'d' * 64}.stream-{os.getpid()}-7.unpack-{os.getpid()}-ab",
+            f".{'d' * 64}.unpack-{os.getpid()}-cd"]
+    for name in left:
+        os.makedirs(os.path.join(store.layer_dir_root, name, "bin"))
+    os.mkfifo(os.path.join(store.layer_dir_root, f".{'d' * 64}.fifo-{os.getpid()}-7"))
     assert store.gc() == (1, 1)
-    assert not os.path.exists(dead) and os.path.exists(live)
-    os.unlink(live)
+    assert [n for n in os.listdir(store.layer_dir_root) if n.startswith(".")] == []
     assert not store.content.has(stray) and len(store.content.ingests()) == 1
     rec = store.resolve(pushed["busybox"])
     assert store.content.has(rec.id) and store.content.has(rec.manifest_digest) and store.has_layer(rec.layers[0].diff_id)
