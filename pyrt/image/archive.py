@@ -50,9 +50,10 @@ def _now() -> str:
 
 
 def _tmpdir(store: ImageStore) -> str:
-    d = os.path.join(store.root, "tmp")
-    os.makedirs(d, exist_ok=True)
-    return d
+    """Where temp files go; only while holding store.adding(), so gc can clear what a killed
+    process left."""
+    os.makedirs(store.tmp_dir, exist_ok=True)
+    return store.tmp_dir
 
 
 def familiar(tag: str) -> str:
@@ -363,7 +364,8 @@ def save(store: ImageStore, names: list[str], out, fmt: str = "docker-archive") 
         raise UsageError("save: name at least one image")
     images = _resolve_all(store, names)
     mtime = time.time()
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+    # adding(): gc waits, so the blobs being written out stay, and our temp files too.
+    with store.adding(), tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
         if fmt == "oci-archive":
             _save_oci(store, images, tf, mtime)
         elif fmt == "docker-archive":

@@ -16,6 +16,7 @@ both are kept 0700 and owned by the user running pyrt, checked at every start):
                             While one is being unpacked, layers/.<hex>.lock is flock(2)ed
                             (pyrt.image.pull.layer_lock); its holder deletes it.
     images/<id-hex>.json    one record per image; the image id is its config digest
+    tmp/                    temp files of load, import and save (made only under adding())
     tags.json               {"docker.io/library/busybox:latest": "sha256:<id>", ...}
     lock                    flock(2)ed around every change of records or tags and around gc
     gc.lock                 shared by pulls, loads and imports while they add unrecorded content
@@ -118,6 +119,7 @@ class ImageStore:
         self.layer_dir_root = os.path.join(self.root, "layers")
         self.image_dir = os.path.join(self.root, "images")
         self.tags_path = os.path.join(self.root, "tags.json")
+        self.tmp_dir = os.path.join(self.root, "tmp")     # load/import/save temp files (pyrt.image.archive)
         os.makedirs(self.layer_dir_root, exist_ok=True)
         os.makedirs(self.image_dir, exist_ok=True)
 
@@ -298,6 +300,10 @@ class ImageStore:
                 if d not in blobs:
                     self.content.delete(d)
                     nb += 1
+            # Temp files are also made only under adding(): any left is a dead process's.
+            for name in os.listdir(self.tmp_dir) if os.path.isdir(self.tmp_dir) else ():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.tmp_dir, name))
             for name in os.listdir(self.layer_dir_root):
                 if name.startswith("."):
                     self._remove_leftover(name)

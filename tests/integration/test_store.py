@@ -1,13 +1,18 @@
 """Image records: shared layers stored once, images/inspect/rmi/prune, gc of what nothing uses."""
 import json
 import os
+import signal
+import subprocess
+import time
 
 import pytest
 
 from pyrt.errors import NotFoundError, StateError
 from pyrt.image import store as store_mod
 from pyrt.image.store import ImageStore
-from tests.support.pyrtcli import pyrt
+from tests.support import hostile_layers as hl
+from tests.support.bundle import PYRT
+from tests.support.pyrtcli import pyrt, pyrt_env
 from tests.support.registry import builder
 
 pytest_plugins = ["tests.support.registry_fixtures"]
@@ -176,3 +181,28 @@ def test_gc_removes_lock_files_older_versions_left(store_root):
         store.gc()
         assert os.listdir(store.layer_dir_root) == [os.path.basename(held)]
     os.unlink(held)
+
+
+def test_prune_clears_temp_files_a_killed_import_left(store_root, tmp_path):
+    """A `pyrt import` SIGKILLed while it inflates leaves its temp file in image/tmp (up to the
+    expansion budget, 1 GiB): prune removes it (issue 9.12d)."""
+    src = tmp_path / "big.tar.gz"
+    # A tar of one 300 MiB file of zeros: long enough to inflate that the kill lands mid-way.
+    src.write_bytes(hl.gzip_zeros_bomb(hl.announced_file("zeros", 300 << 20), 300))
+    store = ImageStore(store_root)
+    p = subprocess.Popen([PYRT, "--root", store_root, "import", str(src)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=pyrt_env(str(tmp_path)))
+    try:
+        deadline = time.monotonic() + 60
+        while not (os.path.isdir(store.tmp_dir) and any(os.path.getsize(os.path.join(store.tmp_dir, n)) > 1 << 20
+                                                         for n in os.listdir(store.tmp_dir))):
+            assert time.monotonic() < deadline and p.poll() is None, "the import ended before it could be killed"
+            time.sleep(0.01)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    assert os.listdir(store.tmp_dir)
+    r = pyrt(store_root, "image", "prune")
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(store.tmp_dir) == []
+    assert [n for n in os.listdir(store.layer_dir_root) if n.startswith(".")] == []
