@@ -26,7 +26,7 @@ import tarfile
 import tempfile
 import time
 
-from pyrt.errors import ImageError, PyrtError, UsageError
+from pyrt.errors import ImageError, UsageError
 from pyrt.image import manifest as mf
 from pyrt.image import reference
 from pyrt.image.content import check_digest, disk_full_while
@@ -500,22 +500,12 @@ def _stream_import(store: ImageStore, path: str, sink) -> tuple[str, int]:
     passing the plain tar to SINK; returns its (diff_id, size). Checked while it streams: a tar
     header announcing more than the budget, or inflation past it, stops it there, before the
     rest is inflated (issue 9.12: a 10 GiB bomb was inflated to a temp file first)."""
-    from pyrt.image.layerstream import LayerStream
+    from pyrt.image.layerstream import unpack_file
 
     comp = sniff_compression(path)
     media_type = {None: OCI_LAYER_TAR, "gzip": OCI_LAYER_TAR + "+gzip", "zstd": OCI_LAYER_TAR + "+zstd"}[comp]
     layer = LayerRecord(path, media_type, os.path.getsize(path), None)
-    s = LayerStream(store, layer, plain_sink=sink, name=path)
-    try:
-        with open(path, "rb") as f:
-            while s.problem is None and (chunk := f.read(CHUNK)):
-                s.feed(chunk)
-    finally:
-        why = s.finish()
-    if why is not None:
-        if isinstance(why, PyrtError):
-            raise why
-        raise ImageError(f"cannot import {path}: {why}") from why
+    s = unpack_file(store, layer, path, plain_sink=sink, name=path)
     return s.diff_id, s.plain_size
 
 

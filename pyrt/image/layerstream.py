@@ -240,18 +240,24 @@ class LayerStream:
         return why
 
 
-def unpack_blob(store, layer) -> None:
-    """Unpack LAYER from its committed blob, checking its diff_id; raises ImageError."""
-    s = LayerStream(store, layer)
+def unpack_file(store, layer, path: str, plain_sink=None, name: str | None = None) -> LayerStream:
+    """Unpack LAYER from the file at PATH into the store (see LayerStream for the arguments);
+    returns the finished stream (its .diff_id, .plain_size). Raises ImageError, or PyrtError for
+    a full disk."""
+    s = LayerStream(store, layer, plain_sink, name)
     try:
-        with open(store.content.path(layer.digest), "rb") as f:
-            while chunk := f.read(_CHUNK):
+        with open(path, "rb") as f:
+            while s.problem is None and (chunk := f.read(_CHUNK)):
                 s.feed(chunk)
-                if s.problem is not None:
-                    break
     finally:
         why = s.finish()
     if why is not None:
         if isinstance(why, PyrtError):
             raise why
-        raise ImageError(f"cannot unpack layer {layer.digest}: {why}") from why
+        raise ImageError(f"cannot unpack layer {s.name}: {why}") from why
+    return s
+
+
+def unpack_blob(store, layer) -> None:
+    """Unpack LAYER from its committed blob, checking its diff_id; raises ImageError."""
+    unpack_file(store, layer, store.content.path(layer.digest))
