@@ -21,6 +21,7 @@ import fcntl
 import os
 
 from pyrt.errors import ExistsError, NotFoundError, PyrtError, StateError, UsageError, quote
+from pyrt.privdir import ensure_private_dir
 from pyrt.spec import jsonio
 
 DEFAULT_ROOT = "/run/pyrt-runc"
@@ -306,9 +307,10 @@ class Lock:
 
 
 def make_container_dir(root: str, container_id: str) -> str:
-    """Create <root>/<id> (mode 0711, as runc); ExistsError if the id is taken."""
+    """Create <root>/<id> (mode 0711, as runc) in a root kept 0700 (as runc; a looser one is
+    tightened, pyrt.privdir); ExistsError if the id is taken."""
     d = container_dir(root, container_id)
-    os.makedirs(root, mode=0o711, exist_ok=True)
+    ensure_private_dir(root)
     try:
         os.mkdir(d, 0o711)
     except FileExistsError:
