@@ -208,7 +208,7 @@ class Monitor:
     def request(self, c: Conn, req: dict) -> None:
         op, cid = req.get("op"), req.get("id", "")
         t = self.tracked.get(cid)
-        if op == "start":
+        if op in ("start", "run"):
             if t is not None:
                 self.reply(c, error="container is already running", kind="Conflict")
                 return
@@ -260,7 +260,8 @@ class Monitor:
         if pid == 0:
             code = 1
             try:
-                runner.worker(self.root, self.run_root, self.cgroup_parent, cid, theirs, child_fds, tty)
+                runner.worker(self.root, self.run_root, self.cgroup_parent, cid, theirs, child_fds, tty,
+                              req if req.get("op") == "run" else None)
                 code = 0
             finally:
                 os._exit(code)
