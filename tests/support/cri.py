@@ -128,10 +128,11 @@ class CriClient:
 class CriContainerd(Containerd):
     namespace = "k8s.io"
 
-    def __init__(self):
+    def __init__(self, handlers: dict[str, str] = HANDLERS):
+        """HANDLERS: runtime handler name -> the runtime binary it runs."""
         config = CRI_CONFIG.format(pause=PAUSE_IMAGE, cni_bin=CNI_BIN,
                                    restrict=str(not _cap_sys_resource()).lower(),
-                                   handlers="".join(_handler(n, b) for n, b in HANDLERS.items()))
+                                   handlers="".join(_handler(n, b) for n, b in handlers.items()))
         super().__init__("cri", cri_config=config, net=True)
         # (containerd's CNI config syncer may have made the directory already)
         os.makedirs(os.path.join(self.dir, "cni"), exist_ok=True)
