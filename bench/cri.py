@@ -23,6 +23,7 @@ import collections
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -90,6 +91,13 @@ def ms(ns: float) -> float:
     return ns / 1e6
 
 
+def python_floor() -> float:
+    """ms of the venv's interpreter doing nothing (-I -S): what every pyrt-runc call pays first."""
+    t = time.time_ns()
+    subprocess.run([os.path.join(REPO, ".venv", "bin", "python"), "-I", "-S", "-c", "pass"], check=True)
+    return ms(time.time_ns() - t)
+
+
 def run(n: int, warmup: int, execs: int, work: str) -> dict:
     wrappers, logs = {}, {}
     for name, binary in HANDLERS.items():
@@ -103,21 +111,26 @@ def run(n: int, warmup: int, execs: int, work: str) -> dict:
         world.import_images()
         seq = Sequence(world, execs)
         samples = {h: collections.defaultdict(list) for h in HANDLERS}
+        floor = []
         for i in range(warmup + n):
             for h in HANDLERS:
                 spans = seq.once(h, i)
                 if i >= warmup:
                     for call, ss in spans.items():
                         samples[h][call] += [ms(b - a) for a, b in ss]
+            floor.append(python_floor())
         # The traced handlers: fewer rounds, only for the split.
         split = {h: collections.defaultdict(lambda: {"total": [], "runtime": [], "verbs": collections.Counter()})
                  for h in HANDLERS}
+        verb_ms = {h: collections.defaultdict(list) for h in HANDLERS}
         for i in range(max(1, n // 2)):
             for h in HANDLERS:
                 open(logs[h], "w").close()
                 spans = seq.once(f"{h}-traced", i)
                 with open(logs[h]) as f:
                     rcalls = [(v, int(a), int(b)) for v, a, b in (line.split() for line in f if len(line.split()) == 3)]
+                for v, a, b in rcalls:
+                    verb_ms[h][v].append(ms(b - a))
                 for call, ss in spans.items():
                     for a, b in ss:
                         inside = [(v, s, e) for v, s, e in rcalls if s >= a and e <= b]
@@ -134,8 +147,10 @@ def run(n: int, warmup: int, execs: int, work: str) -> dict:
     where = {h: {c: {"total_ms": statistics.median(d["total"]), "runtime_ms": statistics.median(d["runtime"]),
                      "runtime_calls": {v: k / d["n"] for v, k in sorted(d["verbs"].items())}}
                  for c, d in s.items()} for h, s in split.items()}
+    verbs = {h: {v: statistics.median(d) for v, d in sorted(vm.items())} for h, vm in verb_ms.items()}
     return {"n": n, "execs": execs, "samples": {h: dict(s) for h, s in samples.items()},
-            "median_ms": medians, "where": where}
+            "median_ms": medians, "where": where, "runtime_verb_ms": verbs,
+            "python_floor_ms": statistics.median(floor)}
 
 
 def report(res: dict) -> str:
@@ -157,6 +172,13 @@ def report(res: dict) -> str:
             cells.append(f"{d['runtime_ms']:>7.1f} + {d['total_ms'] - d['runtime_ms']:>6.1f}")
         verbs = ", ".join(f"{v} x{k:g}" for v, k in w["pyrt"][c]["runtime_calls"].items()) or "-"
         out.append(f"{c:<18}{cells[0]:>18}{cells[1]:>18}  {verbs}")
+    v = res["runtime_verb_ms"]
+    out += ["", "one runtime call, as the shim makes it (traced; median ms)",
+            f"{'verb':<18}{'runc':>9}{'pyrt-runc':>10}{'x runc':>9}"]
+    for verb in sorted(set(v["runc"]) & set(v["pyrt"])):
+        out.append(f"{verb:<18}{v['runc'][verb]:>9.1f}{v['pyrt'][verb]:>10.1f}{v['pyrt'][verb] / v['runc'][verb]:>8.2f}x")
+    out.append(f"(python -I -S -c pass, the interpreter's start-up that every pyrt-runc call pays first: "
+               f"{res['python_floor_ms']:.1f} ms)")
     return "\n".join(out)
 
 
