@@ -69,7 +69,7 @@ CRI_CONFIG = """
     conf_dir = "{{d}}/cni"
     max_conf_num = 1
   [plugins."io.containerd.grpc.v1.cri".containerd]
-    default_runtime_name = "runc"
+    default_runtime_name = "{default}"
     snapshotter = "overlayfs"
 {handlers}"""
 
@@ -130,16 +130,23 @@ class CriContainerd(Containerd):
 
     def __init__(self, handlers: dict[str, str] = HANDLERS):
         """HANDLERS: runtime handler name -> the runtime binary it runs."""
-        config = CRI_CONFIG.format(pause=PAUSE_IMAGE, cni_bin=CNI_BIN,
+        config = CRI_CONFIG.format(pause=PAUSE_IMAGE, cni_bin=CNI_BIN, default=next(iter(handlers)),
                                    restrict=str(not _cap_sys_resource()).lower(),
                                    handlers="".join(_handler(n, b) for n, b in handlers.items()))
         super().__init__("cri", cri_config=config, net=True)
+        self.cri = CriClient(self.address)
+        try:
+            # containerd serves without its CRI plugin when the plugin fails to load.
+            self.cri("Version", deadline=20)
+        except Exception as e:
+            log = self.daemon_log()[-2000:]
+            problems = self.close()
+            raise RuntimeError(f"containerd's CRI plugin does not answer ({e}): {log} {problems}") from None
         # (containerd's CNI config syncer may have made the directory already)
         os.makedirs(os.path.join(self.dir, "cni"), exist_ok=True)
         with open(os.path.join(self.dir, "cni", "10-pyrt-test.conflist"), "w") as f:
             json.dump(CNI_CONFLIST, f)
         self.logs = os.path.join(self.dir, "pod-logs")
-        self.cri = CriClient(self.address)
         self._baseline = None
 
     def import_images(self) -> None:
@@ -252,7 +259,12 @@ class CriContainerd(Containerd):
     def clear(self) -> list[str]:
         problems = []
         if self.daemon.poll() is None:
-            for p in self.cri("ListPodSandbox").items:
+            try:
+                pods = self.cri("ListPodSandbox").items
+            except Exception as e:  # noqa: BLE001
+                pods = []
+                problems.append(f"CRI ListPodSandbox failed: {e}")
+            for p in pods:
                 problems.append(f"pod left: {p.metadata.name} ({p.runtime_handler})")
                 try:
                     self.remove_pod(p.id)
