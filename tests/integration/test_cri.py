@@ -10,6 +10,7 @@ process, no cgroup, no veth, no netns file, no mount, no pod.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import time
@@ -204,3 +205,43 @@ def test_five_pods(k8s, handler):
         k8s.cri("RemoveContainer", container_id=cid)
         k8s.remove_pod(pod, sandbox)
     assert k8s.wait_clean() == {}
+
+
+CAP_SYS_ADMIN = 1 << 21
+# variant: (container security context, privileged pod, what the probe must see under either)
+SECURITY = {
+    "default": ({}, False, lambda r: r["status"]["Seccomp"] == "0" and r["euid"] == 0),
+    "seccomp-runtime-default": ({"seccomp": {"profile_type": "RuntimeDefault"}, "no_new_privs": True}, False,
+                                lambda r: (r["status"]["Seccomp"], r["status"]["NoNewPrivs"]) == ("2", "1")),
+    "user-readonly-rootfs": ({"run_as_user": {"value": 1000}, "readonly_rootfs": True}, False,
+                             lambda r: r["euid"] == 1000 and r["mounts"][0]["opts"].startswith("ro,")),
+    "privileged": ({"privileged": True}, True,
+                   lambda r: int(r["status"]["CapEff"], 16) & CAP_SYS_ADMIN and r["status"]["Seccomp"] == "0"),
+}
+
+
+@pytest.mark.parametrize("variant", SECURITY)
+def test_probe_view_matches(k8s, variant):
+    """What the static probe sees as a pod's container (mounts, capabilities, seccomp, no_new_privs,
+    ids, rlimits, environment, namespaces...) is the same under both handlers, for the CRI's
+    default container and with the security settings the kubelet passes most."""
+    security, privileged, expected = SECURITY[variant]
+    reports = {}
+    for handler in HANDLERS:
+        pod, sandbox = k8s.run_pod(f"probe-{variant}", handler, privileged=privileged)
+        cid = k8s.create(pod, sandbox, "probe", ["/bin/probe"], security=security)
+        k8s.cri("StartContainer", container_id=cid)
+        st = k8s.wait_state(cid, "CONTAINER_EXITED")
+        assert st.exit_code == 0, st
+        # A long line is logged in parts (P) ended by a full one (F).
+        text = "".join(t + ("\n" if tag == "F" else "")
+                       for stream, tag, t in log_entries(st.log_path) if stream == "stdout")
+        k8s.cri("RemoveContainer", container_id=cid)
+        k8s.remove_pod(pod, sandbox)
+        for unique, same in ((pod, "<pod>"), (cid, "<ctr>"), (sandbox["metadata"]["uid"], "<uid>")):
+            text = text.replace(unique, same)
+        reports[handler] = json.loads(re.sub(r"/snapshots/\d+/", "/snapshots/<n>/", text))
+    a, b = reports["runc"], reports["pyrt"]
+    assert any(m["mnt"] == "/proc" for m in a["mounts"]) and expected(a), a
+    diffs = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+    assert not diffs, json.dumps(diffs, indent=1)

@@ -30,6 +30,7 @@ import uuid
 from tests.support.bundle import PYRT_RUNC, REPO, RUNC
 from tests.support.callers import stage_busybox_rootfs
 from tests.support.containerd import Containerd
+from tests.support.differential import probe_binary
 
 HANDLERS = {"runc": RUNC, "pyrt": PYRT_RUNC}
 PAUSE_IMAGE = "localhost/pyrt-pause:test"
@@ -150,7 +151,7 @@ class CriContainerd(Containerd):
         self._baseline = None
 
     def import_images(self) -> None:
-        self.import_busybox()
+        self.import_busybox({"/bin/probe": probe_binary()})
         stage = os.path.join(self.dir, "pause-rootfs")
         os.makedirs(stage)
         shutil.copy2(pause_binary(), os.path.join(stage, "pause"))
@@ -167,25 +168,26 @@ class CriContainerd(Containerd):
 
     # -- a pod, the way the kubelet builds one -------------------------------------------------
 
-    def sandbox_config(self, name: str, pid: str = "CONTAINER") -> dict:
+    def sandbox_config(self, name: str, pid: str = "CONTAINER", privileged: bool = False) -> dict:
         uid = uuid.uuid4().hex
         return {"metadata": {"name": name, "uid": uid, "namespace": "pyrt-test", "attempt": 0},
                 "hostname": name, "log_directory": os.path.join(self.logs, uid),
                 "linux": {"cgroup_parent": f"{POD_CGROUP_PARENT}/pod{uid}",
-                          "security_context": {"namespace_options": {"pid": pid}}}}
+                          "security_context": {"namespace_options": {"pid": pid}, "privileged": privileged}}}
 
-    def run_pod(self, name: str, handler: str, pid: str = "CONTAINER") -> tuple[str, dict]:
-        config = self.sandbox_config(name, pid)
+    def run_pod(self, name: str, handler: str, pid: str = "CONTAINER", privileged: bool = False) -> tuple[str, dict]:
+        config = self.sandbox_config(name, pid, privileged)
         os.makedirs(config["log_directory"])
         r = self.cri("RunPodSandbox", config=config, runtime_handler=handler)
         return r.pod_sandbox_id, config
 
     def create(self, pod: str, sandbox: dict, name: str, command: list[str],
-               memory: int = 0, pid: str = "CONTAINER") -> str:
+               memory: int = 0, pid: str = "CONTAINER", security: dict | None = None) -> str:
+        """SECURITY: more fields of the container's LinuxContainerSecurityContext."""
         config = {"metadata": {"name": name}, "image": {"image": self.image}, "command": command,
                   "log_path": f"{name}.log",
                   "linux": {"resources": {"memory_limit_in_bytes": memory},
-                            "security_context": {"namespace_options": {"pid": pid}}}}
+                            "security_context": {"namespace_options": {"pid": pid}, **(security or {})}}}
         return self.cri("CreateContainer", pod_sandbox_id=pod, config=config,
                         sandbox_config=sandbox).container_id
 
