@@ -174,6 +174,25 @@ def test_container_exits_on_its_own(k8s, handler):
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
+def test_start_error(k8s, handler):
+    """A command that does not exist: StartContainer fails with the runtime's words, the
+    container is EXITED (128, StartError) and nothing of it is left (no process, no cgroup, no
+    rootfs mount) before it is even removed."""
+    pod, sandbox = k8s.run_pod(f"starterr-{handler}", handler)
+    cid = k8s.create(pod, sandbox, "bad", ["/no/such/binary"])
+    with pytest.raises(grpc.RpcError) as e:
+        k8s.cri("StartContainer", container_id=cid)
+    assert "stat /no/such/binary: no such file or directory" in e.value.details(), e.value.details()
+    st = k8s.status(cid)
+    assert (st.state, st.exit_code, st.reason) == (k8s.cri.pb.CONTAINER_EXITED, 128, "StartError"), st
+    assert "/no/such/binary" in st.message
+    left = k8s.left_behind()
+    assert not [x for kind in ("processes", "cgroups", "mounts") for x in left.get(kind, ()) if cid in x], left
+    k8s.cri("RemoveContainer", container_id=cid)
+    k8s.remove_pod(pod, sandbox)
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
 def test_oom_killed(k8s, handler):
     """A container that outgrows its memory limit is reported OOMKilled. It waits for a go from
     an exec, so that the shim watches its cgroup's OOM events before the allocation starts."""
