@@ -91,24 +91,8 @@ def h_kill(g, container_id, signal, all_):
 
 
 def h_delete(g, container_id, force):
-    from pyrt.errors import NotFoundError
-    from pyrt.runtime import container as c
-    from pyrt.runtime.state import UnreadableStateError
-    try:
-        ctr = _load(g, container_id)
-    except NotFoundError:
-        # A directory without state.json is what a create killed right after mkdir leaves:
-        # removed here, as runc does, so the id is usable again.
-        c.remove_debris(g.root, container_id)
-        if force:
-            return  # runc: delete --force of a missing container succeeds
-        raise
-    except UnreadableStateError as e:
-        if not force:
-            raise
-        c.force_delete_unreadable(g.root, container_id, e)
-        return
-    ctr.delete(force=force)
+    from pyrt.runtime.container import delete_container
+    delete_container(g.root, container_id, force=force)
 
 
 def h_list(g, fmt, quiet):
@@ -299,6 +283,10 @@ def guarded(g: Globals | None, fn, *args) -> int:
         rc = fn(*args)
         return rc if isinstance(rc, int) else 0
     except PyrtError as e:
+        if g is not None and g.debug and e.__cause__ is not None:
+            # --debug shows what lies under the one line (an OSError with its errno and path)
+            from pyrt import trace
+            trace.step(f"{type(e).__name__} caused by {type(e.__cause__).__name__}: {e.__cause__}")
         return fail(g, str(e), e.exit_code)
     except OSError as e:
         msg = e.strerror or str(e)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 
-from pyrt.errors import ConfigError, PyrtError, StateError
+from pyrt.errors import ConfigError, NotFoundError, PyrtError, StateError
 from pyrt.linux import proc
 from pyrt.runtime import state as st
 from pyrt.runtime.state import Status
@@ -140,17 +140,21 @@ class Container:
         not running fails with `container not running` (exit 1)."""
         with self.lock():
             status = self.status()
-            if all_processes:
-                mgr = self.cgroup_manager()
-                if mgr is not None and mgr.exists():
-                    mgr.kill_all(sig)
-                    return
-                if not status.can_kill():
-                    return  # nothing left to signal (runc: stopped and no cgroup is success)
-            if not status.can_kill():
-                raise PyrtError(f"container not running ({self.id} is {status.value})")
-            if not signal_process(self.state.pid, self.state.start_time, sig):
-                raise PyrtError(f"container not running ({self.id}: its init has exited)")
+            mgr = self.cgroup_manager()
+            if all_processes and mgr is not None and mgr.exists():
+                mgr.kill_all(sig)
+            elif all_processes and not status.can_kill():
+                return  # nothing left to signal (runc: stopped and no cgroup is success)
+            elif not status.can_kill():
+                raise st.NotRunningError(f"container not running ({self.id} is {status.value})")
+            elif not signal_process(self.state.pid, self.state.start_time, sig):
+                raise st.NotRunningError(f"container not running ({self.id}: its init has exited)")
+            if status is Status.PAUSED and sig == 9 and mgr is not None:
+                # as runc: a frozen process cannot die (v1 freezer), so SIGKILL thaws the group
+                try:
+                    mgr.thaw()
+                except (OSError, PyrtError):
+                    pass
 
     def delete(self, force: bool = False) -> None:
         from pyrt.runtime import hooks
@@ -165,6 +169,10 @@ class Container:
                 end_processes(mgr, self.state.pid, self.state.start_time, self.frozen())
             if mgr is not None:
                 mgr.destroy()
+            if "mount" not in self.state.namespaces:
+                # the init mounted in the runtime's own mount namespace (inherited, per the spec)
+                from pyrt.runtime import rootfs
+                rootfs.release_inherited(self.state.rootfs)
             # poststop failures are logged, not fatal (runtime-spec)
             if self.state.hooks.get("poststop"):
                 hooks.run_hooks(self.state.hooks, "poststop", self.hook_state(Status.STOPPED), fatal=False)
@@ -216,10 +224,15 @@ def end_processes(mgr, pid: int, started: int, frozen: bool = False) -> None:
         except (OSError, PyrtError):
             signal_process(pid, started, _signal.SIGKILL)
         deadline = time.monotonic() + 10
+        again = time.monotonic() + 0.1
         while time.monotonic() < deadline:
             try:
                 if not mgr.pids():
                     break
+                if time.monotonic() > again:
+                    # a child forked while the pids were read and signalled (no freezer on v1)
+                    mgr.kill_all(_signal.SIGKILL)
+                    again = time.monotonic() + 0.1
             except (OSError, PyrtError):
                 break
             time.sleep(0.01)
@@ -287,6 +300,26 @@ def remove_container_dir(d: str) -> None:
             import shutil
             shutil.rmtree(os.path.join(d, name))
     os.rmdir(d)
+
+
+def delete_container(root: str, container_id: str, force: bool = False) -> None:
+    """`delete [--force] ID`, whatever state the container's directory is in: a directory without
+    state.json (a create killed right after mkdir) is removed, as runc does, and is then a
+    missing container (fine with FORCE); an unreadable state.json is an error, or with FORCE its
+    processes are ended through cgroup.json (force_delete_unreadable)."""
+    try:
+        ctr = Container.load(root, container_id)
+    except NotFoundError:
+        remove_debris(root, container_id)
+        if force:
+            return  # runc: delete --force of a missing container succeeds
+        raise
+    except st.UnreadableStateError as e:
+        if not force:
+            raise
+        force_delete_unreadable(root, container_id, e)
+        return
+    ctr.delete(force=force)
 
 
 def force_delete_unreadable(root: str, container_id: str, error: PyrtError) -> None:

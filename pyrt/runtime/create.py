@@ -32,7 +32,18 @@ def _write_id_maps(pid: int, spec) -> None:
             with open(f"/proc/{pid}/{name}", "w") as f:
                 f.write(text)
         except OSError as e:
-            raise RuntimeSetupError(f"write {name}: {os.strerror(e.errno).lower()}") from None
+            raise RuntimeSetupError(f"write /proc/{pid}/{name}: {os.strerror(e.errno).lower()}") from e
+
+
+def _check_lsm(process, mount_label: str = "") -> None:
+    """A profile or label the host cannot apply is an error before anything is set up
+    (runtime-spec: unsupported values MUST error)."""
+    if not (process.apparmor_profile or process.selinux_label or mount_label):
+        return
+    from pyrt.linux import lsm
+    refused = lsm.refusal(process.apparmor_profile, process.selinux_label, mount_label)
+    if refused:
+        raise ConfigError(f"{refused[0]}: {refused[1]}")
 
 
 def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go=None) -> tuple[int, object]:
@@ -97,7 +108,7 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go
                     launch.console_back.close()
                 return init_pid, parent_sock
             elif t == "error":
-                raise RuntimeSetupError(msg["message"])
+                raise channel.error_from(msg)
             else:
                 raise RuntimeSetupError("container init exited before it was set up")
     except BaseException:
@@ -140,13 +151,14 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
     # the namespaces, and `start` refuses (state.no_process). runc 1.1 refuses at create.
     no_process = spec.process is None
     process = spec.process if not no_process else Process(args=())
-    if spec.linux.namespace("mount") is None:
-        raise ConfigError("linux.namespaces: a mount namespace is required")
+    _check_lsm(process, spec.linux.mount_label)
     if process.terminal and not console_socket and not foreground:
         raise UsageError("process.terminal is true: pass --console-socket (or run in the foreground)")
     join, new = _namespaces(spec)
     # stage 1 can reach the host's cgroup files only in the host's user and mount namespaces
     placed_by_stage1 = "user" not in new and not any(t in ("user", "mount") for t, _ in join)
+    # No mount namespace: the init mounts in ours (spec: inherited), to be undone on failure.
+    inherited_top = _rootfs().top_mount(spec.root.path) if spec.linux.namespace("mount") is None else False
     d = st.make_container_dir(root, container_id)
     if trace.on:
         trace.step(f"state: mkdir {d}")
@@ -235,6 +247,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         if fifo_fd >= 0:
             os.close(fifo_fd)
         _kill_init(init_pid)
+        if inherited_top is not False:
+            _rootfs().release_inherited(spec.root.path, unless_top=inherited_top)
         if mgr is not None:
             try:
                 mgr.destroy()
@@ -242,6 +256,11 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 pass
         remove_container_dir(d)
         raise
+
+
+def _rootfs():
+    from pyrt.runtime import rootfs  # only for configs without a mount namespace (start-up time)
+    return rootfs
 
 
 def _rfc3339_now() -> str:
@@ -327,6 +346,7 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
         raise StateError(f"cannot exec in a container that is {status.value}")
     if process.terminal and not console_socket and detach:
         raise UsageError("a terminal needs --console-socket when detached")
+    _check_lsm(process)
     from pyrt.spec.config import load_bundle
     spec = load_bundle(ctr.state.bundle)
     pid = ctr.state.pid

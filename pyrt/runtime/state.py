@@ -20,7 +20,8 @@ from __future__ import annotations
 import fcntl
 import os
 
-from pyrt.errors import ExistsError, NotFoundError, PyrtError, UsageError, quote
+from pyrt.errors import ExistsError, NotFoundError, PyrtError, StateError, UsageError, quote
+from pyrt.privdir import ensure_private_dir
 from pyrt.spec import jsonio
 
 DEFAULT_ROOT = "/run/pyrt-runc"
@@ -139,7 +140,30 @@ class State:
             factory = cls.FIELDS.get(k)
             if factory is not None and (type(v) is not factory):  # bool is not an int here
                 raise ValueError(f"{k}: expected {_json_type(factory())}, got {_json_type(v)}")
+        if d.get("cgroup"):
+            check_cgroup_record(d["cgroup"], "cgroup")
         return cls(**{k: v for k, v in d.items() if k in cls.FIELDS})
+
+
+# The cgroup Manager's record (Manager.to_state): field -> JSON types it may hold.
+_CGROUP_RECORD = {"path": (str,), "mode": (str,), "v2": (str, type(None)), "v2_root": (str, type(None)),
+                  "v2_controllers": (list,), "v1": (dict,), "v1_roots": (dict,), "created": (list,)}
+
+
+def check_cgroup_record(record, where: str = "cgroup.json") -> None:
+    """ValueError naming the field unless RECORD has the shape Manager.to_state() writes (a
+    damaged one must be an error line, not a traceback from deep in the cgroup layer)."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected an object, got {_json_type(record)}")
+    for key, types in _CGROUP_RECORD.items():
+        v = record.get(key)
+        if key in ("path", "mode") and v is None:
+            raise ValueError(f"{where}.{key}: missing")
+        if v is not None and not isinstance(v, types):
+            raise ValueError(f"{where}.{key}: expected {_json_type(types[0]())}, got {_json_type(v)}")
+        items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else ()
+        if any(not isinstance(x, str) for x in items):
+            raise ValueError(f"{where}.{key}: expected strings")
 
 
 def _json_type(v) -> str:
@@ -148,6 +172,13 @@ def _json_type(v) -> str:
         if isinstance(v, t):
             return name
     return "null"
+
+
+class NotRunningError(StateError):
+    """`kill` of a container that is not running: a StateError (callers may catch it as one),
+    but exit 1 with `container not running`, runc's answer, which containerd's shim takes for
+    "already gone" (pkg/process/utils.go checkKillError; docs/exit-codes.md)."""
+    exit_code = 1
 
 
 class UnreadableStateError(PyrtError):
@@ -168,6 +199,8 @@ def validate_id(container_id: str) -> None:
     if container_id in (".", "..") or not _ID_CHARS.issuperset(container_id):
         raise UsageError(f"invalid container id {quote(container_id)}: use ASCII letters, digits, "
                          "'_', '+', '-', '.'")
+    if len(container_id) > 255:  # a directory name (runc fails later: `file name too long`)
+        raise UsageError(f"invalid container id {quote(container_id)}: at most 255 characters")
 
 
 def container_dir(root: str, container_id: str) -> str:
@@ -232,8 +265,7 @@ def read_cgroup_record(directory: str) -> dict | None:
         record = _read_json(os.path.join(directory, CGROUP_FILE))
     except FileNotFoundError:
         return None
-    if not isinstance(record, dict) or not isinstance(record.get("created", []), list):
-        raise ValueError("cgroup.json: not a cgroup record")
+    check_cgroup_record(record)
     return record
 
 
@@ -275,9 +307,10 @@ class Lock:
 
 
 def make_container_dir(root: str, container_id: str) -> str:
-    """Create <root>/<id> (mode 0711, as runc); ExistsError if the id is taken."""
+    """Create <root>/<id> (mode 0711, as runc) in a root kept 0700 (as runc; a looser one is
+    tightened, pyrt.privdir); ExistsError if the id is taken."""
     d = container_dir(root, container_id)
-    os.makedirs(root, mode=0o711, exist_ok=True)
+    ensure_private_dir(root)
     try:
         os.mkdir(d, 0o711)
     except FileExistsError:

@@ -167,3 +167,19 @@ def test_delete_of_a_created_container_as_containerd_shim_does(sides):
     for s in sides.values():
         assert s.status("c2") == "running"
         assert s("delete", "--force", "c2").returncode == 0
+
+
+def test_sigkill_ends_a_paused_container(sides):
+    """CRI stops a paused container with SIGKILL: runc thaws it so the signal lands (a frozen
+    process cannot die); `kill --all` too."""
+    for all_ in ([], ["--all"]):
+        for s in sides.values():
+            s.config(["sleep", "60"])
+            assert s("run", "-d", "-b", s.bundle, "c1").returncode == 0, s.name
+            assert s("pause", "c1").returncode == 0, s.name
+            assert s.status("c1") == "paused"
+        res = each(sides, "kill", *all_, "c1", "KILL")
+        assert {n: p.returncode for n, p in res.items()} == {"runc": 0, "pyrt-runc": 0}, (all_, res)
+        for s in sides.values():
+            s.wait_status("c1", "stopped")
+            assert s("delete", "c1").returncode == 0

@@ -237,3 +237,21 @@ def test_damaged_state_without_cgroup_record_says_why(rt, crash_bundle, cgroup_p
     os.rename(os.path.join(d, "cgroup.json.away"), os.path.join(d, "cgroup.json"))
     assert rt("delete", "--force", "c1").returncode == 0
     assert_all_freed(rt, f"{cgroup_parent}/ctr", tag)
+
+
+def test_delete_force_ends_a_container_that_keeps_forking(rt, bundle, cgroup_parent, tag):  # noqa: F811
+    """No pid namespace, so the init's death ends nothing else, and every process forks anew:
+    delete --force still ends them all through the cgroup (pids.max keeps the host safe)."""
+    def mutate(cfg):
+        cfg["process"]["env"].append(tag)
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "pid"]
+        cfg["linux"]["resources"] = {"pids": {"limit": 64}}
+    bundle.config(["sh", "-c", "while :; do (sleep 60 &) 2>/dev/null; done"], mutate=mutate)
+    assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
+    deadline = time.monotonic() + 10
+    while len(tagged_processes(tag)) < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(tagged_processes(tag)) >= 10
+    out = caller(rt.root, "delete", "--force", "c1")
+    assert out.stdout.split() == ["rc=0", "victim-alive", "survived"], (out.stdout, out.stderr)
+    assert_all_freed(rt, f"{cgroup_parent}/ctr", tag)
