@@ -121,6 +121,10 @@ class Engine:
         cid = cid or self.store.new_id()
         cdir = self.store.dir(cid)
         name = name or self.store.unused_name()
+        with self.store.lock(cid):       # held until the record exists: see store.is_debris
+            return self._create_locked(config, host, name, cid, cdir, image, image_cfg)
+
+    def _create_locked(self, config, host, name, cid, cdir, image, image_cfg) -> ContainerRecord:
         made_volumes: list[str] = []
         try:
             self.store.claim_name(name, cid)
@@ -140,9 +144,11 @@ class Engine:
             rec = ContainerRecord(id=cid, name=name, created=logs.now_rfc3339(), config=config, host=host)
             rec.rootfs_kind = rootfs.prepare(cdir, self.images.layer_dirs(image))
             spec = bundle.generate(rec, image_cfg, cdir, self.cgroup_parent, self.volumes.path)
+            _crash_point("engine-rootfs-made")
             bundle.etc_files(rec, cdir, spec["hostname"])
             _write_json(os.path.join(cdir, "config.json"), spec)
             self.store.write(rec)
+            _crash_point("engine-created")
             return rec
         except BaseException:
             from pyrt.engine import rootfs
@@ -162,6 +168,7 @@ class Engine:
         rec = self.store.read(cid)
         cdir = self.store.dir(cid)
         rootfs.mount(cdir, self.images.layer_dirs(self.images.get(rec.config.image_id)))
+        _crash_point("engine-mounted")
         rroot = self.runtime_root(rec.host.runtime)
         try:
             if rec.host.runtime:
@@ -172,6 +179,7 @@ class Engine:
             with contextlib.suppress(PyrtError, OSError):
                 rootfs.unmount(cdir)
             raise
+        _crash_point("engine-launched")
         from pyrt.linux import proc
         with self.store.updating(cid) as rec:
             rec.state.status = "running"
@@ -220,15 +228,13 @@ class Engine:
         if rec.host.runtime:
             _external(rec.host.runtime, rroot, "delete", "--force", rec.id, check=False)
             return False
-        try:
-            ctr = _rt().load(rroot, rec.id)
-        except (NotFoundError, PyrtError, OSError):
-            return False
         oom = False
         with contextlib.suppress(PyrtError, OSError):
-            mgr = ctr.cgroup_manager()
+            mgr = _rt().load(rroot, rec.id).cgroup_manager()
             oom = bool(mgr and mgr.oom_killed())
-        ctr.delete(force=True)
+        from pyrt.runtime.container import delete_container
+        # whatever state the runtime's directory is in, a create killed half-way included
+        delete_container(rroot, rec.id, force=True)
         return oom
 
     # -- containers: lifecycle from the CLI / API --------------------------------------------------
@@ -397,8 +403,9 @@ class Engine:
             with contextlib.suppress(NotRunning):
                 self.kill(cid, "SIGKILL")
             self.wait_exit(cid, 30)
-        with self.store.updating(cid) as rec:
-            rec.state.status = "removing"
+        if rec.state.status != "dead":
+            with self.store.updating(cid) as rec:
+                rec.state.status = "removing"
         from pyrt.engine import rootfs
         self._runtime_delete(rec)
         cdir = self.store.dir(cid)
@@ -408,7 +415,8 @@ class Engine:
                 if m.type == "volume" and m.anonymous:
                     with contextlib.suppress(PyrtError, OSError):
                         self.volumes.remove(m.source, force=True)
-        self.store.release_name(rec.name, cid)
+        if rec.name:
+            self.store.release_name(rec.name, cid)
         shutil.rmtree(cdir)
 
     def pause(self, ref: str) -> None:
@@ -506,6 +514,12 @@ class Engine:
             return exec_process(rroot, rec.id, process, detach=detach)
         except StateError:
             raise NotRunning(f"container {rec.name} is not running") from None
+
+
+def _crash_point(step: str) -> None:
+    """PYRT_TEST_CRASH_AT=STEP: SIGKILL here (the fault-injection tests; see pyrt.runtime.state)."""
+    from pyrt.runtime.state import crash_point
+    crash_point(step)
 
 
 def _write_json(path: str, obj) -> None:
