@@ -408,3 +408,16 @@ def test_after_a_reboot_containers_are_exited_and_start_again(eng):
     eng.ok("start", "boot")
     _until(lambda: eng.ok("logs", "boot").count("up") == 2, what="the second start")
     eng.ok("rm", "-f", "boot")
+
+
+def test_system_df_and_prune(eng):
+    eng.ok("create", "--name", "stopped", "-v", "keep:/k", "busybox", "true")
+    eng.ok("run", "-d", "--name", "live", "busybox", "sleep", "300")
+    df = eng.ok("system", "df")
+    rows = {line.split()[0]: line.split()[1:3] for line in df.splitlines()[1:]}
+    assert rows["Images"] == ["1", "1"] and rows["Containers"] == ["2", "1"] and rows["Local"][1:] == ["1"], df
+    out = eng.ok("system", "prune", "-f", "--volumes")
+    assert "Deleted container:" in out and "live" not in out
+    assert eng.ok("ps", "-a", "--format", "{{.Names}}").split() == ["live"]
+    assert eng.ok("volume", "ls", "-q") == ""
+    eng.ok("rm", "-f", "live")
