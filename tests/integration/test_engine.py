@@ -421,3 +421,30 @@ def test_system_df_and_prune(eng):
     assert eng.ok("ps", "-a", "--format", "{{.Names}}").split() == ["live"]
     assert eng.ok("volume", "ls", "-q") == ""
     eng.ok("rm", "-f", "live")
+
+
+def test_a_full_disk_stops_logging_not_the_container(tmp_path, cgroup_parent, busybox_tar):
+    """The log's filesystem fills up: logging stops with the reason in inspect's State.LogError,
+    the container runs to its end, and the log file holds whole records only."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "pyrt-test-small", str(small)], check=True)
+    try:
+        e = EngineEnv(str(small / "e"), cgroup_parent, busybox_tar)
+        try:
+            p = e.pyrt("run", "--name", "chatty", "busybox", "sh", "-c",
+                       "i=0; while [ $i -lt 150000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; "
+                       "i=$((i+1)); done; echo done >&2", timeout=300)
+            assert p.returncode == 0 and p.stderr.endswith("done\n"), p.stderr[-300:]
+            st = json.loads(e.ok("inspect", "chatty"))[0]["State"]
+            assert st["ExitCode"] == 0 and "No space left" in st["LogError"], st
+            cid = e.ok("inspect", "-f", "{{.Id}}", "chatty").strip()
+            with open(os.path.join(e.root, "containers", cid, f"{cid}-json.log")) as f:
+                lines = f.readlines()
+            assert lines and all(json.loads(line)["log"].startswith("line-") for line in lines)
+            e.ok("rm", "chatty")
+        finally:
+            problems = e.teardown()
+        assert not problems, problems
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
