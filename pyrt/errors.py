@@ -29,6 +29,15 @@ def quote(value: str, limit: int = 64) -> str:
     return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
+def shorten(text: str, limit: int) -> str:
+    """TEXT if it fits in LIMIT characters, else its head and its tail (where an error names its
+    reason) around a count of what was cut: a hostile value quoted inside stays small."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 5
+    return f"{text[:limit - tail]}...[{len(text) - limit} characters cut]...{text[-tail:]}"
+
+
 class UsageError(PyrtError):
     """Bad flags or arguments on the command line."""
     exit_code = 2

@@ -287,3 +287,23 @@ def test_stage1_names_a_namespace_it_cannot_open(monkeypatch):
     with pytest.raises(RuntimeSetupError, match="network namespace /run/netns/x: no such file"):
         init._stage1(Sock(rec), launch_for(stage1_config()))
     assert not rec.has("sc.setns") and not rec.has("os.fork")
+
+
+def test_without_a_process_the_init_only_holds_the_namespaces(monkeypatch):
+    """config.json without `process` (allowed at create): the set-up runs, `created` is sent and
+    the init blocks on the exec fifo; `start` refuses such a container, and were the fifo opened
+    anyway the init would exit, never look up or execve a program, nor run startContainer hooks."""
+    from pyrt.spec.config import Process
+    cfg = full_config()
+    del cfg["process"]
+    spec = parse(cfg, "/bundle")
+    launch = init.Launch(container_id="c", spec=spec, process=Process(args=()), fifo_fd=9,
+                         new=[n.type for n in spec.linux.namespaces if not n.path])
+    rec = record_init(monkeypatch, None)
+    rec.returns["rootfs.own_cgroups"] = {"memory": "/c"}
+    with pytest.raises(ProcessExit):
+        init.container_init(Sock(rec), launch, GO)
+    rec.in_order("rootfs.switch_root", ("channel.send", Sock(rec), "created"), ("os.open", "/proc/self/fd/9"),
+                 ("os.write",))
+    assert not rec.has("lookup") and not rec.has("os.execve")
+    assert not rec.has("hooks.run_hooks", ANY, "startContainer")
