@@ -193,8 +193,9 @@ class Engine:
 
     def _run_in_process(self, rroot: str, cid: str, cdir: str, tty: bool) -> tuple[int, int]:
         from pyrt.runtime.create import create
+        from pyrt.runtime.container import delete_container
         with contextlib.suppress(PyrtError, OSError):
-            _rt().load(rroot, cid).delete(force=True)   # what a crash left of an earlier run
+            delete_container(rroot, cid, force=True)    # what a crash left of an earlier run, any state
         ctr = create(rroot, cid, cdir, foreground=tty, start=True)
         if not ctr.started:
             ctr.start()
