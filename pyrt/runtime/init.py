@@ -359,11 +359,9 @@ def container_init(sock, launch: Launch, go: dict) -> None:
 
     # 3. (oom_score_adj was written by stage 1, in the host's namespaces: see _harden.)
 
-    # 4. The rootfs: propagation, mounts in order, devices, /dev links.
-    if spec.has_new("mount") or spec.linux.namespace("mount"):
-        rootfs.prepare(spec, rootdir, cgroup_paths=own)
-    else:
-        raise RuntimeSetupError("linux.namespaces: a mount namespace is required")
+    # 4. The rootfs: propagation, mounts in order, devices, /dev links (in the runtime's mount
+    #    namespace when the config lists none: the spec says it is then inherited).
+    rootfs.prepare(spec, rootdir, cgroup_paths=own)
 
     # 5. Hooks around the rootfs: prestart and createRuntime run in the runtime's namespaces
     #    (the parent runs them), createContainer here, in the container's, before pivot_root.
@@ -375,7 +373,8 @@ def container_init(sock, launch: Launch, go: dict) -> None:
     # 6. Switch root, then make the working directory exist (runc creates it too). From here on
     #    /proc is the container's: proven to be procfs before the init trusts it (a bind volume
     #    over /proc would fake setgroups, fds and the exec fifo).
-    rootfs.switch_root(rootdir, launch.no_pivot)
+    rootfs.switch_root(rootdir, launch.no_pivot, propagation=spec.linux.rootfs_propagation,
+                       inherited=spec.linux.namespace("mount") is None)
     _require_container_procfs()
     if process.cwd != "/":
         try:
@@ -387,8 +386,7 @@ def container_init(sock, launch: Launch, go: dict) -> None:
     if process.terminal:
         _setup_console(launch, process, rootfs)
 
-    # 8. root.readonly. (rootfsPropagation was applied to the host's / copy before the rootfs
-    #    bind; like the reference runc 1.1 it is not re-applied to the new /.)
+    # 8. root.readonly. (switch_root gave the new / its rootfsPropagation, as crun does.)
     if spec.root.readonly:
         rootfs.readonly_root()
 
@@ -525,7 +523,9 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
         if trace.on:
             trace.step("prctl(PR_SET_NO_NEW_PRIVS, 1): execve can never grant more privileges")
         capabilities.set_no_new_privs()
-    path = lookup(process.args[0], env["PATH"])
+    # No args: config.json has no `process` (allowed at create); `start` refuses such a container,
+    # so this init only holds the namespaces until `delete`, blocked on the exec fifo below.
+    path = lookup(process.args[0], env["PATH"]) if process.args else ""
 
     # Only fds 0-2 and the preserved ones reach the container's process.
     _preserve_fds(launch.preserve_fds)
@@ -540,13 +540,16 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
             signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
         if trace.on:
             trace.step("set up; waiting on the exec fifo until `pyrt-runc start`")
+        # Left open: execve closes it (O_CLOEXEC), and that end-of-file tells a `start` with
+        # poststart hooks that the container's process has been executed.
         fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         a, b = os.fstat(fd), os.fstat(launch.fifo_fd)
         if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):  # a mount over /proc/<pid>/fd?
             print(f"pyrt-runc: /proc/self/fd/{launch.fifo_fd} is not the exec fifo", file=sys.stderr, flush=True)
             os._exit(1)
         os.write(fd, b"0")
-        os.close(fd)
+        if not process.args:
+            os._exit(1)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                     signal.SIGUSR2):
             signal.signal(sig, signal.SIG_DFL)

@@ -4,18 +4,17 @@ from __future__ import annotations
 import os
 import subprocess
 
-from pyrt.errors import ConfigError, StateError, UsageError
+from pyrt.errors import ConfigError, UsageError
 
 
 def container_pids(ctr) -> list[int]:
-    """Pids in the container's cgroup (host pids), or just its init when it has no cgroup."""
-    status = ctr.status()
-    if status.value in ("stopped", "creating"):
-        raise StateError(f"container {ctr.id!r} is {status.value}")
+    """Pids in the container's cgroup (host pids), or just its init when it has no cgroup. A
+    stopped container lists what its cgroup still holds, often nothing (runc answers `[]`, exit
+    0; containerd's shim asks it for Pids)."""
     mgr = ctr.cgroup_manager()
-    if mgr is not None:
+    if mgr is not None and mgr.exists():
         return sorted(mgr.pids())
-    return [ctr.state.pid]
+    return [ctr.state.pid] if ctr.init_alive() else []
 
 
 def ps_table(pids: list[int], ps_args: list[str]) -> str:

@@ -383,13 +383,17 @@ def _read_json(path: str):
     """The JSON document in PATH; a missing or unreadable file or bad JSON is one clear error."""
     try:
         with open(path, "rb") as f:
-            return jsonio.load(f)
+            doc = jsonio.load(f)
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such file") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid JSON: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
+    where = jsonio.find_nul(doc, skip=("annotations",))
+    if where is not None:
+        raise ConfigError(f"{where}: contains a NUL character")
+    return doc
 
 
 def load_config(path: str, bundle: str = "") -> Spec:

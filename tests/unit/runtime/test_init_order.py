@@ -89,7 +89,8 @@ def test_container_init_takes_its_numbered_steps_in_order(monkeypatch):
         "capabilities.set_no_new_privs", "lookup /bin/app", "hardening.cloexec_from 3",
         # ... then created, the wait for `start` on the exec fifo (the one we hold), startContainer hooks
         "channel.send created", *fifo_signals,
-        "os.open /proc/self/fd/9 524289", "os.fstat 101", "os.fstat 9", "os.write 101 b'0'", "os.close 101",
+        # the fifo's write end stays open until execve (close-on-exec): `start` sees EOF there
+        "os.open /proc/self/fd/9 524289", "os.fstat 101", "os.fstat 9", "os.write 101 b'0'",
         *(f"{s} 0" for s in fifo_signals),
         "hooks.run_hooks startContainer", "sock.close",
         # ... signal defaults, seccomp last (with no_new_privs), execve of the stub, which execs the program
@@ -215,13 +216,15 @@ def test_a_failing_start_container_hook_ends_the_init_before_execve(monkeypatch)
     assert e.value.args == (1,) and not rec.has("os.execve") and not rec.has("seccomp.load")
 
 
-def test_no_mount_namespace_is_refused_before_any_mount(monkeypatch):
+def test_without_a_mount_namespace_the_rootfs_is_set_up_in_the_inherited_one(monkeypatch):
+    """No mount namespace in the config: the runtime's is inherited (runtime-spec MUST), so the
+    rootfs is prepared there and switch_root is told to chroot, not pivot_root."""
     cfg = full_config()
     cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "mount"]
-    rec = record_init(monkeypatch)
-    with pytest.raises(RuntimeSetupError, match="mount namespace"):
-        init.container_init(Sock(rec), launch_for(cfg), GO)
-    assert not any(n.startswith("rootfs.") and n != "rootfs.own_cgroups" for n in rec.names())
+    rec = run_init(monkeypatch, cfg)
+    rec.in_order("rootfs.prepare", "rootfs.switch_root", "os.execve")
+    switch = next(c for c in rec.calls if c[0] == "rootfs.switch_root")
+    assert switch[-1] == {"propagation": "", "inherited": True}
 
 
 def test_exec_only_sets_up_the_process(monkeypatch):
