@@ -16,3 +16,11 @@ c["process"]["args"] = ["sh", "-c", "echo hello from pyrt: pid $$, hostname $(ho
 json.dump(c, open("config.json", "w"), indent=2)
 PY
 "$OLDPWD/.venv/bin/pyrt-runc" --root /run/pyrt-runc run "pyrt-demo-$$"
+
+# The docker-like engine on the same rootfs, imported as an image (no registry needed).
+store=$(mktemp -d /tmp/pyrt-demo-store.XXXXXX)
+trap 'rm -rf "$bundle"; "$OLDPWD/.venv/bin/pyrt" --root "$store/root" --run-root "$store/run" container prune -f >/dev/null 2>&1; rm -rf "$store"' EXIT
+tar -C "$bundle/rootfs" -cf "$store/busybox.tar" .
+P=("$OLDPWD/.venv/bin/pyrt" --root "$store/root" --run-root "$store/run" --cgroup-parent pyrt-demo)
+"${P[@]}" import "$store/busybox.tar" busybox:latest >/dev/null
+"${P[@]}" run --rm busybox sh -c 'echo hello from pyrt run: hostname $(hostname), caps $(grep CapEff /proc/self/status | cut -f2)'

@@ -20,6 +20,8 @@ APT_PACKAGES=(
   runc crun podman skopeo umoci docker-registry
   # real callers of pyrt-runc (tests/integration/test_podman.py, test_containerd.py)
   conmon containerd
+  # the CNI plugins (bridge, host-local, loopback) of the CRI tests (tests/integration/test_cri.py)
+  containernetworking-plugins
   # networking
   iproute2 iptables
   # the throwaway cgroup-v2 guest (tests/guest)

@@ -89,8 +89,8 @@ def _create_options(fn):
     return fn
 
 
-def _create(ctx, p: dict):
-    from pyrt.image import progress
+def _options(p: dict) -> dict:
+    """create()/run() keyword arguments from the parsed flags."""
     mounts = [A.volume(v) for v in p["volumes"]] + [A.mount(m) for m in p["mounts"]] + [A.tmpfs(t) for t in p["tmpfs"]]
     max_size, max_file = A.log_opts(p["log_opts"])
     runtime = p["runtime"]
@@ -98,8 +98,8 @@ def _create(ctx, p: dict):
         import shutil
         runtime = shutil.which(runtime) or runtime
     entry = None if p["entrypoint"] is None else ([p["entrypoint"]] if p["entrypoint"] else [])
-    return _client(ctx).containers.create(
-        p["image"], list(p["command"]), name=p["name"], entrypoint=entry,
+    return dict(
+        name=p["name"], entrypoint=entry,
         environment=A.env_files(p["env_file"]) + list(p["env"]), working_dir=p["workdir"], user=p["user"],
         hostname=p["hostname"], labels=A.labels(p["labels"]), tty=p["tty"], stdin_open=p["interactive"],
         mounts=mounts, read_only=p["read_only"],
@@ -110,8 +110,16 @@ def _create(ctx, p: dict):
         cap_drop=p["cap_drop"], privileged=p["privileged"], security_opt=p["security_opt"],
         ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"],
         auto_remove=p["auto_remove"], log_max_size=max_size, log_max_file=max_file, runtime=runtime,
-        stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"],
-        progress=progress.for_stream(p["quiet"]))
+        stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"])
+
+
+def _progress(p: dict):
+    from pyrt.image import progress
+    return progress.for_stream(p["quiet"])
+
+
+def _create(ctx, p: dict):
+    return _client(ctx).containers.create(p["image"], list(p["command"]), progress=_progress(p), **_options(p))
 
 
 @click.command(context_settings={"ignore_unknown_options": False, "allow_interspersed_args": False})
@@ -121,25 +129,25 @@ def _create(ctx, p: dict):
 @docker_errors
 def run(ctx, detach, **p):
     """Create and start a container from IMAGE, running COMMAND."""
-    c = _create(ctx, p)
-    eng = c._engine
+    client = _client(ctx)
+    cid, att = client.containers.run_attached(p["image"], list(p["command"]), attach=not detach,
+                                              stdin=p["interactive"], progress=_LazyProgress(p), **_options(p))
     if detach:
-        try:
-            eng.start(c.id)
-        except BaseException:
-            if p["auto_remove"]:
-                eng.remove(c.id, force=True, volumes=True)
-            raise
-        click.echo(c.id)
+        click.echo(cid)
         return
-    try:
-        att = eng.start(c.id, attach=True, stdin=p["interactive"])
-    except BaseException:
-        if p["auto_remove"]:
-            eng.remove(c.id, force=True, volumes=True)
-        raise
-    code = _stream(eng, c.id, att, p["interactive"], p["tty"])
-    _exit(code)
+    _exit(_stream(client.engine, cid, att, p["interactive"], p["tty"]))
+
+
+class _LazyProgress:
+    """The pull progress display, built only if a pull happens (its imports cost every run)."""
+
+    def __init__(self, p: dict):
+        self.p, self.real = p, None
+
+    def __getattr__(self, name):
+        if self.real is None:
+            self.real = _progress(self.p)
+        return getattr(self.real, name)
 
 
 @click.command(context_settings={"allow_interspersed_args": False})

@@ -67,9 +67,11 @@ def environment(rec: ContainerRecord, image_cfg, hostname: str) -> list[str]:
 
 
 def capabilities(rec: ContainerRecord) -> list[str]:
+    from pyrt.linux.capabilities import bounding_set
     from pyrt.spec.capabilities import CAP_NAMES
-    from pyrt.linux.capabilities import last_cap
-    known = CAP_NAMES[:last_cap() + 1]
+    # "all" is all that pyrt itself may give: its own bounding set (a host's root may lack some)
+    own = bounding_set()
+    known = [name for i, name in enumerate(CAP_NAMES) if i in own]
     if rec.host.privileged:
         return list(known)
     # docker's order: --cap-drop ALL empties the set and --cap-add fills it again; otherwise
@@ -205,7 +207,7 @@ def generate(rec: ContainerRecord, image_cfg, cdir: str, cgroup_parent: str, vol
     if not h.privileged:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
-        seccomp = seccomp_profile(h.seccomp)
+        seccomp = seccomp_profile(h.seccomp, caps)
         if seccomp is not None:
             linux["seccomp"] = seccomp
     return {
@@ -219,14 +221,14 @@ def generate(rec: ContainerRecord, image_cfg, cdir: str, cgroup_parent: str, vol
     }
 
 
-def seccomp_profile(which: str) -> dict | None:
+def seccomp_profile(which: str, caps=()) -> dict | None:
     """None for unconfined; a profile from a file; pyrt's default (docker's allow-list) otherwise."""
     if which == "unconfined":
         return None
     import json
     if which == "default":
         from pyrt.engine import seccomp_default
-        return seccomp_default.profile()
+        return seccomp_default.profile(caps)
     try:
         with open(which) as f:
             return json.load(f)

@@ -177,34 +177,17 @@ class Containers:
     def __init__(self, engine: Engine):
         self._engine = engine
 
-    def create(self, image: str, command=None, *, name: str = "", entrypoint=None, environment=(),
-               working_dir: str = "", user: str = "", hostname: str = "", labels=None, tty: bool = False,
-               stdin_open: bool = False, mounts=(), read_only: bool = False, mem_limit: int = 0,
-               memswap_limit: int = 0, nano_cpus: int = 0, cpu_shares: int = 0, cpuset_cpus: str = "",
-               pids_limit: int = 0, cap_add=(), cap_drop=(), privileged: bool = False,
-               security_opt=(), ulimits=(), init: bool = False, network_mode: str = "none",
-               auto_remove: bool = False, log_max_size: int = 0, log_max_file: int = 1, runtime: str = "",
-               stop_signal: str = "", stop_timeout: int | None = None, pull: str = "missing",
-               platform: str | None = None, progress=None) -> Container:
-        cmd = [command] if isinstance(command, str) else list(command or [])
-        if isinstance(entrypoint, str):
-            entrypoint = [entrypoint] if entrypoint else []
-        env = [f"{k}={v}" for k, v in environment.items()] if isinstance(environment, dict) else list(environment)
-        config = ContainerConfig(image=image, cmd=cmd, entrypoint=None if entrypoint is None else list(entrypoint),
-                                 env=env, working_dir=working_dir, user=user, labels=dict(labels or {}),
-                                 hostname=hostname, tty=tty, open_stdin=stdin_open,
-                                 stop_signal=stop_signal or "SIGTERM",
-                                 stop_timeout=10 if stop_timeout is None else stop_timeout)
-        host = HostConfig(mounts=[m if isinstance(m, Mount) else Mount(**m) for m in mounts], read_only=read_only,
-                          memory=mem_limit, memory_swap=memswap_limit, nano_cpus=nano_cpus,
-                          cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, pids_limit=pids_limit,
-                          cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
-                          ulimits=[u if isinstance(u, Ulimit) else Ulimit(**u) for u in ulimits], init=init,
-                          network_mode=network_mode, auto_remove=auto_remove, log_max_size=log_max_size,
-                          log_max_file=log_max_file, runtime=runtime)
-        _security_opts(host, security_opt)
-        rec = self._engine.create(config, host, name, pull=pull, platform=platform, progress=progress)
+    def create(self, image: str, command=None, **options) -> Container:
+        """A container from IMAGE running COMMAND; OPTIONS are docker-py's (see _typed)."""
+        config, host, name, opts = _typed(image, command, **options)
+        rec = self._engine.create(config, host, name, **opts)
         return Container(self._engine, rec)
+
+    def run_attached(self, image: str, command=None, *, attach: bool = True, stdin: bool = False, **kw):
+        """create + start in one step, through the monitor (what `pyrt run` does): (id, the
+        Attached stream of its output, or None with ATTACH false)."""
+        config, host, name, opts = _typed(image, command, **kw)
+        return self._engine.run(config, host, name, attach=attach, stdin=stdin, **opts)
 
     def run(self, image: str, command=None, *, detach: bool = False, remove: bool = False, **kw):
         """docker-py's run: with DETACH the started Container; else the output (bytes) once it
@@ -290,6 +273,35 @@ class Volumes:
 
     def prune(self) -> list[str]:
         return self._engine.volumes.prune()
+
+
+def _typed(image: str, command=None, *, name: str = "", entrypoint=None, environment=(), working_dir: str = "",
+           user: str = "", hostname: str = "", labels=None, tty: bool = False, stdin_open: bool = False,
+           mounts=(), read_only: bool = False, mem_limit: int = 0, memswap_limit: int = 0, nano_cpus: int = 0,
+           cpu_shares: int = 0, cpuset_cpus: str = "", pids_limit: int = 0, cap_add=(), cap_drop=(),
+           privileged: bool = False, security_opt=(), ulimits=(), init: bool = False, network_mode: str = "none",
+           auto_remove: bool = False, log_max_size: int = 0, log_max_file: int = 1, runtime: str = "",
+           stop_signal: str = "", stop_timeout: int | None = None, pull: str = "missing",
+           platform: str | None = None, progress=None):
+    """(ContainerConfig, HostConfig, name, other options) from docker-py's keyword arguments."""
+    cmd = [command] if isinstance(command, str) else list(command or [])
+    if isinstance(entrypoint, str):
+        entrypoint = [entrypoint] if entrypoint else []
+    env = [f"{k}={v}" for k, v in environment.items()] if isinstance(environment, dict) else list(environment)
+    config = ContainerConfig(image=image, cmd=cmd, entrypoint=None if entrypoint is None else list(entrypoint),
+                             env=env, working_dir=working_dir, user=user, labels=dict(labels or {}),
+                             hostname=hostname, tty=tty, open_stdin=stdin_open,
+                             stop_signal=stop_signal or "SIGTERM",
+                             stop_timeout=10 if stop_timeout is None else stop_timeout)
+    host = HostConfig(mounts=[m if isinstance(m, Mount) else Mount(**m) for m in mounts], read_only=read_only,
+                      memory=mem_limit, memory_swap=memswap_limit, nano_cpus=nano_cpus,
+                      cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, pids_limit=pids_limit,
+                      cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
+                      ulimits=[u if isinstance(u, Ulimit) else Ulimit(**u) for u in ulimits], init=init,
+                      network_mode=network_mode, auto_remove=auto_remove, log_max_size=log_max_size,
+                      log_max_file=log_max_file, runtime=runtime)
+    _security_opts(host, security_opt)
+    return config, host, name, {"pull": pull, "platform": platform, "progress": progress}
 
 
 def _security_opts(host: HostConfig, opts) -> None:

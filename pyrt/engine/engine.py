@@ -12,7 +12,7 @@ import shutil
 import signal
 import time
 
-from pyrt.engine import bundle, logs, rootfs
+from pyrt.engine import logs
 from pyrt.engine.errors import Conflict, EngineError, InvalidArgument, NotFound, NotRunning
 from pyrt.engine.model import ContainerConfig, ContainerRecord, HostConfig, Mount
 from pyrt.engine.store import ContainerStore
@@ -98,7 +98,17 @@ class Engine:
 
     # -- containers: create ------------------------------------------------------------------------
     def create(self, config: ContainerConfig, host: HostConfig, name: str = "", *, pull: str = "missing",
-               platform: str | None = None, progress=None) -> ContainerRecord:
+               platform: str | None = None, progress=None, cid: str = "") -> ContainerRecord:
+        """Make a container (record, rootfs, bundle). CID: an id whose directory the caller made
+        (store.new_id) and that this call then owns: on failure it is removed."""
+        try:
+            return self._create(config, host, name, pull, platform, progress, cid)
+        except BaseException:
+            if cid:
+                shutil.rmtree(self.store.dir(cid), ignore_errors=True)
+            raise
+
+    def _create(self, config, host, name, pull, platform, progress, cid) -> ContainerRecord:
         image = self.find_image(config.image, pull, platform, progress)
         image_cfg = self.images.config(image)
         config.image_id = image.id
@@ -108,14 +118,14 @@ class Engine:
         if host.network_mode not in ("none", "host"):
             raise InvalidArgument(f"network mode {host.network_mode!r} is not supported yet: use none or host")
         _check_mounts(host.mounts)
-        cid = self.store.new_id()
+        cid = cid or self.store.new_id()
         cdir = self.store.dir(cid)
         name = name or self.store.unused_name()
         made_volumes: list[str] = []
         try:
             self.store.claim_name(name, cid)
         except PyrtError:
-            os.rmdir(cdir)
+            shutil.rmtree(cdir, ignore_errors=True)   # nothing of ours in it yet but the monitor's log
             raise
         try:
             for target in image_cfg.volumes:
@@ -126,6 +136,7 @@ class Engine:
             for m in host.mounts:
                 if m.type == "volume" and not m.anonymous:
                     self.volumes.ensure(m.source)
+            from pyrt.engine import bundle, rootfs
             rec = ContainerRecord(id=cid, name=name, created=logs.now_rfc3339(), config=config, host=host)
             rec.rootfs_kind = rootfs.prepare(cdir, self.images.layer_dirs(image))
             spec = bundle.generate(rec, image_cfg, cdir, self.cgroup_parent, self.volumes.path)
@@ -134,6 +145,7 @@ class Engine:
             self.store.write(rec)
             return rec
         except BaseException:
+            from pyrt.engine import rootfs
             with contextlib.suppress(PyrtError, OSError):
                 rootfs.release(cdir)
             shutil.rmtree(cdir, ignore_errors=True)
@@ -146,6 +158,7 @@ class Engine:
     # -- containers: run in the monitor's worker ---------------------------------------------------
     def launch(self, cid: str, tty: bool) -> tuple[int, int]:
         """Mount the rootfs and run the bundle; (init pid, pty master or -1). In the worker."""
+        from pyrt.engine import rootfs
         rec = self.store.read(cid)
         cdir = self.store.dir(cid)
         rootfs.mount(cdir, self.images.layer_dirs(self.images.get(rec.config.image_id)))
@@ -185,6 +198,7 @@ class Engine:
             rec = self.store.read(cid)
         except NotFound:
             return
+        from pyrt.engine import rootfs
         oom = self._runtime_delete(rec)
         with contextlib.suppress(PyrtError, OSError):
             rootfs.unmount(self.store.dir(cid))
@@ -261,6 +275,49 @@ class Engine:
                "log": {"max_size": rec.host.log_max_size, "max_file": rec.host.log_max_file}}
         conn = client_monitor.request(self.root, self.run_root, self.cgroup_parent, req, keep=attach)
         return conn
+
+    def run(self, config: ContainerConfig, host: HostConfig, name: str = "", *, pull: str = "missing",
+            platform: str | None = None, progress=None, attach: bool = False, stdin: bool = False):
+        """create + start in one request to the monitor, whose worker makes the container (its
+        imports are loaded already: `pyrt run` pays for none of them). (id, Attached or None).
+        A missing image is pulled here, with PROGRESS, and the request made again."""
+        import dataclasses
+        from pyrt.engine import client_monitor
+        if pull not in ("missing", "always", "never"):
+            raise InvalidArgument(f"invalid --pull policy {pull!r}: use missing, always or never")
+        if pull == "always":
+            self.find_image(config.image, "always", platform, progress)
+        for attempt in (1, 2):
+            cid = self.store.new_id()
+            req = {"op": "run", "id": cid, "attach": attach, "tty": config.tty,
+                   "open_stdin": config.open_stdin and stdin,
+                   "log_path": logs.path_of(self.store.dir(cid), cid),
+                   "log": {"max_size": host.log_max_size, "max_file": host.log_max_file},
+                   "create": {"config": dataclasses.asdict(config), "host": dataclasses.asdict(host),
+                              "name": name, "platform": platform}}
+            try:
+                return cid, client_monitor.request(self.root, self.run_root, self.cgroup_parent, req, keep=attach)
+            except NotFound as e:
+                if attempt == 2 or pull == "never" or not e.message.startswith("no such image"):
+                    shutil.rmtree(self.store.dir(cid), ignore_errors=True)
+                    raise
+            except BaseException:
+                if os.path.exists(os.path.join(self.store.dir(cid), "container.json")):
+                    # made, then failed to start: docker keeps it (created, with the error), --rm not
+                    if host.auto_remove:
+                        self.remove(cid, force=True, volumes=True)
+                else:
+                    shutil.rmtree(self.store.dir(cid), ignore_errors=True)
+                raise
+            self.find_image(config.image, "missing", platform, progress)
+        raise AssertionError("unreachable")
+
+    def create_from_request(self, cid: str, req: dict) -> None:
+        """The worker's half of run(): the record from the request's plain values."""
+        from pyrt.engine.model import ContainerRecord as R
+        d = req["create"]
+        rec = R.from_json({"id": cid, "name": "", "created": "", "config": d["config"], "host": d["host"]})
+        self.create(rec.config, rec.host, d["name"], pull="never", platform=d["platform"], cid=cid)
 
     def attach(self, ref: str, stdin: bool = False):
         from pyrt.engine import client_monitor
@@ -342,6 +399,7 @@ class Engine:
             self.wait_exit(cid, 30)
         with self.store.updating(cid) as rec:
             rec.state.status = "removing"
+        from pyrt.engine import rootfs
         self._runtime_delete(rec)
         cdir = self.store.dir(cid)
         rootfs.release(cdir)

@@ -32,11 +32,15 @@ def _isolate(report: socket.socket, child_fds: dict[int, int]) -> socket.socket:
 
 
 def worker(root: str, run_root: str, cgroup_parent: str, cid: str, report: socket.socket,
-           child_fds: dict[int, int], tty: bool) -> None:
+           child_fds: dict[int, int], tty: bool, run_req: dict | None = None) -> None:
+    """Start container CID (RUN_REQ: make it first, as `pyrt run` asks) and report its init's pid,
+    or the error, to the monitor."""
     sock = _isolate(report, child_fds)
     from pyrt.engine.engine import Engine
     eng = Engine(root, run_root, cgroup_parent)
     try:
+        if run_req is not None:
+            eng.create_from_request(cid, run_req)
         pid, master = eng.launch(cid, tty)
     except PyrtError as e:
         sock.send(json.dumps({"error": e.message, "kind": type(e).__name__,

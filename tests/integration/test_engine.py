@@ -339,3 +339,21 @@ def test_the_same_bundle_runs_under_runc(eng):
     eng.ok("stop", "-t", "0", "r")
     assert eng.ok("inspect", "-f", "{{.State.ExitCode}}", "r").strip() == "137"
     eng.ok("rm", "r")
+
+
+def test_docker_default_seccomp_profile(eng):
+    """The default filter is docker's allow-list: ordinary programs run, namespace and mount
+    syscalls need CAP_SYS_ADMIN, the keyring is never reachable; unconfined and --privileged
+    have no filter."""
+    probe = ("grep Seccomp: /proc/self/status; unshare -m true 2>/dev/null; echo unshare=$?; "
+             "mkdir -p /m; mount -t tmpfs t /m 2>/dev/null; echo mount=$?; (true &); wait; echo fork=ok")
+    p = eng.pyrt("run", "--rm", "busybox", "sh", "-c", probe)
+    assert p.stdout.split() == ["Seccomp:", "2", "unshare=1", "mount=1", "fork=ok"], p.stderr
+    p = eng.pyrt("run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "sh", "-c", probe)
+    assert p.stdout.split() == ["Seccomp:", "2", "unshare=0", "mount=0", "fork=ok"], p.stderr
+    for flags in (["--security-opt", "seccomp=unconfined"], ["--privileged"]):
+        p = eng.pyrt("run", "--rm", *flags, "busybox", "grep", "Seccomp:", "/proc/self/status")
+        assert p.stdout.split() == ["Seccomp:", "0"], (flags, p.stderr)
+    own = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("CapBnd:"))
+    p = eng.pyrt("run", "--rm", "--privileged", "busybox", "grep", "CapEff:", "/proc/self/status")
+    assert p.stdout.split() == ["CapEff:", own]

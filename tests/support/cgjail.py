@@ -13,6 +13,8 @@ hierarchy, and the caller's mounts (storage, shm, the runtime's) live and die in
 namespace, as do private tmpfs mounts over the caller's default state directories (/run, and
 /var/lib and /var/tmp by default: podman keeps a blob-info cache in /var/lib/containers whatever
 its --root, and copies images through /var/tmp). stop() checks that nothing appeared at our own cgroup's level besides P.
+With net=True the holder owns a new network namespace too (loopback up), which every command
+joins: a caller's bridges, veths and pod network namespaces (containerd's CRI) stay in it.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup
 # /run/pyrt-runc), which podman's cleanup process uses whatever flags podman had.
 {private}
 mkdir /run/lock
+{net}
 echo ready
 exec sleep infinity
 """
@@ -81,9 +84,11 @@ def _children_at_own_level() -> dict[str, set[str]]:
 
 
 class CgroupJail:
-    def __init__(self, name: str, private: tuple[str, ...] = ("/run", "/var/lib", "/var/tmp")):
+    def __init__(self, name: str, private: tuple[str, ...] = ("/run", "/var/lib", "/var/tmp"),
+                 net: bool = False):
         self.name = name
         self.private = private
+        self.net = net
         self.dirs = cgroup.dirs_named(name)
         self.holder: subprocess.Popen | None = None
         self._before = _children_at_own_level()
@@ -104,9 +109,10 @@ class CgroupJail:
             mounts.append(f"mkdir -p {path} && mount -t {fstype} {o}cgroup {path}")
         private = "\n".join(f"mount -t tmpfs -o mode={'1777' if d.endswith('tmp') else '755'} jail_private {d}"
                             for d in self.private)
-        script = _MOUNT_SCRIPT.format(mounts="\n".join(mounts), private=private)
+        script = _MOUNT_SCRIPT.format(mounts="\n".join(mounts), private=private,
+                                      net="ip link set lo up" if self.net else "")
         self.holder = subprocess.Popen(["unshare", "--cgroup", "--mount", "--propagation", "private",
-                                        "sh", "-c", script],
+                                        *(["--net"] if self.net else []), "sh", "-c", script],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                                        preexec_fn=self._enter_cgroup)
         line = self.holder.stdout.readline()
@@ -123,7 +129,7 @@ class CgroupJail:
 
     def argv(self, argv: list[str]) -> list[str]:
         """ARGV run inside the jail's namespaces (the caller moves into P with preexec)."""
-        return ["nsenter", "-t", str(self.holder.pid), "-C", "-m", "--", *argv]
+        return ["nsenter", "-t", str(self.holder.pid), "-C", "-m", *(["-n"] if self.net else []), "--", *argv]
 
     def run(self, argv: list[str], *, timeout=60, **kw) -> subprocess.CompletedProcess:
         if "input" not in kw:

@@ -26,13 +26,15 @@ CTR = shutil.which("ctr") or "/usr/bin/ctr"
 IMAGE = "localhost/pyrt-busybox:test"
 NAMESPACE = "pyrt-test"
 
+# Plugins that only probe or fail on this host; the CRI plugin is added by callers not using it.
+DISABLED_PLUGINS = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+                    "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+
 _CONFIG = """\
 version = 2
 root = "{d}/root"
 state = "{d}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
-                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-                    "io.containerd.snapshotter.v1.aufs"]
+disabled_plugins = {disabled}
 
 [grpc]
   address = "{d}/containerd.sock"
@@ -48,7 +50,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 
 [plugins."io.containerd.internal.v1.opt"]
   path = "{d}/opt"
-"""
+{extra}"""
 
 
 def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -57,7 +59,8 @@ def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
     tf.addfile(ti, io.BytesIO(data))
 
 
-def write_oci_archive(path: str, rootfs: str, name: str) -> None:
+def write_oci_archive(path: str, rootfs: str, name: str, entrypoint: list[str] | None = None,
+                      cmd: tuple[str, ...] = ("sh",)) -> None:
     """An OCI image archive (one uncompressed layer: ROOTFS) named NAME for `ctr image import`."""
     layer = subprocess.run(["tar", "-C", rootfs, "--numeric-owner", "-c", "."], check=True,
                            capture_output=True).stdout
@@ -65,7 +68,7 @@ def write_oci_archive(path: str, rootfs: str, name: str) -> None:
     config = json.dumps({
         "architecture": "amd64", "os": "linux",
         "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                   "Cmd": ["sh"]},
+                   "Entrypoint": entrypoint, "Cmd": list(cmd)},
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
     }).encode()
     manifest = json.dumps({
@@ -90,15 +93,21 @@ def write_oci_archive(path: str, rootfs: str, name: str) -> None:
 
 
 class Containerd:
-    def __init__(self, jail_name: str):
+    namespace = NAMESPACE
+
+    def __init__(self, jail_name: str, cri_config: str | None = None, net: bool = False):
+        """CRI_CONFIG: the CRI plugin's section (a template of {d}, the temp dir), or None for a
+        containerd without CRI. NET: the jail gets its own network namespace."""
         self.dir = tempfile.mkdtemp(prefix="pyrt-containerd-")
         self.address = os.path.join(self.dir, "containerd.sock")
         self.config = os.path.join(self.dir, "config.toml")
+        disabled = DISABLED_PLUGINS + ([] if cri_config else ["io.containerd.grpc.v1.cri"])
         with open(self.config, "w") as f:
-            f.write(_CONFIG.format(d=self.dir))
+            f.write(_CONFIG.format(d=self.dir, disabled=json.dumps(disabled),
+                                   extra=(cri_config or "").format(d=self.dir)))
         self.log = open(os.path.join(self.dir, "containerd.log"), "w")
         self.image = IMAGE
-        self.jail = CgroupJail(os.path.basename(self.dir)).start()
+        self.jail = CgroupJail(os.path.basename(self.dir), net=net).start()
         self.daemon = self.jail.popen([CONTAINERD, "--config", self.config],
                                       stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
@@ -113,7 +122,7 @@ class Containerd:
             return f.read()
 
     def ctr_argv(self, args) -> list[str]:
-        return [CTR, "--address", self.address, "--namespace", NAMESPACE, *args]
+        return [CTR, "--address", self.address, "--namespace", self.namespace, *args]
 
     def __call__(self, *args, timeout=60, **kw) -> subprocess.CompletedProcess:
         return self.jail.run(self.ctr_argv(args), timeout=timeout, **kw)
@@ -126,14 +135,18 @@ class Containerd:
 
     def import_busybox(self, extra_files: dict[str, str] | None = None) -> str:
         stage = stage_busybox_rootfs(os.path.join(self.dir, "image-rootfs"), extra_files)
-        archive = os.path.join(self.dir, "busybox.oci.tar")
-        write_oci_archive(archive, stage, IMAGE)
+        return self.import_rootfs(stage, IMAGE)
+
+    def import_rootfs(self, stage: str, name: str, **config) -> str:
+        """Import the directory STAGE (then removed) as image NAME; CONFIG: entrypoint, cmd."""
+        archive = os.path.join(self.dir, "image.oci.tar")
+        write_oci_archive(archive, stage, name, **config)
         shutil.rmtree(stage)
         r = self("image", "import", archive)
         os.unlink(archive)
         if r.returncode != 0:
             raise RuntimeError(f"ctr image import failed: {r.stderr}")
-        return IMAGE
+        return name
 
     def clear(self) -> list[str]:
         """Kill and delete whatever tasks and containers are left; say what there was."""
