@@ -90,6 +90,10 @@ def _report(sock, e: BaseException) -> None:
 # --- stage 1 ----------------------------------------------------------------------------------
 def stage1(sock, launch: Launch) -> None:
     """Runs in the first child; never returns."""
+    import gc
+    # _harden closes fds that Python objects of a long-lived caller (the engine's monitor) may
+    # still hold: no collection may finalize one and close a number we have reused since.
+    gc.disable()
     try:
         _stage1(sock, launch)
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent, then exit
