@@ -89,14 +89,15 @@ def test_container_init_takes_its_numbered_steps_in_order(monkeypatch):
         "capabilities.set_no_new_privs", "lookup /bin/app", "hardening.cloexec_from 3",
         # ... then created, the wait for `start` on the exec fifo (the one we hold), startContainer hooks
         "channel.send created", *fifo_signals,
-        # the fifo's write end stays open until execve (close-on-exec): `start` sees EOF there
+        # the fifo's write end stays open until the program's execve: `start` sees EOF there
         "os.open /proc/self/fd/9 524289", "os.fstat 101", "os.fstat 9", "os.write 101 b'0'",
         *(f"{s} 0" for s in fifo_signals),
         "hooks.run_hooks startContainer", "sock.close",
-        # ... signal defaults, seccomp last (with no_new_privs), execve of the stub, which execs the program
-        "sc.default_signals", "seccomp.load", "os.execve 5",
+        # ... signal defaults, seccomp last (with no_new_privs), execve of the stub, which marks
+        # the fifo's end close-on-exec and execs the program
+        "sc.default_signals", "seccomp.load", "os.set_inheritable 101", "os.execve 5",
     ]
-    assert rec.calls[-1][2] == ["/bin/app", "/bin/app", "x"]
+    assert rec.calls[-1][2] == ["101", "/bin/app", "/bin/app", "x"]
 
 
 def test_seccomp_with_no_new_privs_is_loaded_last_before_execve(monkeypatch):
