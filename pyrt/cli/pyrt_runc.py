@@ -257,8 +257,8 @@ MAX_MESSAGE = 1000
 def _one_line(message: str) -> str:
     """A message as one line of at most MAX_MESSAGE characters: a hostile input quoted somewhere
     inside (a 100 MB string value) must not be copied whole into stderr or the log."""
-    from pyrt.errors import shorten
-    return shorten(message.replace("\n", " "), MAX_MESSAGE)
+    from pyrt.errors import one_line
+    return one_line(message, MAX_MESSAGE)
 
 
 def fail(g: Globals | None, message: str, code: int) -> int:
