@@ -6,6 +6,8 @@ only warn.
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 from pyrt.errors import ConfigError, HookError
@@ -46,14 +48,21 @@ def run_hook(hook: dict, state: dict, kind: str) -> None:
         k, _, v = kv.partition("=")
         env[k] = v
     try:
-        p = subprocess.run(args, executable=hook["path"], env=env, input=jsonio.dumps(state).encode(),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=hook.get("timeout"))
-    except subprocess.TimeoutExpired:
-        raise HookError(f"{kind} hook {hook['path']}: timed out after {hook['timeout']}s") from None
+        # A session of its own: on timeout the hook's whole process group goes, not only the hook
+        # (a child it started would otherwise outlive create, reparented to the host's init).
+        p = subprocess.Popen(args, executable=hook["path"], env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     except OSError as e:
         raise HookError(f"{kind} hook {hook['path']}: {e.strerror}") from None
+    with p:
+        try:
+            out, err = p.communicate(jsonio.dumps(state).encode(), timeout=hook.get("timeout"))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            raise HookError(f"{kind} hook {hook['path']}: timed out after {hook['timeout']}s") from None
     if p.returncode != 0:
-        detail = (p.stderr or p.stdout).decode(errors="replace").strip().splitlines()
+        detail = (err or out).decode(errors="replace").strip().splitlines()
         tail = f": {detail[-1]}" if detail else ""
         raise HookError(f"{kind} hook {hook['path']} exited with status {p.returncode}{tail}")
 
