@@ -11,7 +11,7 @@ import sys
 import _signal as signal
 
 from pyrt import trace
-from pyrt.errors import ConfigError, PyrtError, RuntimeSetupError, StateError, UsageError
+from pyrt.errors import ConfigError, HookError, PyrtError, RuntimeSetupError, StateError, UsageError
 from pyrt.runtime import channel, hooks
 from pyrt.runtime import state as st
 from pyrt.runtime.container import Container, remove_container_dir, wait_gone
@@ -97,7 +97,9 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go
                     launch.console_back.close()
                 return init_pid, parent_sock
             elif t == "error":
-                raise RuntimeSetupError(msg["message"])
+                # a hook the init ran keeps its own exit code (docs/exit-codes.md)
+                cls = HookError if msg.get("code") == HookError.exit_code else RuntimeSetupError
+                raise cls(msg["message"])
             else:
                 raise RuntimeSetupError("container init exited before it was set up")
     except BaseException:
@@ -244,9 +246,16 @@ def _rfc3339_now() -> str:
 
 def _write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)   # no half-made pid file left behind
+        except OSError:
+            pass
+        raise PyrtError(f"--pid-file {path}: {e.strerror}") from None
 
 
 _FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,

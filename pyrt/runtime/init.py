@@ -70,7 +70,7 @@ def describe(e: BaseException) -> str:
 
 def _report(sock, e: BaseException) -> None:
     try:
-        channel.send(sock, "error", message=describe(e))
+        channel.send(sock, "error", message=describe(e), code=getattr(e, "exit_code", 0))
     except OSError:
         pass
 
