@@ -79,6 +79,19 @@ def cg(cgroup_parent):
         m.destroy()
 
 
+@pytest.fixture
+def sleeper(cg):
+    """(Manager, Gated `sleep 100` already placed in its cgroup and running); killed at the end."""
+    m = cg()
+    p = Gated(["sleep", "100"])
+    try:
+        m.apply(p.pid)
+        p.go()
+        yield m, p
+    finally:
+        p.kill()
+
+
 def _py(code: str) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", code]
 
@@ -204,131 +217,99 @@ def _read(d, name):
 
 
 @for_layout("hybrid", "legacy")
-def test_update_changes_live_limits_in_either_direction(cg):
-    m = cg()
-    p = Gated(["sleep", "100"])
-    try:
-        m.apply(p.pid)
-        p.go()
-        m.set(Resources.from_dict({"memory": {"limit": 32 * MiB, "swap": 32 * MiB},
-                                   "pids": {"limit": 10}, "cpu": {"quota": 20000, "period": 100000}}))
-        mem = m.v1["memory"]
-        # growing needs memory+swap raised first, shrinking needs memory lowered first
-        for size in (128 * MiB, 16 * MiB):
-            m.set(Resources.from_dict({"memory": {"limit": size, "swap": size}}))
-            assert _read(mem, "memory.limit_in_bytes") == str(size)
-            assert _read(mem, "memory.memsw.limit_in_bytes") == str(size)
-        m.set(Resources.from_dict({"pids": {"limit": 20}, "cpu": {"quota": 50000}}))
-        assert _read(m.v1["pids"], "pids.max") == "20"
-        assert _read(m.v1["cpu"], "cpu.cfs_quota_us") == "50000"
-        assert _read(m.v1["cpu"], "cpu.cfs_period_us") == "100000"
-        m.set(Resources.from_dict({"pids": {"limit": -1}, "memory": {"limit": -1}}))
-        assert _read(m.v1["pids"], "pids.max") == "max"
-        assert int(_read(mem, "memory.limit_in_bytes")) > 1 << 60
-        assert int(_read(mem, "memory.memsw.limit_in_bytes")) > 1 << 60
-    finally:
-        p.kill()
+def test_update_changes_live_limits_in_either_direction(sleeper):
+    m, p = sleeper
+    m.set(Resources.from_dict({"memory": {"limit": 32 * MiB, "swap": 32 * MiB},
+                               "pids": {"limit": 10}, "cpu": {"quota": 20000, "period": 100000}}))
+    mem = m.v1["memory"]
+    # growing needs memory+swap raised first, shrinking needs memory lowered first
+    for size in (128 * MiB, 16 * MiB):
+        m.set(Resources.from_dict({"memory": {"limit": size, "swap": size}}))
+        assert _read(mem, "memory.limit_in_bytes") == str(size)
+        assert _read(mem, "memory.memsw.limit_in_bytes") == str(size)
+    m.set(Resources.from_dict({"pids": {"limit": 20}, "cpu": {"quota": 50000}}))
+    assert _read(m.v1["pids"], "pids.max") == "20"
+    assert _read(m.v1["cpu"], "cpu.cfs_quota_us") == "50000"
+    assert _read(m.v1["cpu"], "cpu.cfs_period_us") == "100000"
+    m.set(Resources.from_dict({"pids": {"limit": -1}, "memory": {"limit": -1}}))
+    assert _read(m.v1["pids"], "pids.max") == "max"
+    assert int(_read(mem, "memory.limit_in_bytes")) > 1 << 60
+    assert int(_read(mem, "memory.memsw.limit_in_bytes")) > 1 << 60
 
 
 @for_layout("unified")
-def test_update_changes_live_limits_in_either_direction_v2(cg):
-    m = cg()
-    p = Gated(["sleep", "100"])
-    try:
-        m.apply(p.pid)
-        p.go()
-        m.set(Resources.from_dict({"memory": {"limit": 32 * MiB, "swap": 32 * MiB},
-                                   "pids": {"limit": 10}, "cpu": {"quota": 20000, "period": 100000}}))
-        for size in (128 * MiB, 16 * MiB):
-            m.set(Resources.from_dict({"memory": {"limit": size, "swap": 2 * size}}))
-            assert _read(m.v2, "memory.max") == str(size)
-            assert _read(m.v2, "memory.swap.max") == str(size)     # v2 counts swap alone
-        m.set(Resources.from_dict({"pids": {"limit": 20}, "cpu": {"quota": 50000}}))
-        assert _read(m.v2, "pids.max") == "20"
-        assert _read(m.v2, "cpu.max") == "50000 100000"
-        m.set(Resources.from_dict({"pids": {"limit": -1}, "memory": {"limit": -1}}))
-        assert _read(m.v2, "pids.max") == "max"
-        assert _read(m.v2, "memory.max") == "max"
-        assert _read(m.v2, "memory.swap.max") == "max"
-    finally:
-        p.kill()
+def test_update_changes_live_limits_in_either_direction_v2(sleeper):
+    m, p = sleeper
+    m.set(Resources.from_dict({"memory": {"limit": 32 * MiB, "swap": 32 * MiB},
+                               "pids": {"limit": 10}, "cpu": {"quota": 20000, "period": 100000}}))
+    for size in (128 * MiB, 16 * MiB):
+        m.set(Resources.from_dict({"memory": {"limit": size, "swap": 2 * size}}))
+        assert _read(m.v2, "memory.max") == str(size)
+        assert _read(m.v2, "memory.swap.max") == str(size)     # v2 counts swap alone
+    m.set(Resources.from_dict({"pids": {"limit": 20}, "cpu": {"quota": 50000}}))
+    assert _read(m.v2, "pids.max") == "20"
+    assert _read(m.v2, "cpu.max") == "50000 100000"
+    m.set(Resources.from_dict({"pids": {"limit": -1}, "memory": {"limit": -1}}))
+    assert _read(m.v2, "pids.max") == "max"
+    assert _read(m.v2, "memory.max") == "max"
+    assert _read(m.v2, "memory.swap.max") == "max"
 
 
 @for_layout("hybrid", "legacy")
-def test_values_the_host_cannot_apply_fail_with_one_line(cg):
-    m = cg()
-    p = Gated(["sleep", "100"])
-    try:
-        m.apply(p.pid)
-        with pytest.raises(CgroupError) as e:
-            m.set(Resources.from_dict({"cpu": {"cpus": "7"}}))
-        host = _read(os.path.dirname(m.v1["cpuset"]), "cpuset.effective_cpus")
-        assert str(e.value) == f"cpuset.cpus: 7 is outside the host's CPUs {host}"
-        with pytest.raises(CgroupError, match=r"cpu.shares: 1 is out of range \(the minimum is 2\)"):
-            m.set(Resources.from_dict({"cpu": {"shares": 1}}))
-        with pytest.raises(CgroupError, match="memory.max: controller memory runs on cgroup v1 here"):
-            m.set(Resources.from_dict({"unified": {"memory.max": "1000000"}}))
-        m.set(Resources.from_dict({"memory": {"limit": 64 * MiB, "swap": 64 * MiB}}))
-        with pytest.raises(CgroupError, match=r"memory.memsw.limit_in_bytes: cannot write '33554432': "
-                                              r"invalid argument"):
-            # the kernel refuses memory+swap below the memory limit
-            m.set(Resources.from_dict({"memory": {"swap": 32 * MiB}}))
-    finally:
-        p.kill()
+def test_values_the_host_cannot_apply_fail_with_one_line(sleeper):
+    m, p = sleeper
+    with pytest.raises(CgroupError) as e:
+        m.set(Resources.from_dict({"cpu": {"cpus": "7"}}))
+    host = _read(os.path.dirname(m.v1["cpuset"]), "cpuset.effective_cpus")
+    assert str(e.value) == f"cpuset.cpus: 7 is outside the host's CPUs {host}"
+    with pytest.raises(CgroupError, match=r"cpu.shares: 1 is out of range \(the minimum is 2\)"):
+        m.set(Resources.from_dict({"cpu": {"shares": 1}}))
+    with pytest.raises(CgroupError, match="memory.max: controller memory runs on cgroup v1 here"):
+        m.set(Resources.from_dict({"unified": {"memory.max": "1000000"}}))
+    m.set(Resources.from_dict({"memory": {"limit": 64 * MiB, "swap": 64 * MiB}}))
+    with pytest.raises(CgroupError, match=r"memory.memsw.limit_in_bytes: cannot write '33554432': "
+                                          r"invalid argument"):
+        # the kernel refuses memory+swap below the memory limit
+        m.set(Resources.from_dict({"memory": {"swap": 32 * MiB}}))
 
 
 @for_layout("unified")
-def test_values_the_host_cannot_apply_fail_with_one_line_v2(cg):
-    m = cg()
-    p = Gated(["sleep", "100"])
-    try:
-        m.apply(p.pid)
-        with pytest.raises(CgroupError) as e:
-            m.set(Resources.from_dict({"cpu": {"cpus": "7"}}))
-        host = _read(os.path.dirname(m.v2), "cpuset.cpus.effective")
-        assert str(e.value) == f"cpuset.cpus: 7 is outside the host's CPUs {host}"
-        with pytest.raises(CgroupError, match=r"memory.swap.max: cannot set swap \(33554432\) without a memory "
-                                              r"limit"):
-            m.set(Resources.from_dict({"memory": {"swap": 32 * MiB}}))
-        with pytest.raises(CgroupError, match=r"memory.max: cannot write 'lots': invalid argument"):
-            m.set(Resources.from_dict({"unified": {"memory.max": "lots"}}))
-        with pytest.raises(CgroupError, match="cpu.rt_runtime_us: realtime cpu limits are not supported"):
-            m.set(Resources.from_dict({"cpu": {"realtimeRuntime": 1000}}))
-    finally:
-        p.kill()
+def test_values_the_host_cannot_apply_fail_with_one_line_v2(sleeper):
+    m, p = sleeper
+    with pytest.raises(CgroupError) as e:
+        m.set(Resources.from_dict({"cpu": {"cpus": "7"}}))
+    host = _read(os.path.dirname(m.v2), "cpuset.cpus.effective")
+    assert str(e.value) == f"cpuset.cpus: 7 is outside the host's CPUs {host}"
+    with pytest.raises(CgroupError, match=r"memory.swap.max: cannot set swap \(33554432\) without a memory "
+                                          r"limit"):
+        m.set(Resources.from_dict({"memory": {"swap": 32 * MiB}}))
+    with pytest.raises(CgroupError, match=r"memory.max: cannot write 'lots': invalid argument"):
+        m.set(Resources.from_dict({"unified": {"memory.max": "lots"}}))
+    with pytest.raises(CgroupError, match="cpu.rt_runtime_us: realtime cpu limits are not supported"):
+        m.set(Resources.from_dict({"cpu": {"realtimeRuntime": 1000}}))
 
 
 @for_layout("hybrid")
-def test_the_v2_tree_groups_the_processes_for_real(cg):
-    m = cg()
-    p = Gated(["sleep", "100"])
-    try:
-        m.apply(p.pid)
-        assert m.mode == "hybrid" and m.v2.startswith("/sys/fs/cgroup/unified/")
-        assert _read(m.v2, "cgroup.procs") == str(p.pid)
-        assert "populated 1" in _read(m.v2, "cgroup.events")
-        for ctrl, d in m.v1.items():
-            assert str(p.pid) in _read(d, "cgroup.procs").split(), ctrl
-        assert m.pids() == [p.pid]
-    finally:
-        p.kill()
+def test_the_v2_tree_groups_the_processes_for_real(sleeper):
+    m, p = sleeper
+    assert m.mode == "hybrid" and m.v2.startswith("/sys/fs/cgroup/unified/")
+    assert _read(m.v2, "cgroup.procs") == str(p.pid)
+    assert "populated 1" in _read(m.v2, "cgroup.events")
+    for ctrl, d in m.v1.items():
+        assert str(p.pid) in _read(d, "cgroup.procs").split(), ctrl
+    assert m.pids() == [p.pid]
 
 
 @for_layout("unified")
-def test_the_v2_tree_groups_the_processes_for_real_v2(cg):
-    m = cg()
-    p = Gated(["sleep", "100"])
-    try:
-        m.apply(p.pid)
-        assert m.mode == "unified" and m.v1 == {}
-        assert _read(m.v2, "cgroup.procs") == str(p.pid)
-        assert "populated 1" in _read(m.v2, "cgroup.events")
-        with open(f"/proc/{p.pid}/cgroup") as f:
-            line = f.read().strip()
-        assert line.startswith("0::") and m.v2.endswith(line[3:]) and "\n" not in line, line
-        assert m.pids() == [p.pid]
-    finally:
-        p.kill()
+def test_the_v2_tree_groups_the_processes_for_real_v2(sleeper):
+    m, p = sleeper
+    assert m.mode == "unified" and m.v1 == {}
+    assert _read(m.v2, "cgroup.procs") == str(p.pid)
+    assert "populated 1" in _read(m.v2, "cgroup.events")
+    with open(f"/proc/{p.pid}/cgroup") as f:
+        line = f.read().strip()
+    assert line.startswith("0::") and m.v2.endswith(line[3:]) and "\n" not in line, line
+    assert m.pids() == [p.pid]
 
 
 def test_destroy_waits_for_exiting_processes_and_removes_every_level(cg, cgroup_parent):
@@ -380,66 +361,53 @@ def test_failed_set_then_destroy_leaves_nothing(cg, cgroup_parent):
 
 
 @for_layout("hybrid", "legacy")    # on v2: test_device_rules_through_the_ebpf_filter_of_the_v2_tree
-def test_device_rules_are_enforced_by_the_v1_controller(cg):
-    m = cg()
-    p = Gated(["sleep", "100"])
-    try:
-        m.apply(p.pid)
-        m.set(Resources.from_dict({"devices": [{"allow": False, "access": "rwm"},
-                                               {"allow": True, "type": "c", "major": 1, "minor": 3,
-                                                "access": "r"}]}))
-        rules = _read(m.v1["devices"], "devices.list").splitlines()
-        assert "c 1:3 rwm" in rules and "c 1:5 rwm" in rules    # runc's always-allowed list
-        assert "a *:* rwm" not in rules and "b 8:0 rwm" not in rules
-    finally:
-        p.kill()
+def test_device_rules_are_enforced_by_the_v1_controller(sleeper):
+    m, p = sleeper
+    m.set(Resources.from_dict({"devices": [{"allow": False, "access": "rwm"},
+                                           {"allow": True, "type": "c", "major": 1, "minor": 3,
+                                            "access": "r"}]}))
+    rules = _read(m.v1["devices"], "devices.list").splitlines()
+    assert "c 1:3 rwm" in rules and "c 1:5 rwm" in rules    # runc's always-allowed list
+    assert "a *:* rwm" not in rules and "b 8:0 rwm" not in rules
+
+
+def _throttle_loop0(m) -> tuple[int, int]:
+    """Read bps and write iops limits on /dev/loop0 (a block device every host of ours has)."""
+    dev = os.stat("/dev/loop0").st_rdev
+    major, minor = os.major(dev), os.minor(dev)
+    m.set(Resources.from_dict({"blockIO": {
+        "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": MiB}],
+        "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]}}))
+    return major, minor
 
 
 @for_layout("hybrid", "legacy")
-def test_blkio_throttle_is_applied_and_a_missing_weight_knob_is_an_error(cg):
-    m = cg()
-    p = Gated(["sleep", "100"])
-    dev = os.stat("/dev/loop0").st_rdev     # a block device every host of this kind has
-    major, minor = os.major(dev), os.minor(dev)
-    try:
-        m.apply(p.pid)
-        m.set(Resources.from_dict({"blockIO": {
-            "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": MiB}],
-            "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]}}))
-        assert _read(m.v1["blkio"], "blkio.throttle.read_bps_device") == f"{major}:{minor} {MiB}"
-        assert _read(m.v1["blkio"], "blkio.throttle.write_iops_device") == f"{major}:{minor} 100"
-        blkio_files = os.listdir(m.v1["blkio"])
-        if "blkio.weight" not in blkio_files and "blkio.bfq.weight" not in blkio_files:
-            # this VM's kernel has no CFQ/BFQ weight file: refused by name, never ignored
-            with pytest.raises(CgroupError, match="blkio.bfq.weight: the blkio controller here has no"):
-                m.set(Resources.from_dict({"blockIO": {"weight": 500}}))
-        else:
+def test_blkio_throttle_is_applied_and_a_missing_weight_knob_is_an_error(sleeper):
+    m, _ = sleeper
+    major, minor = _throttle_loop0(m)
+    assert _read(m.v1["blkio"], "blkio.throttle.read_bps_device") == f"{major}:{minor} {MiB}"
+    assert _read(m.v1["blkio"], "blkio.throttle.write_iops_device") == f"{major}:{minor} 100"
+    blkio_files = os.listdir(m.v1["blkio"])
+    if "blkio.weight" not in blkio_files and "blkio.bfq.weight" not in blkio_files:
+        # this VM's kernel has no CFQ/BFQ weight file: refused by name, never ignored
+        with pytest.raises(CgroupError, match="blkio.bfq.weight: the blkio controller here has no"):
             m.set(Resources.from_dict({"blockIO": {"weight": 500}}))
-        assert "blkio" in m.stats()
-    finally:
-        p.kill()
+    else:
+        m.set(Resources.from_dict({"blockIO": {"weight": 500}}))
+    assert "blkio" in m.stats()
 
 
 @for_layout("unified")
-def test_io_throttle_and_weight_are_applied_v2(cg):
-    m = cg()
-    p = Gated(["sleep", "100"])
-    dev = os.stat("/dev/loop0").st_rdev
-    major, minor = os.major(dev), os.minor(dev)
-    try:
-        m.apply(p.pid)
-        m.set(Resources.from_dict({"blockIO": {
-            "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": MiB}],
-            "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]}}))
-        assert _read(m.v2, "io.max") == f"{major}:{minor} rbps={MiB} wbps=max riops=max wiops=100"
-        m.set(Resources.from_dict({"blockIO": {"weight": 500}}))
-        if os.path.exists(os.path.join(m.v2, "io.bfq.weight")):      # BFQ takes the v1 scale as is
-            assert _read(m.v2, "io.bfq.weight").splitlines()[0] == "default 500"
-        else:                                                         # io.weight: runc's conversion
-            assert _read(m.v2, "io.weight").splitlines()[0] == "default 4949"
-        assert "blkio" in m.stats()
-    finally:
-        p.kill()
+def test_io_throttle_and_weight_are_applied_v2(sleeper):
+    m, _ = sleeper
+    major, minor = _throttle_loop0(m)
+    assert _read(m.v2, "io.max") == f"{major}:{minor} rbps={MiB} wbps=max riops=max wiops=100"
+    m.set(Resources.from_dict({"blockIO": {"weight": 500}}))
+    if os.path.exists(os.path.join(m.v2, "io.bfq.weight")):      # BFQ takes the v1 scale as is
+        assert _read(m.v2, "io.bfq.weight").splitlines()[0] == "default 500"
+    else:                                                         # io.weight: runc's conversion
+        assert _read(m.v2, "io.weight").splitlines()[0] == "default 4949"
+    assert "blkio" in m.stats()
 
 
 def test_device_rules_through_the_ebpf_filter_of_the_v2_tree(cgroup_parent):
