@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -118,13 +119,16 @@ def test_a_failing_poststop_hook_is_a_warning(rt, bundle, tmp_path):
 # --- create failing after it made things ----------------------------------------------------------
 def test_an_id_map_the_kernel_refuses_fails_create_cleanly(rt, bundle):
     """The parent writes the new user namespace's maps while stage 1 waits: a map the kernel
-    refuses (host ids past 2^32-1) fails create with one line; stage 1 and its namespaces go."""
+    refuses (two ranges overlapping inside the container) fails create with one line; stage 1
+    and its namespaces go."""
     def mutate(cfg):
         cfg["linux"]["namespaces"].append({"type": "user"})
-        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 4294967000, "size": 65536}]
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536},
+                                       {"containerID": 100, "hostID": 300000, "size": 10}]
         cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
     bundle.config(["true"], mutate=mutate)
-    assert one_line_error(rt("create", "-b", bundle, "c1"), 7) == "pyrt-runc: write uid_map: invalid argument"
+    line = one_line_error(rt("create", "-b", bundle, "c1"), 7)
+    assert re.fullmatch(r"pyrt-runc: write /proc/\d+/uid_map: invalid argument", line), line
     assert os.listdir(rt.root) == []
 
 
@@ -185,4 +189,28 @@ def test_a_pid_file_that_cannot_be_written_fails_create_after_the_init_exists(rt
     assert line == f"pyrt-runc: --pid-file {pid_file}: {reason}"
     assert os.listdir(where) == ["keep"]
     assert [n for n in os.listdir(tmp_path) if n.endswith(".tmp")] == [], os.listdir(tmp_path)
+    assert os.listdir(rt.root) == []
+
+
+def test_poststart_runs_once_start_has_executed_the_process_and_its_failure_warns(rt, bundle, tmp_path):
+    """runtime-spec: poststart hooks run after the user-specified process is executed, before
+    `start` returns; a failure is a warning and the next hook still runs. So `create` runs none of
+    them, `start` warns once and succeeds, and the hook sees the container `running`."""
+    marker = tmp_path / "poststart-state"
+
+    def mutate(cfg):
+        cfg["hooks"] = {"poststart": [_sh("echo poststart-broken >&2; exit 6"), _sh(f"cat > {marker}")]}
+    bundle.config(["sleep", "60"], mutate=mutate)
+    p = rt("create", "-b", bundle, "c1")
+    try:
+        assert (p.returncode, p.stderr) == (0, ""), p
+        assert not marker.exists()
+        p = rt("start", "c1")
+        assert p.returncode == 0, p
+        assert p.stderr == "pyrt-runc: warning: poststart hook /bin/sh exited with status 6: poststart-broken\n"
+        s = json.loads(marker.read_text())
+        assert (s["id"], s["status"]) == ("c1", "running")
+        assert json.loads(rt("state", "c1").stdout)["status"] == "running"
+    finally:
+        assert rt("delete", "-f", "c1").returncode == 0
     assert os.listdir(rt.root) == []
