@@ -141,8 +141,10 @@ def h_features(g):
 def h_spec(g, bundle, rootless):
     import json
 
-    from pyrt.errors import ExistsError
+    from pyrt.errors import ExistsError, NotFoundError
     from pyrt.spec.defaults import default_config
+    if not os.path.isdir(bundle or "."):
+        raise NotFoundError(f"bundle '{bundle}': no such directory")  # as create says; runc: chdir fails
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise ExistsError(f"{path} already exists")

@@ -45,7 +45,10 @@ def send(sock, type_: str, **fields) -> None:
 
 
 def recv(sock) -> dict:
-    data = sock.recv(65536)
+    try:
+        data = sock.recv(65536)
+    except ConnectionResetError:  # the peer died with a message of ours unread: the same end
+        data = b""
     if not data:
         return {"type": "eof"}
     return jsonio.loads(data)
