@@ -621,7 +621,7 @@ def test_runc_usage_errors_are_one_line_exit_2(argv, line, tmp_path):
 
 
 _PULL_DEFAULTS = {"root": pyrt_cli.DEFAULT_ROOT, "platform": None, "tls_verify": None, "authfile": None,
-                  "quiet": False}
+                  "quiet": False, "low_speed_limit": None, "low_speed_time": None, "timeout": None}
 
 # (pyrt argv, 'REFERENCE k=v...' for what the fast path reads, None for what it leaves to click)
 PULL = [
@@ -711,9 +711,10 @@ def _click_pull(argv, monkeypatch):
         return None
     if not calls:
         return None
-    root, reference, platform, tls_verify, authfile, quiet = calls[0]
+    root, reference, platform, tls_verify, authfile, quiet, low_speed_limit, low_speed_time, timeout = calls[0]
     return {"root": root, "reference": reference, "platform": platform, "tls_verify": tls_verify,
-            "authfile": authfile, "quiet": quiet}
+            "authfile": authfile, "quiet": quiet, "low_speed_limit": low_speed_limit,
+            "low_speed_time": low_speed_time, "timeout": timeout}
 
 
 @pytest.mark.parametrize("argv", [a for a, _ in PULL if "--help" not in a and "-h" not in a])
@@ -750,12 +751,20 @@ def test_pull_help_is_unchanged():
                          text=True, timeout=30)
     assert out.returncode == 0 and out.stdout.endswith(
         "Options:\n"
-        "  --platform TEXT       os/arch[/variant] to pick from a multi-arch image.\n"
-        "  --tls-verify BOOLEAN  Verify the registry's TLS certificate (--tls-\n"
-        "                        verify=false for local registries).\n"
-        "  --authfile TEXT       Credentials file to use first.\n"
-        "  -q, --quiet           No progress output; print only the image id.\n"
-        "  -h, --help            Show this message and exit.\n"), out
+        "  --platform TEXT                 os/arch[/variant] to pick from a multi-arch\n"
+        "                                  image.\n"
+        "  --tls-verify BOOLEAN            Verify the registry's TLS certificate\n"
+        "                                  (--tls-verify=false for local registries).\n"
+        "  --authfile TEXT                 Credentials file to use first.\n"
+        "  -q, --quiet                     No progress output; print only the image id.\n"
+        "  --low-speed-limit INTEGER RANGE\n"
+        "                                  Fail below this many bytes/s (default 1024;\n"
+        "                                  PYRT_PULL_LOW_SPEED_LIMIT).  [x>=0]\n"
+        "  --low-speed-time INTEGER RANGE  ... averaged over this many s (default 60,\n"
+        "                                  0: off; PYRT_PULL_LOW_SPEED_TIME).  [x>=0]\n"
+        "  --timeout INTEGER RANGE         Fail after this many s (default 0: never;\n"
+        "                                  PYRT_PULL_TIMEOUT).  [x>=0]\n"
+        "  -h, --help                      Show this message and exit.\n"), out
 
 
 @pytest.mark.parametrize("argv, msg", [
