@@ -2,7 +2,7 @@
 
 - config.json (pyrt-runc's edge): mutated documents from pyrt's default spec (plain and
   rootless), runc's `runc spec` (plain and rootless), a config using every section, and every
-  refused case of tests/unit/test_spec_config.py; mutated bytes of the same; random JSON.
+  refused case of tests/unit/spec/test_config.py; mutated bytes of the same; random JSON.
   Each ends in a Spec or in one PyrtError whose message is one line, never another exception.
 - manifests, indexes and image configs (a registry's or an archive's edge): the same kinds of
   mutation from real documents; each is a typed object whose fields have the types the puller
@@ -73,7 +73,7 @@ def _every_section() -> dict:
 
 def _fixture_configs() -> list[dict]:
     """Every refused case of the spec tests, applied to runc's default spec."""
-    from tests.unit.test_spec_config import REFUSED
+    from tests.unit.spec.test_config import REFUSED
     out = []
     for edit, _ in REFUSED.values():
         c = base_config(["sh"])
