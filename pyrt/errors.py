@@ -14,12 +14,22 @@ class PyrtError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None):
+        message = _one_line(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = _one_line(hint) if hint else hint
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+def _one_line(text: str) -> str:
+    """TEXT with newlines and other unprintable characters escaped: a message is one line even
+    when it names a hostile key or value (fuzzing, issue 9.13: a config.json key holding a
+    newline split an error in two)."""
+    if not isinstance(text, str) or text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def quote(value: str, limit: int = 64) -> str:

@@ -44,13 +44,10 @@ PULL = Cmd("pull", "Pull an image from a registry.", [
     Opt(("--authfile",), "authfile", help="Credentials file to use first."),
     Opt(("-q", "--quiet"), "quiet", "flag", False, "No progress output; print only the image id."),
     Opt(("--low-speed-limit",), "low_speed_limit", "int",
-        help="Fail when the registry sends fewer bytes/s than this over --low-speed-time "
-             "(env PYRT_PULL_LOW_SPEED_LIMIT; default 1024)."),
+        help="Fail below this many bytes/s (default 1024; PYRT_PULL_LOW_SPEED_LIMIT)."),
     Opt(("--low-speed-time",), "low_speed_time", "int",
-        help="Seconds the low-speed limit is measured over; 0 turns it off "
-             "(env PYRT_PULL_LOW_SPEED_TIME; default 60)."),
-    Opt(("--timeout",), "timeout", "int",
-        help="Fail a pull still running after this many seconds; 0: never (env PYRT_PULL_TIMEOUT; default 0)."),
+        help="... averaged over this many s (default 60, 0: off; PYRT_PULL_LOW_SPEED_TIME)."),
+    Opt(("--timeout",), "timeout", "int", help="Fail after this many s (default 0: never; PYRT_PULL_TIMEOUT)."),
 ], [("reference", True)])
 
 

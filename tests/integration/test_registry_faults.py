@@ -415,3 +415,12 @@ def test_prune_removes_what_a_killed_pull_left_but_not_a_live_pull(fault_proxy, 
     rec = store.resolve(ref)
     assert os.access(os.path.join(store.layer_dir(rec.layers[0].diff_id), "bin", "busybox"), os.X_OK)
     assert [n for n in os.listdir(store.layer_dir_root) if n.startswith(".")] == []
+
+
+def test_each_blob_is_asked_for_once(fault_proxy, pushed, store_root):
+    """A fully read body frees its connection for the next request: no request fails with
+    ResponseNotReady and is sent again (each blob and manifest was fetched twice)."""
+    pull(ImageStore(store_root), f"{fault_proxy.host}/pyrt/multilayer", PullOptions(
+        tls_verify=False, registries=RegistriesConf(), workers=1))
+    paths = [path for (_, path, _, _) in fault_proxy.log if path != "/v2/"]
+    assert len(paths) == len(set(paths)) >= 4, paths

@@ -242,3 +242,15 @@ def test_image_configs_mutated(data):
 @given(data=st.data())
 def test_image_configs_mutated_bytes_and_random(data):
     _config_doc_outcome(data.draw(mutated_bytes([_IMAGE_CONFIG]) | json_values.map(to_json)))
+
+
+def test_found_by_fuzzing_a_key_with_a_newline_is_one_line(config_path):
+    """A key holding a newline and a NUL (found by test_config_mutated_documents): the message
+    names it escaped, on one line (pyrt.errors keeps every message one line)."""
+    doc = default_config()
+    doc["ociVersion\n"] = "1\x00"
+    with open(config_path, "wb") as f:
+        f.write(to_json(doc))
+    with pytest.raises(PyrtError) as e:
+        load_config(config_path, "/bundle")
+    assert str(e.value) == "ociVersion\\n: contains a NUL character"
