@@ -22,7 +22,7 @@ import signal
 import subprocess
 import time
 
-from tests.support import cgroup
+from tests.support import cgroup, leaks
 
 _MOUNT_SCRIPT = r"""
 set -e
@@ -90,6 +90,7 @@ class CgroupJail:
         self._host_before = _host_defaults()
 
     def start(self) -> "CgroupJail":
+        leaks.manage(self.dirs)  # checked by stop(), not after each test
         for d in self.dirs:
             os.mkdir(d)
             if os.path.exists(os.path.join(d, "cpuset.cpus")):
@@ -188,6 +189,7 @@ class CgroupJail:
                 time.sleep(0.05)
         for d in self.dirs:
             cgroup.remove_tree(d)
+        leaks.release(self.dirs)
         still = [d for d in self.dirs if os.path.isdir(d)]
         if still:
             problems.append(f"jail cgroups not removable: {still}")
