@@ -12,6 +12,8 @@ APT_PACKAGES=(
   libc6-dev
   # images and rootfs built offline for demos and tests
   busybox-static debootstrap zstd
+  # --init of `pyrt run`: a static tini bound into the container as its PID 1
+  tini
   # fast layer decompression for unpack (igzip from ISA-L; pigz as a fallback)
   isal pigz
   # reference tools for differential tests and benchmarks; a real registry

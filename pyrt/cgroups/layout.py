@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 # Records, not dataclasses: `import dataclasses` alone costs ~5 ms of every `pyrt-runc create`.
-from pyrt.spec.record import Record, field
+from pyrt.record import Record, field
 
 # v1 controllers we drive or join; "name=systemd" only groups processes (runc joins it too).
 V1_CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "devices", "freezer", "blkio", "pids",

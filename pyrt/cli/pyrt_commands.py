@@ -40,11 +40,15 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", default=DEFAULT_ROOT, show_default=True, envvar="PYRT_ROOT",
-              help="Where pyrt keeps images and containers.")
+              help="Where pyrt keeps images, containers and volumes.")
+@click.option("--run-root", default="/run/pyrt", show_default=True, envvar="PYRT_RUN_ROOT",
+              help="Where pyrt keeps what lives only while the host is up (runtime state, the monitor).")
+@click.option("--cgroup-parent", default="/pyrt", show_default=True, envvar="PYRT_CGROUP_PARENT",
+              help="The cgroup containers are made under (relative: beneath pyrt's own cgroup).")
 @click.pass_context
-def cli(ctx: click.Context, root: str) -> None:
+def cli(ctx: click.Context, root: str, run_root: str, cgroup_parent: str) -> None:
     """pyrt: images and containers."""
-    ctx.obj = {"root": root}
+    ctx.obj = {"root": root, "run_root": run_root, "cgroup_parent": cgroup_parent}
 
 
 # -- image verbs -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import sys
 from pyrt import trace
 from pyrt.errors import PyrtError, RuntimeSetupError
 from pyrt.runtime import channel
-from pyrt.spec.record import Record, field
+from pyrt.record import Record, field
 
 # namespace type in config.json -> (clone flag name, /proc/<pid>/ns name)
 NAMESPACES = {

@@ -45,7 +45,7 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
     applied (runc reads the bundle's config.json for the defaults)."""
     from pyrt.runtime.container import Container
     from pyrt.spec.config import Process, User, load_bundle, load_process
-    from pyrt.spec.record import replace
+    from pyrt.record import replace
     if process_json:
         return load_process(process_json)
     if not args:
@@ -88,12 +88,12 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
 def features() -> dict:
     """The runtime-spec features document: what config.json may ask of pyrt-runc."""
     from pyrt.spec import config as c
-    from pyrt.spec.config import _EXTENSION_OPTIONS, _FLAG_OPTIONS, _PROPAGATION_OPTIONS
+    from pyrt.spec import hooks, mountflags
     out = {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
-        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": sorted(set(_FLAG_OPTIONS) | set(_PROPAGATION_OPTIONS) | set(_EXTENSION_OPTIONS)),
+        "hooks": list(hooks.KINDS),
+        "mountOptions": sorted(mountflags.OPTIONS),
         "linux": {
             "namespaces": list(c.NAMESPACE_TYPES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},

@@ -1,4 +1,4 @@
-"""OCI runtime-spec models: parsed once at the edge into frozen records (pyrt.spec.record).
+"""OCI runtime-spec models: parsed once at the edge into frozen records (pyrt.record).
 
 `load_bundle(dir) -> Spec` is the entry point (pyrt.spec.config); it is imported lazily here
 so that `import pyrt.spec.capabilities` and friends stay cheap.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyrt.errors import ConfigError
 from pyrt.spec import fields
-from pyrt.spec.record import Record
+from pyrt.record import Record
 
 # Index = capability number.
 CAP_NAMES: tuple[str, ...] = (

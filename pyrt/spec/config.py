@@ -1,4 +1,4 @@
-"""The OCI runtime-spec config.json as frozen records (pyrt.spec.record), parsed and validated once.
+"""The OCI runtime-spec config.json as frozen records (pyrt.record), parsed and validated once.
 
 Every check raises ConfigError with one sentence naming the field (runc's validator style: a list
 of small checks); the JSON shapes are read through pyrt.spec.fields. Parts owned by other modules
@@ -9,41 +9,16 @@ from __future__ import annotations
 import os
 
 from pyrt.errors import ConfigError, NotFoundError
-from pyrt.spec import fields, jsonio
-from pyrt.spec.record import Record, field
+from pyrt.spec import fields, jsonio, mountflags
+from pyrt.spec.hooks import validate as validate_hooks
+from pyrt.record import Record, field
 
 Any = object  # annotations only (never evaluated): typing costs ~2 ms of start-up
 
 SUPPORTED_MAJOR = "1."
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
-# Mount options that set or clear a flag: name -> (clear?, flag names). Facts from mount(8)/runc.
-_FLAG_OPTIONS: dict[str, tuple[bool, tuple[str, ...]]] = {
-    "async": (True, ("MS_SYNCHRONOUS",)), "atime": (True, ("MS_NOATIME",)),
-    "bind": (False, ("MS_BIND",)), "defaults": (False, ()), "dev": (True, ("MS_NODEV",)),
-    "diratime": (True, ("MS_NODIRATIME",)), "dirsync": (False, ("MS_DIRSYNC",)),
-    "exec": (True, ("MS_NOEXEC",)), "lazytime": (False, ("MS_LAZYTIME",)),
-    "loud": (True, ("MS_SILENT",)), "mand": (False, ("MS_MANDLOCK",)),
-    "noatime": (False, ("MS_NOATIME",)), "nodev": (False, ("MS_NODEV",)),
-    "nodiratime": (False, ("MS_NODIRATIME",)), "noexec": (False, ("MS_NOEXEC",)),
-    "nolazytime": (True, ("MS_LAZYTIME",)), "nomand": (True, ("MS_MANDLOCK",)),
-    "norelatime": (True, ("MS_RELATIME",)), "nostrictatime": (True, ("MS_STRICTATIME",)),
-    "nosuid": (False, ("MS_NOSUID",)), "rbind": (False, ("MS_BIND", "MS_REC")),
-    "relatime": (False, ("MS_RELATIME",)), "remount": (False, ("MS_REMOUNT",)),
-    "ro": (False, ("MS_RDONLY",)), "rw": (True, ("MS_RDONLY",)), "silent": (False, ("MS_SILENT",)),
-    "strictatime": (False, ("MS_STRICTATIME",)), "suid": (True, ("MS_NOSUID",)),
-    "sync": (False, ("MS_SYNCHRONOUS",)),
-}
-_PROPAGATION_OPTIONS: dict[str, tuple[str, ...]] = {
-    "private": ("MS_PRIVATE",), "rprivate": ("MS_PRIVATE", "MS_REC"),
-    "shared": ("MS_SHARED",), "rshared": ("MS_SHARED", "MS_REC"),
-    "slave": ("MS_SLAVE",), "rslave": ("MS_SLAVE", "MS_REC"),
-    "unbindable": ("MS_UNBINDABLE",), "runbindable": ("MS_UNBINDABLE", "MS_REC"),
-}
-# runc-specific extensions that change how a mount is made rather than mount(2) flags.
-_EXTENSION_OPTIONS = ("tmpcopyup",)
-ROOTFS_PROPAGATION = ("private", "rprivate", "shared", "rshared", "slave", "rslave",
-                      "unbindable", "runbindable")
+ROOTFS_PROPAGATION = tuple(mountflags.PROPAGATION_OPTIONS)
 
 RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
            "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
@@ -51,26 +26,6 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
 PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
 DEVICE_TYPES = ("c", "u", "b", "p")
 TIME_CLOCKS = ("monotonic", "boottime")
-
-
-_mount_bits = None
-
-
-def _mount_option_bits():
-    """({flag option: (clear?, bits)}, {propagation option: bits}, MS_BIND), worked out on the first
-    mount parsed (the MS values live in pyrt.linux), not once per option of every mount."""
-    global _mount_bits
-    if _mount_bits is None:
-        from pyrt.linux.syscalls import MS
-
-        def bits(names):
-            b = 0
-            for n in names:
-                b |= MS[n]
-            return b
-        _mount_bits = ({o: (c, bits(n)) for o, (c, n) in _FLAG_OPTIONS.items()},
-                       {o: bits(n) for o, n in _PROPAGATION_OPTIONS.items()}, MS["MS_BIND"])
-    return _mount_bits
 
 
 # --- typed readers (pyrt.spec.fields); an absent field reads as the spec default ----------------
@@ -195,12 +150,11 @@ class Mount(Record):
 
     @property
     def is_bind(self) -> bool:
-        from pyrt.linux.syscalls import MS
-        return bool(self.flags & MS["MS_BIND"]) or self.type == "bind"
+        return bool(self.flags & mountflags.MS_BIND) or self.type == "bind"
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> "Mount":
-        flag_bits, propagation_bits, ms_bind = _mount_option_bits()
+        flag_bits, propagation_bits = mountflags.FLAG_OPTIONS, mountflags.PROPAGATION_OPTIONS
         d = _obj(d, where)
         dest = _str(d, "destination", where)
         if not dest:
@@ -221,13 +175,13 @@ class Mount(Record):
                     clear &= ~bits
             elif o in propagation_bits:
                 propagation.append(propagation_bits[o])
-            elif o in _EXTENSION_OPTIONS:
+            elif o in mountflags.EXTENSION_OPTIONS:
                 ext.append(o)
             else:
                 data.append(o)  # filesystem-specific (mode=755, size=..., newinstance ...)
         mtype = _str(d, "type", where)
         if mtype == "bind":
-            flags |= ms_bind
+            flags |= mountflags.MS_BIND
         return cls(destination=os.path.normpath(dest), type=mtype, source=_str(d, "source", where),
                    options=options, flags=flags, clear_flags=clear, propagation=tuple(propagation),
                    data=",".join(data), extensions=tuple(ext))
@@ -383,7 +337,6 @@ def parse(cfg: Any, bundle: str = "") -> Spec:
     annotations = _obj(cfg.get("annotations"), "annotations")
     if not all(isinstance(v, str) for v in annotations.values()):
         raise ConfigError("annotations: values must be strings")
-    from pyrt.runtime.hooks import validate as validate_hooks
     spec = Spec(oci_version=version, root=Root(os.path.normpath(rpath), _bool(root, "readonly", "root")),
                 process=process, linux=linux, mounts=mounts, hostname=hostname, domainname=domainname,
                 hooks=validate_hooks(cfg.get("hooks")), annotations=annotations, bundle=bundle)

@@ -1,4 +1,4 @@
-"""The OCI linux.resources model: frozen records (pyrt.spec.record), parsed and validated once at the edge.
+"""The OCI linux.resources model: frozen records (pyrt.record), parsed and validated once at the edge.
 
 Every field is optional: None means "not set", so the same model serves `create` (the whole
 config) and `update` (only the fields the user named). JSON keys follow the runtime-spec
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pyrt.errors import ConfigError
 from pyrt.spec import fields
-from pyrt.spec.record import Record, field, field_names, is_record, replace
+from pyrt.record import Record, field, field_names, is_record, replace
 
 _where, _obj, _int, _bool, _str, _list = (fields.where, fields.obj, fields.integer, fields.boolean,
                                           fields.string, fields.array)

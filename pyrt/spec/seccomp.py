@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pyrt.errors import ConfigError
 from pyrt.spec import fields
-from pyrt.spec.record import Record
+from pyrt.record import Record
 
 ACTIONS = (
     "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",

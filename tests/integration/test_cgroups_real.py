@@ -18,7 +18,7 @@ import pytest
 from pyrt.cgroups import layout as layout_mod
 from pyrt.cgroups import open_manager
 from pyrt.errors import CgroupError
-from pyrt.spec.record import replace
+from pyrt.record import replace
 from pyrt.spec.resources import Resources
 from tests.support import cgroup as cgroup_support
 from tests.support.wait import until

@@ -1,4 +1,5 @@
-"""Small immutable records for the spec models, in place of @dataclass(frozen=True).
+"""Small immutable records in place of @dataclass(frozen=True), for every layer: the spec models,
+the cgroup layout, the init's arguments.
 
 Why not dataclasses: importing it pulls in `inspect` (~5 ms) and every class costs a handful of
 compiled functions (~0.2 ms each); with ~25 model classes that was ~10 ms of every

@@ -1,18 +1,14 @@
-"""The config.json loader, state files and small runtime helpers, without root or containers."""
+"""pyrt.spec.config: loading config.json and process.json into the spec models, without root."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from pyrt.errors import ConfigError, ExistsError, NotFoundError, UsageError
-from pyrt.linux.paths import EscapeError, resolve_in_root
-from pyrt.linux.signals import parse_signal
-from pyrt.linux.syscalls import MS
-from pyrt.runtime import state as st
+from pyrt.errors import ConfigError, NotFoundError
 from pyrt.spec.config import load_bundle, load_process, parse
 from pyrt.spec.defaults import default_config
+from pyrt.spec.mountflags import MS
 from tests.support.bundle import base_config
 
 
@@ -101,58 +97,3 @@ def test_load_bundle_errors(tmp_path):
     assert load_bundle(str(tmp_path)).root.path == str(tmp_path / "rootfs")
     (tmp_path / "p.json").write_text(json.dumps({"args": ["ls"], "cwd": "/"}))
     assert load_process(str(tmp_path / "p.json")).args == ("ls",)
-
-
-def test_resolve_in_root_follows_links_inside_and_refuses_escapes(tmp_path):
-    root = tmp_path / "root"
-    (root / "a" / "b").mkdir(parents=True)
-    os.symlink("/a", root / "abs")          # absolute: means the container's /a
-    os.symlink("a/b", root / "rel")
-    os.symlink("../../..", root / "a" / "up")
-    os.symlink("loop", root / "loop")
-    r = str(root)
-    assert resolve_in_root(r, "/abs/b") == f"{r}/a/b"
-    assert resolve_in_root(r, "/rel/new/file") == f"{r}/a/b/new/file"
-    assert resolve_in_root(r, "/a/b/../b") == f"{r}/a/b"
-    with pytest.raises(EscapeError):
-        resolve_in_root(r, "/a/up/etc")
-    with pytest.raises(EscapeError):
-        resolve_in_root(r, "/../etc")
-    with pytest.raises(OSError):
-        resolve_in_root(r, "/loop/x")
-
-
-def test_signals():
-    assert parse_signal("KILL") == 9 and parse_signal("SIGTERM") == 15 and parse_signal("9") == 9
-    assert parse_signal("sigusr1") == 10
-    assert parse_signal("RTMIN+2") == parse_signal("SIGRTMIN") + 2
-    for bad in ("SIGNOPE", "0", "999", "RTMIN+999"):
-        with pytest.raises(UsageError):
-            parse_signal(bad)
-
-
-def test_status_rules():
-    S = st.Status
-    assert [s for s in S if s.can_start()] == [S.CREATED]
-    assert S.RUNNING.can_kill() and not S.STOPPED.can_kill()
-    assert S.STOPPED.can_delete() and not S.RUNNING.can_delete()
-    assert S.PAUSED.can_resume() and not S.RUNNING.can_resume()
-
-
-def test_state_files_and_ids(tmp_path):
-    root = str(tmp_path / "root")
-    d = st.make_container_dir(root, "c1")
-    with pytest.raises(ExistsError):
-        st.make_container_dir(root, "c1")
-    for bad in ("", ".", "..", "a/b", "x y"):
-        with pytest.raises(UsageError):
-            st.validate_id(bad)
-    s = st.State(id="c1", bundle="/b", pid=42, annotations={"k": "v"})
-    st.write_state(d, s)
-    assert os.listdir(d) == ["state.json"]  # no temporary file left
-    back = st.read_state(d, "c1")
-    assert back == s
-    with st.Lock(d):
-        pass
-    with pytest.raises(NotFoundError):
-        st.read_state(str(tmp_path), "c2")

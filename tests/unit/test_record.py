@@ -1,8 +1,8 @@
-"""pyrt.spec.record: the frozen records the spec models are built on (dataclasses' behaviour, without
+"""pyrt.record: the frozen records the spec models are built on (dataclasses' behaviour, without
 its import cost)."""
 import pytest
 
-from pyrt.spec.record import FrozenInstanceError, Record, field, field_names, is_record, replace
+from pyrt.record import FrozenInstanceError, Record, field, field_names, is_record, replace
 
 
 class Inner(Record):

@@ -6,7 +6,7 @@ tests/integration/test_differential_config.py; these pin the readers without a c
 import pytest
 
 from pyrt.errors import ConfigError
-from pyrt.runtime.hooks import validate
+from pyrt.spec.hooks import validate
 from pyrt.spec import fields
 from pyrt.spec.capabilities import Capabilities, cap_number
 from pyrt.spec.seccomp import Seccomp

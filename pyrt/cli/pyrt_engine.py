@@ -1,0 +1,667 @@
+"""`pyrt`'s container and volume verbs (docker's spelling): argument parsing and output only;
+every verb calls the engine API (pyrt.engine.client). Registered by pyrt_commands from COMMANDS.
+
+Exit codes as docker's: a container's own status for run / start -a / wait; 125 when pyrt fails;
+126 / 127 when the command cannot be run / is not found (docs/exit-codes.md).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import signal
+import sys
+import time
+
+import click
+
+from pyrt.cli import engine_args as A
+from pyrt.errors import PyrtError
+
+
+class DockerExit(PyrtError):
+    """A PyrtError re-raised with docker's exit code for pyrt's own failures (125)."""
+    exit_code = 125
+
+
+def docker_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PyrtError as e:
+            if e.exit_code in (125, 126, 127):
+                raise
+            raise DockerExit(e.message, e.hint) from e
+    return wrapper
+
+
+def _client(ctx):
+    from pyrt.engine.client import Client
+    o = ctx.find_root().obj
+    return Client(root=o["root"], run_root=o.get("run_root"), cgroup_parent=o.get("cgroup_parent"))
+
+
+# -- run / create ------------------------------------------------------------------------------
+def _create_options(fn):
+    opts = [
+        click.option("--name", default=""),
+        click.option("-e", "--env", "env", multiple=True),
+        click.option("--env-file", "env_file", multiple=True),
+        click.option("-w", "--workdir", default=""),
+        click.option("-u", "--user", default=""),
+        click.option("--entrypoint", default=None),
+        click.option("-h", "--hostname", default=""),
+        click.option("-v", "--volume", "volumes", multiple=True),
+        click.option("--mount", "mounts", multiple=True),
+        click.option("--tmpfs", "tmpfs", multiple=True),
+        click.option("--read-only", is_flag=True),
+        click.option("-m", "--memory", default=None),
+        click.option("--memory-swap", default=None),
+        click.option("--cpus", default=None),
+        click.option("--cpu-shares", "-c", type=int, default=0),
+        click.option("--cpuset-cpus", default=""),
+        click.option("--pids-limit", type=int, default=0),
+        click.option("--cap-add", multiple=True),
+        click.option("--cap-drop", multiple=True),
+        click.option("--privileged", is_flag=True),
+        click.option("--security-opt", multiple=True),
+        click.option("--ulimit", "ulimits", multiple=True),
+        click.option("--init", is_flag=True),
+        click.option("--stop-signal", default=""),
+        click.option("--stop-timeout", type=int, default=None),
+        click.option("-l", "--label", "labels", multiple=True),
+        click.option("--log-opt", "log_opts", multiple=True),
+        click.option("--pull", default="missing"),
+        click.option("--platform", default=None),
+        click.option("--runtime", default=""),
+        click.option("--network", "--net", "network", default="none"),
+        click.option("-i", "--interactive", is_flag=True),
+        click.option("-t", "--tty", is_flag=True),
+        click.option("--rm", "auto_remove", is_flag=True),
+        click.option("-q", "--quiet", is_flag=True),
+        click.argument("image"),
+        click.argument("command", nargs=-1, type=click.UNPROCESSED),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _create(ctx, p: dict):
+    from pyrt.image import progress
+    mounts = [A.volume(v) for v in p["volumes"]] + [A.mount(m) for m in p["mounts"]] + [A.tmpfs(t) for t in p["tmpfs"]]
+    max_size, max_file = A.log_opts(p["log_opts"])
+    runtime = p["runtime"]
+    if runtime and "/" not in runtime:
+        import shutil
+        runtime = shutil.which(runtime) or runtime
+    entry = None if p["entrypoint"] is None else ([p["entrypoint"]] if p["entrypoint"] else [])
+    return _client(ctx).containers.create(
+        p["image"], list(p["command"]), name=p["name"], entrypoint=entry,
+        environment=A.env_files(p["env_file"]) + list(p["env"]), working_dir=p["workdir"], user=p["user"],
+        hostname=p["hostname"], labels=A.labels(p["labels"]), tty=p["tty"], stdin_open=p["interactive"],
+        mounts=mounts, read_only=p["read_only"],
+        mem_limit=A.size(p["memory"], "--memory") if p["memory"] else 0,
+        memswap_limit=A.memory_swap(p["memory_swap"]) if p["memory_swap"] else 0,
+        nano_cpus=A.cpus(p["cpus"]) if p["cpus"] else 0, cpu_shares=p["cpu_shares"],
+        cpuset_cpus=p["cpuset_cpus"], pids_limit=p["pids_limit"], cap_add=p["cap_add"],
+        cap_drop=p["cap_drop"], privileged=p["privileged"], security_opt=p["security_opt"],
+        ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"],
+        auto_remove=p["auto_remove"], log_max_size=max_size, log_max_file=max_file, runtime=runtime,
+        stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"],
+        progress=progress.for_stream(p["quiet"]))
+
+
+@click.command(context_settings={"ignore_unknown_options": False, "allow_interspersed_args": False})
+@_create_options
+@click.option("-d", "--detach", is_flag=True)
+@click.pass_context
+@docker_errors
+def run(ctx, detach, **p):
+    """Create and start a container from IMAGE, running COMMAND."""
+    c = _create(ctx, p)
+    eng = c._engine
+    if detach:
+        try:
+            eng.start(c.id)
+        except BaseException:
+            if p["auto_remove"]:
+                eng.remove(c.id, force=True, volumes=True)
+            raise
+        click.echo(c.id)
+        return
+    try:
+        att = eng.start(c.id, attach=True, stdin=p["interactive"])
+    except BaseException:
+        if p["auto_remove"]:
+            eng.remove(c.id, force=True, volumes=True)
+        raise
+    code = _stream(eng, c.id, att, p["interactive"], p["tty"])
+    _exit(code)
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@_create_options
+@click.pass_context
+@docker_errors
+def create(ctx, **p):
+    """Create a container from IMAGE (start it with `pyrt start`)."""
+    click.echo(_create(ctx, p).id)
+
+
+def _exit(code: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _stream(eng, cid: str, att, interactive: bool, tty: bool) -> int:
+    """Relay an attached container: its output to ours, our stdin to it, signals (or, with a
+    terminal, the window size) to it; its exit code, or 125 when the monitor vanished."""
+    import threading
+    restore = None
+    if tty and os.isatty(0):
+        import termios
+        import tty as tty_mod
+        restore = termios.tcgetattr(0)
+        tty_mod.setraw(0)
+
+        def winch(*_):
+            try:
+                size = os.get_terminal_size(0)
+                att.resize(size.lines, size.columns)
+            except OSError:
+                pass
+        signal.signal(signal.SIGWINCH, winch)
+        winch()
+    elif not tty:
+        def forward(signum, _frame):
+            try:
+                eng.kill(cid, signum)
+            except PyrtError:
+                pass
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(s, forward)
+    if interactive:
+        def pump():
+            try:
+                while True:
+                    data = os.read(0, 65536)
+                    if not data:
+                        break
+                    att.send_stdin(data)
+                att.close_stdin()
+            except OSError:
+                pass
+        threading.Thread(target=pump, daemon=True).start()
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    code = 125
+    try:
+        for kind, data in att.frames():
+            if kind == "stdout":
+                out.write(data)
+                out.flush()
+            elif kind == "stderr":
+                err.write(data)
+                err.flush()
+            else:
+                code = 125 if data is None else data
+    finally:
+        if restore is not None:
+            import termios
+            termios.tcsetattr(0, termios.TCSADRAIN, restore)
+        att.close()
+    return code
+
+
+# -- lifecycle verbs ---------------------------------------------------------------------------------
+@click.command()
+@click.option("-a", "--attach", is_flag=True)
+@click.option("-i", "--interactive", is_flag=True)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def start(ctx, attach, interactive, containers):
+    """Start one or more containers."""
+    eng = _client(ctx).engine
+    if attach:
+        if len(containers) != 1:
+            raise DockerExit("you cannot start and attach multiple containers at once")
+        rec = eng.get(containers[0])
+        att = eng.start(rec.id, attach=True, stdin=interactive)
+        _exit(_stream(eng, rec.id, att, interactive, rec.config.tty))
+    _each(containers, lambda ref: eng.start(ref))
+
+
+def _each(refs, fn, echo=True) -> None:
+    """docker's many-argument verbs: do each, print each done, one error line each, 1 at the end."""
+    failed = False
+    for ref in refs:
+        try:
+            fn(ref)
+            if echo:
+                click.echo(ref)
+        except PyrtError as e:
+            failed = True
+            sys.stderr.write(f"pyrt: {e}\n")
+    if failed:
+        _exit(1)
+
+
+@click.command()
+@click.option("-t", "--time", "timeout", type=int, default=None)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def stop(ctx, timeout, containers):
+    """Stop containers: the stop signal, then SIGKILL after the timeout."""
+    eng = _client(ctx).engine
+    _each(containers, lambda ref: eng.stop(ref, timeout))
+
+
+@click.command()
+@click.option("-t", "--time", "timeout", type=int, default=None)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def restart(ctx, timeout, containers):
+    """Restart containers."""
+    eng = _client(ctx).engine
+    _each(containers, lambda ref: eng.restart(ref, timeout))
+
+
+@click.command()
+@click.option("-s", "--signal", "sig", default="KILL")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def kill(ctx, sig, containers):
+    """Send a signal (default KILL) to containers."""
+    eng = _client(ctx).engine
+    _each(containers, lambda ref: eng.kill(ref, sig))
+
+
+@click.command()
+@click.option("-f", "--force", is_flag=True)
+@click.option("-v", "--volumes", is_flag=True)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def rm(ctx, force, volumes, containers):
+    """Remove containers (-f: even running ones; -v: with their anonymous volumes)."""
+    eng = _client(ctx).engine
+    _each(containers, lambda ref: eng.remove(ref, force=force, volumes=volumes))
+
+
+@click.command()
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def pause(ctx, containers):
+    """Freeze every process of containers."""
+    eng = _client(ctx).engine
+    _each(containers, eng.pause)
+
+
+@click.command()
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def unpause(ctx, containers):
+    """Thaw paused containers."""
+    eng = _client(ctx).engine
+    _each(containers, eng.unpause)
+
+
+@click.command()
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def wait(ctx, containers):
+    """Block until containers stop; print their exit codes."""
+    eng = _client(ctx).engine
+    _each(containers, lambda ref: click.echo(eng.wait(ref)), echo=False)
+
+
+@click.command()
+@click.argument("container")
+@click.argument("new_name")
+@click.pass_context
+@docker_errors
+def rename(ctx, container, new_name):
+    """Rename a container."""
+    _client(ctx).engine.rename(container, new_name)
+
+
+# -- looking at containers ---------------------------------------------------------------------------
+def _ago(rfc: str) -> str:
+    if not rfc or rfc.startswith("0001"):
+        return ""
+    import calendar
+    secs = time.time() - calendar.timegm(time.strptime(rfc[:19], "%Y-%m-%dT%H:%M:%S"))
+    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if secs >= n:
+            k = int(secs // n)
+            return f"{k} {unit}{'s' if k > 1 else ''}"
+    return "Less than a second" if secs < 1 else f"{int(secs)} seconds"
+
+
+def _status_text(rec) -> str:
+    s = rec.state
+    if s.status == "running":
+        return f"Up {_ago(s.started_at)}"
+    if s.status == "paused":
+        return f"Up {_ago(s.started_at)} (Paused)"
+    if s.status == "exited":
+        return f"Exited ({s.exit_code}) {_ago(s.finished_at)} ago"
+    return s.status.capitalize()
+
+
+def _row(rec, no_trunc: bool) -> dict:
+    cmd = " ".join(json.dumps(a) if " " in a else a for a in (rec.config.entrypoint or []) + rec.config.cmd)
+    return {"ID": rec.id if no_trunc else rec.id[:12], "Image": rec.config.image,
+            "Command": json.dumps(cmd if no_trunc else cmd[:20]), "CreatedAt": rec.created,
+            "RunningFor": _ago(rec.created) + " ago", "Status": _status_text(rec), "State": rec.state.status,
+            "Names": rec.name, "Ports": "", "Labels": ",".join(f"{k}={v}" for k, v in rec.config.labels.items())}
+
+
+def _template(fmt: str, value) -> str:
+    """docker's --format for the common cases: {{.Field}}, {{.A.B}}, {{json .X}}, {{json .}}."""
+    def lookup(path: str):
+        v = value
+        for part in [p for p in path.split(".") if p]:
+            v = v.get(part, "") if isinstance(v, dict) else ""
+        return v
+
+    def sub(m):
+        v = lookup(m.group(2))
+        if m.group(1):
+            return json.dumps(v)
+        return v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() \
+            if isinstance(v, bool) else str(v)
+    out = re.sub(r"\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}", sub, fmt)
+    return out.replace("\\t", "\t").replace("\\n", "\n")
+
+
+@click.command()
+@click.option("-a", "--all", "all_", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--no-trunc", is_flag=True)
+@click.option("--format", "fmt", default="table")
+@click.option("-f", "--filter", "filters", multiple=True)
+@click.pass_context
+@docker_errors
+def ps(ctx, all_, quiet, no_trunc, fmt, filters):
+    """List containers (running ones; -a: all)."""
+    want: dict = {}
+    for f in filters:
+        k, sep, v = f.partition("=")
+        if not sep:
+            raise DockerExit(f"invalid filter {f!r}: use KEY=VALUE")
+        want.setdefault(k, []).append(v)
+    cs = _client(ctx).containers.list(all=all_, filters=want)
+    rows = [_row(c.record, no_trunc) for c in cs]
+    if quiet:
+        for r in rows:
+            click.echo(r["ID"])
+    elif fmt == "json":
+        for r in rows:
+            click.echo(json.dumps(r))
+    elif fmt.startswith("table") and "{{" not in fmt:
+        cols = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+        table = [cols] + [[r[k] for k in keys] for r in rows]
+        widths = [max(len(line[i]) for line in table) for i in range(len(cols))]
+        for line in table:
+            click.echo("   ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+    else:
+        body = fmt[len("table"):].strip() if fmt.startswith("table") else fmt
+        for r in rows:
+            click.echo(_template(body, r))
+
+
+@click.command()
+@click.option("-f", "--format", "fmt", default=None)
+@click.option("--type", "kind", type=click.Choice(["container", "image", "volume"]), default=None)
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def inspect(ctx, fmt, kind, names):
+    """Show low-level information on containers, images or volumes as JSON."""
+    from pyrt.engine import inspect as insp
+    from pyrt.engine.errors import NotFound
+    client = _client(ctx)
+    docs, missing = [], []
+    for n in names:
+        doc = None
+        if kind in (None, "container"):
+            try:
+                doc = insp.container(client.engine, client.engine.get(n))
+            except NotFound:
+                pass
+        if doc is None and kind in (None, "image"):
+            try:
+                from pyrt.image import views
+                store = client.engine.images
+                doc = views.inspect(store, store.resolve(n))
+            except PyrtError:
+                pass
+        if doc is None and kind in (None, "volume"):
+            try:
+                v = client.volumes.get(n)
+                doc = {"Name": v.name, "Mountpoint": v.mountpoint, "CreatedAt": v.created, "Labels": v.labels,
+                       "Driver": "local", "Scope": "local"}
+            except PyrtError:
+                pass
+        if doc is None:
+            missing.append(n)
+        else:
+            docs.append(doc)
+    if fmt:
+        for d in docs:
+            click.echo(_template(fmt, d))
+    else:
+        click.echo(json.dumps(docs, indent=4))
+    if missing:
+        for n in missing:
+            sys.stderr.write(f"pyrt: no such object: {n}\n")
+        _exit(1)
+
+
+@click.command()
+@click.option("-f", "--follow", is_flag=True)
+@click.option("--tail", default="all")
+@click.option("--since", default=None)
+@click.option("--until", default=None)
+@click.option("-t", "--timestamps", is_flag=True)
+@click.argument("container")
+@click.pass_context
+@docker_errors
+def logs(ctx, follow, tail, since, until, timestamps, container):
+    """Print a container's output (docker's json-file log)."""
+    if tail != "all" and not tail.lstrip("-").isdigit():
+        raise DockerExit(f"invalid --tail {tail!r}: use a number or all")
+    n = None if tail == "all" or int(tail) < 0 else int(tail)
+    eng = _client(ctx).engine
+    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    for stream, t, data in eng.logs(container, follow=follow, tail=n, since=A.timestamp(since),
+                                    until=A.timestamp(until)):
+        f = out[stream]
+        if timestamps:
+            f.write(t.encode() + b" ")
+        f.write(data)
+        if follow:
+            f.flush()
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option("-i", "--interactive", is_flag=True)
+@click.option("-t", "--tty", is_flag=True)
+@click.option("-d", "--detach", is_flag=True)
+@click.option("-e", "--env", multiple=True)
+@click.option("-u", "--user", default="")
+@click.option("-w", "--workdir", default="")
+@click.option("--privileged", is_flag=True)
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+@docker_errors
+def exec_(ctx, interactive, tty, detach, env, user, workdir, privileged, container, command):
+    """Run COMMAND in a running container."""
+    eng = _client(ctx).engine
+    if not interactive:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    try:
+        code = eng.exec(container, list(command), env=list(env), user=user, workdir=workdir, tty=tty,
+                        detach=detach, privileged=privileged)
+    except PyrtError as e:
+        if e.message.startswith("exec: "):
+            sys.stderr.write(f"pyrt: {e}\n")
+            _exit(127 if "not found" in e.message or "no such file" in e.message else 126)
+        raise
+    _exit(code)
+
+
+exec_.name = "exec"
+
+
+@click.command()
+@click.argument("container")
+@click.argument("ps_args", nargs=-1)
+@click.pass_context
+@docker_errors
+def top(ctx, container, ps_args):
+    """The processes of a running container (ps -ef by default)."""
+    c = _client(ctx).containers.get(container)
+    t = c.top(" ".join(ps_args) or "-ef")
+    click.echo("\t".join(t["Titles"]))
+    for p in t["Processes"]:
+        click.echo("\t".join(p))
+
+
+@click.command()
+@click.option("--no-stream", is_flag=True)
+@click.option("-a", "--all", "all_", is_flag=True)
+@click.argument("containers", nargs=-1)
+@click.pass_context
+@docker_errors
+def stats(ctx, no_stream, all_, containers):
+    """CPU, memory and pids of running containers."""
+    client = _client(ctx)
+    cs = [client.containers.get(c) for c in containers] if containers else client.containers.list(all=all_)
+    prev: dict = {}
+    while True:
+        lines = [f"{'CONTAINER ID':<14}{'NAME':<24}{'CPU %':>8}  {'MEM USAGE / LIMIT':<24}{'PIDS':>6}"]
+        now = time.monotonic()
+        for c in cs:
+            try:
+                s = c.stats()
+            except PyrtError:
+                continue
+            last = prev.get(c.id)
+            cpu = 0.0
+            if last is not None and now > last[1]:
+                cpu = (s.cpu_usage_ns - last[0]) / ((now - last[1]) * 1e9) * 100
+            prev[c.id] = (s.cpu_usage_ns, now)
+            limit = _human(s.memory_limit) if s.memory_limit and s.memory_limit < 1 << 60 else "unlimited"
+            lines.append(f"{c.short_id:<14}{c.name[:23]:<24}{cpu:>7.2f}%  {_human(s.memory_usage) + ' / ' + limit:<24}{s.pids:>6}")
+        if no_stream:
+            click.echo("\n".join(lines))
+            return
+        click.echo("\x1b[2J\x1b[H" + "\n".join(lines))
+        time.sleep(1)
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.4g}{unit}" if unit != "B" else f"{n}B"
+        n /= 1024
+    return str(n)
+
+
+@click.group("container")
+def container_group():
+    """Manage containers."""
+
+
+@container_group.command("prune")
+@click.option("-f", "--force", is_flag=True)
+@click.pass_context
+@docker_errors
+def container_prune(ctx, force):
+    """Remove every stopped container."""
+    for cid in _client(ctx).containers.prune():
+        click.echo(cid)
+
+
+@click.group("volume")
+def volume_group():
+    """Manage volumes."""
+
+
+@volume_group.command("create")
+@click.option("-l", "--label", "labels", multiple=True)
+@click.argument("name", required=False, default="")
+@click.pass_context
+@docker_errors
+def volume_create(ctx, labels, name):
+    click.echo(_client(ctx).volumes.create(name, A.labels(labels)).name)
+
+
+@volume_group.command("ls")
+@click.option("-q", "--quiet", is_flag=True)
+@click.pass_context
+@docker_errors
+def volume_ls(ctx, quiet):
+    vols = _client(ctx).volumes.list()
+    if not quiet:
+        click.echo("DRIVER    VOLUME NAME")
+    for v in vols:
+        click.echo(v.name if quiet else f"local     {v.name}")
+
+
+@volume_group.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def volume_inspect(ctx, names):
+    client = _client(ctx)
+    docs = []
+    for n in names:
+        v = client.volumes.get(n)
+        docs.append({"Name": v.name, "Driver": "local", "Mountpoint": v.mountpoint, "CreatedAt": v.created,
+                     "Labels": v.labels, "Scope": "local"})
+    click.echo(json.dumps(docs, indent=4))
+
+
+@volume_group.command("rm")
+@click.option("-f", "--force", is_flag=True)
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+@docker_errors
+def volume_rm(ctx, force, names):
+    client = _client(ctx)
+    _each(names, lambda n: client.volumes.remove(n, force=force))
+
+
+@volume_group.command("prune")
+@click.option("-f", "--force", is_flag=True)
+@click.pass_context
+@docker_errors
+def volume_prune(ctx, force):
+    for n in _client(ctx).volumes.prune():
+        click.echo(n)
+
+
+for _cmd in (run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, logs, exec_, top,
+             stats, inspect):
+    container_group.add_command(_cmd)
+container_group.add_command(ps, "ls")
+
+COMMANDS = [run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, inspect, logs, exec_,
+            top, stats, container_group, volume_group]

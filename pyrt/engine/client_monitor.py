@@ -1,0 +1,196 @@
+"""Talking to the monitor (pyrt.engine.monitor) from the CLI or an embedding program: find it,
+start it when none runs, send a request, and stream an attached container's output."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+
+from pyrt.engine import errors as E
+from pyrt.engine import protocol as P
+
+SPAWN_TIMEOUT = 10.0
+
+
+def alive(run_root: str) -> bool:
+    """Whether a monitor holds the run root's lock (it holds it for its whole life)."""
+    try:
+        fd = os.open(os.path.join(run_root, P.LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _spawn(root: str, run_root: str, cgroup_parent: str) -> None:
+    """Start a monitor: a fresh interpreter, in its own session, detached from our stdio.
+    Its stderr (its own trouble only) goes to RUN_ROOT/monitor.log."""
+    # the directory holding the pyrt package (this file is pyrt/engine/client_monitor.py)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    log = os.path.join(run_root, "monitor.log")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            null = os.open("/dev/null", os.O_RDWR)
+            out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(out, 2)
+            os.closerange(3, 1 << 20)
+            os.chdir("/")
+            os.execve(sys.executable, [sys.executable, "-m", "pyrt.engine.monitor", root, run_root,
+                                       cgroup_parent], env)
+        finally:
+            os._exit(127)
+    os.waitpid(pid, 0)
+
+
+def connect(root: str, run_root: str, cgroup_parent: str, spawn: bool = True) -> socket.socket | None:
+    path = P.socket_path(run_root)
+    deadline = time.monotonic() + SPAWN_TIMEOUT
+    spawned = False
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            s.connect(path)
+            return s
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+        if not spawn:
+            return None
+        if not spawned and not alive(run_root):
+            _spawn(root, run_root, cgroup_parent)
+            spawned = True
+        elif spawned and not alive(run_root) and time.monotonic() > deadline - SPAWN_TIMEOUT / 2:
+            spawned = False   # it died on the way up (or left as we came): try once more
+        if time.monotonic() > deadline:
+            raise E.EngineError(f"the monitor did not start (see {os.path.join(run_root, 'monitor.log')})")
+        time.sleep(0.005)
+
+
+class Attached:
+    """A connection to the monitor after an attach-ing request: frames of output, then the exit."""
+
+    def __init__(self, sock: socket.socket, reader: P.Reader, pending: list):
+        self.sock = sock
+        self.reader = reader
+        self.pending = pending
+
+    def frames(self):
+        """Yield ("stdout"|"stderr", bytes) and finally ("exit", code); ("exit", None) if the
+        monitor went away."""
+        while True:
+            f = P.recv_frame(self.sock, self.reader, self.pending)
+            if f is None:
+                yield "exit", None
+                return
+            kind, payload = f
+            if kind == P.STDOUT:
+                yield "stdout", payload
+            elif kind == P.STDERR:
+                yield "stderr", payload
+            elif kind == P.EXIT:
+                yield "exit", json.loads(payload)["exit_code"]
+                return
+
+    def send_stdin(self, data: bytes) -> None:
+        self.sock.sendall(P.pack(P.STDIN, data))
+
+    def close_stdin(self) -> None:
+        self.sock.sendall(P.pack(P.STDIN_CLOSE))
+
+    def resize(self, height: int, width: int) -> None:
+        self.sock.sendall(P.pack_json(P.RESIZE, {"height": height, "width": width}))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+_ERRORS = {"Conflict": E.Conflict, "NotRunning": E.NotRunning, "NotFound": E.NotFound,
+           "InvalidArgument": E.InvalidArgument}
+
+
+def _raise(reply: dict):
+    kind = reply.get("kind", "")
+    msg = reply["error"]
+    if msg.startswith("exec: "):
+        # the runtime's words (runc's) for an args[0] it could not run: docker's 127 / 126
+        if "not found" in msg or "no such file or directory" in msg:
+            raise E.CommandNotFound(msg, reply.get("hint"))
+        if "permission denied" in msg or "not a directory" in msg:
+            raise E.CommandNotRunnable(msg, reply.get("hint"))
+    cls = _ERRORS.get(kind)
+    if cls is None:
+        import pyrt.errors as base
+        cls = getattr(base, kind, None)
+        if not (isinstance(cls, type) and issubclass(cls, base.PyrtError)):
+            cls = E.EngineError
+    raise cls(reply["error"], reply.get("hint"))
+
+
+def request(root: str, run_root: str, cgroup_parent: str, req: dict, keep: bool = False):
+    """Send REQ, raise its error or return: an Attached when KEEP, else the reply dict."""
+    for attempt in range(3):
+        sock = connect(root, run_root, cgroup_parent)
+        reader, pending = P.Reader(), []
+        early = []      # an attached container's output can come before the reply to its start
+        try:
+            sock.sendall(P.pack_json(P.REQ, req))
+            while True:
+                f = P.recv_frame(sock, reader, pending)
+                if f is None or f[0] == P.REPLY:
+                    break
+                early.append(f)
+        except (ConnectionResetError, BrokenPipeError):
+            f = None
+        pending[:0] = early
+        if f is None:
+            sock.close()    # a monitor on its way out took our connection: a new one will come
+            continue
+        reply = json.loads(f[1])
+        if "error" in reply:
+            sock.close()
+            _raise(reply)
+        if keep:
+            return Attached(sock, reader, pending)
+        sock.close()
+        return reply
+    raise E.EngineError("the monitor closed the connection three times")
+
+
+def wait(run_root: str, cid: str, timeout: float | None) -> int | None:
+    """The exit code once the monitor has recorded the exit; None if no monitor watches CID or
+    TIMEOUT passes."""
+    sock = connect("", run_root, "", spawn=False)
+    if sock is None:
+        return None
+    try:
+        sock.settimeout(timeout)
+        reader, pending = P.Reader(), []
+        sock.sendall(P.pack_json(P.REQ, {"op": "wait", "id": cid}))
+        while True:
+            f = P.recv_frame(sock, reader, pending)
+            if f is None:
+                return None
+            kind, payload = f
+            if kind == P.REPLY:
+                return None      # {"tracked": false}
+            if kind == P.EXIT:
+                return json.loads(payload)["exit_code"]
+    except (socket.timeout, OSError):
+        return None
+    finally:
+        sock.close()

@@ -1,0 +1,563 @@
+"""The engine's operations over one root: images, containers, volumes. No printing, no exits.
+
+pyrt.engine.client wraps this in the public, docker-py-shaped API; the monitor's children call
+launch() and after_exit(). Every operation that changes a container holds its lock (store.lock)
+while it reads and writes the record, so concurrent pyrt commands never corrupt one.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import time
+
+from pyrt.engine import bundle, logs, rootfs
+from pyrt.engine.errors import Conflict, EngineError, InvalidArgument, NotFound, NotRunning
+from pyrt.engine.model import ContainerConfig, ContainerRecord, HostConfig, Mount
+from pyrt.engine.store import ContainerStore
+from pyrt.errors import NotFoundError, PyrtError, StateError
+
+DEFAULT_ROOT = "/var/lib/pyrt"
+DEFAULT_RUN_ROOT = "/run/pyrt"
+DEFAULT_CGROUP_PARENT = "/pyrt"
+
+
+def _rt():
+    from pyrt.runtime.container import Container as RtContainer
+    return RtContainer
+
+
+class Engine:
+    def __init__(self, root: str = DEFAULT_ROOT, run_root: str = DEFAULT_RUN_ROOT,
+                 cgroup_parent: str = DEFAULT_CGROUP_PARENT):
+        self.root = os.path.abspath(root)
+        self.run_root = os.path.abspath(run_root)
+        self.cgroup_parent = cgroup_parent
+        for d in (self.root, self.run_root):
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            os.chmod(d, 0o700)   # images, rootfs and logs are not other users' business
+        self.store = ContainerStore(self.root)
+        self._images = None
+        self._volumes = None
+
+    @property
+    def images(self):
+        if self._images is None:
+            from pyrt.image.store import ImageStore, set_users_hook
+            self._images = ImageStore(self.root)
+            set_users_hook(self.image_users)
+        return self._images
+
+    @property
+    def volumes(self):
+        if self._volumes is None:
+            from pyrt.engine.volumes import VolumeStore
+            self._volumes = VolumeStore(self.root, self.volume_users)
+        return self._volumes
+
+    def runtime_root(self, runtime: str) -> str:
+        name = "runtime" if not runtime else "runtime-" + os.path.basename(runtime)
+        d = os.path.join(self.run_root, name)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        return d
+
+    # -- images ---------------------------------------------------------------------------------
+    def image_users(self, image_id: str) -> list[str]:
+        out = []
+        for cid in self.store.ids():
+            with contextlib.suppress(PyrtError, OSError, ValueError):
+                rec = self.store.read(cid)
+                if rec.config.image_id == image_id:
+                    out.append(rec.name)
+        return out
+
+    def volume_users(self, volume: str) -> list[str]:
+        out = []
+        for cid in self.store.ids():
+            with contextlib.suppress(PyrtError, OSError, ValueError):
+                rec = self.store.read(cid)
+                if any(m.type == "volume" and m.source == volume for m in rec.host.mounts):
+                    out.append(rec.name)
+        return out
+
+    def find_image(self, name: str, pull: str = "missing", platform: str | None = None, progress=None):
+        """The image record for NAME, pulling it per the --pull policy (missing | always | never)."""
+        if pull not in ("missing", "always", "never"):
+            raise InvalidArgument(f"invalid --pull policy {pull!r}: use missing, always or never")
+        if pull != "always":
+            try:
+                return self.images.resolve(name)
+            except NotFoundError:
+                if pull == "never":
+                    raise NotFound(f"no such image: {name}") from None
+        from pyrt.image import manifest
+        from pyrt.image.pull import PullOptions, pull as do_pull
+        opts = PullOptions(platform=manifest.parse_platform(platform) if platform else None)
+        return do_pull(self.images, name, opts, progress)
+
+    # -- containers: create ------------------------------------------------------------------------
+    def create(self, config: ContainerConfig, host: HostConfig, name: str = "", *, pull: str = "missing",
+               platform: str | None = None, progress=None) -> ContainerRecord:
+        image = self.find_image(config.image, pull, platform, progress)
+        image_cfg = self.images.config(image)
+        config.image_id = image.id
+        if not config.stop_signal or config.stop_signal == "SIGTERM":
+            config.stop_signal = image_cfg.stop_signal or config.stop_signal or "SIGTERM"
+        _check_signal(config.stop_signal)
+        if host.network_mode not in ("none", "host"):
+            raise InvalidArgument(f"network mode {host.network_mode!r} is not supported yet: use none or host")
+        _check_mounts(host.mounts)
+        cid = self.store.new_id()
+        cdir = self.store.dir(cid)
+        name = name or self.store.unused_name()
+        made_volumes: list[str] = []
+        try:
+            self.store.claim_name(name, cid)
+        except PyrtError:
+            os.rmdir(cdir)
+            raise
+        try:
+            for target in image_cfg.volumes:
+                if not any(_same_path(m.target, target) for m in host.mounts):
+                    vol = self.volumes.create(anonymous=True)
+                    made_volumes.append(vol.name)
+                    host.mounts.append(Mount(type="volume", target=target, source=vol.name, anonymous=True))
+            for m in host.mounts:
+                if m.type == "volume" and not m.anonymous:
+                    self.volumes.ensure(m.source)
+            rec = ContainerRecord(id=cid, name=name, created=logs.now_rfc3339(), config=config, host=host)
+            rec.rootfs_kind = rootfs.prepare(cdir, self.images.layer_dirs(image))
+            spec = bundle.generate(rec, image_cfg, cdir, self.cgroup_parent, self.volumes.path)
+            bundle.etc_files(rec, cdir, spec["hostname"])
+            _write_json(os.path.join(cdir, "config.json"), spec)
+            self.store.write(rec)
+            return rec
+        except BaseException:
+            with contextlib.suppress(PyrtError, OSError):
+                rootfs.release(cdir)
+            shutil.rmtree(cdir, ignore_errors=True)
+            self.store.release_name(name, cid)
+            for v in made_volumes:
+                with contextlib.suppress(PyrtError, OSError):
+                    self.volumes.remove(v, force=True)
+            raise
+
+    # -- containers: run in the monitor's worker ---------------------------------------------------
+    def launch(self, cid: str, tty: bool) -> tuple[int, int]:
+        """Mount the rootfs and run the bundle; (init pid, pty master or -1). In the worker."""
+        rec = self.store.read(cid)
+        cdir = self.store.dir(cid)
+        rootfs.mount(cdir, self.images.layer_dirs(self.images.get(rec.config.image_id)))
+        rroot = self.runtime_root(rec.host.runtime)
+        try:
+            if rec.host.runtime:
+                pid, master = _external_run(rec.host.runtime, rroot, cid, cdir, tty)
+            else:
+                pid, master = self._run_in_process(rroot, cid, cdir, tty)
+        except BaseException:
+            with contextlib.suppress(PyrtError, OSError):
+                rootfs.unmount(cdir)
+            raise
+        from pyrt.linux import proc
+        with self.store.updating(cid) as rec:
+            rec.state.status = "running"
+            rec.state.pid = pid
+            rec.state.start_time = proc.start_time(pid)
+            rec.state.started_at = logs.now_rfc3339()
+            rec.state.exit_code = 0
+            rec.state.error = ""
+            rec.state.oom_killed = False
+        return pid, master
+
+    def _run_in_process(self, rroot: str, cid: str, cdir: str, tty: bool) -> tuple[int, int]:
+        from pyrt.runtime.create import create
+        with contextlib.suppress(PyrtError, OSError):
+            _rt().load(rroot, cid).delete(force=True)   # what a crash left of an earlier run
+        ctr = create(rroot, cid, cdir, foreground=tty, start=True)
+        if not ctr.started:
+            ctr.start()
+        return ctr.state.pid, ctr.console_master
+
+    def after_exit(self, cid: str, exit_code: int, finished_at: str, log_error: str = "") -> None:
+        """Release what the run took (runtime state, cgroups, the rootfs mount) and record the exit."""
+        try:
+            rec = self.store.read(cid)
+        except NotFound:
+            return
+        oom = self._runtime_delete(rec)
+        with contextlib.suppress(PyrtError, OSError):
+            rootfs.unmount(self.store.dir(cid))
+        with self.store.updating(cid) as rec:
+            if rec.state.status != "removing":
+                rec.state.status = "exited"
+            rec.state.exit_code = exit_code
+            rec.state.finished_at = finished_at
+            rec.state.oom_killed = oom or rec.state.oom_killed
+            rec.state.pid = 0
+            if log_error:
+                rec.state.log_error = log_error
+        if rec.host.auto_remove and rec.state.status != "removing":
+            self.remove(cid, force=True, volumes=True)
+
+    def _runtime_delete(self, rec: ContainerRecord) -> bool:
+        """Delete the container from its runtime; whether its cgroup saw an OOM kill."""
+        rroot = self.runtime_root(rec.host.runtime)
+        if rec.host.runtime:
+            _external(rec.host.runtime, rroot, "delete", "--force", rec.id, check=False)
+            return False
+        try:
+            ctr = _rt().load(rroot, rec.id)
+        except (NotFoundError, PyrtError, OSError):
+            return False
+        oom = False
+        with contextlib.suppress(PyrtError, OSError):
+            mgr = ctr.cgroup_manager()
+            oom = bool(mgr and mgr.oom_killed())
+        ctr.delete(force=True)
+        return oom
+
+    # -- containers: lifecycle from the CLI / API --------------------------------------------------
+    def get(self, ref: str) -> ContainerRecord:
+        return self.refresh(self.store.read(self.store.resolve(ref)))
+
+    def refresh(self, rec: ContainerRecord) -> ContainerRecord:
+        """The record with a truthful status: a container the record calls running whose init is
+        gone while no monitor watches it (the monitor was killed, the host rebooted) is exited."""
+        s = rec.state
+        if s.status not in ("running", "paused"):
+            return rec
+        from pyrt.linux import proc
+        if s.pid > 0 and proc.alive(s.pid, s.start_time):
+            if not rec.host.runtime:
+                with contextlib.suppress(PyrtError, OSError):
+                    if _rt().load(self.runtime_root(""), rec.id).frozen():
+                        s.status = "paused"
+                    else:
+                        s.status = "running"
+            return rec
+        from pyrt.engine import client_monitor
+        if client_monitor.alive(self.run_root):
+            return rec          # it exited a moment ago; the monitor is recording it
+        s.status, s.exit_code, s.pid = "exited", 255, 0
+        s.error = s.error or "the container's monitor is gone; its exit status is unknown"
+        return rec
+
+    def start(self, ref: str, *, attach: bool = False, stdin: bool = False):
+        """Start a created or exited container. With ATTACH, returns the monitor connection that
+        streams its output (pyrt.engine.client_monitor.Attached); else None once it runs."""
+        cid = self.store.resolve(ref)
+        rec = self.refresh(self.store.read(cid))
+        if rec.state.status in ("running", "paused"):
+            if attach:
+                return self.attach(cid, stdin=stdin)
+            return None
+        if rec.state.status == "removing":
+            raise Conflict(f"container {rec.name} is being removed")
+        from pyrt.engine import client_monitor
+        req = {"op": "start", "id": cid, "attach": attach, "tty": rec.config.tty,
+               "open_stdin": rec.config.open_stdin and stdin,
+               "log_path": logs.path_of(self.store.dir(cid), cid),
+               "log": {"max_size": rec.host.log_max_size, "max_file": rec.host.log_max_file}}
+        conn = client_monitor.request(self.root, self.run_root, self.cgroup_parent, req, keep=attach)
+        return conn
+
+    def attach(self, ref: str, stdin: bool = False):
+        from pyrt.engine import client_monitor
+        cid = self.store.resolve(ref)
+        return client_monitor.request(self.root, self.run_root, self.cgroup_parent,
+                                      {"op": "attach", "id": cid, "stdin": stdin}, keep=True)
+
+    def kill(self, ref: str, sig: str | int = "SIGKILL") -> None:
+        rec = self.get(ref)
+        from pyrt.linux import proc
+        if rec.state.status not in ("running", "paused") or not proc.alive(rec.state.pid, rec.state.start_time):
+            raise NotRunning(f"container {rec.name} is not running")
+        num = _check_signal(sig)
+        rroot = self.runtime_root(rec.host.runtime)
+        if rec.host.runtime:
+            _external(rec.host.runtime, rroot, "kill", rec.id, str(num))
+            return
+        try:
+            _rt().load(rroot, rec.id).kill(num, all_processes=num == signal.SIGKILL)
+        except (NotFoundError, StateError):
+            raise NotRunning(f"container {rec.name} is not running") from None
+
+    def stop(self, ref: str, timeout: float | None = None) -> None:
+        rec = self.get(ref)
+        if rec.state.status not in ("running", "paused"):
+            return
+        t = rec.config.stop_timeout if timeout is None else timeout
+        if rec.state.status == "paused":
+            self.unpause(rec.id)
+        with contextlib.suppress(NotRunning):
+            self.kill(rec.id, rec.config.stop_signal)
+        if t > 0 and self.wait_exit(rec.id, t):
+            return
+        with contextlib.suppress(NotRunning):
+            self.kill(rec.id, "SIGKILL")
+        if not self.wait_exit(rec.id, 30):
+            raise EngineError(f"container {rec.name} did not stop after SIGKILL")
+
+    def wait_exit(self, cid: str, timeout: float | None) -> bool:
+        """Until the container has exited and its exit is recorded; False at TIMEOUT."""
+        from pyrt.engine import client_monitor
+        deadline = None if timeout is None else time.monotonic() + timeout
+        got = client_monitor.wait(self.run_root, cid, timeout)
+        while True:
+            rec = self.refresh(self.store.read(cid))
+            if rec.state.status not in ("running", "paused"):
+                return True
+            if got is None and not client_monitor.alive(self.run_root):
+                # no monitor: nothing will record the exit; the pid is what tells
+                from pyrt.linux import proc
+                if not proc.alive(rec.state.pid, rec.state.start_time):
+                    return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    def wait(self, ref: str, timeout: float | None = None) -> int:
+        """docker wait: block until the container stops; its exit code."""
+        rec = self.get(ref)
+        if rec.state.status in ("running", "paused"):
+            if not self.wait_exit(rec.id, timeout):
+                raise EngineError(f"timed out waiting for container {rec.name}")
+            rec = self.get(rec.id)
+        return rec.state.exit_code
+
+    def restart(self, ref: str, timeout: float | None = None) -> None:
+        self.stop(ref, timeout)
+        self.start(ref)
+
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        cid = self.store.resolve(ref) if len(ref) != 64 else ref
+        rec = self.refresh(self.store.read(cid))
+        if rec.state.status in ("running", "paused"):
+            if not force:
+                raise Conflict(f"cannot remove container {rec.name}: container is {rec.state.status}",
+                               "stop the container before removing it, or use rm -f")
+            with contextlib.suppress(NotRunning):
+                self.kill(cid, "SIGKILL")
+            self.wait_exit(cid, 30)
+        with self.store.updating(cid) as rec:
+            rec.state.status = "removing"
+        self._runtime_delete(rec)
+        cdir = self.store.dir(cid)
+        rootfs.release(cdir)
+        if volumes:
+            for m in rec.host.mounts:
+                if m.type == "volume" and m.anonymous:
+                    with contextlib.suppress(PyrtError, OSError):
+                        self.volumes.remove(m.source, force=True)
+        self.store.release_name(rec.name, cid)
+        shutil.rmtree(cdir)
+
+    def pause(self, ref: str) -> None:
+        rec = self.get(ref)
+        if rec.state.status != "running":
+            raise NotRunning(f"container {rec.name} is not running")
+        if rec.host.runtime:
+            _external(rec.host.runtime, self.runtime_root(rec.host.runtime), "pause", rec.id)
+            return
+        from pyrt.runtime import resources
+        resources.pause(self.runtime_root(""), rec.id)
+
+    def unpause(self, ref: str) -> None:
+        rec = self.get(ref)
+        if rec.state.status != "paused":
+            raise Conflict(f"container {rec.name} is not paused")
+        if rec.host.runtime:
+            _external(rec.host.runtime, self.runtime_root(rec.host.runtime), "resume", rec.id)
+            return
+        from pyrt.runtime import resources
+        resources.resume(self.runtime_root(""), rec.id)
+
+    def rename(self, ref: str, new: str) -> None:
+        cid = self.store.resolve(ref)
+        with self.store.lock(cid):
+            rec = self.store.read(cid)
+            self.store.rename(cid, rec.name, new)
+            rec.name = new
+            self.store.write(rec)
+
+    def list(self, all: bool = False) -> list[ContainerRecord]:
+        out = []
+        for cid in self.store.ids():
+            try:
+                rec = self.refresh(self.store.read(cid))
+            except (PyrtError, OSError, ValueError, KeyError, TypeError):
+                continue
+            if all or rec.state.status in ("running", "paused"):
+                out.append(rec)
+        return sorted(out, key=lambda r: r.created, reverse=True)
+
+    def logs(self, ref: str, *, follow: bool = False, tail: int | None = None, since: str | None = None,
+             until: str | None = None):
+        rec = self.get(ref)
+        path = logs.path_of(self.store.dir(rec.id), rec.id)
+
+        def running() -> bool:
+            try:
+                return self.refresh(self.store.read(rec.id)).state.status in ("running", "paused")
+            except NotFound:
+                return False
+        return logs.read(path, follow=follow, tail=tail, since=since, until=until, running=running)
+
+    def pids(self, ref: str) -> list[int]:
+        rec = self.get(ref)
+        if rec.state.status not in ("running", "paused"):
+            raise NotRunning(f"container {rec.name} is not running")
+        from pyrt.runtime import ops
+        return ops.container_pids(_rt().load(self.runtime_root(rec.host.runtime), rec.id))
+
+    def stats(self, ref: str) -> dict:
+        rec = self.get(ref)
+        if rec.state.status not in ("running", "paused"):
+            raise NotRunning(f"container {rec.name} is not running")
+        mgr = _rt().load(self.runtime_root(rec.host.runtime), rec.id).cgroup_manager()
+        return mgr.stats() if mgr is not None else {}
+
+    def exec(self, ref: str, cmd: list[str], *, env: list[str] = (), user: str = "", workdir: str = "",
+             tty: bool = False, detach: bool = False, privileged: bool = False) -> int:
+        """Run CMD in the running container with this process's stdio; its exit code (0 when DETACH)."""
+        rec = self.get(ref)
+        if rec.state.status != "running":
+            raise NotRunning(f"container {rec.name} is not running")
+        if not cmd:
+            raise InvalidArgument("exec: a command is required")
+        from pyrt.engine import users
+        from pyrt.runtime.create import exec_process
+        from pyrt.spec.config import load_bundle
+        from pyrt.record import replace
+        cdir = self.store.dir(rec.id)
+        spec = load_bundle(cdir)
+        p = spec.process
+        u = p.user
+        if user:
+            uid, gid, extra, _home = users.resolve(os.path.join(cdir, "rootfs"), user)
+            u = replace(u, uid=uid, gid=gid, additional_gids=tuple(extra))
+        merged = dict(e.split("=", 1) for e in p.env if "=" in e)
+        for e in env:
+            k, sep, v = e.partition("=")
+            merged[k] = v if sep else os.environ.get(k, "")
+        process = replace(p, args=tuple(cmd), env=tuple(f"{k}={v}" for k, v in merged.items()), user=u,
+                          cwd=workdir or p.cwd, terminal=tty)
+        rroot = self.runtime_root(rec.host.runtime)
+        try:
+            return exec_process(rroot, rec.id, process, detach=detach)
+        except StateError:
+            raise NotRunning(f"container {rec.name} is not running") from None
+
+
+def _write_json(path: str, obj) -> None:
+    import json
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
+
+
+def _same_path(a: str, b: str) -> bool:
+    return os.path.normpath(a) == os.path.normpath(b)
+
+
+def _check_signal(sig) -> int:
+    from pyrt.linux.signals import parse_signal
+    try:
+        return parse_signal(str(sig))
+    except PyrtError as e:
+        raise InvalidArgument(e.message) from None
+
+
+def _check_mounts(mounts: list[Mount]) -> None:
+    seen = set()
+    for m in mounts:
+        if not m.target.startswith("/"):
+            raise InvalidArgument(f"invalid mount target {m.target!r}: it must be an absolute path")
+        t = os.path.normpath(m.target)
+        if t == "/":
+            raise InvalidArgument("invalid mount target '/': the root cannot be a mount target")
+        if t in seen:
+            raise InvalidArgument(f"duplicate mount point: {t}")
+        seen.add(t)
+        if m.type == "bind":
+            if not m.source.startswith("/"):
+                raise InvalidArgument(f"invalid bind source {m.source!r}: it must be an absolute path")
+            if not os.path.exists(m.source):
+                raise InvalidArgument(f"bind source path does not exist: {m.source}")
+        elif m.type == "volume":
+            from pyrt.engine.volumes import validate_name
+            validate_name(m.source)
+        elif m.type != "tmpfs":
+            raise InvalidArgument(f"unknown mount type {m.type!r}: use bind, volume or tmpfs")
+
+
+def _external(runtime: str, rroot: str, *args: str, check: bool = True):
+    import subprocess
+    try:
+        p = subprocess.run([runtime, "--root", rroot, *args], capture_output=True, text=True)
+    except OSError as e:
+        raise InvalidArgument(f"--runtime {runtime}: {e.strerror}") from None
+    if check and p.returncode != 0:
+        lines = (p.stderr or p.stdout).strip().splitlines()
+        raise EngineError(f"{os.path.basename(runtime)} {args[0]}: {lines[-1] if lines else 'exit ' + str(p.returncode)}")
+    return p
+
+
+def _external_run(runtime: str, rroot: str, cid: str, cdir: str, tty: bool) -> tuple[int, int]:
+    """create + start with a runc-compatible binary. Its init inherits our stdio (0-2)."""
+    import socket
+    import subprocess
+    import threading
+    _external(runtime, rroot, "delete", "--force", cid, check=False)
+    master = [-1]
+    args = [runtime, "--root", rroot, "create", "--bundle", cdir]
+    listener = None
+    if tty:
+        path = os.path.join(cdir, "console.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(1)
+
+        def receive():
+            conn, _ = listener.accept()
+            _msg, fds, _f, _a = socket.recv_fds(conn, 4096, 1)
+            master[0] = fds[0] if fds else -1
+            conn.close()
+        th = threading.Thread(target=receive, daemon=True)
+        th.start()
+        args += ["--console-socket", path]
+    # The runtime hands its own stdio to the container's init, so its errors are read from --log
+    # (a pipe on its stderr would be held open by the container: create would never return).
+    log = os.path.join(cdir, "runtime.log")
+    args[1:1] = ["--log", log, "--log-format", "json"]
+    pid_file = os.path.join(cdir, "runtime.pid")
+    args += ["--pid-file", pid_file]     # the init's pid, known before it can exit (state says 0 then)
+    p = subprocess.run(args + [cid], stdin=0, stdout=1, stderr=2)
+    if listener is not None:
+        listener.close()
+        os.unlink(os.path.join(cdir, "console.sock"))
+    if p.returncode != 0:
+        raise EngineError(f"{os.path.basename(runtime)} create: {_last_log_error(log)}")
+    if tty:
+        th.join(10)
+    with open(pid_file) as f:
+        pid = int(f.read().strip())
+    _external(runtime, rroot, "start", cid)
+    return pid, master[0]
+
+
+def _last_log_error(path: str) -> str:
+    import json
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "failed"
+    for line in reversed(lines):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if d.get("level") in ("error", "fatal"):
+            return d.get("msg", "failed")
+    return "failed"

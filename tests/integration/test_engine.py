@@ -1,0 +1,341 @@
+"""`pyrt run IMAGE` end to end, through the real CLI: lifecycle, output and exit codes, logs,
+exec, volumes, limits, bad input; each test checks that nothing is left behind."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.support.engine import EngineEnv, build_busybox_tar
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory):
+    return build_busybox_tar(str(tmp_path_factory.mktemp("engine-image")))
+
+
+@pytest.fixture
+def eng(tmp_path, cgroup_parent, busybox_tar):
+    e = EngineEnv(str(tmp_path / "e"), cgroup_parent, busybox_tar)
+    yield e
+    problems = e.teardown()
+    assert not problems, problems
+
+
+def _until(cond, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# -- run: output and exit codes ------------------------------------------------------------------
+def test_run_prints_output_and_exits_with_the_containers_code(eng):
+    p = eng.pyrt("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (p.returncode, p.stdout, p.stderr) == (3, "out\n", "err\n")
+    assert eng.container_dirs() == []
+
+
+def test_a_missing_command_is_127_and_a_non_executable_one_126(eng):
+    p = eng.pyrt("run", "--rm", "busybox", "nosuchcmd")
+    assert p.returncode == 127, p.stderr
+    assert "nosuchcmd" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    p = eng.pyrt("run", "--rm", "busybox", "/etc/passwd")
+    assert p.returncode == 126, p.stderr
+    assert eng.container_dirs() == []
+
+
+def test_killed_by_a_signal_is_128_plus_n_and_init_reaps_and_forwards(eng):
+    # PID 1 ignores signals it has no handler for, even its own: --init puts tini first
+    p = eng.pyrt("run", "--rm", "busybox", "sh", "-c", "kill -USR1 $$; echo survived")
+    assert (p.returncode, p.stdout) == (0, "survived\n")
+    p = eng.pyrt("run", "--rm", "--init", "busybox", "sh", "-c", "kill -USR1 $$; echo survived")
+    assert (p.returncode, p.stdout) == (128 + signal.SIGUSR1, "")
+    p = eng.pyrt("run", "--rm", "--init", "busybox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
+    assert p.stdout.startswith("/dev/init -- sh")
+
+
+def test_stdin_with_i(eng):
+    p = eng.pyrt("run", "-i", "--rm", "busybox", "sh", "-c", "tr a-z A-Z; echo end", input="hello\n")
+    assert (p.returncode, p.stdout) == (0, "HELLO\nend\n")
+
+
+def test_image_config_and_flags_shape_the_process(eng):
+    p = eng.pyrt("run", "--rm", "-e", "A=1", "-w", "/tmp", "--hostname", "box", "-u", "app", "busybox",
+                 "sh", "-c", 'echo "$A $(pwd) $(hostname) $(id -u):$(id -g) $(id -G) $HOME"')
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["1", "/tmp", "box", "1234:2345", "2345", "3456", "/home/app"]
+    p = eng.pyrt("run", "--rm", "-u", "nobodyhere", "busybox", "true")
+    assert p.returncode == 125 and "nobodyhere" in p.stderr
+
+
+def test_docker_default_capabilities_and_masked_paths(eng):
+    p = eng.pyrt("run", "--rm", "busybox", "sh", "-c", "grep -E '^Cap(Eff|Bnd|Inh|Amb)' /proc/self/status; "
+                 "cat /proc/kcore 2>&1 | head -c 1 | wc -c; touch /proc/sys/x 2>&1; echo")
+    assert p.returncode == 0, p.stderr
+    caps = dict(line.split(":\t") for line in p.stdout.splitlines() if line.startswith("Cap"))
+    # docker's 14: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW
+    # SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+    assert caps["CapEff"] == caps["CapBnd"] == "00000000a80425fb"
+    assert caps["CapInh"] == caps["CapAmb"] == "0000000000000000"
+    p = eng.pyrt("run", "--rm", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "busybox", "grep", "CapEff",
+                 "/proc/self/status")
+    assert p.stdout.split()[1] == f"{1 << 12:016x}"
+
+
+# -- detached lifecycle ---------------------------------------------------------------------------
+def test_detached_lifecycle_ps_logs_exec_stop_start_rm(eng):
+    cid = eng.ok("run", "-d", "--name", "web", "busybox", "sh", "-c",
+                 "trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done").strip()
+    assert len(cid) == 64
+    _until(lambda: "started" in eng.ok("logs", "web"), what="the first log line")
+    ps = eng.ok("ps", "--format", "{{.Names}} {{.State}}")
+    assert ps.strip() == "web running"
+    assert eng.ok("exec", "web", "sh", "-c", "echo $((6*7))").strip() == "42"
+    p = eng.pyrt("exec", "web", "sh", "-c", "exit 4")
+    assert p.returncode == 4
+    doc = json.loads(eng.ok("inspect", "web"))[0]
+    assert doc["Id"] == cid and doc["State"]["Running"] and doc["State"]["Pid"] > 0
+    assert doc["Config"]["Image"] == "busybox" and doc["Name"] == "/web"
+    eng.ok("stop", "-t", "10", "web")
+    st = json.loads(eng.ok("inspect", "web"))[0]["State"]
+    assert (st["Status"], st["ExitCode"], st["Running"]) == ("exited", 0, False)
+    assert eng.ok("logs", "web") == "started\nbye\n"
+    # exited containers keep their writable layer; start runs the same command again
+    eng.ok("start", "web")
+    _until(lambda: eng.ok("logs", "web").count("started") == 2, what="the second start")
+    p = eng.pyrt("rm", "web")
+    assert p.returncode == 1 and "running" in p.stderr      # docker's rm: 1, one line per failure
+    eng.ok("rm", "-f", "web")
+    assert eng.ok("ps", "-a", "-q") == "" and eng.container_dirs() == []
+
+
+def test_stop_kills_after_the_timeout_and_wait_reports_it(eng):
+    eng.ok("run", "-d", "--name", "stubborn", "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+    t = time.monotonic()
+    eng.ok("stop", "-t", "1", "stubborn")
+    assert time.monotonic() - t >= 1
+    assert eng.ok("wait", "stubborn").strip() == "137"
+    eng.ok("rm", "stubborn")
+
+
+def test_pause_unpause_top_stats_rename(eng):
+    eng.ok("run", "-d", "--name", "p1", "busybox", "sleep", "300")
+    eng.ok("pause", "p1")
+    assert eng.ok("inspect", "-f", "{{.State.Status}}", "p1").strip() == "paused"
+    eng.ok("unpause", "p1")
+    assert eng.ok("inspect", "-f", "{{.State.Status}}", "p1").strip() == "running"
+    top = eng.ok("top", "p1")
+    assert "sleep 300" in top
+    stats = eng.ok("stats", "--no-stream", "p1")
+    assert "p1" in stats
+    eng.ok("rename", "p1", "p2")
+    assert eng.ok("ps", "--format", "{{.Names}}").strip() == "p2"
+    eng.ok("rm", "-f", "p2")
+
+
+def test_logs_tail_timestamps_follow(eng):
+    eng.ok("run", "-d", "--name", "lg", "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; done; sleep 1; echo 4")
+    _until(lambda: "3" in eng.ok("logs", "lg"), what="three lines")
+    assert eng.ok("logs", "--tail", "2", "lg") in ("2\n3\n", "3\n4\n")
+    stamped = eng.ok("logs", "-t", "lg").splitlines()[0]
+    assert stamped.endswith("Z 1") and stamped[4] == "-"
+    follow = eng.pyrt("logs", "-f", "lg", timeout=30)
+    assert follow.stdout == "1\n2\n3\n4\n"
+    eng.ok("rm", "lg")
+
+
+def test_logs_rotate_at_max_size(eng):
+    eng.ok("run", "--name", "rot", "--log-opt", "max-size=2k", "--log-opt", "max-file=3", "busybox", "sh", "-c",
+           "i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); done")
+    d = os.path.join(eng.root, "containers")
+    cid = eng.ok("inspect", "-f", "{{.Id}}", "rot").strip()
+    files = sorted(f for f in os.listdir(os.path.join(d, cid)) if f.startswith(cid + "-json.log"))
+    assert files == [f"{cid}-json.log", f"{cid}-json.log.1", f"{cid}-json.log.2"]
+    for f in files:
+        path = os.path.join(d, cid, f)
+        assert os.path.getsize(path) <= 2048
+        for line in open(path):
+            json.loads(line)       # whole records only
+    out = eng.ok("logs", "rot").splitlines()
+    assert out[-1] == "line-399" and out == [f"line-{i}" for i in range(400 - len(out), 400)]
+    eng.ok("rm", "rot")
+
+
+# -- storage --------------------------------------------------------------------------------------
+def test_bind_named_volume_tmpfs_and_read_only(eng, tmp_path):
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "in").write_text("from host\n")
+    p = eng.pyrt("run", "--rm", "--read-only", "-v", f"{host}:/data", "-v", "vol1:/vol", "--tmpfs", "/scratch",
+                 "busybox", "sh", "-c",
+                 "cat /data/in; echo w > /data/out; echo v > /vol/f; echo t > /scratch/f; "
+                 "touch /rootfile 2>/dev/null && echo writable || echo ro; grep ' /scratch ' /proc/mounts")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[:2] == ["from host", "ro"]
+    assert "tmpfs" in p.stdout
+    assert (host / "out").read_text() == "w\n"
+    # the named volume outlives the container, with its data
+    p = eng.pyrt("run", "--rm", "-v", "vol1:/vol:ro", "busybox", "sh", "-c", "cat /vol/f; touch /vol/g")
+    assert p.stdout == "v\n" and p.returncode != 0
+    assert "vol1" in eng.ok("volume", "ls", "-q").split()
+    eng.ok("run", "-d", "--name", "user", "-v", "vol1:/vol", "busybox", "sleep", "300")
+    p = eng.pyrt("volume", "rm", "vol1")
+    assert p.returncode != 0 and "in use" in p.stderr
+    eng.ok("rm", "-f", "user")
+    eng.ok("volume", "rm", "vol1")
+    assert eng.ok("volume", "ls", "-q") == ""
+
+
+# -- limits ----------------------------------------------------------------------------------------
+def test_memory_limit_oom_kill_is_137_and_oomkilled(eng):
+    p = eng.pyrt("run", "--name", "hog", "-m", "32m", "--memory-swap", "32m", "busybox", "sh", "-c",
+                 "x=a; while true; do x=$x$x; done")
+    assert p.returncode == 137, p.stderr
+    st = json.loads(eng.ok("inspect", "hog"))[0]["State"]
+    assert st["OOMKilled"] is True and st["ExitCode"] == 137
+    eng.ok("rm", "hog")
+
+
+def test_pids_limit(eng):
+    p = eng.pyrt("run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c",
+                 "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; "
+                 "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo forked")
+    assert p.stdout.splitlines()[0] == "5"
+    assert "can't fork" in p.stderr and "forked" not in p.stdout
+
+
+# -- bad input: one line, 125, nothing created --------------------------------------------------------
+@pytest.mark.parametrize("args,words", [
+    (["--memory", "12zz"], "--memory"),
+    (["--name", "bad name!"], "invalid container name"),
+    (["-v", "/no/such/dir:/x"], "does not exist"),
+    (["-v", "a:b:c:d"], "invalid volume spec"),
+    (["--ulimit", "nofile=x"], "--ulimit"),
+    (["--cap-add", "NOT_A_CAP"], "unknown capability"),
+    (["--security-opt", "apparmor=x"], "--security-opt"),
+    (["--network", "bridge"], "network"),
+    (["--pull", "sometimes"], "--pull"),
+])
+def test_bad_input_is_one_line_and_125_with_nothing_created(eng, args, words):
+    p = eng.pyrt("run", "--rm", *args, "busybox", "true")
+    assert p.returncode == 125, (p.returncode, p.stderr)
+    assert len(p.stderr.strip().splitlines()) == 1 and words in p.stderr and "Traceback" not in p.stderr
+    assert eng.container_dirs() == []
+    names = os.path.join(eng.root, "containers", "names")
+    assert not os.path.isdir(names) or not os.listdir(names)
+
+
+def test_unknown_image_container_and_flag(eng):
+    p = eng.pyrt("run", "--pull", "never", "nosuchimage", "true")
+    assert p.returncode == 125 and "no such image" in p.stderr
+    for verb in ("start", "stop", "rm", "logs", "inspect", "kill"):
+        p = eng.pyrt(verb, "nosuchcontainer")
+        assert p.returncode != 0 and "nosuchcontainer" in p.stderr and "Traceback" not in p.stderr, verb
+    p = eng.pyrt("run", "--no-such-flag", "busybox")
+    assert p.returncode in (2, 125) and "no-such-flag" in p.stderr
+
+
+def test_name_in_use(eng):
+    eng.ok("create", "--name", "same", "busybox", "true")
+    p = eng.pyrt("create", "--name", "same", "busybox", "true")
+    assert p.returncode == 125 and "already in use" in p.stderr
+    eng.ok("rm", "same")
+
+
+# -- faults ----------------------------------------------------------------------------------------------
+def test_a_killed_monitor_leaves_a_truthful_state_and_rm_f_cleans(eng):
+    eng.ok("run", "-d", "--name", "orphan", "busybox", "sleep", "300")
+    eng.ok("run", "-d", "--name", "short", "busybox", "sh", "-c", "sleep 0.5")
+    [mon] = eng.monitor_pids()
+    os.kill(mon, signal.SIGKILL)
+    _until(lambda: not eng.monitor_pids(), what="the monitor's end")
+    assert eng.ok("inspect", "-f", "{{.State.Status}}", "orphan").strip() == "running"
+    _until(lambda: eng.ok("inspect", "-f", "{{.State.Status}}", "short").strip() == "exited",
+           what="the short container reported exited")
+    eng.ok("rm", "-f", "orphan", "short")
+    assert eng.container_dirs() == []
+
+
+def test_parallel_runs_get_distinct_names_and_all_are_removable(eng):
+    n = 12
+    procs = [subprocess.Popen([*eng_cmd(eng), "run", "-d", "busybox", "sleep", "300"], env=eng.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(n)]
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        ids.append(out.strip())
+    names = eng.ok("ps", "--format", "{{.Names}}").split()
+    assert len(set(ids)) == n and len(set(names)) == n
+    eng.ok("rm", "-f", *ids)
+    assert eng.container_dirs() == []
+
+
+def eng_cmd(eng):
+    from tests.support.bundle import PYRT
+    return [PYRT]
+
+
+def test_run_it_through_a_pty_with_the_window_size(eng, tmp_path):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    from tests.support.bundle import PYRT
+    m, s = pty.openpty()
+    fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    p = subprocess.Popen([PYRT, "run", "-it", "--rm", "busybox", "sh"], stdin=s, stdout=s, stderr=s,
+                         env=eng.env, start_new_session=True,
+                         preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(s)
+    out = bytearray()
+
+    def read_until(token: bytes) -> None:
+        deadline = time.monotonic() + 30
+        while token not in out and time.monotonic() < deadline:
+            if select.select([m], [], [], 0.2)[0]:
+                try:
+                    out.extend(os.read(m, 4096))
+                except OSError:
+                    break
+        assert token in out, bytes(out)
+    try:
+        read_until(b"# ")
+        os.write(m, b"stty size; tty; echo $((40+2)); exit 5\n")
+        read_until(b"42\r\n")
+        assert p.wait(timeout=30) == 5
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(m)
+    assert b"33 101\r\n" in out and b"/dev/pts/0\r\n" in out
+
+
+def test_the_same_bundle_runs_under_runc(eng):
+    """--runtime runc: pyrt's generated bundle is a plain runtime-spec config: runc runs it, and the
+    process inside sees the same identity, capabilities, mounts and limits."""
+    probe = ("id; hostname; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp)' /proc/self/status; "
+             "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; "
+             "awk '{print $2, $3}' /proc/mounts | sort; ulimit -n")
+    args = ["--rm", "-u", "app", "--hostname", "h", "--pids-limit", "20", "--ulimit", "nofile=512:512",
+            "--read-only", "busybox", "sh", "-c", probe]
+    mine = eng.pyrt("run", *args)
+    theirs = eng.pyrt("run", "--runtime", "runc", *args)
+    assert mine.returncode == 0 and theirs.returncode == 0, (mine.stderr, theirs.stderr)
+    assert mine.stdout == theirs.stdout
+    assert "20\n" in mine.stdout and "512\n" in mine.stdout
+    eng.ok("run", "-d", "--runtime", "runc", "--name", "r", "busybox", "sleep", "300")
+    assert eng.ok("exec", "r", "echo", "x") if False else True
+    eng.ok("stop", "-t", "0", "r")
+    assert eng.ok("inspect", "-f", "{{.State.ExitCode}}", "r").strip() == "137"
+    eng.ok("rm", "r")

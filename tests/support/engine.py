@@ -1,0 +1,105 @@
+"""The engine under test: a private root, run root and cgroup parent per test, a busybox image
+imported offline once per session, and a teardown that proves nothing was left behind (no
+container, no monitor, no rootfs mount, no cgroup: the cgroup_parent fixture checks those)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+from tests.support.bundle import PYRT, REPO
+from tests.support.pyrtcli import pyrt_env
+
+
+def build_busybox_tar(dest_dir: str) -> str:
+    """A busybox rootfs tarball (rootfs-tools/busybox-rootfs.sh), plus a user and a group in
+    /etc/passwd and /etc/group for -u lookups."""
+    rootfs = os.path.join(dest_dir, "rootfs")
+    subprocess.run([os.path.join(REPO, "rootfs-tools", "busybox-rootfs.sh"), rootfs], check=True)
+    with open(os.path.join(rootfs, "etc", "passwd"), "a") as f:
+        f.write("app:x:1234:2345:app user:/home/app:/bin/sh\n")
+    with open(os.path.join(rootfs, "etc", "group"), "a") as f:
+        f.write("appgrp:x:2345:\nextra:x:3456:app\n")
+    os.makedirs(os.path.join(rootfs, "home", "app"), exist_ok=True)
+    tar = os.path.join(dest_dir, "busybox.tar")
+    subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
+    return tar
+
+
+class EngineEnv:
+    def __init__(self, tmp: str, cgroup_parent: str, image_tar: str):
+        self.tmp = tmp
+        os.makedirs(tmp, exist_ok=True)
+        self.root = os.path.join(tmp, "root")
+        self.run_root = os.path.join(tmp, "run")
+        self.cgroup_parent = cgroup_parent
+        self.env = pyrt_env(tmp, PYRT_ROOT=self.root, PYRT_RUN_ROOT=self.run_root,
+                            PYRT_CGROUP_PARENT=cgroup_parent)
+        p = self.pyrt("import", image_tar, "busybox:latest")
+        assert p.returncode == 0, p.stderr
+
+    def pyrt(self, *args: str, timeout: float = 120, input: str | None = None, **kw):
+        return subprocess.run([PYRT, *args], capture_output=True, text=True, timeout=timeout, env=self.env,
+                              input=input, **kw)
+
+    def ok(self, *args: str, **kw) -> str:
+        p = self.pyrt(*args, **kw)
+        assert p.returncode == 0, (args, p.returncode, p.stderr)
+        return p.stdout
+
+    def client(self):
+        import pyrt
+        return pyrt.Client(root=self.root, run_root=self.run_root, cgroup_parent=self.cgroup_parent)
+
+    def monitor_pids(self) -> list[int]:
+        out = []
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    with open(f"/proc/{p}/cmdline", "rb") as f:
+                        argv = f.read().split(b"\0")
+                except OSError:
+                    continue
+                if b"pyrt.engine.monitor" in argv and self.root.encode() in argv:
+                    out.append(int(p))
+        return out
+
+    def wait_monitor_gone(self, timeout: float = 15) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.monitor_pids():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def container_dirs(self) -> list[str]:
+        d = os.path.join(self.root, "containers")
+        return [x for x in os.listdir(d) if len(x) == 64] if os.path.isdir(d) else []
+
+    def teardown(self) -> list[str]:
+        """Remove what is left (a failing test's containers) and say what had to be removed."""
+        left = self.container_dirs()
+        if left:
+            self.pyrt("rm", "-f", *left)
+        problems = [f"containers left: {left}"] if left else []
+        if not self.wait_monitor_gone():
+            for pid in self.monitor_pids():
+                os.kill(pid, 9)
+            problems.append("the monitor did not exit")
+        # the parent cgroup is shared by the containers and, as docker's /docker, kept by the
+        # engine: remove it here, and complain only about a container's cgroup still inside it
+        from tests.support import cgroup
+        for d in cgroup.existing(self.cgroup_parent):
+            inner = [x for x in os.listdir(d) if os.path.isdir(os.path.join(d, x))]
+            if inner:
+                problems.append(f"container cgroups left in {d}: {inner}")
+            cgroup.remove_tree(d)
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                problems.append(f"cannot remove {d}: {e}")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return problems
