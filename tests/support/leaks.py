@@ -34,6 +34,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -183,38 +184,65 @@ def cgroup_hierarchies() -> list[tuple[str, str]]:
 
 
 class _CgroupTree:
-    """The set of cgroup directories, walked again only after inotify saw one made or removed
-    (a walk costs milliseconds on a busy host; an unchanged tree costs one read())."""
+    """The set of cgroup directories, kept up to date from inotify: a directory made is added
+    (with what is already beneath it), one removed is dropped with its subtree. A full walk costs
+    tens of milliseconds on a busy host with many cgroups; this costs one read() per snapshot."""
 
+    _CREATE, _DELETE, _MOVED, _OVERFLOW, _ISDIR = 0x100, 0x200, 0x40 | 0x80, 0x4000, 0x40000000
     _MASK = 0x100 | 0x200 | 0x40 | 0x80 | 0x1000000  # IN_CREATE|IN_DELETE|IN_MOVED_*|IN_ONLYDIR
 
     def __init__(self, tops: list[str]):
         self.tops = tops
         self.cache: set[str] | None = None
+        self.wds: dict[int, str] = {}
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
 
-    def _changed(self) -> bool:
-        changed = False
-        while True:
-            try:
-                changed |= bool(os.read(self.fd, 65536))
-            except BlockingIOError:
-                return changed
-
     def dirs(self) -> set[str]:
         if self.fd < 0:
-            return self._walk(watch=False)
-        if self._changed() or self.cache is None:
-            self.cache = self._walk(watch=True)
+            return self._walk(list(self.tops), watch=False)
+        if self.cache is None:
+            self.cache = self._walk(list(self.tops), watch=True)
+        else:
+            self._apply(self._events())
         return set(self.cache)
 
-    def _walk(self, watch: bool) -> set[str]:
-        out, todo = set(), list(self.tops)
+    def _events(self) -> bytes:
+        data = b""
+        while True:
+            try:
+                data += os.read(self.fd, 65536)
+            except BlockingIOError:
+                return data
+
+    def _apply(self, data: bytes) -> None:
+        off = 0
+        while off < len(data):
+            wd, mask, _, n = struct.unpack_from("iIII", data, off)
+            name = data[off + 16: off + 16 + n].split(b"\0", 1)[0].decode()
+            off += 16 + n
+            parent = self.wds.get(wd)
+            if mask & (self._OVERFLOW | self._MOVED) or (parent is None and mask & (self._CREATE | self._DELETE)):
+                self.cache = self._walk(list(self.tops), watch=True)  # lost track: start again
+                self._events()
+                return
+            if not mask & self._ISDIR or parent is None:
+                continue
+            path = os.path.join(parent, name)
+            if mask & self._CREATE:
+                self.cache.add(path)
+                self.cache |= self._walk([path], watch=True)
+            elif mask & self._DELETE:
+                self.cache = {d for d in self.cache if d != path and not d.startswith(path + "/")}
+
+    def _walk(self, todo: list[str], watch: bool) -> set[str]:
+        out = set()
         while todo:
             d = todo.pop()
             if watch:  # before the listing: what is made after it is an event
-                self.libc.inotify_add_watch(self.fd, os.fsencode(d), self._MASK)
+                wd = self.libc.inotify_add_watch(self.fd, os.fsencode(d), self._MASK)
+                if wd >= 0:
+                    self.wds[wd] = d
             try:
                 with os.scandir(d) as it:
                     for e in it:
