@@ -22,6 +22,13 @@ class PyrtError(Exception):
         return self.message if not self.hint else f"{self.message} ({self.hint})"
 
 
+def quote(value: str, limit: int = 64) -> str:
+    """repr() of at most LIMIT characters of VALUE: a message never echoes a huge input whole."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
 class UsageError(PyrtError):
     """Bad flags or arguments on the command line."""
     exit_code = 2

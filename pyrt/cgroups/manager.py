@@ -18,7 +18,7 @@ import _signal as signal
 # the manager to tell paused from running and must stay fast. Limits and stats load their modules.
 from pyrt import trace
 from pyrt.cgroups import freezer, fs
-from pyrt.errors import CgroupError, ConfigError
+from pyrt.errors import CgroupError, ConfigError, quote
 
 TYPE_CHECKING = False   # typing itself costs ~4 ms of start-up
 if TYPE_CHECKING:
@@ -240,6 +240,24 @@ class Manager:
     def frozen(self) -> bool:
         return freezer.is_frozen(self.v2, self.v1)
 
+    def exists(self) -> bool:
+        """Whether the container's cgroup (the directory listing its processes) is there."""
+        d = self._group_dir()
+        return bool(d) and os.path.isdir(d)
+
+    def planned(self) -> dict:
+        """to_state(), with `created` listing every directory create() would make now (those
+        missing on each path): recorded before the first mkdir, so a runtime killed half-way
+        through create() leaves a record of everything it may have made."""
+        missing = list(self.created)
+        for d, root in self._dirs():
+            parts = os.path.relpath(d, root).split(os.sep)
+            for i in range(1, len(parts) + 1):
+                cur = os.path.join(root, *parts[:i])
+                if cur not in missing and not os.path.isdir(cur):
+                    missing.append(cur)
+        return dict(self.to_state(), created=missing)
+
     def pids(self) -> list[int]:
         d = self._group_dir()
         return fs.read_procs(d) if d else []
@@ -391,8 +409,10 @@ def _rmdir(d: str, wait: bool) -> None:
 
 
 def _check_path(cgroups_path: str) -> None:
+    if "\0" in cgroups_path:
+        raise ConfigError("linux.cgroupsPath: contains a NUL character")
     if any(part == ".." for part in cgroups_path.split("/")):
-        raise ConfigError(f"linux.cgroupsPath: {cgroups_path!r} must not contain '..'")
+        raise ConfigError(f"linux.cgroupsPath: {quote(cgroups_path)} must not contain '..'")
 
 
 def open_manager(cgroups_path: str | None, container_id: str, layout: Layout | None = None) -> Manager:

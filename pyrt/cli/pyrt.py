@@ -19,13 +19,15 @@ _done: dict = {}        # what a finished verb tells main() (exit_at_once)
 
 
 def pull_image(root: str, reference: str, platform: str | None, tls_verify: bool | None,
-               authfile: str | None, quiet: bool) -> None:
+               authfile: str | None, quiet: bool, low_speed_limit: int | None = None,
+               low_speed_time: int | None = None, timeout: int | None = None) -> None:
     """`pyrt pull`, for both parsers."""
     from pyrt.image import manifest, progress
     from pyrt.image.pull import PullOptions, pull as do_pull
     from pyrt.image.store import ImageStore
     opts = PullOptions(platform=manifest.parse_platform(platform) if platform else None,
-                       tls_verify=tls_verify, authfile=authfile)
+                       tls_verify=tls_verify, authfile=authfile, low_speed_limit=low_speed_limit,
+                       low_speed_time=low_speed_time, timeout=timeout)
     record = do_pull(ImageStore(root), reference, opts, progress.for_stream(quiet))
     sys.stdout.write(record.id + "\n")
     sys.stdout.flush()
@@ -41,6 +43,14 @@ PULL = Cmd("pull", "Pull an image from a registry.", [
         help="Verify the registry's TLS certificate (--tls-verify=false for local registries)."),
     Opt(("--authfile",), "authfile", help="Credentials file to use first."),
     Opt(("-q", "--quiet"), "quiet", "flag", False, "No progress output; print only the image id."),
+    Opt(("--low-speed-limit",), "low_speed_limit", "int",
+        help="Fail when the registry sends fewer bytes/s than this over --low-speed-time "
+             "(env PYRT_PULL_LOW_SPEED_LIMIT; default 1024)."),
+    Opt(("--low-speed-time",), "low_speed_time", "int",
+        help="Seconds the low-speed limit is measured over; 0 turns it off "
+             "(env PYRT_PULL_LOW_SPEED_TIME; default 60)."),
+    Opt(("--timeout",), "timeout", "int",
+        help="Fail a pull still running after this many seconds; 0: never (env PYRT_PULL_TIMEOUT; default 0)."),
 ], [("reference", True)])
 
 

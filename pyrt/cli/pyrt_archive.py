@@ -50,8 +50,13 @@ def save(ctx, names, output, fmt):
 @click.pass_context
 def load(ctx, path, quiet):
     """Load images from a tar archive."""
-    from pyrt.image import archive
     store = _store(ctx)
+    with store.adding():        # gc keeps the spool (and clears it if we are killed)
+        _load(store, path, quiet)
+
+
+def _load(store, path, quiet):
+    from pyrt.image import archive
     spool = None
     if path is None:
         if sys.stdin.isatty():

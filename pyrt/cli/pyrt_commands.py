@@ -54,8 +54,9 @@ def cli(ctx: click.Context, root: str, run_root: str, cgroup_parent: str) -> Non
 # -- image verbs -------------------------------------------------------------------------------
 @cli.command("pull", params=click_command_params(PULL), help=PULL.help)
 @click.pass_context
-def pull(ctx, reference, platform, tls_verify, authfile, quiet):
-    pull_image(ctx.obj["root"], reference, platform, tls_verify, authfile, quiet)
+def pull(ctx, reference, platform, tls_verify, authfile, quiet, low_speed_limit, low_speed_time, timeout):
+    pull_image(ctx.obj["root"], reference, platform, tls_verify, authfile, quiet, low_speed_limit,
+               low_speed_time, timeout)
 
 
 @cli.command()

@@ -85,24 +85,22 @@ def h_state(g, container_id):
 
 def h_kill(g, container_id, signal, all_):
     from pyrt.linux.signals import parse_signal
-    sig = parse_signal(signal or "SIGTERM")
+    # signal 0 only asks whether the container runs (runc accepts it; podman uses it)
+    sig = 0 if (signal or "").strip() == "0" else parse_signal(signal or "SIGTERM")
     _load(g, container_id).kill(sig, all_processes=all_)
 
 
 def h_delete(g, container_id, force):
-    from pyrt.errors import NotFoundError
-    try:
-        ctr = _load(g, container_id)
-    except NotFoundError:
-        if force:
-            return  # runc: delete --force of a missing container succeeds
-        raise
-    ctr.delete(force=force)
+    from pyrt.runtime.container import delete_container
+    delete_container(g.root, container_id, force=force)
 
 
 def h_list(g, fmt, quiet):
     from pyrt.runtime.container import list_containers
-    ctrs = [c.oci_state() for c in list_containers(g.root)]
+    errors: list = []
+    ctrs = [c.oci_state() for c in list_containers(g.root, errors)]
+    for e in errors:  # the others are still listed; the exit status stays 0, as runc's
+        _warn(g, str(e))
     if quiet:
         for c in ctrs:
             print(c["id"])
@@ -253,10 +251,30 @@ def _enable_debug(g: Globals) -> None:
     trace.on = True  # and every isolation step is narrated (pyrt.trace)
 
 
+MAX_MESSAGE = 1000
+
+
+def _one_line(message: str) -> str:
+    """A message as one line of at most MAX_MESSAGE characters: a hostile input quoted somewhere
+    inside (a 100 MB string value) must not be copied whole into stderr or the log."""
+    message = message.replace("\n", " ")
+    if len(message) > MAX_MESSAGE:
+        cut = len(message) - MAX_MESSAGE
+        message = f"{message[:MAX_MESSAGE - 200]}...[{cut} characters cut]...{message[-200:]}"
+    return message
+
+
 def fail(g: Globals | None, message: str, code: int) -> int:
+    message = _one_line(message)
     _log_line(g, "error", message)
     sys.stderr.write(f"{PROG}: {message}\n")
     return code
+
+
+def _warn(g: Globals | None, message: str) -> None:
+    message = _one_line(message)
+    _log_line(g, "warning", message)
+    sys.stderr.write(f"{PROG}: warning: {message}\n")
 
 
 def guarded(g: Globals | None, fn, *args) -> int:
@@ -265,10 +283,21 @@ def guarded(g: Globals | None, fn, *args) -> int:
         rc = fn(*args)
         return rc if isinstance(rc, int) else 0
     except PyrtError as e:
+        if g is not None and g.debug and e.__cause__ is not None:
+            # --debug shows what lies under the one line (an OSError with its errno and path)
+            from pyrt import trace
+            trace.step(f"{type(e).__name__} caused by {type(e.__cause__).__name__}: {e.__cause__}")
         return fail(g, str(e), e.exit_code)
     except OSError as e:
         msg = e.strerror or str(e)
         return fail(g, f"{msg}: {e.filename}" if e.filename else msg, 1)
+    except RecursionError:
+        # a structure nested deeper than any check foresaw (JSON itself stops at jsonio's limit)
+        return fail(g, "exceeded max depth: input nested too deeply", 1)
+    except ValueError as e:
+        if "null" in str(e) and "byte" in str(e):  # os.* on a path or argument holding NUL
+            return fail(g, "a path or argument contains a NUL character", 1)
+        raise
     except KeyboardInterrupt:
         return 130
 
@@ -293,6 +322,7 @@ def click_group():
             ctx.obj = Globals(**values)
         except PyrtError as e:
             sys.exit(fail(None, str(e), e.exit_code))
+        _click_globals.append(ctx.obj)  # so _run_click logs a verb's error to --log too
 
     group = click.Group(PROG, params=click_params(GLOBAL_OPTS), callback=group_cb,
                         help="A runc-compatible OCI runtime written in Python.",
@@ -306,6 +336,9 @@ def click_group():
     for c in contributed:
         group.add_command(c)
     return group
+
+
+_click_globals: list = []
 
 
 def _run_click(argv: list[str]) -> int:
@@ -323,10 +356,11 @@ def _run_click(argv: list[str]) -> int:
     except click.exceptions.Abort:
         return 130
     except PyrtError as e:
-        return fail(None, str(e), e.exit_code)
+        return fail(_click_globals[-1] if _click_globals else None, str(e), e.exit_code)
     except OSError as e:
         msg = e.strerror or str(e)
-        return fail(None, f"{msg}: {e.filename}" if e.filename else msg, 1)
+        g = _click_globals[-1] if _click_globals else None
+        return fail(g, f"{msg}: {e.filename}" if e.filename else msg, 1)
 
 
 def main(argv: list[str] | None = None) -> None:

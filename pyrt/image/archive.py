@@ -31,8 +31,8 @@ from pyrt.image import manifest as mf
 from pyrt.image import reference
 from pyrt.image.content import check_digest, disk_full_while
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
-from pyrt.image.unpack import (capped_chunks, compression_from_magic, compression_of, open_decompressed,
-                               sniff_compression)
+from pyrt.image.unpack import (TAR_PARSE_ERRORS, capped_chunks, compression_from_magic, compression_of,
+                               open_decompressed, sniff_compression)
 
 CHUNK = 1 << 20
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -50,9 +50,10 @@ def _now() -> str:
 
 
 def _tmpdir(store: ImageStore) -> str:
-    d = os.path.join(store.root, "tmp")
-    os.makedirs(d, exist_ok=True)
-    return d
+    """Where temp files go; only while holding store.adding(), so gc can clear what a killed
+    process left."""
+    os.makedirs(store.tmp_dir, exist_ok=True)
+    return store.tmp_dir
 
 
 def familiar(tag: str) -> str:
@@ -97,7 +98,7 @@ class _Source:
             self.members = {}
             for m in self.tar.getmembers():
                 self.members[os.path.normpath(m.name).lstrip("/")] = m
-        except tarfile.TarError as e:
+        except TAR_PARSE_ERRORS as e:
             self.close()
             raise ImageError(f"{path} is not a tar archive ({e})") from None
 
@@ -203,7 +204,7 @@ def _store_image(store: ImageStore, man_bytes: bytes, man_type: str | None, conf
 def _tag_from_annotations(ann: dict) -> str | None:
     name = ann.get(CONTAINERD_NAME) or ann.get(REF_NAME)
     # A bare OCI ref.name ("latest", as skopeo's oci:DIR:TAG writes) names no repository.
-    if not name or ("/" not in name and ":" not in name):
+    if not isinstance(name, str) or ("/" not in name and ":" not in name):
         return None
     try:
         ref = reference.parse(name)
@@ -214,24 +215,29 @@ def _tag_from_annotations(ann: dict) -> str | None:
 
 def load(store: ImageStore, path: str) -> list[tuple[ImageRecord, list[str]]]:
     """Load every image in the archive (or layout directory) at PATH. Returns (record, tags)."""
-    src = _Source(path, _tmpdir(store))
-    try:
-        if src.exists("index.json"):
-            return _load_oci(store, src, path)
-        if src.exists("manifest.json"):
-            return _load_docker(store, src, path)
-        raise ImageError(f"{path} is neither an OCI image layout nor a docker archive",
-                         "expected index.json or manifest.json at its top")
-    finally:
-        src.close()
+    with store.adding():            # gc must not take blobs and layers before they are recorded
+        src = _Source(path, _tmpdir(store))
+        try:
+            if src.exists("index.json"):
+                return _load_oci(store, src, path)
+            if src.exists("manifest.json"):
+                return _load_docker(store, src, path)
+            raise ImageError(f"{path} is neither an OCI image layout nor a docker archive",
+                             "expected index.json or manifest.json at its top")
+        finally:
+            src.close()
 
 
 def _load_oci(store: ImageStore, src: _Source, path: str) -> list[tuple[ImageRecord, list[str]]]:
     index, _ = src.read_json("index.json")
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(entries, list):
+        raise ImageError(f"{path}: index.json has no manifests array")
     out = []
-    for d in index.get("manifests") or []:
+    for d in entries:
         desc = mf.Descriptor.from_json(d, "manifest")
-        tag = _tag_from_annotations(d.get("annotations") or {})
+        ann = d.get("annotations")
+        tag = _tag_from_annotations(ann if isinstance(ann, dict) else {})
         data = _read_blob(src, desc.digest)
         top = mf.parse_manifest(data, desc.media_type)
         if isinstance(top, mf.Index):
@@ -270,10 +276,12 @@ def _load_docker(store: ImageStore, src: _Source, path: str) -> list[tuple[Image
         raise ImageError(f"{path}: manifest.json is not a list")
     out = []
     for e in entries:
-        try:
-            config_name, layer_names = e["Config"], list(e["Layers"])
-        except (KeyError, TypeError):
-            raise ImageError(f"{path}: malformed manifest.json entry") from None
+        config_name = e.get("Config") if isinstance(e, dict) else None
+        layer_names = e.get("Layers") if isinstance(e, dict) else None
+        repo_tags = (e.get("RepoTags") if isinstance(e, dict) else None) or []
+        if not isinstance(config_name, str) or not isinstance(layer_names, list) or \
+                not isinstance(repo_tags, list) or not all(isinstance(n, str) for n in layer_names + repo_tags):
+            raise ImageError(f"{path}: malformed manifest.json entry")
         with src.open(config_name) as f:
             config_bytes = f.read(MAX_JSON + 1)
         config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
@@ -298,7 +306,7 @@ def _load_docker(store: ImageStore, src: _Source, path: str) -> list[tuple[Image
                     "config": {"mediaType": mf.DOCKER_CONFIG, "digest": config_digest, "size": len(config_bytes)},
                     "layers": descs}
         tags = []
-        for t in e.get("RepoTags") or []:
+        for t in repo_tags:
             try:
                 tags.append(reference.parse(t).tagged)
             except ImageError:
@@ -356,7 +364,8 @@ def save(store: ImageStore, names: list[str], out, fmt: str = "docker-archive") 
         raise UsageError("save: name at least one image")
     images = _resolve_all(store, names)
     mtime = time.time()
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+    # adding(): gc waits, so the blobs being written out stay, and our temp files too.
+    with store.adding(), tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
         if fmt == "oci-archive":
             _save_oci(store, images, tf, mtime)
         elif fmt == "docker-archive":
@@ -486,17 +495,32 @@ def apply_changes(config: dict, changes: list[str]) -> None:
             raise UsageError(f"unsupported --change instruction {op}")
 
 
+def _stream_import(store: ImageStore, path: str, sink) -> tuple[str, int]:
+    """Inflate, hash and unpack the tarball at PATH in one pass (a LayerStream, as a pull does),
+    passing the plain tar to SINK; returns its (diff_id, size). Checked while it streams: a tar
+    header announcing more than the budget, or inflation past it, stops it there, before the
+    rest is inflated (issue 9.12: a 10 GiB bomb was inflated to a temp file first)."""
+    from pyrt.image.layerstream import unpack_file
+
+    comp = sniff_compression(path)
+    media_type = {None: OCI_LAYER_TAR, "gzip": OCI_LAYER_TAR + "+gzip", "zstd": OCI_LAYER_TAR + "+zstd"}[comp]
+    layer = LayerRecord(path, media_type, os.path.getsize(path), None)
+    s = unpack_file(store, layer, path, plain_sink=sink, name=path)
+    return s.diff_id, s.plain_size
+
+
 def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes: list[str] = (),
                   message: str | None = None) -> ImageRecord:
     """A rootfs tarball (plain, gzip or zstd; '-' for stdin) -> a single-layer image."""
-    from pyrt.image.pull import unpack_once
-
     if tag is not None:
         tag = reference.parse(tag).tagged
         if tag is None:
             raise UsageError("import: the reference must be a name[:tag], not a digest")
+    changed: dict = {"config": {}}
+    apply_changes(changed, list(changes))      # a bad --change is refused before any work
     tmpdir = _tmpdir(store)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(store.adding())     # gc must not take the layer before it is recorded
         if path == "-":
             fd, spool = tempfile.mkstemp(dir=tmpdir)
             stack.callback(os.unlink, spool)
@@ -505,32 +529,20 @@ def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes:
             path = spool
         if not os.path.isfile(path):
             raise ImageError(f"cannot import {path}: no such file")
-        comp = sniff_compression(path)
         # The layer is stored uncompressed: its digest is then its diff_id, computed in one pass.
         fd, plain = tempfile.mkstemp(dir=tmpdir, suffix=".tar")
         stack.callback(lambda: os.path.exists(plain) and os.unlink(plain))
-        h = hashlib.sha256()
-        size = 0
-        with disk_full_while(f"importing {path}"), os.fdopen(fd, "wb") as out, \
-                open_decompressed(path, comp) as src:
-            for chunk in capped_chunks(src, path, path):
-                h.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-        diff_id = "sha256:" + h.hexdigest()
-        _check_tar(plain, path)
+        with os.fdopen(fd, "wb") as out:
+            diff_id, size = _stream_import(store, path, out.write)
         _put_stream(store, diff_id, size, lambda: open(plain, "rb"))
-        layer = LayerRecord(diff_id, OCI_LAYER_TAR, size, diff_id)
-        unpack_once(store, layer)
         plat = mf.host_platform()
         created = _now()
         config = {"created": created, "architecture": plat.architecture, "os": plat.os,
-                  "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                  "config": changed["config"], "rootfs": {"type": "layers", "diff_ids": [diff_id]},
                   "history": [{"created": created, "created_by": "pyrt import",
                                "comment": message or f"imported from {os.path.basename(path)}"}]}
         if plat.variant:
             config["variant"] = plat.variant
-        apply_changes(config, list(changes))
         config_bytes = json.dumps(config).encode()
         config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
         manifest = {"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
@@ -538,11 +550,3 @@ def import_rootfs(store: ImageStore, path: str, tag: str | None = None, changes:
                     "layers": [{"mediaType": OCI_LAYER_TAR, "digest": diff_id, "size": size}]}
         return _store_image(store, json.dumps(manifest).encode(), mf.OCI_MANIFEST, config_bytes,
                             [(diff_id, OCI_LAYER_TAR, size)], [tag] if tag else [], path)
-
-
-def _check_tar(plain: str, original: str) -> None:
-    try:
-        with tarfile.open(plain, "r:") as tf:
-            tf.next()
-    except tarfile.TarError:
-        raise ImageError(f"cannot import {original}: not a tar archive") from None

@@ -28,7 +28,8 @@ except ImportError:         # same API and semantics, only slower
     import zlib as _inflate
 
 from pyrt.errors import ImageError, PyrtError
-from pyrt.image.unpack import compression_of, expansion_budget, expansion_error, remove_tree
+from pyrt.image.content import disk_full, is_disk_full
+from pyrt.image.unpack import Budget, compression_of, expansion_error, remove_tree
 
 TYPE_CHECKING = False     # not typing's: importing typing costs ~2.5 ms of start-up
 if TYPE_CHECKING:
@@ -39,18 +40,29 @@ _CHUNK = 1 << 20
 
 
 class LayerStream:
-    def __init__(self, store, layer):
+    """LAYER's blob bytes in (feed), LAYER unpacked into the store out (finish).
+
+    A LAYER whose diff_id is None (an import: nobody knows it yet) is not checked against
+    one; finish() puts it under the diff_id its bytes hash to, kept in .diff_id. PLAIN_SINK,
+    if given, gets every uncompressed byte too (import keeps the plain tar as the blob). NAME
+    is how messages call the layer (default: its digest)."""
+
+    def __init__(self, store, layer, plain_sink=None, name: str | None = None):
         self.store = store
         self.layer = layer
+        self.name = name or layer.digest
+        self.diff_id = layer.diff_id
+        self.plain_size = 0
+        self._sink = plain_sink
         self.comp = compression_of(layer.media_type)
-        hexid = layer.diff_id[7:]
+        hexid = layer.diff_id[7:] if layer.diff_id else os.urandom(32).hex()
         tag = f"{os.getpid()}-{threading.get_ident()}"
         self.fifo = os.path.join(store.layer_dir_root, f".{hexid}.fifo-{tag}")
         self.dest = os.path.join(store.layer_dir_root, f".{hexid}.stream-{tag}")
         self.problem: BaseException | None = None      # why this stream cannot be kept
         self.unpack_error: BaseException | None = None
         self._hash = hashlib.sha256()
-        self._left = self.budget = expansion_budget(layer.size)   # uncompressed bytes still allowed
+        self.budget = Budget(0, layer.size)     # grows with what feed() gets, not with layer.size
         self._fd: int | None = None
         self._reader_gone = False
         self._zlib = _inflate.decompressobj(wbits=31) if self.comp == "gzip" else None
@@ -81,8 +93,7 @@ class LayerStream:
     def _unpack(self) -> None:
         from pyrt.image.unpack import unpack_layer
         try:
-            unpack_layer(self.fifo, PLAIN_TAR, self.dest, compressed_size=self.layer.size,
-                         name=self.layer.digest)
+            unpack_layer(self.fifo, PLAIN_TAR, self.dest, budget=self.budget, name=self.name)
         except BaseException as e:
             self.unpack_error = e
 
@@ -90,13 +101,22 @@ class LayerStream:
         """Uncompressed bytes: hash all of them, pass them on while the unpacker reads."""
         if not data:
             return
-        self._left -= len(data)
-        if self._left < 0:
+        if self.unpack_error is not None:
+            self.fail(self.unpack_error)        # the unpacker refused the layer: stop here
+            return
+        self.plain_size += len(data)
+        if self.plain_size > self.budget.limit():
             # Also what comes after the tar's end (hashed, never unpacked) counts: a bomb there
             # would cost CPU for nothing.
-            self.fail(expansion_error(self.layer.digest, self.budget))
+            self.fail(expansion_error(self.name, self.budget.limit()))
             return
         self._hash.update(data)
+        if self._sink is not None:
+            try:
+                self._sink(data)
+            except OSError as e:
+                self.fail(disk_full(f"unpacking layer {self.name}") if is_disk_full(e) else e)
+                return
         if self._fd is None or self._reader_gone:
             return
         try:
@@ -137,10 +157,11 @@ class LayerStream:
             self.fail(self.unpack_error)        # the unpacker gave up: inflating more is wasted work
         if self.problem is not None:
             return
+        self.budget.read += len(data)
         try:
             if self._zlib is not None:
-                while data:
-                    self._emit(self._zlib.decompress(data))
+                while data and self.problem is None:
+                    self._inflate_member(data)
                     # Concatenated gzip members are one stream.
                     data = self._zlib.unused_data if self._zlib.eof else b""
                     if data and not data.strip(b"\0"):
@@ -155,7 +176,17 @@ class LayerStream:
             else:
                 self._emit(data)
         except (_inflate.error, OSError) as e:
-            self.fail(ImageError(f"layer {self.layer.digest}: corrupt {self.comp} data ({e})"))
+            self.fail(ImageError(f"layer {self.name}: corrupt {self.comp} data ({e})"))
+
+    def _inflate_member(self, data: bytes) -> None:
+        """Inflate DATA (part of one gzip member) a chunk of output at a time: 1 MiB of a bomb
+        inflates to 1 GiB, which must never sit in memory, nor go on once the stream failed."""
+        while self.problem is None:
+            out = self._zlib.decompress(data, _CHUNK)
+            data = self._zlib.unconsumed_tail
+            self._emit(out)
+            if not data and (len(out) < _CHUNK or self._zlib.eof):
+                return
 
     def fail(self, why: BaseException) -> None:
         """This stream is lost (bad data, or its source restarted): stop passing bytes on."""
@@ -167,7 +198,7 @@ class LayerStream:
 
     def _end_decompression(self) -> None:
         if self._zlib is not None and not self._zlib.eof and self.problem is None:
-            self.fail(ImageError(f"layer {self.layer.digest}: truncated gzip data"))
+            self.fail(ImageError(f"layer {self.name}: truncated gzip data"))
         if self._zstd is not None:
             try:
                 self._zstd.stdin.close()
@@ -179,7 +210,7 @@ class LayerStream:
             self._zstd.stdout.close()
             self._zstd.stderr.close()
             if rc != 0 and self.problem is None:
-                self.fail(ImageError(f"layer {self.layer.digest}: corrupt or truncated zstd data ({err or rc})"))
+                self.fail(ImageError(f"layer {self.name}: corrupt or truncated zstd data ({err or rc})"))
 
     # -- the end --------------------------------------------------------------------------------
     def finish(self, keep: bool = True) -> BaseException | None:
@@ -193,10 +224,12 @@ class LayerStream:
         os.unlink(self.fifo)
         why = self.problem or self.unpack_error
         actual = "sha256:" + self._hash.hexdigest()
-        if why is None and actual != self.layer.diff_id:
-            why = ImageError(f"layer {self.layer.digest}: uncompressed content hashes to {actual}, "
-                             f"not to the diff_id {self.layer.diff_id} the image config names")
-        final = self.store.layer_dir(self.layer.diff_id)
+        if self.diff_id is None:
+            self.diff_id = actual
+        if why is None and actual != self.diff_id:
+            why = ImageError(f"layer {self.name}: uncompressed content hashes to {actual}, "
+                             f"not to the diff_id {self.diff_id} the image config names")
+        final = self.store.layer_dir(self.diff_id)
         if why is None and keep and not os.path.exists(final):
             try:
                 os.rename(self.dest, final)
@@ -207,18 +240,24 @@ class LayerStream:
         return why
 
 
-def unpack_blob(store, layer) -> None:
-    """Unpack LAYER from its committed blob, checking its diff_id; raises ImageError."""
-    s = LayerStream(store, layer)
+def unpack_file(store, layer, path: str, plain_sink=None, name: str | None = None) -> LayerStream:
+    """Unpack LAYER from the file at PATH into the store (see LayerStream for the arguments);
+    returns the finished stream (its .diff_id, .plain_size). Raises ImageError, or PyrtError for
+    a full disk."""
+    s = LayerStream(store, layer, plain_sink, name)
     try:
-        with open(store.content.path(layer.digest), "rb") as f:
-            while chunk := f.read(_CHUNK):
+        with open(path, "rb") as f:
+            while s.problem is None and (chunk := f.read(_CHUNK)):
                 s.feed(chunk)
-                if s.problem is not None:
-                    break
     finally:
         why = s.finish()
     if why is not None:
         if isinstance(why, PyrtError):
             raise why
-        raise ImageError(f"cannot unpack layer {layer.digest}: {why}") from why
+        raise ImageError(f"cannot unpack layer {s.name}: {why}") from why
+    return s
+
+
+def unpack_blob(store, layer) -> None:
+    """Unpack LAYER from its committed blob, checking its diff_id; raises ImageError."""
+    unpack_file(store, layer, store.content.path(layer.digest))

@@ -79,17 +79,34 @@ class Descriptor:
 
     @classmethod
     def from_json(cls, d: dict, what: str) -> "Descriptor":
-        try:
-            digest, size = d["digest"], int(d["size"])
-        except (KeyError, TypeError, ValueError):
-            raise ImageError(f"malformed {what} descriptor: {json.dumps(d)[:200]}") from None
+        # Every field is checked for its type here: what comes back is what the puller and the
+        # store may use as is (a digest names a file, a size sets a download limit).
+        if not isinstance(d, dict):
+            raise ImageError(f"malformed {what} descriptor: not a JSON object")
+        digest, size = d.get("digest"), d.get("size")
+        if not isinstance(digest, str) or not digest:
+            raise ImageError(f"malformed {what} descriptor: no digest string")
+        if type(size) is not int:
+            raise ImageError(f"malformed {what} descriptor: size is not an integer")
         if size < 0:
             raise ImageError(f"malformed {what} descriptor: negative size")
         p = d.get("platform")
         plat = None
         if isinstance(p, dict):
-            plat = Platform(p.get("os", ""), p.get("architecture", ""), p.get("variant") or None)
-        return cls(d.get("mediaType", ""), digest, size, plat, tuple(d.get("urls") or ()))
+            plat = Platform(_str(p, "os", f"{what} platform"), _str(p, "architecture", f"{what} platform"),
+                            _str(p, "variant", f"{what} platform") or None)
+        return cls(_str(d, "mediaType", f"{what} descriptor"), digest, size, plat,
+                   _strs(d.get("urls"), "urls", f"{what} descriptor"))
+
+
+def _str(d: dict, key: str, what: str) -> str:
+    """D[KEY] as a string ("" when absent or null); ImageError for any other type."""
+    v = d.get(key)
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise ImageError(f"malformed {what}: {key} must be a string")
+    return v
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,12 +159,12 @@ def parse_manifest(data: bytes, media_type: str | None = None) -> Manifest | Ind
     if len(data) > MAX_MANIFEST_SIZE:
         raise ImageError(f"manifest too large: {len(data)} bytes (limit {MAX_MANIFEST_SIZE})")
     doc = _json_object(data, "manifest")
-    mt = doc.get("mediaType") or (media_type or "").split(";")[0].strip()
+    mt = _str(doc, "mediaType", "manifest") or (media_type or "").split(";")[0].strip()
     if doc.get("schemaVersion") == 1 or mt in DOCKER_SCHEMA1:
         raise ImageError("image uses Docker manifest schema 1, which is not supported",
                          "push the image again with a current client (schema 2 or OCI)")
     if doc.get("schemaVersion") != 2:
-        raise ImageError(f"unsupported manifest schemaVersion {doc.get('schemaVersion')!r}")
+        raise ImageError(f"unsupported manifest schemaVersion {str(doc.get('schemaVersion'))[:40]!r}")
     if not mt:
         # OCI allows omitting mediaType; the fields say which kind it is.
         mt = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
@@ -162,10 +179,12 @@ def parse_manifest(data: bytes, media_type: str | None = None) -> Manifest | Ind
         layers = tuple(Descriptor.from_json(d, "layer") for d in doc["layers"])
         for layer in layers:
             if layer.media_type not in LAYER_TYPES:
-                raise ImageError(f"unsupported layer media type: {layer.media_type!r}")
-        return Manifest(mt, Descriptor.from_json(doc["config"], "config"), layers,
-                        doc.get("annotations") or {})
-    raise ImageError(f"unsupported manifest media type: {mt!r}")
+                raise ImageError(f"unsupported layer media type: {layer.media_type[:200]!r}")
+        annotations = doc.get("annotations") or {}
+        if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
+            raise ImageError("malformed manifest: annotations must be an object of strings")
+        return Manifest(mt, Descriptor.from_json(doc["config"], "config"), layers, annotations)
+    raise ImageError(f"unsupported manifest media type: {mt[:200]!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,36 +207,48 @@ class ImageConfig:
     raw: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
 
-def _strs(v, field: str) -> tuple[str, ...]:
+def _strs(v, field: str, what: str = "image config") -> tuple[str, ...]:
+    """A list of strings (or one string, or null) as a tuple; ImageError for anything else."""
     if v is None:
         return ()
     if isinstance(v, str):
         return (v,)
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise ImageError(f"malformed image config: {field} must be a list of strings")
+        raise ImageError(f"malformed {what}: {field} must be a list of strings")
     return tuple(v)
+
+
+def _obj(v, field: str) -> dict:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ImageError(f"malformed image config: {field} must be an object")
+    return v
 
 
 def parse_config(data: bytes) -> ImageConfig:
     doc = _json_object(data, "image config")
-    c = doc.get("config") or {}
-    rootfs = doc.get("rootfs") or {}
+    c = _obj(doc.get("config"), "config")
+    rootfs = _obj(doc.get("rootfs"), "rootfs")
     if rootfs.get("type", "layers") != "layers":
-        raise ImageError(f"unsupported rootfs type {rootfs.get('type')!r} in image config")
+        raise ImageError(f"unsupported rootfs type {str(rootfs.get('type'))[:40]!r} in image config")
+    labels = _obj(c.get("Labels"), "Labels")
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise ImageError("malformed image config: Labels values must be strings")
     return ImageConfig(
         entrypoint=_strs(c.get("Entrypoint"), "Entrypoint"),
         cmd=_strs(c.get("Cmd"), "Cmd"),
         env=_strs(c.get("Env"), "Env"),
-        working_dir=c.get("WorkingDir") or "",
-        user=c.get("User") or "",
-        exposed_ports=tuple(sorted((c.get("ExposedPorts") or {}).keys())),
-        volumes=tuple(sorted((c.get("Volumes") or {}).keys())),
-        stop_signal=c.get("StopSignal") or "",
-        labels=dict(c.get("Labels") or {}),
-        os=doc.get("os") or "linux",
-        architecture=doc.get("architecture") or "",
-        variant=doc.get("variant") or None,
-        created=doc.get("created"),
+        working_dir=_str(c, "WorkingDir", "image config"),
+        user=_str(c, "User", "image config"),
+        exposed_ports=tuple(sorted(_obj(c.get("ExposedPorts"), "ExposedPorts"))),
+        volumes=tuple(sorted(_obj(c.get("Volumes"), "Volumes"))),
+        stop_signal=_str(c, "StopSignal", "image config"),
+        labels=dict(labels),
+        os=_str(doc, "os", "image config") or "linux",
+        architecture=_str(doc, "architecture", "image config"),
+        variant=_str(doc, "variant", "image config") or None,
+        created=_str(doc, "created", "image config") or None,
         diff_ids=_strs(rootfs.get("diff_ids"), "rootfs.diff_ids"),
         raw=doc,
     )

@@ -13,8 +13,9 @@ import dataclasses
 import fcntl
 import os
 import threading
+import time
 
-from pyrt.errors import ImageError, PyrtError, RegistryError
+from pyrt.errors import ImageError, PyrtError, RegistryError, UsageError
 from pyrt.image import auth, reference
 from pyrt.image import manifest as mf
 from pyrt.image.content import DigestMismatch, sha256_digest
@@ -22,6 +23,7 @@ from pyrt.image.layerstream import LayerStream, unpack_blob
 from pyrt.image.progress import Quiet
 from pyrt.image.registry import Cancelled, NotFound, RegistryClient
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
+from pyrt.image.unpack import ExpansionError
 
 MAX_CONFIG_SIZE = 8 << 20
 
@@ -35,13 +37,44 @@ class PullOptions:
     workers: int = 3
     retries: int = 5
     backoff: float = 0.25
+    # A body slower than low_speed_limit bytes/s over low_speed_time s fails the pull, and so does
+    # a pull still running after timeout s (0: never). None: the environment's, else the default.
+    low_speed_limit: int | None = None
+    low_speed_time: int | None = None
+    timeout: int | None = None
+
+
+# (option, environment variable, default)
+PACE_SETTINGS = (("low_speed_limit", "PYRT_PULL_LOW_SPEED_LIMIT", 1024),
+                 ("low_speed_time", "PYRT_PULL_LOW_SPEED_TIME", 60),
+                 ("timeout", "PYRT_PULL_TIMEOUT", 0))
+
+
+def pace_settings(opts: PullOptions) -> dict[str, int]:
+    """The pull's pace limits: a flag's value, else its variable's, else the default."""
+    out = {}
+    for name, var, default in PACE_SETTINGS:
+        value = getattr(opts, name)
+        if value is None:
+            text = os.environ.get(var, "")
+            if text and not text.isdigit():
+                raise UsageError(f"{var}={text[:40]!r} is not a whole number")
+            value = int(text) if text else default
+        out[name] = value
+    return out
 
 
 def client_for(host: str, store_root: str, opts: PullOptions, conf: reference.RegistriesConf,
-               credentials: tuple[str, str] | None = None) -> RegistryClient:
+               credentials: tuple[str, str] | None = None, deadline: float | None = None) -> RegistryClient:
     creds = credentials or auth.find_credentials(host, store_root, opts.authfile)
     verify = opts.tls_verify if opts.tls_verify is not None else not conf.is_insecure(host)
-    return RegistryClient(host, credentials=creds, tls_verify=verify, retries=opts.retries, backoff=opts.backoff)
+    pace = pace_settings(opts)
+    client = RegistryClient(host, credentials=creds, tls_verify=verify, retries=opts.retries, backoff=opts.backoff,
+                            low_speed_limit=pace["low_speed_limit"], low_speed_time=pace["low_speed_time"],
+                            deadline=deadline)
+    if pace["timeout"]:
+        client.deadline_text = f" ({pace['timeout']} s)"
+    return client
 
 
 def pull(store: ImageStore, name: str, opts: PullOptions | None = None, reporter=None) -> ImageRecord:
@@ -49,9 +82,11 @@ def pull(store: ImageStore, name: str, opts: PullOptions | None = None, reporter
     reporter = reporter or Quiet()
     conf = opts.registries if opts.registries is not None else reference.load_registries_conf()
     candidates = conf.candidates(name)
+    timeout = pace_settings(opts)["timeout"]
+    deadline = time.monotonic() + timeout if timeout else None     # one for the whole pull
     last_error: RegistryError | None = None
     for ref in candidates:
-        client = client_for(ref.registry_host, store.base, opts, conf)
+        client = client_for(ref.registry_host, store.base, opts, conf, deadline=deadline)
         if len(candidates) > 1:
             reporter.message(f"Trying to pull {ref}...")
         try:
@@ -241,6 +276,10 @@ class _TeeWriter:
     def write(self, data: bytes) -> None:
         self._w.write(data)
         self._s.feed(data)
+        if isinstance(self._s.problem, ExpansionError):
+            # A bomb is hostile whatever the digest says: stop downloading it now, keep none of it.
+            self._w.discard()
+            raise self._s.problem
 
     def reset(self) -> None:
         # The server restarted the body (it ignored Range): the stream has a hole now.

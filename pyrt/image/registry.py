@@ -9,6 +9,11 @@ the Authorization header when the host changes.
 Failures a retry can fix (5xx, 429, a dropped or reset connection, a short body) are retried
 with exponential backoff; a blob download resumes from what is already staged, with a Range
 request, when the server honours it.
+
+A server that answers too slowly is not waited for: a body that arrives at less than
+low_speed_limit bytes/s on average over low_speed_time seconds (curl's rule) fails the pull,
+and so does anything still running at the deadline (issue 9.12: one byte every 5 s kept a pull
+running for ever). Both are one RegistryError line, never retried.
 """
 from __future__ import annotations
 
@@ -40,27 +45,75 @@ class Cancelled(Exception):
     """The caller asked a running download to stop (Ctrl-C elsewhere in the pull)."""
 
 
+class TooSlow(RegistryError):
+    """Under the low-speed limit, or past the deadline."""
+
+
+class _Pace:
+    """The low-speed rule over one body: LIMIT bytes/s on average, measured in windows of TIME s."""
+
+    def __init__(self, client: "RegistryClient", what: str):
+        self.client, self.what = client, what
+        self.start, self.bytes = time.monotonic(), 0
+
+    def got(self, n: int) -> None:
+        c = self.client
+        c.check_deadline()
+        if c.low_speed_time <= 0:
+            return
+        self.bytes += n
+        now = time.monotonic()
+        if now - self.start >= c.low_speed_time:
+            if self.bytes < c.low_speed_limit * (now - self.start):
+                raise c.too_slow(self.what)
+            self.start, self.bytes = now, 0
+
+
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, rest = header.strip().partition(" ")
     params = {k.lower(): v for k, v in re.findall(r'(\w+)="([^"]*)"', rest)}
     return scheme.lower(), params
 
 
+_SMALL_BODY = 1 << 20       # an error, a redirect, a token: more than this is not read
+
+
+def _read_paced(resp: http.client.HTTPResponse, limit: int, pace: "_Pace") -> bytes:
+    """At most LIMIT bytes of RESP's body, read as they come, under PACE's low-speed rule."""
+    parts, n = [], 0
+    while n < limit:
+        chunk = resp.read1(min(_CHUNK, limit - n))
+        if not chunk:
+            # All of it: closing the response (not the socket) lets the connection carry the
+            # next request; read1 alone leaves it "not ready" (ResponseNotReady, then a retry).
+            resp.close()
+            break
+        parts.append(chunk)
+        n += len(chunk)
+        pace.got(len(chunk))
+    return b"".join(parts)
+
+
 class _Response:
     """Status, headers and the (unread) body of one exchange."""
 
-    def __init__(self, resp: http.client.HTTPResponse, conn):
+    def __init__(self, resp: http.client.HTTPResponse, conn, client: "RegistryClient"):
         self.resp = resp
         self.status = resp.status
         self.headers = resp.headers
         self._conn = conn
+        self._client = client
 
-    def read(self, limit: int | None = None) -> bytes:
-        return self.resp.read() if limit is None else self.resp.read(limit)
+    def read(self, limit: int = _SMALL_BODY) -> bytes:
+        """The body (at most LIMIT bytes; a longer one leaves the connection unusable: dropped)."""
+        body = _read_paced(self.resp, limit, _Pace(self._client, "a response"))
+        if not self.resp.isclosed() and len(body) == limit:
+            self._client._drop_conn()
+        return body
 
     def error_text(self) -> str:
         try:
-            body = self.resp.read(65536)
+            body = self.read(65536)
             doc = json.loads(body)
             errs = doc.get("errors") or []
             return "; ".join(f"{e.get('code', '')}: {e.get('message', '')}".strip(": ") for e in errs) or body.decode()[:200]
@@ -70,13 +123,19 @@ class _Response:
 
 class RegistryClient:
     def __init__(self, host: str, *, credentials: tuple[str, str] | None = None, tls_verify: bool = True,
-                 retries: int = 5, backoff: float = 0.25, timeout: float = 60.0):
+                 retries: int = 5, backoff: float = 0.25, timeout: float = 60.0,
+                 low_speed_limit: int = 0, low_speed_time: float = 0, deadline: float | None = None):
         self.host = host
         self.credentials = credentials
         self.tls_verify = tls_verify
         self.retries = retries
         self.backoff = backoff
-        self.timeout = timeout
+        self.low_speed_limit = low_speed_limit      # bytes/s; with low_speed_time 0 the rule is off
+        self.low_speed_time = low_speed_time
+        self.deadline = deadline                    # time.monotonic() value; None: none
+        self.deadline_text = ""                     # how the deadline was set, for its message
+        # No read waits longer than the low-speed window: silence that long is under any limit.
+        self.timeout = min(timeout, low_speed_time) if low_speed_time > 0 else timeout
         self._scheme: str | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -85,6 +144,24 @@ class RegistryClient:
         self._ssl: ssl.SSLContext | None = None
         self._conns: weakref.WeakSet = weakref.WeakSet()      # for abort()
         self._conns_lock = threading.Lock()
+
+    # -- pace -----------------------------------------------------------------------------------
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise TooSlow(f"pull from {self.host} did not finish in time{self.deadline_text}",
+                          "raise --timeout or PYRT_PULL_TIMEOUT (0: no deadline)")
+
+    def too_slow(self, what: str) -> TooSlow:
+        return TooSlow(f"registry {self.host} sent {what} slower than {self.low_speed_limit} bytes/s "
+                       f"for {self.low_speed_time:g} s",
+                       "see --low-speed-limit / --low-speed-time (PYRT_PULL_LOW_SPEED_LIMIT / _TIME)")
+
+    def _sleep(self, seconds: float) -> None:
+        """A backoff pause that ends at the deadline, not after it."""
+        if self.deadline is not None:
+            seconds = min(seconds, max(0.0, self.deadline - time.monotonic()))
+        time.sleep(seconds)
+        self.check_deadline()
 
     # -- connections --------------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
@@ -134,7 +211,7 @@ class RegistryClient:
         self._drop_conn()
         if attempt >= self.retries:
             raise RegistryError(f"{what}: {exc or type(exc).__name__}") from None
-        time.sleep(self.backoff * 2 ** attempt)
+        self._sleep(self.backoff * 2 ** attempt)
         return attempt + 1
 
     def _drop_conn(self) -> None:
@@ -155,7 +232,7 @@ class RegistryClient:
                 c = self._new_conn(scheme, self.host)
                 try:
                     c.request("GET", "/v2/")
-                    c.getresponse().read()
+                    _read_paced(c.getresponse(), _SMALL_BODY, _Pace(self, "its /v2/ answer"))
                     self._scheme = scheme
                     return
                 except (ssl.SSLError, ConnectionError, http.client.HTTPException, OSError) as e:
@@ -215,16 +292,16 @@ class RegistryClient:
             try:
                 c.request(method, path, body=body, headers=headers)
                 r = c.getresponse()
-                answer = r.read()
+                answer = _read_paced(r, _SMALL_BODY, _Pace(self, "a token"))
             except _TRANSIENT as e:
                 if attempt == self.retries:
                     raise RegistryError(f"token server {url.netloc} failed: {e}") from None
-                time.sleep(self.backoff * 2 ** attempt)
+                self._sleep(self.backoff * 2 ** attempt)
                 continue
             finally:
                 c.close()
             if r.status in _RETRY_STATUS and attempt < self.retries:
-                time.sleep(self.backoff * 2 ** attempt)
+                self._sleep(self.backoff * 2 ** attempt)
                 continue
             break
         if r.status in (401, 403):
@@ -251,6 +328,7 @@ class RegistryClient:
         authed = False
         attempt = 0
         while True:
+            self.check_deadline()
             h = dict(headers or {})
             a = self._auth_header(scope)
             if a:
@@ -258,6 +336,7 @@ class RegistryClient:
             try:
                 resp = self._send(method, path, h)
             except _TRANSIENT as e:
+                self.check_deadline()
                 attempt = self._retry_after_error(attempt, f"registry {self.host} failed", e)
                 continue
             if resp.status == 401 and not authed:
@@ -277,7 +356,7 @@ class RegistryClient:
                 delay = self.backoff * 2 ** attempt
                 if resp.status == 429 and resp.headers.get("Retry-After", "").isdigit():
                     delay = max(delay, min(int(resp.headers["Retry-After"]), 30))
-                time.sleep(delay)
+                self._sleep(delay)
                 attempt += 1
                 continue
             return resp
@@ -289,7 +368,7 @@ class RegistryClient:
         redirects = 0
         while r.status in (301, 302, 303, 307, 308) and redirects < 5:
             loc = r.headers.get("Location")
-            r.read()
+            _read_paced(r, _SMALL_BODY, _Pace(self, "a redirect"))
             if not loc:
                 break
             target = urllib.parse.urlsplit(urllib.parse.urljoin(f"{self._scheme}://{self.host}{path}", loc))
@@ -300,7 +379,7 @@ class RegistryClient:
             c.request("GET" if method != "HEAD" else "HEAD", target.path + (f"?{target.query}" if target.query else ""), headers=h)
             r = c.getresponse()
             redirects += 1
-        return _Response(r, c)
+        return _Response(r, c, self)
 
     # -- API ----------------------------------------------------------------------------------
     @staticmethod
@@ -330,16 +409,24 @@ class RegistryClient:
                 self._drop_conn()
                 raise RegistryError(f"{what} too large: {length} bytes (limit {limit})")
             try:
-                r.body = r.read(limit + 1)
+                r.body = _read_paced(r.resp, limit + 1, _Pace(self, what))
                 if length and length.isdigit() and len(r.body) < int(length):
                     raise http.client.IncompleteRead(r.body, int(length) - len(r.body))
             except _TRANSIENT as e:
+                self._if_silent_too_long(e, what)
                 attempt = self._retry_after_error(attempt, f"registry {self.host} failed sending {what}", e)
                 continue
             if len(r.body) > limit:
                 self._drop_conn()
                 raise RegistryError(f"{what} too large: more than {limit} bytes")
             return r
+
+    def _if_silent_too_long(self, e: BaseException, what: str) -> None:
+        """A read timed out: with the low-speed rule on, that silence is already too slow."""
+        self.check_deadline()
+        if isinstance(e, (socket.timeout, TimeoutError)) and self.low_speed_time > 0:
+            self._drop_conn()
+            raise self.too_slow(what) from None
 
     def get_manifest(self, repo: str, obj: str) -> tuple[bytes, str]:
         """(bytes, media type) of a manifest or index, by tag or digest."""
@@ -378,6 +465,7 @@ class RegistryClient:
                 if on_bytes:
                     on_bytes(-writer.offset)
                 writer.reset()
+            pace = _Pace(self, f"blob {digest}")
             try:
                 while True:
                     if cancel is not None and cancel.is_set():
@@ -389,11 +477,14 @@ class RegistryClient:
                     writer.write(chunk)
                     if on_bytes:
                         on_bytes(len(chunk))
+                    pace.got(len(chunk))
                 if r.resp.length not in (None, 0):
                     raise http.client.IncompleteRead(b"", r.resp.length)
+                r.resp.close()      # the connection is free for the next blob (see _read_paced)
             except _TRANSIENT as e:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled() from None         # abort() cut the connection
+                self._if_silent_too_long(e, f"blob {digest}")
                 attempt = self._retry_after_error(attempt, f"registry {self.host} failed sending blob {digest}", e)
                 continue
             if expected is not None and writer.offset < expected:

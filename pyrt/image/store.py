@@ -1,6 +1,7 @@
 """Image records on disk, on top of the content store.
 
-Layout of the image store, <root>/image/ (root is the CLI's --root, default /var/lib/pyrt):
+Layout of the image store, <root>/image/ (root is the CLI's --root, default /var/lib/pyrt;
+both are kept 0700 and owned by the user running pyrt, checked at every start):
 
     blobs/sha256/<hex>      every manifest, index, config and (compressed) layer blob, once
     ingest/<hex>            blobs being downloaded; partial files stay for the next pull to resume
@@ -15,10 +16,12 @@ Layout of the image store, <root>/image/ (root is the CLI's --root, default /var
                             While one is being unpacked, layers/.<hex>.lock is flock(2)ed
                             (pyrt.image.pull.layer_lock); its holder deletes it.
     images/<id-hex>.json    one record per image; the image id is its config digest
+    tmp/                    temp files of load, import and save (made only under adding())
     tags.json               {"docker.io/library/busybox:latest": "sha256:<id>", ...}
     lock                    flock(2)ed around every change of records or tags and around gc
-    gc.lock                 shared by pulls/loads while they add unrecorded content (adding()),
-                            exclusive for gc
+    gc.lock                 shared by pulls, loads and imports while they add unrecorded content
+                            (adding()), exclusive for gc; so gc finds in layers/ no dot-name
+                            (stream, unpack temp, lock) but those of processes that died
 
 A record (ImageRecord) names its manifest digest, config digest, the ordered layers
 (digest, media type, size, diff_id) and the repo digests it was pulled by.
@@ -34,7 +37,6 @@ import dataclasses
 import fcntl
 import json
 import os
-import re
 import shutil
 import time
 
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 from pyrt.errors import ImageError, NotFoundError, StateError
 from pyrt.image.content import ContentStore, check_digest, disk_full, is_disk_full
+from pyrt.privdir import ensure_private_dir
 
 _users_hook: Callable[[str], list[str]] = lambda image_id: []
 
@@ -108,10 +111,15 @@ class ImageStore:
     def __init__(self, root: str):
         self.base = root
         self.root = os.path.join(root, "image")
+        # Closed to other host users before anything is read or unpacked in it: layers hold the
+        # images' setuid binaries and dirs of any mode (pyrt.privdir says why both roots).
+        ensure_private_dir(root)
+        ensure_private_dir(self.root)
         self.content = ContentStore(self.root)
         self.layer_dir_root = os.path.join(self.root, "layers")
         self.image_dir = os.path.join(self.root, "images")
         self.tags_path = os.path.join(self.root, "tags.json")
+        self.tmp_dir = os.path.join(self.root, "tmp")     # load/import/save temp files (pyrt.image.archive)
         os.makedirs(self.layer_dir_root, exist_ok=True)
         os.makedirs(self.image_dir, exist_ok=True)
 
@@ -292,11 +300,13 @@ class ImageStore:
                 if d not in blobs:
                     self.content.delete(d)
                     nb += 1
+            # Temp files are also made only under adding(): any left is a dead process's.
+            for name in os.listdir(self.tmp_dir) if os.path.isdir(self.tmp_dir) else ():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.tmp_dir, name))
             for name in os.listdir(self.layer_dir_root):
-                # Dot-names are in-flight work (unpack temps, streaming pulls): leave them to
-                # their owner, unless the owner is dead (killed pull: .<hex>.stream-<pid>-...).
                 if name.startswith("."):
-                    self._remove_if_orphaned(name)
+                    self._remove_leftover(name)
                     continue
                 if name not in layers:
                     shutil.rmtree(os.path.join(self.layer_dir_root, name), ignore_errors=True)
@@ -304,20 +314,23 @@ class ImageStore:
             return nb, nl
 
 
-    def _remove_if_orphaned(self, name: str) -> None:
-        if re.match(r"^\.[0-9a-f]{64}\.lock$", name):
-            # A layer lock older pyrt versions left behind; one held now is another pull's.
-            path = os.path.join(self.layer_dir_root, name)
+    def _remove_leftover(self, name: str) -> None:
+        """A dot-name in layers/ is work in flight: a stream's FIFO and tree, an unpack's temp dir
+        (`..<hex>.stream-<pid>-<tid>.unpack-<pid>-<rand>`), a layer lock. Every pull, load and
+        import makes them only while it holds gc.lock shared (adding()), and gc holds it
+        exclusively: whatever is left now belongs to a process that died (SIGKILL, power loss),
+        whatever its pid says (issue 9.12d: such a tree was never removed). A layer lock still
+        flock(2)ed is left alone all the same."""
+        path = os.path.join(self.layer_dir_root, name)
+        if name.endswith(".lock"):
             with contextlib.suppress(OSError), open(path, "rb") as f:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 os.unlink(path)
             return
-        m = re.match(r"^\.[0-9a-f]{64}\.(?:stream|fifo)-(\d+)-", name)
-        if m and not os.path.exists(f"/proc/{m.group(1)}"):
-            path = os.path.join(self.layer_dir_root, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
 

@@ -78,13 +78,46 @@ MIN_EXPANSION_BUDGET = 1 << 30  # ... but never less than this many
 
 def expansion_budget(compressed_size: int) -> int:
     """How many bytes a layer of COMPRESSED_SIZE bytes may expand to: both its uncompressed tar
-    stream and the sum of its files' sizes (a sparse file counts at its full size)."""
-    return max(MIN_EXPANSION_BUDGET, EXPANSION_RATIO * max(compressed_size, 0))
+    stream and the sum of its files' sizes (a sparse file counts at its full size).
+    PYRT_EXPANSION_RATIO and PYRT_MIN_EXPANSION_BUDGET (bytes) override the two constants."""
+    ratio = _env_int("PYRT_EXPANSION_RATIO", EXPANSION_RATIO)
+    return max(_env_int("PYRT_MIN_EXPANSION_BUDGET", MIN_EXPANSION_BUDGET), ratio * max(compressed_size, 0))
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    if not text.isdigit():
+        raise PyrtError(f"{name}={text[:40]!r} is not a number of bytes")
+    return int(text)
+
+
+class Budget:
+    """A layer's expansion budget, from the compressed bytes actually READ so far, never from a
+    size a manifest claims (issue 9.12: a descriptor announcing 50 MB for a 2.3 MB blob must
+    not let it inflate to 5 GB). DECLARED, the claimed size, is only trusted as far as a tar
+    header announcing a file goes: that file's bytes are then counted against limit() as they
+    are written, and the stream's against limit() as they are inflated."""
+
+    def __init__(self, read: int = 0, declared: int = 0):
+        self.read = read
+        self.declared = declared
+
+    def limit(self) -> int:
+        return expansion_budget(self.read)
+
+    def ceiling(self) -> int:
+        return expansion_budget(max(self.read, self.declared))
+
+
+class ExpansionError(ImageError):
+    """Over the expansion budget: a compression bomb, or bytes no honest layer has."""
 
 
 def expansion_error(layer: str, budget: int) -> ImageError:
-    return ImageError(f"layer {layer}: uncompressed data exceeds the limit of {_human(budget)} "
-                      f"(a compression bomb?)")
+    return ExpansionError(f"layer {layer}: uncompressed data exceeds the limit of {_human(budget)} "
+                          f"(a compression bomb?)")
 
 
 def capped_chunks(src, compressed_path: str, what: str):
@@ -134,11 +167,11 @@ def compression_from_magic(head: bytes) -> str | None:
 
 
 def unpack_layer(blob_path: str, media_type: str | None, dest_dir: str, *,
-                 compressed_size: int | None = None, name: str | None = None) -> None:
+                 compressed_size: int | None = None, name: str | None = None, budget: Budget | None = None) -> None:
     """Unpack the layer blob at BLOB_PATH into DEST_DIR (which must not exist yet).
 
-    COMPRESSED_SIZE sets the expansion budget (default: the blob file's size; a FIFO must be
-    given it); NAME is how messages call the layer (default: the blob's file name).
+    COMPRESSED_SIZE sets the expansion budget (default: the blob file's size); a FIFO's feeder
+    gives a BUDGET it keeps up to date instead (pyrt.image.layerstream); NAME is how messages call the layer (default: the blob's file name).
     Raises ImageError naming the entry for anything unsafe, malformed or over a limit, and
     PyrtError when the disk is full; on any error DEST_DIR is left absent. If another
     process finished the same DEST_DIR first, its copy is kept and ours discarded.
@@ -147,7 +180,8 @@ def unpack_layer(blob_path: str, media_type: str | None, dest_dir: str, *,
     name = name or os.path.basename(blob_path)
     if compressed_size is None:
         compressed_size = os.path.getsize(blob_path) if os.path.isfile(blob_path) else 0
-    budget = expansion_budget(compressed_size)
+    if budget is None:
+        budget = Budget(compressed_size, compressed_size)
     dest_dir = os.path.abspath(dest_dir)
     if os.path.lexists(dest_dir):
         raise ImageError(f"layer directory already exists: {dest_dir}")
@@ -197,8 +231,8 @@ def remove_tree(path: str) -> None:
         pass
 
 
-def _extract(blob_path: str, comp: str | None, root: str, name: str, budget: int) -> None:
-    with open_decompressed(blob_path, comp, budget) as f:
+def _extract(blob_path: str, comp: str | None, root: str, name: str, budget: Budget) -> None:
+    with open_decompressed(blob_path, comp, budget.limit()) as f:
         _read_tar(f, name, root, budget)
 
 
@@ -267,7 +301,7 @@ class _ForwardReader:
     buffered stream, not through "r|" mode's 10 KiB records joined and re-sliced per read
     (a third of the reader's CPU on a rootfs layer)."""
 
-    def __init__(self, f, budget: int):
+    def __init__(self, f, budget: Budget):
         self._f = f
         self._pos = 0
         self._budget = budget
@@ -282,7 +316,7 @@ class _ForwardReader:
             self.header_left -= n
         data = self._f.read(n)
         self._pos += len(data)
-        if self._pos > self._budget:
+        if self._pos > self._budget.limit():
             raise _StreamTooLarge()
         return data
 
@@ -301,7 +335,7 @@ class _ForwardReader:
             if not chunk:
                 break           # tarfile's next read() finds the end and says so
             self._pos += len(chunk)
-        if self._pos > self._budget:
+        if self._pos > self._budget.limit():
             raise _StreamTooLarge()
         return self._pos
 
@@ -316,10 +350,10 @@ class _HeaderTooLarge(Exception):
 
 
 class _StreamTooLarge(Exception):
-    pass
+    """Raised inside tarfile's reads: not an ImageError, so tarfile's handlers let it through."""
 
 
-def _read_tar(fileobj, name: str, root: str, budget: int) -> None:
+def _read_tar(fileobj, name: str, root: str, budget: Budget) -> None:
     reader = _ForwardReader(fileobj, budget)
     layer = _Layer(root, name, budget)
     entry = None
@@ -327,14 +361,16 @@ def _read_tar(fileobj, name: str, root: str, budget: int) -> None:
         reader.header_left = MAX_HEADER_BYTES + 8 * tarfile.BLOCKSIZE
         try:
             tf = tarfile.open(fileobj=reader, mode="r:", errorlevel=2)
-        except tarfile.ReadError as e:
-            raise ImageError(f"layer {name} is not a tar archive ({e})") from None
+        except TAR_PARSE_ERRORS as e:
+            raise ImageError(f"layer {name} is not a tar archive ({_brief(e)})") from None
         for ti in _members(tf, reader, name, layer):
             entry = ti.name
             try:
                 layer.add(ti, tf)
-            except tarfile.TarError as e:
-                raise ImageError(f"layer {name}: bad tar data at {ti.name!r} ({e})") from None
+            except (tarfile.TarError, ValueError, OverflowError) as e:
+                # ValueError / OverflowError: a field no syscall takes (found by fuzzing, issue
+                # 9.13): a NUL in a PAX path, an mtime past time_t.
+                raise ImageError(f"layer {name}: bad tar data at {_short(ti.name)} ({_brief(e)})") from None
         entry = None
         layer.finish()
     except _HeaderTooLarge as e:
@@ -342,7 +378,7 @@ def _read_tar(fileobj, name: str, root: str, budget: int) -> None:
         raise ImageError(f"layer {name}: the tar header at byte {e.offset} ({after}) carries more than "
                          f"{_human(MAX_HEADER_BYTES)} of PAX / long name / sparse map data, the limit") from None
     except _StreamTooLarge:
-        raise expansion_error(name, budget) from None
+        raise expansion_error(name, budget.limit()) from None
     except OSError as e:
         where = f" entry {entry!r}" if entry is not None else ""
         if is_disk_full(e):
@@ -358,8 +394,8 @@ def _members(tf: tarfile.TarFile, reader: _ForwardReader, name: str, layer: "_La
         reader.header_left = MAX_HEADER_BYTES + 8 * tarfile.BLOCKSIZE
         try:
             ti = tf.next()
-        except (tarfile.TarError, EOFError) as e:
-            raise ImageError(f"layer {name}: truncated or corrupt tar stream ({e})") from None
+        except TAR_PARSE_ERRORS as e:
+            raise ImageError(f"layer {name}: truncated or corrupt tar stream ({_brief(e)})") from None
         reader.header_left = None
         if ti is None:
             return
@@ -370,6 +406,18 @@ def _members(tf: tarfile.TarFile, reader: _ForwardReader, name: str, layer: "_La
         yield ti
 
 
+# What tarfile raises for a header it cannot read: its own errors, and (found by fuzzing, issue
+# 9.13) plain ValueErrors from fields it converts without checking, e.g. a PAX GNU.sparse.map
+# that is not a list of numbers.
+TAR_PARSE_ERRORS = (tarfile.TarError, EOFError, ValueError, OverflowError, IndexError)
+
+
+def _brief(e: BaseException) -> str:
+    """An exception's text cut to fit one line of error message (it may quote hostile bytes)."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def _mtime_ns(ti: tarfile.TarInfo) -> int:
     """Exact nanoseconds: tarfile turns a PAX mtime into a float, which loses the last digits."""
     text = ti.pax_headers.get("mtime") if ti.pax_headers else None
@@ -378,10 +426,18 @@ def _mtime_ns(ti: tarfile.TarInfo) -> int:
         try:
             neg = sec.startswith("-")
             ns = abs(int(sec or "0")) * 1_000_000_000 + int((frac + "000000000")[:9])
-            return -ns if neg else ns
+            ns = -ns if neg else ns
         except ValueError:
-            pass
-    return int(ti.mtime) * 1_000_000_000
+            text = None
+    if not text:
+        try:
+            ns = int(ti.mtime) * 1_000_000_000
+        except (ValueError, OverflowError):       # a PAX mtime of nan or inf
+            ns = None
+    # utime(2) takes a time_t of seconds (found by fuzzing, issue 9.13: 1e20 s was a traceback).
+    if ns is None or not -(1 << 63) <= ns // 1_000_000_000 < 1 << 63:
+        raise ImageError(f"bad layer entry {_short(ti.name)}: mtime out of range")
+    return ns
 
 
 def _short(entry: str) -> str:
@@ -396,11 +452,12 @@ _DIR, _FILE, _OTHER = 1, 2, 3
 class _Layer:
     """One unpack in progress: the tree under ROOT and our model of it."""
 
-    def __init__(self, root: str, name: str = "", budget: int = MIN_EXPANSION_BUDGET):
+    def __init__(self, root: str, name: str, budget: Budget):
         self.root = root
         self.name = name                      # the layer, for messages
         self.budget = budget                  # bytes all regular files together may take
-        self.written = 0
+        self.announced = 0                    # their sizes as the headers say, so far
+        self.written = 0                      # bytes written to them (a sparse file's holes too)
         self.names_left = MAX_NAMES_BYTES
         self.last: str | None = None          # the last entry taken, for messages
         self.kinds: dict[str, object] = {"": _DIR}
@@ -439,11 +496,16 @@ class _Layer:
             raise ImageError(f"layer {self.name}: entry {_short(ti.name)} takes the layer's names and link "
                              f"targets past the limit of {_human(MAX_NAMES_BYTES)} in all")
         if ti.isreg():
-            self.written += ti.size
-            if self.written > self.budget:
-                sparse = " (sparse)" if ti.sparse is not None else ""
-                raise ImageError(f"layer {self.name}: entry {_short(ti.name)} of {ti.size} bytes{sparse} takes "
-                                 f"the layer's files past the limit of {_human(self.budget)}")
+            # Against the ceiling: a big file early in an honest streamed layer is announced
+            # before the compressed bytes that carry it are read; write_file counts the real ones.
+            self.announced += ti.size
+            if self.announced > self.budget.ceiling():
+                self.over_budget(ti, self.budget.ceiling())
+
+    def over_budget(self, ti: tarfile.TarInfo, limit: int) -> None:
+        sparse = " (sparse)" if ti.sparse is not None else ""
+        raise ImageError(f"layer {self.name}: entry {_short(ti.name)} of {ti.size} bytes{sparse} takes "
+                         f"the layer's files past the limit of {_human(limit)}")
 
     def resolve_dir(self, parts: list[str], entry: str) -> tuple[str, bool]:
         """The real in-layer path of directory PARTS, creating missing directories.
@@ -517,6 +579,7 @@ class _Layer:
         parts = self.split(entry, entry)
         if not parts:
             if ti.isdir():
+                _mtime_ns(ti)       # checked now: it is applied at the end
                 self.root_meta = ti
                 return
             raise ImageError(f"bad layer entry {entry!r}: the layer root must be a directory")
@@ -589,11 +652,14 @@ class _Layer:
         try:
             if ti.size:
                 src = tf.extractfile(ti)
-                read, write = src.read, os.write
+                read, write, budget = src.read, os.write, self.budget
                 while True:
                     buf = read(_CHUNK)
                     if not buf:
                         break
+                    self.written += len(buf)
+                    if self.written > budget.limit():
+                        self.over_budget(ti, budget.limit())
                     view = memoryview(buf)
                     while view:
                         view = view[write(fd, view):]

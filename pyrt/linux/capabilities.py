@@ -29,18 +29,15 @@ _last_cap: int | None = None
 
 
 def last_cap() -> int:
-    """The highest capability number the running kernel knows."""
+    """The highest capability number the running kernel knows. Asked of the kernel itself
+    (PR_CAPBSET_READ fails past the last one), never of /proc/sys/kernel/cap_last_cap: inside
+    the container /proc may be a fake whose small number would leave capabilities undropped."""
     global _last_cap
     if _last_cap is None:
-        try:
-            with open("/proc/sys/kernel/cap_last_cap") as f:
-                _last_cap = int(f.read())
-        except OSError:
-            # /proc not mounted (e.g. after pivot_root): probe the bounding set instead.
-            n = 0
-            while _prctl_raw(lib.PR_CAPBSET_READ, n + 1) >= 0:
-                n += 1
-            _last_cap = n
+        n = 0
+        while _prctl_raw(lib.PR_CAPBSET_READ, n + 1) >= 0:
+            n += 1
+        _last_cap = n
     return _last_cap
 
 

@@ -61,3 +61,107 @@ def resolve_in_root(root: str, unsafe: str) -> str:
                     depth += 1
         todo = [c for c in target.split("/") if c not in ("", ".")] + todo
     return os.path.join(root, *done)
+
+
+class MaliciousPathError(OSError):
+    """A path changed between resolving and opening it (a component swapped for a symlink)."""
+    def __init__(self, unsafe: str):
+        super().__init__(errno.ELOOP, f"possibly malicious path detected: {unsafe!r} changed while it was "
+                                      "being opened", unsafe)
+
+
+_openat2_missing = False
+
+
+def open_in_root(rootfs: str, root_fd: int, unsafe: str, create: str | None = None) -> int:
+    """An O_PATH fd on UNSAFE (absolute inside the container) under ROOT_FD (the rootfs ROOTFS,
+    open), immune to symlink races: resolve_in_root() first (it refuses escapes rather than
+    clamping them), then the kernel reopens that symlink-free path with openat2(RESOLVE_IN_ROOT
+    |RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS), so a component swapped for a symlink in
+    between is refused, never followed. CREATE ("dir" or "file") makes missing components one at
+    a time, each under the fd of its parent. Kernels without openat2 (< 5.6): O_NOFOLLOW open of
+    the resolved path, accepted only if /proc/self/fd shows it where it was resolved (runc's check)."""
+    global _openat2_missing
+    from pyrt.linux import syscalls as sc
+    try:
+        host = resolve_in_root(rootfs, unsafe)
+    except OSError as e:
+        if e.errno == errno.EINVAL:  # readlink of what lstat had just called a symlink: swapped
+            raise MaliciousPathError(unsafe) from None
+        raise
+    root = os.path.realpath(rootfs)
+    rel = os.path.relpath(host, root)
+    if not _openat2_missing:
+        try:
+            return _open_beneath(root_fd, rel, unsafe, create, sc)
+        except OSError as e:
+            if e.errno != errno.ENOSYS:
+                raise
+            _openat2_missing = True
+    if create:
+        _create_plain(host, create)
+    fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if os.readlink(f"/proc/self/fd/{fd}") != host:
+        os.close(fd)
+        raise MaliciousPathError(unsafe)
+    return fd
+
+
+
+def _open_beneath(root_fd: int, rel: str, unsafe: str, create: str | None, sc) -> int:
+    r = sc.RESOLVE
+    strict = r["RESOLVE_IN_ROOT"] | r["RESOLVE_NO_SYMLINKS"] | r["RESOLVE_NO_MAGICLINKS"]
+    beneath = r["RESOLVE_BENEATH"] | r["RESOLVE_NO_SYMLINKS"] | r["RESOLVE_NO_MAGICLINKS"]
+    try:
+        return sc.openat2(root_fd, rel, os.O_PATH, strict, shown=unsafe)
+    except FileNotFoundError:
+        if not create:
+            raise
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise MaliciousPathError(unsafe) from None
+        raise
+    comps = [] if rel == "." else rel.split("/")
+    # the deepest existing directory, then each missing component made beneath it
+    i = len(comps) - 1
+    while True:
+        try:
+            fd = sc.openat2(root_fd, "/".join(comps[:i]) or ".", os.O_PATH | os.O_DIRECTORY, strict, shown=unsafe)
+            break
+        except FileNotFoundError:
+            i -= 1
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise MaliciousPathError(unsafe) from None
+            raise
+    try:
+        for n, comp in enumerate(comps[i:], start=i):
+            last = n == len(comps) - 1
+            try:
+                if last and create == "file":
+                    os.close(os.open(comp, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY | os.O_CLOEXEC,
+                                     0o755, dir_fd=fd))
+                else:
+                    os.mkdir(comp, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass  # made meanwhile: the reopen below refuses it if it is a symlink
+            try:
+                nxt = sc.openat2(fd, comp, os.O_PATH, beneath, shown=unsafe)
+            except OSError as e:
+                if e.errno == errno.ELOOP:
+                    raise MaliciousPathError(unsafe) from None
+                raise
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _create_plain(host: str, create: str) -> None:
+    if create == "dir":
+        os.makedirs(host, 0o755, exist_ok=True)
+    elif not os.path.lexists(host):
+        os.makedirs(os.path.dirname(host), 0o755, exist_ok=True)
+        os.close(os.open(host, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))

@@ -107,3 +107,64 @@ def fork_into_cgroup(cgroup_fd: int, path: str | None = None) -> int:
     if trace.on:
         trace.step(f"clone3(CLONE_INTO_CGROUP {path}): the container's init is born in its cgroup")
     return check(lib.pyrt_fork_into_cgroup(cgroup_fd), "clone3(CLONE_INTO_CGROUP)", path)
+
+
+# --- mounts through file descriptors (openat2 and the new mount API) ----------------------------
+# openat2 resolve flags and mount_setattr bits, by name (as MS above)
+RESOLVE = {name: getattr(lib, name) for name in dir(lib) if name.startswith("RESOLVE_")}
+MOUNT_ATTR = {name: getattr(lib, name) for name in dir(lib) if name.startswith("MOUNT_ATTR_")}
+PROC_SUPER_MAGIC, SYSFS_MAGIC = lib.PROC_SUPER_MAGIC, lib.SYSFS_MAGIC
+
+def _fd_shown(fd: int) -> str:
+    try:
+        return f"fd {fd} = {os.readlink(f'/proc/self/fd/{fd}')}"
+    except OSError:
+        return f"fd {fd}"
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, shown: str | None = None) -> int:
+    """An fd for PATH under DIRFD, resolved by the kernel as RESOLVE says (e.g. RESOLVE_IN_ROOT:
+    symlinks and ".." never leave DIRFD). OSError ENOSYS on kernels before 5.6."""
+    fd = check(lib.pyrt_openat2(dirfd, _b(path), flags | os.O_CLOEXEC, resolve), "openat2", shown or path)
+    if trace.on:
+        trace.step(f"openat2({shown or path!r}, {trace.flags(resolve, RESOLVE)}) -> {_fd_shown(fd)}")
+    return fd
+
+
+def open_tree_clone(path: str, recursive: bool) -> int:
+    """A detached copy of the mount (tree) at PATH, not yet attached anywhere: its flags can be
+    set before anyone can see it (open_tree OPEN_TREE_CLONE)."""
+    flags = lib.OPEN_TREE_CLONE | lib.OPEN_TREE_CLOEXEC | (lib.AT_RECURSIVE if recursive else 0)
+    if trace.on:
+        trace.step(f"open_tree({path!r}, OPEN_TREE_CLONE{'|AT_RECURSIVE' if recursive else ''})")
+    return check(lib.pyrt_open_tree(-100, _b(path), flags), "open_tree", path)  # -100: AT_FDCWD
+
+
+def mount_setattr(fd: int, attr_set: int, attr_clr: int = 0, propagation: int = 0,
+                  recursive: bool = False, path: str | None = None) -> None:
+    """Set/clear MOUNT_ATTR_* bits and propagation on the mount FD refers to (no path lookup)."""
+    if trace.on:
+        trace.step(f"mount_setattr({path or fd}, set {trace.flags(attr_set, MOUNT_ATTR)}"
+                   f"{', clear ' + trace.flags(attr_clr, MOUNT_ATTR) if attr_clr else ''}"
+                   f"{', ' + trace.flags(propagation, MS) if propagation else ''}"
+                   f"{', AT_RECURSIVE' if recursive else ''})")
+    flags = lib.AT_EMPTY_PATH | (lib.AT_RECURSIVE if recursive else 0)
+    check(lib.pyrt_mount_setattr(fd, b"", flags, attr_set, attr_clr, propagation), "mount_setattr", path)
+
+
+def move_mount(mnt_fd: int, target_fd: int, path: str | None = None) -> None:
+    """Attach the detached mount MNT_FD onto the directory or file TARGET_FD holds open."""
+    if trace.on:
+        trace.step(f"move_mount(fd {mnt_fd}, {_fd_shown(target_fd)})")
+    flags = lib.MOVE_MOUNT_F_EMPTY_PATH | lib.MOVE_MOUNT_T_EMPTY_PATH
+    check(lib.pyrt_move_mount(mnt_fd, b"", target_fd, b"", flags), "move_mount", path)
+
+
+def mount_id(fd: int, path: str | None = None) -> int:
+    """The id (as in mountinfo) of the mount FD lives on (statx STATX_MNT_ID)."""
+    return check(lib.pyrt_mount_id(fd, b"", lib.AT_EMPTY_PATH), "statx", path)
+
+
+def fs_magic(fd: int, path: str | None = None) -> int:
+    """statfs f_type of the filesystem FD lives on: PROC_SUPER_MAGIC proves a real procfs."""
+    return check(lib.pyrt_fs_magic(fd), "statfs", path)

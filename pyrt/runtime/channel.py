@@ -9,7 +9,10 @@ Types, in the order they flow during create:
     child  -> parent  hooks     (rootfs mounted: run prestart/createRuntime hooks)
     parent -> child   ok
     child  -> parent  created   (all set up, blocked on the exec fifo next)
-    child  -> parent  error     {"message": "..."}  at any step
+    child  -> parent  error     {"kind": PyrtError class name, "message", "hint", "cause"}  at any step
+
+An error keeps its kind across the channel: error_from() raises the class the child raised, so a
+failing createContainer hook exits 13 (HookError) as a prestart hook does, not 7.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 # module's socket objects have the send/recv/close this channel needs.
 import _socket
 
+from pyrt import errors
 from pyrt.errors import RuntimeSetupError
 from pyrt.spec import jsonio
 
@@ -35,6 +39,20 @@ def recv(sock) -> dict:
     if not data:
         return {"type": "eof"}
     return jsonio.loads(data)
+
+
+def error_from(msg: dict) -> errors.PyrtError:
+    """The PyrtError an "error" message describes: the child's class (RuntimeSetupError for an
+    unknown kind), its message and hint. The child's cause (an OSError, say) cannot cross a
+    process boundary as an object: --debug narrates it."""
+    cls = getattr(errors, msg.get("kind") or "", None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.PyrtError)):
+        cls = RuntimeSetupError
+    if msg.get("cause"):
+        from pyrt import trace
+        if trace.on:
+            trace.step(f"the child's error was caused by {msg['cause']}")
+    return cls(msg.get("message") or "the container's init failed", msg.get("hint"))
 
 
 def expect(sock, type_: str) -> dict:

@@ -32,7 +32,18 @@ def _write_id_maps(pid: int, spec) -> None:
             with open(f"/proc/{pid}/{name}", "w") as f:
                 f.write(text)
         except OSError as e:
-            raise RuntimeSetupError(f"write {name}: {os.strerror(e.errno).lower()}") from None
+            raise RuntimeSetupError(f"write /proc/{pid}/{name}: {os.strerror(e.errno).lower()}") from e
+
+
+def _check_lsm(process, mount_label: str = "") -> None:
+    """A profile or label the host cannot apply is an error before anything is set up
+    (runtime-spec: unsupported values MUST error)."""
+    if not (process.apparmor_profile or process.selinux_label or mount_label):
+        return
+    from pyrt.linux import lsm
+    refused = lsm.refusal(process.apparmor_profile, process.selinux_label, mount_label)
+    if refused:
+        raise ConfigError(f"{refused[0]}: {refused[1]}")
 
 
 def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go=None) -> tuple[int, object]:
@@ -97,7 +108,7 @@ def _start_children(launch: Launch, on_pid, on_hooks=None, on_forked=None, on_go
                     launch.console_back.close()
                 return init_pid, parent_sock
             elif t == "error":
-                raise RuntimeSetupError(msg["message"])
+                raise channel.error_from(msg)
             else:
                 raise RuntimeSetupError("container init exited before it was set up")
     except BaseException:
@@ -128,32 +139,47 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
            console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
            foreground: bool = False, start: bool = False) -> Container:
     """Set the container up and leave its init blocked on the exec fifo until `start`. With START
-    (`run`) the init goes on to exec at once, without a fifo, unless poststart hooks must run
-    between the two (they run before the process is released, as in runc); then the caller
-    still has to `start` it (ctr.started says which)."""
-    from pyrt.spec.config import load_bundle
+    (`run`) the init goes on to exec at once, without a fifo, unless there are poststart hooks:
+    `start` runs them once the process has been executed (it sees that on the fifo), so the
+    caller still has to `start` it (ctr.started says which)."""
+    from pyrt.spec.config import Process, load_bundle
     st.validate_id(container_id)
     if not bundle:
         raise UsageError("missing --bundle")
     spec = load_bundle(bundle)
-    if spec.process is None:
-        raise ConfigError("process: is required to create a container")
-    if spec.linux.namespace("mount") is None:
-        raise ConfigError("linux.namespaces: a mount namespace is required")
-    if spec.process.terminal and not console_socket and not foreground:
+    # `process` may be left out until start (runtime-spec config.md): the init then only holds
+    # the namespaces, and `start` refuses (state.no_process). runc 1.1 refuses at create.
+    no_process = spec.process is None
+    process = spec.process if not no_process else Process(args=())
+    _check_lsm(process, spec.linux.mount_label)
+    if process.terminal and not console_socket and not foreground:
         raise UsageError("process.terminal is true: pass --console-socket (or run in the foreground)")
     join, new = _namespaces(spec)
     # stage 1 can reach the host's cgroup files only in the host's user and mount namespaces
     placed_by_stage1 = "user" not in new and not any(t in ("user", "mount") for t, _ in join)
+    # No mount namespace: the init mounts in ours (spec: inherited), to be undone on failure.
+    inherited_top = _rootfs().top_mount(spec.root.path) if spec.linux.namespace("mount") is None else False
     d = st.make_container_dir(root, container_id)
     if trace.on:
         trace.step(f"state: mkdir {d}")
+    st.crash_point("dir-made")
     fifo_fd = -1
     at_once = start and not spec.hooks.get("poststart")
     mgr = None
     init_pid = 0
     try:
         with st.Lock(d) as lock:
+            # Each record is on disk before what it names exists (see pyrt.runtime.state): a
+            # create killed at any step leaves `delete --force` all it needs.
+            state = st.State(
+                id=container_id, bundle=spec.bundle, rootfs=spec.root.path,
+                created=_rfc3339_now(),
+                annotations=dict(spec.annotations), hooks=dict(spec.hooks),
+                namespaces={ns.type: ns.path for ns in spec.linux.namespaces},
+                owner="", no_process=no_process,
+            )
+            st.write_state(d, state)
+            st.crash_point("state-written")
             if not at_once:
                 fifo = os.path.join(d, st.EXEC_FIFO)
                 old = os.umask(0)
@@ -162,23 +188,18 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 finally:
                     os.umask(old)
                 fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-            state = st.State(
-                id=container_id, bundle=spec.bundle, rootfs=spec.root.path,
-                created=_rfc3339_now(),
-                annotations=dict(spec.annotations), hooks=dict(spec.hooks),
-                namespaces={ns.type: ns.path for ns in spec.linux.namespaces},
-                owner="",
-            )
-            st.write_state(d, state)
             ctr = Container(root, state)
 
             def on_forked() -> dict:
                 nonlocal mgr
                 from pyrt.cgroups import open_manager
                 m = open_manager(spec.linux.cgroups_path, container_id)
+                st.write_cgroup_record(d, m.planned())
+                st.crash_point("cgroup-planned")
                 mgr = m  # destroyed on failure from here on
                 m.create()
                 state.cgroup = m.to_state()
+                st.crash_point("cgroup-made")
                 return m.placement()
 
             def on_pid(pid: int, placed: bool) -> dict:
@@ -194,29 +215,29 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                     # runc allows the config's own device nodes past the device rules
                     nodes = [(dev.type, dev.major, dev.minor) for dev in spec.linux.devices]
                     mgr.set(spec.linux.resources.allowing_device_nodes(nodes))
+                st.crash_point("pid-known")
                 return ctr.hook_state(st.Status.CREATING)
 
             def on_go() -> None:
                 # while the init sets itself up: the pid must be on disk before create returns
                 st.write_state(d, state)
+                st.crash_point("init-released")
 
             def on_hooks() -> None:
+                st.crash_point("hooks")
                 s = ctr.hook_state(st.Status.CREATING)
                 hooks.run_hooks(spec.hooks, "prestart", s)
                 hooks.run_hooks(spec.hooks, "createRuntime", s)
 
-            launch = Launch(container_id=container_id, spec=spec, process=spec.process, join=join, new=new,
+            launch = Launch(container_id=container_id, spec=spec, process=process, join=join, new=new,
                             fifo_fd=fifo_fd, console_socket=console_socket, no_pivot=no_pivot,
                             preserve_fds=preserve_fds, close_fds=[lock.fd], placed_by_stage1=placed_by_stage1)
             _, sock = _start_children(launch, on_pid, on_hooks, on_forked, on_go)
+            st.crash_point("created")
             sock.close()
             if fifo_fd >= 0:
                 os.close(fifo_fd)
                 fifo_fd = -1
-            # poststart runs here, with status "created", as runc (1.1) does it: before `start`
-            # releases the process. Its failures only warn (runtime-spec).
-            if spec.hooks.get("poststart"):
-                hooks.run_hooks(spec.hooks, "poststart", ctr.hook_state(st.Status.CREATED), fatal=False)
             if pid_file:
                 _write_pid_file(pid_file, state.pid)
             ctr.console_master = launch.console_master
@@ -226,6 +247,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         if fifo_fd >= 0:
             os.close(fifo_fd)
         _kill_init(init_pid)
+        if inherited_top is not False:
+            _rootfs().release_inherited(spec.root.path, unless_top=inherited_top)
         if mgr is not None:
             try:
                 mgr.destroy()
@@ -233,6 +256,11 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 pass
         remove_container_dir(d)
         raise
+
+
+def _rootfs():
+    from pyrt.runtime import rootfs  # only for configs without a mount namespace (start-up time)
+    return rootfs
 
 
 def _rfc3339_now() -> str:
@@ -318,6 +346,7 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
         raise StateError(f"cannot exec in a container that is {status.value}")
     if process.terminal and not console_socket and detach:
         raise UsageError("a terminal needs --console-socket when detached")
+    _check_lsm(process)
     from pyrt.spec.config import load_bundle
     spec = load_bundle(ctr.state.bundle)
     pid = ctr.state.pid

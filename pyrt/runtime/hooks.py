@@ -21,10 +21,10 @@ def run_hook(hook: dict, state: dict, kind: str) -> None:
     try:
         p = subprocess.run(args, executable=hook["path"], env=env, input=jsonio.dumps(state).encode(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=hook.get("timeout"))
-    except subprocess.TimeoutExpired:
-        raise HookError(f"{kind} hook {hook['path']}: timed out after {hook['timeout']}s") from None
+    except subprocess.TimeoutExpired as e:
+        raise HookError(f"{kind} hook {hook['path']}: timed out after {hook['timeout']}s") from e
     except OSError as e:
-        raise HookError(f"{kind} hook {hook['path']}: {e.strerror}") from None
+        raise HookError(f"{kind} hook {hook['path']}: {e.strerror}") from e
     if p.returncode != 0:
         detail = (p.stderr or p.stdout).decode(errors="replace").strip().splitlines()
         tail = f": {detail[-1]}" if detail else ""

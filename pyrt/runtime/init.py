@@ -11,7 +11,12 @@ Where it can, stage 1 places the init in its cgroups without a cgroup.procs writ
 _fork_placed): for create from directories the parent sends, for exec from the container's
 recorded cgroups, opened before joining its mount namespace hides the host's /sys/fs/cgroup.
 
-Any error in a child travels to the parent as one line over the socket; the parent cleans up.
+Before either child can be seen from the container, stage 1 hardens itself (see _harden and
+docs/security.md): non-dumpable, the caller's fds closed, the host's /proc proven real. The init
+never execs the container's program itself: a stub from a sealed memfd does (see _execve).
+
+Any error in a child travels to the parent as its kind (the PyrtError class) and one line over
+the socket; the parent raises the same class, so exit codes survive the trip.
 """
 from __future__ import annotations
 
@@ -56,12 +61,15 @@ class Launch(Record, frozen=False):
     # for stage 1 to place the exec'd process in the same way; None: the parent moves it.
     cgroup: dict | None = None
     close_fds: list = field(default_factory=list)  # the parent's fds the children must not keep
+    # Whether setgroups(2) is denied in the user namespace the process ends up in: read by stage
+    # 1 from the host's procfs, never from the container's /proc, which may be a fake.
+    setgroups_denied: bool = False
 
 
 def describe(e: BaseException) -> str:
     """One line for the user from any error raised in a child."""
     if isinstance(e, PyrtError):
-        return str(e)
+        return e.message
     if isinstance(e, OSError):
         msg = e.strerror or str(e)
         return f"{msg}: {e.filename}" if e.filename else msg
@@ -69,8 +77,12 @@ def describe(e: BaseException) -> str:
 
 
 def _report(sock, e: BaseException) -> None:
+    """The error, its kind and its cause to the parent (channel.error_from rebuilds it)."""
+    kind = type(e).__name__ if isinstance(e, PyrtError) else RuntimeSetupError.__name__
+    cause = e.__cause__ or e.__context__
     try:
-        channel.send(sock, "error", message=describe(e))
+        channel.send(sock, "error", kind=kind, message=describe(e), hint=getattr(e, "hint", None),
+                     cause=f"{type(cause).__name__}: {cause}" if cause is not None else None)
     except OSError:
         pass
 
@@ -86,14 +98,63 @@ def stage1(sock, launch: Launch) -> None:
     os._exit(0)
 
 
-def _stage1(sock, launch: Launch) -> None:
-    from pyrt.linux import syscalls as sc
-    trace.who = "stage 1"
+def _harden(sock, launch: Launch) -> None:
+    """First thing in stage 1, before any namespace is joined or made (docs/security.md)."""
+    from pyrt.linux import hardening
+    # Non-dumpable: /proc/PID/{exe,fd,cwd,root,map_files,mem} of this process and of the init
+    # and exec'd process forked from it (they inherit it) are refused to the container's
+    # processes, which could otherwise reach the host's Python binary, libraries and our fds.
+    # execve of the container's program makes it dumpable again, as any program.
+    if trace.on:
+        trace.step("prctl(PR_SET_DUMPABLE, 0): no /proc/PID/exe, fd, cwd, root or map_files of ours "
+                   "for the container's processes to open")
+    hardening.set_dumpable(False)
     if launch.console_back is not None:
         launch.console_back.close()
     # e.g. the container lock: an flock belongs to the open file, which fork() shares
     for fd in launch.close_fds:
         os.close(fd)
+    # The caller's fds beyond 0-2 and --preserve-fds: closed, so that neither child ever holds
+    # one (a directory fd of the caller's is a way out: CVE-2024-21626). Ours stay, close-on-exec.
+    first = 3 + launch.preserve_fds
+    keep = [sock.fileno(), launch.fifo_fd]
+    if launch.console_conn is not None:
+        keep.append(launch.console_conn.fileno())
+    if trace.on:
+        trace.step(f"close_range({first}, ~0) except our own fds {sorted(k for k in keep if k >= first)}: "
+                   "none of the caller's fds reaches the container")
+    hardening.close_from(first, keep)
+    # The host's /proc, which stage 1 reads and writes before it changes namespaces.
+    try:
+        hardening.require_procfs("/proc")
+    except OSError as e:
+        raise RuntimeSetupError(f"the host's /proc: {describe(e)}") from e
+    if launch.process.oom_score_adj is not None and not launch.exec_mode:
+        # now, in the host's namespaces with every capability (as runc); the init inherits it
+        if trace.on:
+            trace.step(f"echo {launch.process.oom_score_adj} > /proc/self/oom_score_adj")
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(launch.process.oom_score_adj))
+        except OSError as e:
+            # runc's words (containerd's users know them): the file and the reason
+            raise RuntimeSetupError(f"failed to update /proc/self/oom_score_adj: {os.strerror(e.errno)}") from e
+
+
+def _setgroups_denied() -> bool:
+    """/proc/self/setgroups of the user namespace we are in, read from the host's procfs
+    (proven by _harden). Missing means we cannot know: fail rather than guess."""
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() == "deny"
+    except OSError as e:
+        raise RuntimeSetupError(f"read /proc/self/setgroups: {os.strerror(e.errno).lower()}") from e
+
+
+def _stage1(sock, launch: Launch) -> None:
+    from pyrt.linux import syscalls as sc
+    trace.who = "stage 1"
+    _harden(sock, launch)
     if _must_preload_early(launch):
         # before a joined namespace hides the host's files
         _preload(launch.spec, launch.process, launch.exec_mode)
@@ -105,7 +166,7 @@ def _stage1(sock, launch: Launch) -> None:
         try:
             fds.append((ns_type, path, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
         except OSError as e:
-            raise RuntimeSetupError(f"{ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from None
+            raise RuntimeSetupError(f"{ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from e
     cgroupns_fd = -1
     for ns_type, path, fd in fds:
         if ns_type == "cgroup" and opened is not None:
@@ -116,8 +177,11 @@ def _stage1(sock, launch: Launch) -> None:
         try:
             sc.setns(fd, getattr(sc, NAMESPACES[ns_type][0]), path)
         except OSError as e:
-            raise RuntimeSetupError(f"join {ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from None
+            raise RuntimeSetupError(f"join {ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from e
         os.close(fd)
+        if ns_type == "user":
+            # still in the host's mount namespace (joined last): its /proc is the real one
+            launch.setgroups_denied = _setgroups_denied()
     if "user" in launch.new:
         sc.unshare(sc.CLONE_NEWUSER)
         channel.send(sock, "userns")
@@ -138,14 +202,9 @@ def _stage1(sock, launch: Launch) -> None:
             sc.unshare(flags)
         except OSError as e:
             raise RuntimeSetupError(f"unshare {', '.join(n for n in launch.new if n not in ('user', 'cgroup'))}"
-                                    f" namespaces: {os.strerror(e.errno).lower()}") from None
+                                    f" namespaces: {os.strerror(e.errno).lower()}") from e
     if "time" in launch.new and launch.spec.linux.time_offsets:
-        # Offsets can only be written before any process lives in the new time namespace.
-        with open("/proc/self/timens_offsets", "w") as f:
-            for clock, secs, nsecs in launch.spec.linux.time_offsets:
-                if trace.on:
-                    trace.step(f"time namespace offset: {clock} {secs}s {nsecs}ns")
-                f.write(f"{clock} {secs} {nsecs}\n")
+        _write_time_offsets(launch.spec.linux.time_offsets)
     placed = False
     if launch.placed_by_stage1:
         # the init inherits what we import now, while the parent prepares the cgroup
@@ -166,6 +225,25 @@ def _stage1(sock, launch: Launch) -> None:
         trace.step(f"forked the init: pid {pid} here, pid 1 in its new pid namespace"
                    if "pid" in launch.new else f"forked the init: pid {pid}")
     channel.send(sock, "pid", pid=pid, placed=placed)
+
+
+def _write_time_offsets(offsets) -> None:
+    """Offsets can only be written before any process lives in the new time namespace. A
+    non-dumpable process's /proc files belong to the host's root, which a new user namespace's
+    root cannot write: dumpable for this one write. Stage 1 lives outside the container's pid
+    namespace, so no process of the container can see it meanwhile."""
+    from pyrt.linux import hardening
+    hardening.set_dumpable(True)
+    try:
+        with open("/proc/self/timens_offsets", "w") as f:
+            for clock, secs, nsecs in offsets:
+                if trace.on:
+                    trace.step(f"time namespace offset: {clock} {secs}s {nsecs}ns")
+                f.write(f"{clock} {secs} {nsecs}\n")
+    except OSError as e:
+        raise RuntimeSetupError(f"write /proc/self/timens_offsets: {os.strerror(e.errno).lower()}") from e
+    finally:
+        hardening.set_dumpable(False)
 
 
 def _open_cgroup(dirs: dict) -> tuple[list[int], int, str | None] | None:
@@ -279,18 +357,11 @@ def container_init(sock, launch: Launch, go: dict) -> None:
             trace.step("network: bring up lo (ioctl SIOCSIFFLAGS IFF_UP)")
         netdev.link_up("lo")
 
-    # 3. oom_score_adj, while /proc is still the host's and we have every capability.
-    if process.oom_score_adj is not None:
-        if trace.on:
-            trace.step(f"echo {process.oom_score_adj} > /proc/self/oom_score_adj")
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(process.oom_score_adj))
+    # 3. (oom_score_adj was written by stage 1, in the host's namespaces: see _harden.)
 
-    # 4. The rootfs: propagation, mounts in order, devices, /dev links.
-    if spec.has_new("mount") or spec.linux.namespace("mount"):
-        rootfs.prepare(spec, rootdir, cgroup_paths=own)
-    else:
-        raise RuntimeSetupError("linux.namespaces: a mount namespace is required")
+    # 4. The rootfs: propagation, mounts in order, devices, /dev links (in the runtime's mount
+    #    namespace when the config lists none: the spec says it is then inherited).
+    rootfs.prepare(spec, rootdir, cgroup_paths=own)
 
     # 5. Hooks around the rootfs: prestart and createRuntime run in the runtime's namespaces
     #    (the parent runs them), createContainer here, in the container's, before pivot_root.
@@ -299,8 +370,12 @@ def container_init(sock, launch: Launch, go: dict) -> None:
         channel.expect(sock, "ok")
     hooks.run_hooks(spec.hooks, "createContainer", go["state"])
 
-    # 6. Switch root, then make the working directory exist (runc creates it too).
-    rootfs.switch_root(rootdir, launch.no_pivot)
+    # 6. Switch root, then make the working directory exist (runc creates it too). From here on
+    #    /proc is the container's: proven to be procfs before the init trusts it (a bind volume
+    #    over /proc would fake setgroups, fds and the exec fifo).
+    rootfs.switch_root(rootdir, launch.no_pivot, propagation=spec.linux.rootfs_propagation,
+                       inherited=spec.linux.namespace("mount") is None)
+    _require_container_procfs()
     if process.cwd != "/":
         try:
             os.makedirs(process.cwd, 0o755, exist_ok=True)
@@ -311,8 +386,7 @@ def container_init(sock, launch: Launch, go: dict) -> None:
     if process.terminal:
         _setup_console(launch, process, rootfs)
 
-    # 8. root.readonly. (rootfsPropagation was applied to the host's / copy before the rootfs
-    #    bind; like the reference runc 1.1 it is not re-applied to the new /.)
+    # 8. root.readonly. (switch_root gave the new / its rootfsPropagation, as crun does.)
     if spec.root.readonly:
         rootfs.readonly_root()
 
@@ -329,7 +403,7 @@ def container_init(sock, launch: Launch, go: dict) -> None:
             with open(path, "w") as f:
                 f.write(value)
         except OSError as e:
-            raise RuntimeSetupError(f"sysctl {key}={value}: {os.strerror(e.errno).lower()}") from None
+            raise RuntimeSetupError(f"sysctl {key}={value}: {path}: {os.strerror(e.errno).lower()}") from e
 
     # 10. Read-only paths, then masked paths (runc's order).
     for p in spec.linux.readonly_paths:
@@ -354,6 +428,17 @@ def exec_init(sock, launch: Launch, go: dict) -> None:
     finalize_and_exec(launch, launch.process, launch.spec, sock, go, as_init=False)
 
 
+def _require_container_procfs() -> None:
+    from pyrt.linux import hardening
+    if trace.on:
+        trace.step("statfs('/proc'): the container's /proc must be procfs before the init uses it")
+    try:
+        hardening.require_procfs("/proc")
+    except OSError as e:
+        raise RuntimeSetupError(f"/proc in the container: {describe(e)} (config.json must mount "
+                                "proc at /proc)") from e
+
+
 def _must_preload_early(launch: Launch) -> bool:
     """Joining a mount or user namespace (always so for exec) may hide the host's Python
     library from stage 1 on; otherwise it stays reachable until pivot_root."""
@@ -364,7 +449,7 @@ def _preload(spec, process, exec_mode: bool) -> None:
     """Import every module the init needs while the host's Python library is still reachable
     (a joined mount namespace or pivot_root takes it away)."""
     import fcntl  # noqa: F401
-    from pyrt.linux import capabilities  # noqa: F401
+    from pyrt.linux import capabilities, hardening  # noqa: F401
     from pyrt.runtime import hooks, rootfs  # noqa: F401
     if not exec_mode:
         from pyrt.cgroups import layout  # noqa: F401  (rootfs.own_cgroups; exec never calls it)
@@ -376,6 +461,8 @@ def _preload(spec, process, exec_mode: bool) -> None:
         from pyrt.linux import netdev  # noqa: F401
     if process.terminal:
         from pyrt.runtime import console  # noqa: F401
+    if process.apparmor_profile or process.selinux_label:
+        from pyrt.linux import lsm  # noqa: F401
     if getattr(spec.linux, "seccomp", None) is not None:
         from pyrt.linux import seccomp  # noqa: F401
 
@@ -403,8 +490,11 @@ def _setup_console(launch: Launch, process, rootfs_mod, mount_console: bool = Tr
 def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bool) -> None:
     """The last steps of the container's init (AS_INIT: wait for `start` on the exec fifo if
     there is one, then startContainer hooks) or of an exec'd process; ends in execve."""
+    from pyrt.linux import hardening
     from pyrt.runtime import hooks
     env = process.env_dict()
+    # Before seccomp, which may forbid memfd_create (see _execve).
+    stub = hardening.exec_stub()
 
     if process.rlimits:
         import resource
@@ -414,33 +504,31 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
         try:
             resource.setrlimit(getattr(resource, r.type), (r.soft, r.hard))
         except (OSError, ValueError) as e:
-            raise RuntimeSetupError(f"setrlimit {r.type} {r.soft}/{r.hard}: {e}") from None
+            raise RuntimeSetupError(f"setrlimit {r.type} {r.soft}/{r.hard}: {e}") from e
 
     seccomp = getattr(spec.linux, "seccomp", None) if spec is not None else None
     if seccomp is not None and not process.no_new_privileges:
         # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: load it while we have it.
         _load_seccomp(seccomp)
 
-    _switch_user(process, spec)
+    _set_lsm_labels(process, checked_procfs=not launch.exec_mode)
+    _switch_user(process, launch.setgroups_denied)
     if "HOME" not in env:
         env["HOME"] = _home_of(process.user.uid)
     if "PATH" not in env:
         env["PATH"] = DEFAULT_PATH
-    if trace.on:
-        trace.step(f"chdir({process.cwd!r})")
-    try:
-        os.chdir(process.cwd)
-    except OSError as e:
-        raise RuntimeSetupError(f"chdir to cwd {process.cwd!r}: {os.strerror(e.errno).lower()}") from None
+    _chdir_inside_root(process.cwd)
     if process.no_new_privileges:
         from pyrt.linux import capabilities
         if trace.on:
             trace.step("prctl(PR_SET_NO_NEW_PRIVS, 1): execve can never grant more privileges")
         capabilities.set_no_new_privs()
-    path = lookup(process.args[0], env["PATH"])
+    # No args: config.json has no `process` (allowed at create); `start` refuses such a container,
+    # so this init only holds the namespaces until `delete`, blocked on the exec fifo below.
+    path = lookup(process.args[0], env["PATH"]) if process.args else ""
 
     # Only fds 0-2 and the preserved ones reach the container's process.
-    _close_fds_on_exec(3 + launch.preserve_fds)
+    _preserve_fds(launch.preserve_fds)
 
     channel.send(sock, "created")
     if as_init and launch.fifo_fd >= 0:
@@ -452,9 +540,16 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
             signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
         if trace.on:
             trace.step("set up; waiting on the exec fifo until `pyrt-runc start`")
+        # Left open: execve closes it (O_CLOEXEC), and that end-of-file tells a `start` with
+        # poststart hooks that the container's process has been executed.
         fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        a, b = os.fstat(fd), os.fstat(launch.fifo_fd)
+        if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):  # a mount over /proc/<pid>/fd?
+            print(f"pyrt-runc: /proc/self/fd/{launch.fifo_fd} is not the exec fifo", file=sys.stderr, flush=True)
+            os._exit(1)
         os.write(fd, b"0")
-        os.close(fd)
+        if not process.args:
+            os._exit(1)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                     signal.SIGUSR2):
             signal.signal(sig, signal.SIG_DFL)
@@ -472,13 +567,84 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
     default_signals()
     if seccomp is not None and process.no_new_privileges:
         _load_seccomp(seccomp)  # last: nothing but execve after it
+    _execve(stub, path, list(process.args), env)
+
+
+def _execve(stub: int, path: str, args: list, env: dict) -> None:
+    """Exec the container's program through the stub in the sealed memfd STUB (cext/hardening.c):
+    when the kernel resolves `#!/proc/self/exe` or an ELF interpreter of that program, our
+    /proc/self/exe is the stub's anonymous copy, not the host's Python (CVE-2019-5736)."""
     if trace.on:
-        trace.step(f"execve({path!r}, {list(process.args)!r}): the container's process replaces the init")
+        trace.step(f"execve({path!r}, {args!r}) by the exec stub, itself exec'd from a sealed memfd: the "
+                   "container's process replaces the init, and /proc/self/exe is never the host's Python")
     try:
-        os.execve(path, list(process.args), env)
+        os.execve(stub, [path, *args], env)
+        return  # never, for real: only a recording fake of the syscall layer returns from execve
     except OSError as e:
-        print(f"pyrt-runc: exec {path}: {os.strerror(e.errno).lower()}", file=sys.stderr, flush=True)
-        os._exit(127)
+        first = e
+    # A seccomp profile may refuse execveat while allowing execve: the same memfd by its path
+    # (only in a real procfs; the container's /proc is checked for the init, not for exec).
+    try:
+        from pyrt.linux import hardening
+        hardening.require_procfs("/proc")
+        os.execve(f"/proc/self/fd/{stub}", [path, *args], env)
+    except OSError as e:
+        print(f"pyrt-runc: exec {path}: {os.strerror(first.errno).lower()} (then {describe(e)})",
+              file=sys.stderr, flush=True)
+    os._exit(127)
+
+
+def _chdir_inside_root(cwd: str) -> None:
+    """chdir, then make sure the working directory is inside the container's root: a path
+    through a magic link (/proc/self/fd/N, /proc/PID/cwd) may lead outside (CVE-2024-21626)."""
+    if trace.on:
+        trace.step(f"chdir({cwd!r}), then getcwd() must name a path inside the container's root")
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise RuntimeSetupError(f"chdir to cwd {cwd!r}: {os.strerror(e.errno).lower()}") from e
+    try:
+        where = os.getcwd()  # ENOENT when the kernel says "(unreachable)": outside our root
+    except OSError as e:
+        raise RuntimeSetupError(f"cwd {cwd!r} is outside the container's root") from e
+    if not where.startswith("/"):
+        raise RuntimeSetupError(f"cwd {cwd!r} is outside the container's root ({where})")
+
+
+def _preserve_fds(n: int) -> None:
+    """Fds 3..3+N-1 pass to the container's program; every other fd from 3 on is marked
+    close-on-exec by close_range(2), whatever /proc looks like."""
+    from pyrt.linux import hardening
+    for fd in range(3, 3 + n):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass  # not open: nothing to pass
+    if trace.on:
+        trace.step(f"close_range({3 + n}, ~0, CLOSE_RANGE_CLOEXEC): only fds 0-{2 + n} reach the program")
+    hardening.cloexec_from(3 + n)
+
+
+def _set_lsm_labels(process, checked_procfs: bool) -> None:
+    """AppArmor profile / SELinux label for the coming execve, written to our own
+    /proc/self/attr (create refused them already where the host has no such module)."""
+    if not (process.apparmor_profile or process.selinux_label):
+        return
+    from pyrt.linux import hardening, lsm
+    if not checked_procfs:
+        try:
+            hardening.require_procfs("/proc")
+        except OSError as e:
+            raise RuntimeSetupError(f"/proc in the container: {describe(e)}") from e
+    for module, label in (("apparmor", process.apparmor_profile), ("selinux", process.selinux_label)):
+        if not label:
+            continue
+        if trace.on:
+            trace.step(f"{module}: {label!r} for the next execve -> {lsm.exec_attr(module)}")
+        try:
+            lsm.set_exec_label(module, label)
+        except OSError as e:
+            raise RuntimeSetupError(f"apply {module} label {label!r}: {describe(e)}") from e
 
 
 def _load_seccomp(seccomp) -> None:
@@ -489,8 +655,9 @@ def _load_seccomp(seccomp) -> None:
     sec.load(seccomp)
 
 
-def _switch_user(process, spec) -> None:
-    """setgroups/setgid/setuid, then the capability sets (keep-caps across the uid switch)."""
+def _switch_user(process, setgroups_denied: bool) -> None:
+    """setgroups/setgid/setuid, then the capability sets (keep-caps across the uid switch).
+    SETGROUPS_DENIED: the user namespace forbids setgroups(2) (known from the host's procfs)."""
     from pyrt.linux import capabilities
     caps = process.capabilities
     u = process.user
@@ -501,24 +668,26 @@ def _switch_user(process, spec) -> None:
     os.umask(mask)
     if caps is not None:
         capabilities.keep_caps(True)
-    if _setgroups_allowed():
-        os.setgroups(list(u.additional_gids))
-    os.setresgid(u.gid, u.gid, u.gid)
-    os.setresuid(u.uid, u.uid, u.uid)
+    step = f"setgroups({list(u.additional_gids)})"
+    try:
+        if not setgroups_denied:
+            os.setgroups(list(u.additional_gids))
+        elif sorted(os.getgroups()) != sorted(u.additional_gids):
+            # runc skips setgroups here and so keeps whatever groups its caller had: refuse instead
+            raise RuntimeSetupError("process.user.additionalGids: cannot set supplementary groups, setgroups "
+                                    "is denied in the container's user namespace")
+        step = f"setresgid({u.gid})"
+        os.setresgid(u.gid, u.gid, u.gid)
+        step = f"setresuid({u.uid})"
+        os.setresuid(u.uid, u.uid, u.uid)
+    except OSError as e:
+        raise RuntimeSetupError(f"{step}: {os.strerror(e.errno).lower()}") from e
     if caps is not None:
         if trace.on:
             trace.step("capabilities: " + "; ".join(
                 f"{name} {' '.join(sorted(capabilities.CAP_NAMES[n] for n in getattr(caps, name))) or '-'}"
                 for name in ("bounding", "effective", "permitted", "inheritable", "ambient")))
         capabilities.apply(caps)
-
-
-def _setgroups_allowed() -> bool:
-    try:
-        with open("/proc/self/setgroups") as f:
-            return f.read().strip() != "deny"
-    except OSError:
-        return True
 
 
 def _home_of(uid: int) -> str:
@@ -542,7 +711,7 @@ def lookup(name: str, path_env: str) -> str:
             st = os.stat(name)
         except OSError as e:
             reason = os.strerror(e.errno)
-            raise RuntimeSetupError(f'exec: "{name}": stat {name}: {reason[:1].lower()}{reason[1:]}') from None
+            raise RuntimeSetupError(f'exec: "{name}": stat {name}: {reason[:1].lower()}{reason[1:]}') from e
         if st.st_mode & 0o170000 != 0o040000 and st.st_mode & 0o111:  # not a directory, some x bit
             return name
         raise RuntimeSetupError(f'exec: "{name}": permission denied')
@@ -551,22 +720,3 @@ def lookup(name: str, path_env: str) -> str:
         if os.path.isfile(p) and os.access(p, os.X_OK):
             return p
     raise RuntimeSetupError(f'exec: "{name}": executable file not found in $PATH')
-
-
-def _close_fds_on_exec(first: int) -> None:
-    import fcntl
-    try:
-        fds = [int(name) for name in os.listdir("/proc/self/fd")]
-    except OSError:  # no /proc in the container: walk the usual range instead
-        fds = range(3, min(os.sysconf("SC_OPEN_MAX"), 65536))
-    for fd in fds:
-        if fd < 3:
-            continue
-        if fd < first:
-            os.set_inheritable(fd, True)
-            continue
-        try:
-            flags = fcntl.fcntl(fd, fcntl.F_GETFD)
-            fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
-        except OSError:
-            pass

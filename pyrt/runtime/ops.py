@@ -4,18 +4,17 @@ from __future__ import annotations
 import os
 import subprocess
 
-from pyrt.errors import ConfigError, StateError, UsageError
+from pyrt.errors import ConfigError, UsageError
 
 
 def container_pids(ctr) -> list[int]:
-    """Pids in the container's cgroup (host pids), or just its init when it has no cgroup."""
-    status = ctr.status()
-    if status.value in ("stopped", "creating"):
-        raise StateError(f"container {ctr.id!r} is {status.value}")
+    """Pids in the container's cgroup (host pids), or just its init when it has no cgroup. A
+    stopped container lists what its cgroup still holds, often nothing (runc answers `[]`, exit
+    0; containerd's shim asks it for Pids)."""
     mgr = ctr.cgroup_manager()
-    if mgr is not None:
+    if mgr is not None and mgr.exists():
         return sorted(mgr.pids())
-    return [ctr.state.pid]
+    return [ctr.state.pid] if ctr.init_alive() else []
 
 
 def ps_table(pids: list[int], ps_args: list[str]) -> str:
@@ -58,12 +57,15 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
     if user:
         uid, _, gid = user.partition(":")
         try:
-            u = User(uid=int(uid), gid=int(gid) if gid else 0, umask=base.user.umask,
-                     additional_gids=tuple(additional_gids))
+            ids = {"uid": int(uid), "gid": int(gid) if gid else 0}
         except ValueError:
             raise UsageError(f"--user {user!r}: expected numeric uid[:gid]") from None
+        # through the config parser: the same 0-2147483647 range as config.json's
+        u = replace(User.from_dict(dict(ids, additionalGids=list(additional_gids)), "exec --user"),
+                    umask=base.user.umask)
     elif additional_gids:
-        u = replace(u, additional_gids=tuple(additional_gids))
+        u = replace(u, additional_gids=User.from_dict({"additionalGids": list(additional_gids)},
+                                                      "exec --additional-gids").additional_gids)
     envd = base.env_dict()
     for e in env:
         k, sep, v = e.partition("=")
@@ -73,12 +75,14 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
     capabilities = base.capabilities
     if caps:
         from pyrt.spec.capabilities import Capabilities
-        extra = Capabilities.from_dict({k: list(caps) for k in ("bounding", "effective", "permitted",
-                                                              "inheritable", "ambient")})
+        # Bounding, effective and permitted only: an inheritable (and so ambient) capability
+        # would survive the exec of a file with inheritable file capabilities (CVE-2022-29162).
+        # Ambient only where process.capabilities already has inheritable ones (runc's rule).
+        grown = ("bounding", "effective", "permitted") + (("ambient",) if base.capabilities and
+                                                         base.capabilities.inheritable else ())
+        extra = Capabilities.from_dict({k: list(caps) for k in grown})
         cur = capabilities or Capabilities.from_dict(None)
-        capabilities = replace(
-            cur, **{k: getattr(cur, k) | getattr(extra, k)
-                    for k in ("bounding", "effective", "permitted", "inheritable", "ambient")})
+        capabilities = replace(cur, **{k: getattr(cur, k) | getattr(extra, k) for k in grown})
     return replace(
         base, args=tuple(args), terminal=tty, cwd=cwd or base.cwd, user=u,
         env=tuple(f"{k}={v}" for k, v in envd.items()), capabilities=capabilities,
@@ -87,6 +91,7 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
 
 def features() -> dict:
     """The runtime-spec features document: what config.json may ask of pyrt-runc."""
+    from pyrt.linux import lsm
     from pyrt.spec import config as c
     from pyrt.spec import hooks, mountflags
     out = {
@@ -97,8 +102,9 @@ def features() -> dict:
         "linux": {
             "namespaces": list(c.NAMESPACE_TYPES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
+            # what this host can apply (pyrt.linux.lsm); mountLabel is refused everywhere
+            "apparmor": {"enabled": lsm.apparmor_enabled()},
+            "selinux": {"enabled": lsm.selinux_enabled()},
             "intelRdt": {"enabled": False},
         },
         "annotations": {"org.opencontainers.runtime-spec.features.runtime": "pyrt-runc"},

@@ -4,6 +4,13 @@ Layout under the runtime root (`--root`, default /run/pyrt-runc):
 
     <root>/<id>/state.json   the State below, replaced atomically (write tmp + rename)
     <root>/<id>/exec.fifo    exists between create and start; the container's init blocks on it
+    <root>/<id>/cgroup.json  the container's cgroups, written before the first cgroup directory is
+                             made: `delete --force` still finds the container's processes when
+                             create died half-way or state.json is unreadable
+
+Crash safety: create writes state.json (pid 0) right after claiming the directory, cgroup.json
+before any cgroup exists, and the init's pid and start time before it may run anything of the
+container's. Whatever step a SIGKILLed create reached, `delete --force` finds what was taken.
 
 The lock is an flock on the container directory itself, so it disappears with the directory and
 needs no lock file to clean up.
@@ -13,11 +20,13 @@ from __future__ import annotations
 import fcntl
 import os
 
-from pyrt.errors import ExistsError, NotFoundError, UsageError
+from pyrt.errors import ExistsError, NotFoundError, PyrtError, StateError, UsageError, quote
+from pyrt.privdir import ensure_private_dir
 from pyrt.spec import jsonio
 
 DEFAULT_ROOT = "/run/pyrt-runc"
 STATE_FILE = "state.json"
+CGROUP_FILE = "cgroup.json"
 EXEC_FIFO = "exec.fifo"
 OCI_VERSION = "1.0.2"
 
@@ -52,8 +61,11 @@ class Status(str, metaclass=_Members):
         return self in (Status.CREATED, Status.RUNNING, Status.PAUSED)
 
     def can_delete(self) -> bool:
-        """Without --force; a created container's init is killed by delete, as runc does."""
-        return self in (Status.CREATED, Status.STOPPED, Status.CREATING)
+        """Without --force. A created container's init is killed by delete, as runc does: the
+        runtime-spec wants an error, but containerd's shim deletes a never-started container
+        without --force (pkg/process/init_state.go, createdState.Delete). A creating container
+        (its creator died: create holds the lock while alive) needs --force."""
+        return self in (Status.CREATED, Status.STOPPED)
 
     def can_pause(self) -> bool:
         return self in (Status.RUNNING, Status.CREATED)
@@ -94,6 +106,8 @@ class State:
         # Namespace type -> path the init joined ("" = created new): exec joins /proc/<pid>/ns/<type>.
         "namespaces": dict,
         "owner": str,
+        # config.json had no `process` (allowed at create): `start` refuses with a clear error
+        "no_process": bool,
     }
     __slots__ = tuple(FIELDS)
 
@@ -117,17 +131,76 @@ class State:
         return jsonio.dumps(self.to_dict(), indent=1, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "State":
+    def from_dict(cls, d) -> "State":
+        """ValueError naming the field when D is not what write_state wrote (a pid as a string
+        must not reach os.kill, nor a traceback the user)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"expected an object, got {_json_type(d)}")
+        for k, v in d.items():
+            factory = cls.FIELDS.get(k)
+            if factory is not None and (type(v) is not factory):  # bool is not an int here
+                raise ValueError(f"{k}: expected {_json_type(factory())}, got {_json_type(v)}")
+        if d.get("cgroup"):
+            check_cgroup_record(d["cgroup"], "cgroup")
         return cls(**{k: v for k, v in d.items() if k in cls.FIELDS})
+
+
+# The cgroup Manager's record (Manager.to_state): field -> JSON types it may hold.
+_CGROUP_RECORD = {"path": (str,), "mode": (str,), "v2": (str, type(None)), "v2_root": (str, type(None)),
+                  "v2_controllers": (list,), "v1": (dict,), "v1_roots": (dict,), "created": (list,)}
+
+
+def check_cgroup_record(record, where: str = "cgroup.json") -> None:
+    """ValueError naming the field unless RECORD has the shape Manager.to_state() writes (a
+    damaged one must be an error line, not a traceback from deep in the cgroup layer)."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected an object, got {_json_type(record)}")
+    for key, types in _CGROUP_RECORD.items():
+        v = record.get(key)
+        if key in ("path", "mode") and v is None:
+            raise ValueError(f"{where}.{key}: missing")
+        if v is not None and not isinstance(v, types):
+            raise ValueError(f"{where}.{key}: expected {_json_type(types[0]())}, got {_json_type(v)}")
+        items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else ()
+        if any(not isinstance(x, str) for x in items):
+            raise ValueError(f"{where}.{key}: expected strings")
+
+
+def _json_type(v) -> str:
+    for t, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
+                    (list, "an array"), (dict, "an object")):
+        if isinstance(v, t):
+            return name
+    return "null"
+
+
+class NotRunningError(StateError):
+    """`kill` of a container that is not running: a StateError (callers may catch it as one),
+    but exit 1 with `container not running`, runc's answer, which containerd's shim takes for
+    "already gone" (pkg/process/utils.go checkKillError; docs/exit-codes.md)."""
+    exit_code = 1
+
+
+class UnreadableStateError(PyrtError):
+    """state.json exists but cannot be used (truncated, not JSON, wrong types, not a file).
+    Exit 1 as runc (`unexpected EOF`); `delete --force` falls back to cgroup.json."""
+
+
+# runc's rule (libcontainer's idRegex `^[\w+-\.]+$` plus a clean-path check): ASCII letters and
+# digits, '_', '+', '-', '.', and not "." or "..". runc 1.1.5's character class also lets ','
+# through (the range '+'-'.'); newer runc spells the set out without it, and so does pyrt.
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
 def validate_id(container_id: str) -> None:
     if not container_id:
         raise UsageError("container id cannot be empty")
-    # runc's rule: word characters, '+', '-' and '.', but never "." or ".." alone (no `re`: it
-    # costs start-up time)
-    if container_id in (".", "..") or not all(c.isalnum() or c in "_+.-" for c in container_id):
-        raise UsageError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-', '.'")
+    # a set, not `re`: re costs start-up time; str.isalnum() would let any script's letters in
+    if container_id in (".", "..") or not _ID_CHARS.issuperset(container_id):
+        raise UsageError(f"invalid container id {quote(container_id)}: use ASCII letters, digits, "
+                         "'_', '+', '-', '.'")
+    if len(container_id) > 255:  # a directory name (runc fails later: `file name too long`)
+        raise UsageError(f"invalid container id {quote(container_id)}: at most 255 characters")
 
 
 def container_dir(root: str, container_id: str) -> str:
@@ -144,13 +217,72 @@ def write_state(directory: str, state: State) -> None:
 
 
 def read_state(directory: str, container_id: str) -> State:
+    path = os.path.join(directory, STATE_FILE)
     try:
-        with open(os.path.join(directory, STATE_FILE)) as f:
-            return State.from_dict(jsonio.load(f))
+        return State.from_dict(_read_json(path))
     except FileNotFoundError:
         raise NotFoundError(f"container {container_id!r} does not exist") from None
-    except ValueError as e:
-        raise NotFoundError(f"container {container_id!r}: unreadable state.json: {e}") from None
+    except (OSError, ValueError) as e:
+        raise UnreadableStateError(f"container {container_id!r}: {path}: {_reason(e)}") from None
+
+
+def _read_json(path: str):
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.strip():
+        raise ValueError("unexpected EOF (empty file)")
+    return jsonio.loads(data)
+
+
+def _reason(e: Exception) -> str:
+    """One short phrase for why a state file cannot be read (runc says `unexpected EOF` for a
+    truncated one)."""
+    if isinstance(e, OSError):
+        return (e.strerror or str(e)).lower()
+    if isinstance(e, UnicodeDecodeError):
+        return f"not UTF-8 at byte {e.start}"
+    doc, pos = getattr(e, "doc", None), getattr(e, "pos", None)
+    if doc is not None and pos is not None:
+        # the document ends inside a value: a string running to the end is reported at its start
+        if not doc[pos:].strip() or e.msg.startswith("Unterminated string"):
+            return f"unexpected EOF (truncated after {len(doc)} bytes)"
+        return f"not valid JSON: {e.msg} at byte {pos}"
+    return str(e)
+
+
+def write_cgroup_record(directory: str, record: dict) -> None:
+    """DIRECTORY/cgroup.json: the cgroup Manager's record, before any of its dirs exists."""
+    tmp = os.path.join(directory, f".{CGROUP_FILE}.{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(jsonio.dumps(record))
+    os.replace(tmp, os.path.join(directory, CGROUP_FILE))
+
+
+def read_cgroup_record(directory: str) -> dict | None:
+    """The record write_cgroup_record wrote; None when there is none (create died before it
+    made any cgroup); ValueError/OSError when it is unreadable."""
+    try:
+        record = _read_json(os.path.join(directory, CGROUP_FILE))
+    except FileNotFoundError:
+        return None
+    check_cgroup_record(record)
+    return record
+
+
+def is_debris(directory: str) -> bool:
+    """A container dir without state.json: a create killed between mkdir and its first write
+    (runc removes such a dir on delete too)."""
+    return not os.path.lexists(os.path.join(directory, STATE_FILE))
+
+
+_CRASH_AT = os.environ.get("PYRT_TEST_CRASH_AT")
+
+
+def crash_point(step: str) -> None:
+    """Tests set PYRT_TEST_CRASH_AT=STEP to SIGKILL create at a named step (crash-safety tests:
+    whatever step it died at, `delete --force` must free everything)."""
+    if _CRASH_AT == step:
+        os.kill(os.getpid(), 9)
 
 
 class Lock:
@@ -175,9 +307,10 @@ class Lock:
 
 
 def make_container_dir(root: str, container_id: str) -> str:
-    """Create <root>/<id> (mode 0711, as runc); ExistsError if the id is taken."""
+    """Create <root>/<id> (mode 0711, as runc) in a root kept 0700 (as runc; a looser one is
+    tightened, pyrt.privdir); ExistsError if the id is taken."""
     d = container_dir(root, container_id)
-    os.makedirs(root, mode=0o711, exist_ok=True)
+    ensure_private_dir(root)
     try:
         os.mkdir(d, 0o711)
     except FileExistsError:

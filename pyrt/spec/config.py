@@ -45,6 +45,19 @@ def _int(d: dict, key: str, where: str, default: int | None = 0, lo: int | None 
     return fields.integer(d, key, where, lo, hi, default)
 
 
+# setresuid/setresgid read (uid_t)-1 as "leave unchanged": 4294967295 would keep the container
+# root. runc's range and words (CVE-2022-29162's neighbour; issue 9 item 7).
+ID_MAX = 2**31 - 1
+
+
+def _id(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{where}: expected an integer, got {v!r}")
+    if not 0 <= v <= ID_MAX:
+        raise ConfigError(f"{where}: {v}: uids and gids must be in range 0-{ID_MAX}")
+    return v
+
+
 def _typed_entries(d: dict, key: str, where: str, known, what: str):
     """Objects of the array D[KEY] whose `type` is one of KNOWN, each at most once:
     yields (where-string, object, type)."""
@@ -67,10 +80,8 @@ class User(Record):
     @classmethod
     def from_dict(cls, d: Any, where: str = "process.user") -> "User":
         d = _obj(d, where)
-        gids = _list(d, "additionalGids", where)
-        if not all(isinstance(g, int) and not isinstance(g, bool) and 0 <= g < 2**32 for g in gids):
-            raise ConfigError(f"{where}.additionalGids: must be an array of ids")
-        return cls(uid=_int(d, "uid", where, lo=0, hi=2**32 - 1), gid=_int(d, "gid", where, lo=0, hi=2**32 - 1),
+        gids = [_id(g, f"{where}.additionalGids[{i}]") for i, g in enumerate(_list(d, "additionalGids", where))]
+        return cls(uid=_id(d.get("uid", 0), f"{where}.uid"), gid=_id(d.get("gid", 0), f"{where}.gid"),
                    umask=_int(d, "umask", where, default=None, lo=0, hi=0o7777),
                    additional_gids=tuple(gids))
 
@@ -200,8 +211,11 @@ class IDMapping(Record):
     @classmethod
     def from_dict(cls, d: Any, where: str) -> "IDMapping":
         d = _obj(d, where)
-        return cls(_int(d, "containerID", where, lo=0), _int(d, "hostID", where, lo=0),
-                   _int(d, "size", where, lo=1))
+        size = _int(d, "size", where, lo=1)
+        ids = [_id(d.get(k, 0), f"{where}.{k}") for k in ("containerID", "hostID")]
+        for k, first in zip(("containerID", "hostID"), ids):
+            _id(first + size - 1, f"{where}.{k}+size-1")
+        return cls(ids[0], ids[1], size)
 
 
 class Device(Record):
@@ -369,13 +383,17 @@ def _read_json(path: str):
     """The JSON document in PATH; a missing or unreadable file or bad JSON is one clear error."""
     try:
         with open(path, "rb") as f:
-            return jsonio.load(f)
+            doc = jsonio.load(f)
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such file") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid JSON: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
+    where = jsonio.find_nul(doc, skip=("annotations",))
+    if where is not None:
+        raise ConfigError(f"{where}: contains a NUL character")
+    return doc
 
 
 def load_config(path: str, bundle: str = "") -> Spec:

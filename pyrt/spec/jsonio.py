@@ -32,8 +32,17 @@ class _Context:
 _scan = _make_scanner(_Context()) if _make_scanner else None
 
 
+class DepthError(ValueError):
+    """Nesting deeper than the interpreter's recursion allows (Go's encoding/json, which runc
+    uses, stops at 10000 levels with the same words)."""
+
+    def __init__(self):
+        super().__init__("exceeded max depth")
+
+
 def loads(data):
-    """json.loads for str or UTF-8 bytes."""
+    """json.loads for str or UTF-8 bytes. Nesting too deep to parse is a DepthError (a
+    ValueError, as every other bad document), never a RecursionError."""
     if _scan is not None:
         try:
             s = data.decode() if isinstance(data, (bytes, bytearray)) else data
@@ -41,16 +50,45 @@ def loads(data):
             obj, end = _scan(s, start)
             if not s[end:].strip(_WS):
                 return obj
+        except RecursionError:
+            raise DepthError() from None
         except (ValueError, StopIteration, UnicodeDecodeError, AttributeError, SystemError):
             # SystemError: the C scanner reports bad input through json.decoder's exception
             # class, and fails that way when json is not imported yet. json tells it properly.
             pass
     import json
-    return json.loads(data)
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise DepthError() from None
 
 
 def load(f):
     return loads(f.read())
+
+
+def find_nul(obj, skip=()) -> str | None:
+    """Where a key or string value holding a NUL character sits in OBJ (`a.b[2]`), or
+    None; top-level keys in SKIP are not searched. Every string of an OCI config ends up as a C
+    string (a path, an argument, a name), which a NUL would cut short or make the kernel refuse.
+    Iterative: a document may be nested as deep as the parser allows."""
+    stack = [(obj, "")]
+    while stack:
+        o, where = stack.pop()
+        if isinstance(o, str):
+            if "\0" in o:
+                return where or "(document)"
+        elif isinstance(o, dict):
+            for k, v in o.items():
+                here = f"{where}.{k}" if where else str(k)
+                if "\0" in str(k):
+                    return here
+                if not where and k in skip:
+                    continue
+                stack.append((v, here))
+        elif isinstance(o, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(o))
+    return None
 
 
 def dumps(obj, indent: int | None = None, sort_keys: bool = False) -> str:

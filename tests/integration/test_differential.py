@@ -336,7 +336,9 @@ def test_sysctl(tmp_path, runtime_root, cgroup_parent):
     assert a["read=/proc/sys/net/ipv4/ip_forward"] == "1" and a["read=/proc/sys/kernel/shmmni"] == "2048"
 
 
-@pytest.mark.parametrize("propagation", ["shared", "slave", "private", "rslave"])
+# "shared" is left out on purpose: runc 1.1.5 makes the container's / private, against the
+# spec; pyrt follows the spec and crun (tests/integration/test_rootfs_propagation.py).
+@pytest.mark.parametrize("propagation", ["slave", "private", "rslave"])
 def test_rootfs_propagation(tmp_path, runtime_root, cgroup_parent, propagation):
     cfg = base_config()
     cfg["linux"]["rootfsPropagation"] = propagation

@@ -215,6 +215,13 @@ def test_hooks_see_the_same_states(tmp_path, runtime_root, cgroup_parent):
         assert p.returncode == 0, f"{runtime}: {p.stderr}"
         with open(log) as f:
             logs[tag] = [json.loads(line) for line in f]
+    # The one chosen difference: runc 1.1 runs poststart at the end of create (status `created`),
+    # pyrt-runc during start once the process runs (`running`), as the runtime-spec says.
+    for tag, status in (("ref", "created"), ("cand", "running")):
+        post = [e for e in logs[tag] if e["hook"] == "poststart"]
+        assert [e["status"] for e in post] == [status], tag
+        for e in post:
+            e["status"] = "<poststart>"
     assert logs["cand"] == logs["ref"]
     assert [e["hook"] for e in logs["ref"]] == ["prestart", "createRuntime", "poststart", "poststop"]
     assert all(e["id_ok"] and e["bundle_ok"] and e["oci"] and e["env"] == "hv" for e in logs["ref"])

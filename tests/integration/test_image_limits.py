@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import http.client
+import json
 import os
 import subprocess
 
@@ -19,13 +21,15 @@ from pyrt.image import unpack
 from pyrt.image.store import ImageStore
 from pyrt.image.unpack import unpack_layer
 from tests.support import hostile_layers as hl
+from tests.support.bundle import PYRT
 from tests.support.layers import tar_bytes
-from tests.support.pyrtcli import pyrt
+from tests.support.pyrtcli import pyrt, pyrt_env
 
 pytest_plugins = ["tests.support.registry_fixtures"]
 
 GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
 TAR = "application/vnd.oci.image.layer.v1.tar"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OK = [("dir", "etc"), ("file", "etc/ok", b"fine")]
 
 
@@ -285,3 +289,58 @@ def test_disk_full_while_loading(pushed, tmp_path):
         assert r.stderr == f"pyrt: no space left on device while loading {gz} (free space under the store root and retry)\n"
         _assert_store_empty(root)
         assert os.listdir(os.path.join(root, "image", "tmp")) == []
+
+
+# -- budgets from bytes actually read (issue 9.12) ----------------------------------------------
+def _pyrt_capped(root, *args, fsize: int, **env):
+    """pyrt with RLIMIT_FSIZE=FSIZE: a file written past it fails (EFBIG), so a test sees at once
+    if anything inflated far beyond what it should (Python ignores SIGXFSZ)."""
+    return subprocess.run(["prlimit", f"--fsize={fsize}", PYRT, "--root", root, *args], capture_output=True,
+                          text=True, timeout=300, env=pyrt_env(os.path.dirname(root), **env))
+
+
+def _one_line(r, code):
+    assert r.returncode == code, (r.returncode, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pyrt: "), r.stderr
+    return lines[0]
+
+
+def test_lying_layer_size_does_not_raise_the_budget(fault_proxy, open_registry, store_root, tmp_path):
+    """The attack: a manifest (served by the fault proxy) declares the layer 50 MB large while the
+    blob is ~1 MB of gzip holding a tar with one 1 GiB file of zeros. The budget follows the bytes
+    actually read (here at least 16 MiB: PYRT_MIN_EXPANSION_BUDGET, so the test stays small), so
+    the pull stops at ~16 MiB inflated with the bomb error, and no file grows past 64 MiB
+    (RLIMIT_FSIZE). Before, the budget was 100 x 50 MB: the whole GiB was inflated and written,
+    then the blob was found truncated."""
+    blob = hl.gzip_zeros_bomb(hl.announced_file("big", 1 << 30), 1024)
+    hl.push_one_layer(tmp_path, f"{open_registry.host}/pyrt/liar:latest", blob, "sha256:" + "3" * 64)
+    c = http.client.HTTPConnection(open_registry.host, timeout=30)
+    c.request("GET", "/v2/pyrt/liar/manifests/latest", headers={"Accept": OCI_MANIFEST})
+    manifest = json.loads(c.getresponse().read())
+    c.close()
+    assert manifest["layers"][0]["size"] == len(blob) < 2 << 20
+    manifest["layers"][0]["size"] = 50_000_000
+    fault_proxy.faults.append({"match": "/manifests/", "kind": ("body", OCI_MANIFEST, json.dumps(manifest).encode()),
+                               "times": 5})
+    r = _pyrt_capped(store_root, "pull", "-q", "--tls-verify=false", f"{fault_proxy.host}/pyrt/liar:latest",
+                     fsize=64 << 20, PYRT_MIN_EXPANSION_BUDGET=str(16 << 20))
+    line = _one_line(r, 9)
+    assert "uncompressed data exceeds the limit of 16 MiB (a compression bomb?)" in line, line
+    _assert_store_empty(store_root)
+
+
+def test_import_of_a_10_gib_bomb_is_refused_while_streaming(store_root, tmp_path):
+    """The attack: `pyrt import` of 10 MB of gzip that inflates to a tar announcing one 10 GiB
+    file (and carrying 10 GiB of zeros). The tar header is read while the archive streams in,
+    so the import stops there: nothing on disk grows past 64 MiB (RLIMIT_FSIZE; before, the
+    whole archive was inflated to a temp file first), one line, exit 9, nothing left."""
+    bomb = tmp_path / "bomb.tar.gz"
+    bomb.write_bytes(hl.gzip_zeros_bomb(hl.announced_file("big", 10 << 30), 10 << 10))
+    assert bomb.stat().st_size < 16 << 20
+    r = _pyrt_capped(store_root, "import", str(bomb), "bomb:latest", fsize=64 << 20)
+    line = _one_line(r, 9)
+    limit = 100 * bomb.stat().st_size       # EXPANSION_RATIO x the archive
+    assert f"'big' of 10737418240 bytes takes the layer's files past the limit of {limit} bytes" in line, line
+    _assert_store_empty(store_root)
+    assert os.listdir(os.path.join(store_root, "image", "tmp")) == []

@@ -318,3 +318,101 @@ def test_lying_diff_id_cannot_poison_shared_layers(open_registry, pushed, store_
     rec = pull(store, pushed["busybox"], OPTS)
     with open(os.path.join(store.layer_dir(rec.layers[0].diff_id), "bin", "busybox"), "rb") as f:
         assert f.read(4) == b"\x7fELF"
+
+
+# -- a server too slow to wait for (issue 9.12) -------------------------------------------------
+def _one_line(r, code):
+    assert r.returncode == code, (r.returncode, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pyrt: ") and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+def test_trickling_blob_hits_the_low_speed_limit(fault_proxy, pushed, store_root):
+    """The attack: the layer blob comes one byte every 0.5 s (the issue's server: every 5 s),
+    which would take days. With --low-speed-limit 1000 --low-speed-time 2 (flags) the pull stops
+    after the first window: one line, exit 10, nothing recorded, and the partial download stays
+    in ingest/ as any interrupted one does."""
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": layer, "kind": ("trickle", 0.5), "times": 10}]
+    r = pyrt(store_root, "pull", "-q", "--tls-verify=false", "--low-speed-limit", "1000", "--low-speed-time", "2",
+             f"{fault_proxy.host}/pyrt/busybox", timeout=120)
+    line = _one_line(r, 10)
+    assert line.startswith(f"pyrt: registry {fault_proxy.host} sent blob {layer} slower than 1000 bytes/s for 2 s"), line
+    assert fault_proxy.faults[0]["times"] == 9, "a low-speed failure must not be retried"
+    _assert_nothing_recorded(ImageStore(store_root))
+
+
+def test_trickling_manifest_hits_the_low_speed_limit_from_the_environment(fault_proxy, pushed, store_root):
+    """The same for the manifest (read into memory, so a different reader), limits from
+    PYRT_PULL_LOW_SPEED_LIMIT / _TIME."""
+    fault_proxy.faults = [{"match": "/manifests/", "kind": ("trickle", 0.5), "times": 10}]
+    env = pyrt_env(os.path.dirname(store_root), PYRT_PULL_LOW_SPEED_LIMIT="1000", PYRT_PULL_LOW_SPEED_TIME="2")
+    r = pyrt(store_root, "pull", "-q", "--tls-verify=false", f"{fault_proxy.host}/pyrt/busybox", env=env, timeout=120)
+    line = _one_line(r, 10)
+    assert "slower than 1000 bytes/s for 2 s" in line and "manifest pyrt/busybox:latest" in line, line
+    _assert_nothing_recorded(ImageStore(store_root))
+
+
+def test_overall_deadline(fault_proxy, pushed, store_root):
+    """A server fast enough for the low-speed rule (here: rule off) but never done: the whole
+    pull has a deadline (PYRT_PULL_TIMEOUT=3, or --timeout) and ends there with one line, exit 10."""
+    layer = _layer_digest(pushed)
+    fault_proxy.faults = [{"match": layer, "kind": ("trickle", 0.05), "times": 10}]
+    env = pyrt_env(os.path.dirname(store_root), PYRT_PULL_TIMEOUT="3")
+    r = pyrt(store_root, "pull", "-q", "--tls-verify=false", "--low-speed-time", "0",
+             f"{fault_proxy.host}/pyrt/busybox", env=env, timeout=120)
+    line = _one_line(r, 10)
+    assert line.startswith(f"pyrt: pull from {fault_proxy.host} did not finish in time (3 s)"), line
+    _assert_nothing_recorded(ImageStore(store_root))
+
+
+def test_bad_pace_setting_is_one_line(store_root):
+    env = pyrt_env(os.path.dirname(store_root), PYRT_PULL_TIMEOUT="soon")
+    r = pyrt(store_root, "pull", "-q", "--tls-verify=false", "127.0.0.1:1/x", env=env)
+    assert _one_line(r, 2) == "pyrt: PYRT_PULL_TIMEOUT='soon' is not a whole number"
+
+
+def test_prune_removes_what_a_killed_pull_left_but_not_a_live_pull(fault_proxy, pushed, store_root, tmp_path):
+    """Issue 9.12d, for real: a pull SIGKILLed while its layer streams in leaves
+    `..<hex>.stream-<pid>-<tid>.unpack-<pid>-<rand>` (and its stream's FIFO) in layers/;
+    `pyrt image prune` removes them. A prune started while another pull is streaming waits for
+    it (gc.lock) instead of removing that pull's tree: the pull completes and is recorded."""
+    layer = _layer_digest(pushed)
+    store = ImageStore(store_root)
+    ref = f"{fault_proxy.host}/pyrt/busybox:latest"
+
+    def unpack_trees():
+        return [n for n in os.listdir(store.layer_dir_root) if n.startswith("..") and ".stream-" in n
+                and ".unpack-" in n]
+
+    def wait_for_tree(p):
+        deadline = time.monotonic() + 30
+        while not unpack_trees():
+            assert time.monotonic() < deadline and p.poll() is None
+            time.sleep(0.01)
+
+    fault_proxy.faults = [{"match": layer, "kind": ("trickle", 0.2), "times": 1}]
+    with _background_pull(store_root, ref, tmp_path) as p:
+        wait_for_tree(p)
+        p.kill()
+        p.wait()
+    assert unpack_trees(), "the killed pull left no unpack tree: the test proves nothing"
+    r = pyrt(store_root, "image", "prune")
+    assert r.returncode == 0, r.stderr
+    assert [n for n in os.listdir(store.layer_dir_root) if n.startswith(".")] == []
+
+    fault_proxy.faults = [{"match": layer, "kind": "slow", "times": 1}]
+    with _background_pull(store_root, ref, tmp_path) as p:
+        wait_for_tree(p)
+        prune = subprocess.Popen([PYRT, "--root", store_root, "image", "prune"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=pyrt_env(str(tmp_path)))
+        try:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+        finally:
+            _, perr = prune.communicate(timeout=60)
+    assert prune.returncode == 0, perr
+    rec = store.resolve(ref)
+    assert os.access(os.path.join(store.layer_dir(rec.layers[0].diff_id), "bin", "busybox"), os.X_OK)
+    assert [n for n in os.listdir(store.layer_dir_root) if n.startswith(".")] == []

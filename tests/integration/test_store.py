@@ -1,14 +1,19 @@
 """Image records: shared layers stored once, images/inspect/rmi/prune, gc of what nothing uses."""
 import json
 import os
+import signal
+import subprocess
+import time
 
 import pytest
 
 from pyrt.errors import NotFoundError, StateError
 from pyrt.image import store as store_mod
 from pyrt.image.store import ImageStore
+from tests.support import hostile_layers as hl
+from tests.support.bundle import PYRT
 from tests.support.locks import waiters
-from tests.support.pyrtcli import pyrt
+from tests.support.pyrtcli import pyrt, pyrt_env
 from tests.support.registry import builder
 from tests.support.wait import until
 
@@ -129,14 +134,15 @@ def test_gc_keeps_ingest_and_referenced(pushed, store_root):
     os.makedirs(store.layer_dir("sha256:" + "e" * 64))
     with open(os.path.join(store.content.ingest_dir, "f" * 64), "wb") as f:
         f.write(b"partial")
-    # A streaming unpack left by a pull that was killed (pid 2**22+1 never exists), and one in flight (ours).
-    dead = os.path.join(store.layer_dir_root, "." + "d" * 64 + f".stream-{2**22 + 1}-7")
-    os.makedirs(os.path.join(dead, "bin"))
-    live = os.path.join(store.layer_dir_root, "." + "d" * 64 + f".fifo-{os.getpid()}-7")
-    os.mkfifo(live)
+    # What killed pulls leave in layers/: streams, their FIFOs, unpack temps. No pull holds gc.lock
+    # now, so all of them are leftovers, even those whose pid is alive (ours: pids get reused).
+    left = [f".{'d' * 64}.stream-{2**22 + 1}-7", f"..{'d' * 64}.stream-{os.getpid()}-7.unpack-{os.getpid()}-ab",
+            f".{'d' * 64}.unpack-{os.getpid()}-cd"]
+    for name in left:
+        os.makedirs(os.path.join(store.layer_dir_root, name, "bin"))
+    os.mkfifo(os.path.join(store.layer_dir_root, f".{'d' * 64}.fifo-{os.getpid()}-7"))
     assert store.gc() == (1, 1)
-    assert not os.path.exists(dead) and os.path.exists(live)
-    os.unlink(live)
+    assert [n for n in os.listdir(store.layer_dir_root) if n.startswith(".")] == []
     assert not store.content.has(stray) and len(store.content.ingests()) == 1
     rec = store.resolve(pushed["busybox"])
     assert store.content.has(rec.id) and store.content.has(rec.manifest_digest) and store.has_layer(rec.layers[0].diff_id)
@@ -162,7 +168,7 @@ def test_unusable_root_is_one_line(tmp_path):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
     r = pyrt(str(not_a_dir), "images")
-    assert r.returncode == 1 and r.stderr == f"pyrt: Not a directory: {not_a_dir}/image\n"
+    assert r.returncode == 1 and r.stderr == f"pyrt: {not_a_dir} is not a directory (pass another --root)\n"
 
 
 def test_gc_removes_lock_files_older_versions_left(store_root):
@@ -177,3 +183,28 @@ def test_gc_removes_lock_files_older_versions_left(store_root):
         store.gc()
         assert os.listdir(store.layer_dir_root) == [os.path.basename(held)]
     os.unlink(held)
+
+
+def test_prune_clears_temp_files_a_killed_import_left(store_root, tmp_path):
+    """A `pyrt import` SIGKILLed while it inflates leaves its temp file in image/tmp (up to the
+    expansion budget, 1 GiB): prune removes it (issue 9.12d)."""
+    src = tmp_path / "big.tar.gz"
+    # A tar of one 300 MiB file of zeros: long enough to inflate that the kill lands mid-way.
+    src.write_bytes(hl.gzip_zeros_bomb(hl.announced_file("zeros", 300 << 20), 300))
+    store = ImageStore(store_root)
+    p = subprocess.Popen([PYRT, "--root", store_root, "import", str(src)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=pyrt_env(str(tmp_path)))
+    try:
+        deadline = time.monotonic() + 60
+        while not (os.path.isdir(store.tmp_dir) and any(os.path.getsize(os.path.join(store.tmp_dir, n)) > 1 << 20
+                                                         for n in os.listdir(store.tmp_dir))):
+            assert time.monotonic() < deadline and p.poll() is None, "the import ended before it could be killed"
+            time.sleep(0.01)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    assert os.listdir(store.tmp_dir)
+    r = pyrt(store_root, "image", "prune")
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(store.tmp_dir) == []
+    assert [n for n in os.listdir(store.layer_dir_root) if n.startswith(".")] == []

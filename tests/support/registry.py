@@ -241,7 +241,8 @@ class FaultProxy:
     in order: kinds "500", "404", "drop" (send half the body, then close), "corrupt" (flip one
     byte of the body), "norange" (ignore the Range header, send the whole blob), "slow"
     (sleep 0.05 s per 64 kB), "stall" (half the body, then nothing until the client hangs up), "401basic" (a Basic challenge), ("redirect", host) (307 to the
-    same path on HOST), or ("body", content-type, bytes) answered as is. `log` records (method, path, Range header, status) per request.
+    same path on HOST), ("body", content-type, bytes) answered as is, or ("trickle", seconds)
+    (the body one byte every SECONDS, until the client hangs up). `log` records (method, path, Range header, status) per request.
     """
 
     def __init__(self, upstream: str):
@@ -298,7 +299,7 @@ class FaultProxy:
             h.end_headers()
             self.log.append((h.command, h.path, rng, 401 if kind == "401basic" else 307))
             return
-        if isinstance(kind, tuple):
+        if isinstance(kind, tuple) and kind[0] != "trickle":
             # ("body", content type, bytes): a canned answer, e.g. a schema 1 or oversized manifest.
             _, ctype, body = kind
             h.send_response(200)
@@ -345,6 +346,16 @@ class FaultProxy:
                 h.connection.recv(1)
             except OSError:
                 pass
+            h.close_connection = True
+            return
+        if isinstance(kind, tuple) and kind[0] == "trickle":
+            try:
+                for i in range(len(body)):
+                    h.wfile.write(body[i:i + 1])
+                    h.wfile.flush()
+                    time.sleep(kind[1])
+            except OSError:
+                pass            # the client gave up, as it should
             h.close_connection = True
             return
         if kind == "drop":

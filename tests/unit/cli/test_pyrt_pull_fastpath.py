@@ -10,13 +10,16 @@ from pyrt.cli.pyrt import DEFAULT_ROOT, _plain_pull
 
 def test_plain_spellings(monkeypatch):
     monkeypatch.delenv("PYRT_ROOT", raising=False)
+    pace = {"low_speed_limit": None, "low_speed_time": None, "timeout": None}
     assert _plain_pull(["pull", "busybox"]) == {
         "root": DEFAULT_ROOT, "platform": None, "tls_verify": None, "authfile": None, "quiet": False,
-        "reference": "busybox"}
+        "reference": "busybox", **pace}
     got = _plain_pull(["--root", "/r", "pull", "-q", "--tls-verify=false", "--platform", "linux/arm64",
                        "--authfile=/a.json", "h:5000/x/y:1"])
     assert got == {"root": "/r", "platform": "linux/arm64", "tls_verify": False, "authfile": "/a.json",
-                   "quiet": True, "reference": "h:5000/x/y:1"}
+                   "quiet": True, "reference": "h:5000/x/y:1", **pace}
+    got = _plain_pull(["pull", "--low-speed-limit", "10", "--low-speed-time=5", "--timeout", "60", "x"])
+    assert (got["low_speed_limit"], got["low_speed_time"], got["timeout"]) == (10, 5, 60)
     assert _plain_pull(["--root=/r", "pull", "--tls-verify=true", "x"])["tls_verify"] is True
 
 

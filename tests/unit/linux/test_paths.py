@@ -23,3 +23,42 @@ def test_resolve_in_root_follows_links_inside_and_refuses_escapes(tmp_path):
         resolve_in_root(r, "/../etc")
     with pytest.raises(OSError):
         resolve_in_root(r, "/loop/x")
+
+
+def _open(root, unsafe, create=None):
+    from pyrt.linux.paths import open_in_root
+    fd_root = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    try:
+        fd = open_in_root(str(root), fd_root, unsafe, create)
+    finally:
+        os.close(fd_root)
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+def test_open_in_root_opens_through_links_inside_and_creates_what_is_missing(tmp_path):
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    os.symlink("/a", root / "abs")
+    assert _open(root, "/abs/b") == f"{root}/a/b"
+    assert _open(root, "/abs/b/new/dir", create="dir") == f"{root}/a/b/new/dir"
+    assert _open(root, "/abs/f", create="file") == f"{root}/a/f" and (root / "a" / "f").is_file()
+    with pytest.raises(FileNotFoundError):
+        _open(root, "/missing")
+
+
+def test_open_in_root_refuses_a_path_that_became_a_symlink(tmp_path, monkeypatch):
+    """What resolve_in_root saw (a directory) was swapped for a symlink to / before the kernel
+    opened it: refused as a malicious path, never followed out of the root."""
+    from pyrt.linux import paths
+    root = tmp_path / "root"
+    (root / "vol").mkdir(parents=True)
+    os.symlink("/", root / "vol" / "s")  # the swapped-in symlink
+    monkeypatch.setattr(paths, "resolve_in_root", lambda r, u: f"{r}/vol/s/proc")  # the stale view
+    with pytest.raises(paths.MaliciousPathError, match="possibly malicious path"):
+        _open(root, "/vol/s/proc")
+    with pytest.raises(paths.MaliciousPathError):
+        _open(root, "/vol/s/proc", create="dir")
+    assert not (root / "proc").exists()

@@ -69,32 +69,34 @@ def test_container_init_takes_its_numbered_steps_in_order(monkeypatch):
         "rootfs.own_cgroups", f"sc.unshare {NEWCGROUP}",
         # 2. network: loopback up
         "netdev.link_up lo",
-        # 3. oom_score_adj through the host's /proc
-        "open /proc/self/oom_score_adj w", "write /proc/self/oom_score_adj 100",
+        # 3. (oom_score_adj: written by stage 1, see test_stage1_hardens_itself_before_any_namespace)
         # 4. the rootfs
         "rootfs.prepare /bundle/rootfs",
         # 5. prestart hooks in the parent, createContainer here
         "channel.send hooks", "channel.expect ok", "hooks.run_hooks createContainer",
-        # 6. switch root, make the cwd
-        "rootfs.switch_root /bundle/rootfs", "os.makedirs /work 493",
+        # 6. switch root, the container's /proc proven procfs, make the cwd
+        "rootfs.switch_root /bundle/rootfs", "hardening.require_procfs /proc", "os.makedirs /work 493",
         # 8. read-only root; 9. names and sysctls
         "rootfs.readonly_root", "sc.sethostname box", "sc.setdomainname example.org",
         "open /proc/sys/kernel/msgmax w", "write /proc/sys/kernel/msgmax 8192",
         # 10. read-only paths, then masked paths; 11. personality
         "rootfs.readonly_path /proc/sys", "rootfs.mask_path /proc/kcore", "rootfs.mask_path /sys/firmware",
         "sc.personality 8",
-        # 12. the process: rlimits, user, capabilities, cwd, no_new_privs, fds
-        "setrlimit 7", "os.umask 18", "capabilities.keep_caps", "os.setgroups", "os.setresgid 0 0 0",
-        "os.setresuid 0 0 0", "capabilities.apply", "os.chdir /work", "capabilities.set_no_new_privs",
-        "lookup /bin/app", "close_fds_from 3",
-        # ... then created, the wait for `start` on the exec fifo, startContainer hooks
+        # 12. the process: the exec stub's memfd (before seccomp), rlimits, user, capabilities,
+        #     cwd checked inside the root, no_new_privs, fds from 3 on close-on-exec
+        "hardening.exec_stub", "setrlimit 7", "os.umask 18", "capabilities.keep_caps", "os.setgroups",
+        "os.setresgid 0 0 0", "os.setresuid 0 0 0", "capabilities.apply", "os.chdir /work", "os.getcwd",
+        "capabilities.set_no_new_privs", "lookup /bin/app", "hardening.cloexec_from 3",
+        # ... then created, the wait for `start` on the exec fifo (the one we hold), startContainer hooks
         "channel.send created", *fifo_signals,
-        "os.open /proc/self/fd/9 524289", "os.write 101 b'0'", "os.close 101",
+        # the fifo's write end stays open until execve (close-on-exec): `start` sees EOF there
+        "os.open /proc/self/fd/9 524289", "os.fstat 101", "os.fstat 9", "os.write 101 b'0'",
         *(f"{s} 0" for s in fifo_signals),
         "hooks.run_hooks startContainer", "sock.close",
-        # ... signal defaults, seccomp last (with no_new_privs), execve
-        "sc.default_signals", "seccomp.load", "os.execve /bin/app",
+        # ... signal defaults, seccomp last (with no_new_privs), execve of the stub, which execs the program
+        "sc.default_signals", "seccomp.load", "os.execve 5",
     ]
+    assert rec.calls[-1][2] == ["/bin/app", "/bin/app", "x"]
 
 
 def test_seccomp_with_no_new_privs_is_loaded_last_before_execve(monkeypatch):
@@ -122,21 +124,43 @@ def test_capabilities_are_set_after_the_uid_switch_that_keeps_them(monkeypatch):
 
 
 def test_setgroups_is_skipped_where_the_user_namespace_denies_it(monkeypatch):
+    """Denied (stage 1 read it from the host's procfs, never the container's /proc): skipped when
+    the groups are already those asked for, refused when they are not (the caller's would stay)."""
     cfg = full_config()
     cfg["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5]}
-    rec = run_init(monkeypatch, cfg, files={"/proc/self/setgroups": "deny\n",
-                                            "/etc/passwd": "u:x:1000:1000::/home/u:/bin/sh\n"})
+    rec = record_init(monkeypatch, {"/etc/passwd": "u:x:1000:1000::/home/u:/bin/sh\n"})
+    rec.returns.update({"rootfs.own_cgroups": {"memory": "/c"}, "os.getgroups": [5]})
+    init.container_init(Sock(rec), launch_for(cfg, setgroups_denied=True), GO)
     assert not rec.has("os.setgroups")
     rec.in_order(("os.setresgid", 1000), ("os.setresuid", 1000), "os.execve")
     assert rec.calls[-1][3]["HOME"] == "/home/u"
+    rec = record_init(monkeypatch)
+    rec.returns.update({"rootfs.own_cgroups": {"memory": "/c"}, "os.getgroups": [0, 4, 27]})
+    with pytest.raises(RuntimeSetupError, match="setgroups is denied"):
+        init.container_init(Sock(rec), launch_for(cfg, setgroups_denied=True), GO)
+    assert not rec.has("os.setresuid")
 
 
 def test_host_proc_before_the_rootfs_container_proc_after_pivot(monkeypatch):
-    """oom_score_adj goes through the host's /proc (before the rootfs is set up); sysctls, read-only
-    and masked paths go to the container's (after switch_root), read-only before masked as runc."""
+    """Sysctls, read-only and masked paths go to the container's /proc, once proven procfs (after
+    switch_root), read-only before masked as runc; oom_score_adj is stage 1's, not the init's."""
     rec = run_init(monkeypatch, full_config())
-    rec.in_order(("open", "/proc/self/oom_score_adj"), "rootfs.prepare", "rootfs.switch_root",
+    rec.in_order("rootfs.prepare", "rootfs.switch_root", ("hardening.require_procfs", "/proc"),
                  ("open", "/proc/sys/kernel/msgmax"), "rootfs.readonly_path", "rootfs.mask_path")
+    assert not rec.has("open", "/proc/self/oom_score_adj")
+
+
+def test_stage1_hardens_itself_before_any_namespace(monkeypatch):
+    """Non-dumpable first (the init inherits it), then the caller's fds closed, the host's /proc
+    proven procfs and oom_score_adj written through it, all before a namespace path is opened."""
+    cfg = stage1_config()
+    cfg["process"]["oomScoreAdj"] = 100
+    rec = record_init(monkeypatch)
+    init._stage1(Sock(rec), launch_for(cfg, preserve_fds=2, fifo_fd=12))
+    assert rec.calls[0] == ("hardening.set_dumpable", False)
+    rec.in_order(("hardening.close_from", 5, [7, 12]), ("hardening.require_procfs", "/proc"),
+                 ("open", "/proc/self/oom_score_adj"), ("write", "/proc/self/oom_score_adj", "100"),
+                 ("os.open", "/run/netns/x"))
 
 
 def test_a_new_cgroup_namespace_is_made_after_reading_our_cgroups(monkeypatch):
@@ -166,7 +190,7 @@ def test_start_container_hooks_run_only_after_start(monkeypatch):
     exit, reset after), and only then do startContainer hooks run, then execve."""
     rec = run_init(monkeypatch, full_config(), fifo_fd=9)
     fifo = rec.index("os.open", "/proc/self/fd/9")
-    rec.in_order("close_fds_from", ("channel.send", Sock(rec), "created"), "signal.signal",
+    rec.in_order("hardening.cloexec_from", ("channel.send", Sock(rec), "created"), "signal.signal",
                  ("os.open", "/proc/self/fd/9"), ("os.write",), ("hooks.run_hooks", ANY, "startContainer"),
                  "os.execve")
     after = [c for c in rec.calls[fifo:] if c[0] == "signal.signal"]
@@ -192,13 +216,15 @@ def test_a_failing_start_container_hook_ends_the_init_before_execve(monkeypatch)
     assert e.value.args == (1,) and not rec.has("os.execve") and not rec.has("seccomp.load")
 
 
-def test_no_mount_namespace_is_refused_before_any_mount(monkeypatch):
+def test_without_a_mount_namespace_the_rootfs_is_set_up_in_the_inherited_one(monkeypatch):
+    """No mount namespace in the config: the runtime's is inherited (runtime-spec MUST), so the
+    rootfs is prepared there and switch_root is told to chroot, not pivot_root."""
     cfg = full_config()
     cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "mount"]
-    rec = record_init(monkeypatch)
-    with pytest.raises(RuntimeSetupError, match="mount namespace"):
-        init.container_init(Sock(rec), launch_for(cfg), GO)
-    assert not any(n.startswith("rootfs.") and n != "rootfs.own_cgroups" for n in rec.names())
+    rec = run_init(monkeypatch, cfg)
+    rec.in_order("rootfs.prepare", "rootfs.switch_root", "os.execve")
+    switch = next(c for c in rec.calls if c[0] == "rootfs.switch_root")
+    assert switch[-1] == {"propagation": "", "inherited": True}
 
 
 def test_exec_only_sets_up_the_process(monkeypatch):

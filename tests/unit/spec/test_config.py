@@ -91,7 +91,7 @@ REFUSED = {
     "uidmap-container-string": (user_ns(uid=idmap(containerID="0")),
                                 "linux.uidMappings[0].containerID: expected an integer, got '0'"),
     "gidmap-size-negative": (user_ns(gid=idmap(size=-1)), "linux.gidMappings[0].size: -1 is below the minimum 1"),
-    "gidmap-host-negative": (user_ns(gid=idmap(hostID=-1)), "linux.gidMappings[0].hostID: -1 is below the minimum 0"),
+    "gidmap-host-negative": (user_ns(gid=idmap(hostID=-1)), "linux.gidMappings[0].hostID: -1: uids and gids must be in range 0-2147483647"),
     "gidmap-second": (user_ns(gid=idmap() + [{"size": True}]),
                       "linux.gidMappings[1].size: expected an integer, got True"),
     # devices
@@ -141,7 +141,7 @@ REFUSED = {
     "gids-string": (lambda c: c["process"]["user"].update(additionalGids="1"),
                     "process.user.additionalGids: expected a list, got str"),
     "gids-negative": (lambda c: c["process"]["user"].update(additionalGids=[-1]),
-                      "process.user.additionalGids: must be an array of ids"),
+                      "process.user.additionalGids[0]: -1: uids and gids must be in range 0-2147483647"),
     "console-size-list": (proc(consoleSize=[]), "process.consoleSize: expected an object, got list"),
     "console-size-negative": (proc(consoleSize={"height": -1, "width": 1}),
                               "process.consoleSize.height: -1 is below the minimum 0"),

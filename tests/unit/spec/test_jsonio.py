@@ -64,3 +64,24 @@ def test_no_json_import():
     code = "from pyrt.spec import jsonio\ntry:\n    jsonio.loads('{not json')\nexcept ValueError as e:\n    print(e)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000,
+                                  b"[" * 100_000])
+def test_deep_nesting_is_a_value_error_not_a_recursion_error(text):
+    """runc answers `exceeded max depth` (Go's encoding/json limit); Python's scanner would raise
+    RecursionError, which is no ValueError and reached the user as a traceback."""
+    with pytest.raises(ValueError, match="exceeded max depth"):
+        jsonio.loads(text)
+
+
+def test_find_nul_names_the_place():
+    doc = {"a": {"b": ["x", "y\0"]}, "c": "ok"}
+    assert jsonio.find_nul(doc) == "a.b[1]"
+    assert jsonio.find_nul({"annotations": {"k": "v\0"}}, skip=("annotations",)) is None
+    assert jsonio.find_nul({"k\0": 1}) == "k\0"
+    assert jsonio.find_nul("\0") == "(document)"
+    deep = ["\0"]
+    for _ in range(50_000):
+        deep = [deep]
+    assert jsonio.find_nul(deep).endswith("[0]")  # no recursion: any depth
