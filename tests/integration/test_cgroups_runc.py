@@ -154,18 +154,21 @@ def test_limits_pause_update_events_kill_delete(pyrt, tmp_path, cgroup_parent):
 def test_oom_kill_is_reported_by_events(pyrt, tmp_path, cgroup_parent):
     # dd reads into a 64 MiB buffer: more than the 32 MiB the container may use
     b = _bundle(tmp_path, "c1", cgroup_parent,
-                ["sh", "-c", "sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1"],
+                ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1"],
                 {"memory": {"limit": 32 * MiB, "swap": 32 * MiB}})
     assert pyrt.create(b, "c1").returncode == 0
     events = subprocess.Popen([PYRT_RUNC, "--root", pyrt.root, "events", "--interval", "30s", "c1"],
                               stdout=subprocess.PIPE, text=True)
     try:
+        # `events` prints its first stats line after reading the OOM count it compares against:
+        # only then may the container run into its limit (was: a 0.5 s head start, and hope).
+        first = events.stdout.readline()
         assert pyrt("start", "c1").returncode == 0
         out, _ = events.communicate(timeout=30)
     finally:
         events.kill()
         events.wait()
-    lines = [json.loads(x) for x in out.splitlines()]
+    lines = [json.loads(x) for x in [first, *out.splitlines()]]
     assert lines[0]["type"] == "stats"
     assert {"type": "oom", "id": "c1"} in lines
     assert events.returncode == 0

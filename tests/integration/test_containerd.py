@@ -117,6 +117,12 @@ def test_limits_in_a_chosen_cgroup(ctd, name):
         ctd("container", "delete", cid)
     left = [d for d in ctd.jail.dirs if os.path.isdir(f"{d}/chosen/{name}")]
     assert not left, f"container cgroup not removed: {left}"
+    if name == "runc":
+        # runc 1.1 leaves the parent it made (/chosen); pyrt-runc removes its own (the leak check
+        # holds it to that in the next case, which starts without one).
+        for d in ctd.jail.dirs:
+            if os.path.isdir(f"{d}/chosen"):
+                os.rmdir(f"{d}/chosen")
 
 
 def test_no_pivot_and_with_ns(ctd, tmp_path):

@@ -8,12 +8,12 @@ comparison of two equally broken runs cannot pass.
 import errno
 import os
 import subprocess
-import time
 
 import pytest
 
 from tests.support.bundle import base_config
 from tests.support.differential import assert_same, differential, normalise_text
+from tests.support.wait import until
 
 DEFAULT_MASKED = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware", "/proc/acpi", "/proc/scsi"]
 
@@ -385,10 +385,8 @@ def test_joining_namespaces_by_path(tmp_path, runtime_root, cgroup_parent):
     the others new."""
     holder = subprocess.Popen(["unshare", "--net", "--ipc", "sleep", "120"])
     try:
-        for _ in range(100):  # until unshare has exec'd sleep inside the new namespaces
-            if os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
-                break
-            time.sleep(0.02)
+        until(lambda: os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"),
+              what="unshare to enter its new namespaces")
         want = {t: os.readlink(f"/proc/{holder.pid}/ns/{t}") for t in ("net", "ipc")}
         cfg = base_config()
         for ns in cfg["linux"]["namespaces"]:

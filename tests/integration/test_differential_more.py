@@ -70,16 +70,17 @@ class ConsoleReceiver:
         return self.output.decode(errors="replace")
 
 
-def _wait_not_running(argv, cid, seconds=5.0):
-    """Poll `state` until the container is no longer running; its last status (None: gone)."""
+def _wait_not_running(argv, cid, seconds=20.0):
+    """Poll `state` until the container is no longer running (deadline: SECONDS, however slow each
+    `state` is on a busy machine); its last status (None: gone)."""
     status = None
-    for _ in range(int(seconds / 0.05)):
+    deadline = time.monotonic() + seconds
+    while True:
         st = run(argv + ["state", cid])
         status = json.loads(st.stdout).get("status") if st.returncode == 0 else None
-        if status != "running":
-            break
+        if status != "running" or time.monotonic() > deadline:
+            return status
         time.sleep(0.05)
-    return status
 
 
 def _create_start_with_terminal(runtime, root, bundle, cid, sock_path):

@@ -104,10 +104,10 @@ def test_terminal_through_console_socket(pm):
 
 def test_interactive_terminal_with_window_size(pm):
     """-it from a terminal: conmon passes the window size through the console socket's pty.
-    (The short sleep: podman may lose a tty's last output when the container ends at once,
-    under runc as well.)"""
-    res = {name: pm.in_terminal("run", "--rm", "-it", pm.image, "sh", "-c", "stty size; tty; sleep 0.3; exit 5",
-                                runtime=rt)
+    (The container waits for a line typed once its output has arrived: podman may lose a tty's
+    last output when the container ends at once, under runc as well. Was: a 0.3 s sleep.)"""
+    res = {name: pm.in_terminal("run", "--rm", "-it", pm.image, "sh", "-c", "stty size; tty; read _; exit 5",
+                                runtime=rt, answer=("/dev/pts/0", "\n"))
            for name, rt in RUNTIMES.items()}
     assert_same(res)
     assert res["pyrt-runc"].returncode == 5
@@ -202,9 +202,9 @@ def test_detached_lifecycle(pm, name):
         assert (r.returncode, r.stdout, r.stderr) == (5, "in-exec\n", "exec-err\n")
         r = pm("exec", "-t", cid, "tty")
         assert (r.returncode, r.stdout.strip()) == (0, "/dev/pts/0"), r.stderr
-        r = pm.in_terminal("exec", "-it", cid, "sh", "-c", "stty size; sleep 0.3; exit 4",
-                           rows_cols=(20, 90))
-        assert (r.returncode, r.stdout.strip()) == (4, "20 90"), r.stdout
+        r = pm.in_terminal("exec", "-it", cid, "sh", "-c", "stty size; read _; exit 4",
+                           rows_cols=(20, 90), answer=("20 90", "\n"))
+        assert (r.returncode, r.stdout.split("\n")[0]) == (4, "20 90"), r.stdout
         r = pm("exec", "--user", "1000", "--workdir", "/tmp", "--env", "E=1", cid, "sh", "-c", "id -u; pwd; echo $E")
         assert r.stdout.split() == ["1000", "/tmp", "1"], r.stderr
 

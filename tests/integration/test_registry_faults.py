@@ -292,7 +292,8 @@ def test_ctrl_c_while_server_stalls(fault_proxy, pushed, store_root, tmp_path):
     partial = os.path.join(store.content.ingest_dir, layer[7:])
     with _background_pull(store_root, f"{fault_proxy.host}/pyrt/busybox", tmp_path) as p:
         _wait_for_partial(p, partial, 0)
-        time.sleep(0.2)
+        # The server has sent its half and gone silent (was: a 0.2 s guess at when it would).
+        assert fault_proxy.stalled.wait(30)
         t0 = time.monotonic()
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=30)

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support import cgroup as cgroup_support
 from tests.support.bundle import PYRT_RUNC, base_config, make_bundle, run, write_config
+from tests.support.wait import until
 
 
 def run_files(argv, timeout=60) -> subprocess.CompletedProcess:
@@ -196,11 +197,7 @@ def test_create_start_state_kill_delete(rt, bundle, tmp_path):
     assert rt("start", "c1").returncode == 0
     s = wait_status(rt, "c1", "running")
     assert s["pid"] == init
-    for _ in range(200):
-        if b"sleep" in open(f"/proc/{init}/cmdline", "rb").read():
-            break
-        time.sleep(0.01)
-    assert b"sleep" in open(f"/proc/{init}/cmdline", "rb").read()
+    until(lambda: b"sleep" in open(f"/proc/{init}/cmdline", "rb").read(), what="the init to exec sleep")
     assert "start" in one_line_error(rt("start", "c1"), 6)
     assert "delete" in one_line_error(rt("delete", "c1"), 6)
     ps = json.loads(rt("ps", "--format", "json", "c1").stdout)
@@ -306,12 +303,24 @@ def test_hooks_inside_the_container(rt, bundle, tmp_path):
     assert out.read_text().strip() != os.readlink("/proc/self/ns/uts")
 
 
-def test_kill_signal_names_and_numbers(rt, bundle):
-    bundle.config(["sh", "-c", "trap 'echo got-usr1; exit 0' USR1; while :; do sleep 0.05; done"])
+def test_kill_signal_names_and_numbers(rt, bundle, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def mutate(cfg):
+        cfg["mounts"].append({"destination": "/out", "type": "bind", "source": str(out),
+                              "options": ["rbind", "rw"]})
+    # The trap is set before /out/ready appears, and USR1 is only sent then (was: sent at once,
+    # when the shell might not have set its trap; USR1's default action stops it all the same).
+    bundle.config(["sh", "-c", "trap 'echo got-usr1 > /out/got; exit 0' USR1; echo > /out/ready; "
+                               "while :; do sleep 0.05; done"], mutate=mutate)
     assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
+    until(lambda: (out / "ready").exists(), what="the container's trap")
     assert rt("kill", "c1", "SIGUSR1").returncode == 0
     wait_status(rt, "c1", "stopped")
+    assert (out / "got").read_text() == "got-usr1\n"
     assert rt("delete", "c1").returncode == 0
+    bundle.config(["sleep", "60"])
     assert rt("run", "-d", "-b", bundle, "c2").returncode == 0
     assert one_line_error(rt("kill", "c2", "SIGNOPE"), 2) == "pyrt-runc: unknown signal 'SIGNOPE'"
     assert rt("kill", "c2", "9").returncode == 0
@@ -534,18 +543,30 @@ def test_time_and_cgroup_namespaces(rt, bundle):
 
 
 def test_sysctl_domainname_oom_personality(rt, bundle):
+    # The opposite of the host's value: a write that leaked to the host would change it.
+    want_forward = "0" if open("/proc/sys/net/ipv4/ip_forward").read().strip() == "1" else "1"
+    assert open("/proc/sys/kernel/msgmax").read().strip() != "4321"
+    assert open("/proc/sys/kernel/domainname").read().strip() != "example.org"
+
     def mutate(cfg):
-        cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.msgmax": "4321"}
+        cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": want_forward, "kernel.msgmax": "4321"}
         cfg["domainname"] = "example.org"
         cfg["process"]["oomScoreAdj"] = 123
         cfg["linux"]["personality"] = {"domain": "LINUX32"}
         cfg["linux"]["readonlyPaths"] = []  # /proc/sys read-only would hide what we wrote
     bundle.config(["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax "
                                "/proc/sys/kernel/domainname /proc/self/oom_score_adj; uname -m"], mutate=mutate)
+    host = _host_sysctls()
     p = rt("run", "-b", bundle, "c1")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.split() == ["1", "4321", "example.org", "123", "i686"]
-    assert open("/proc/sys/net/ipv4/ip_forward").read().strip() in ("0", "1")  # the host's untouched
+    assert p.stdout.split() == [want_forward, "4321", "example.org", "123", "i686"]
+    # The host's values are untouched (each differs from the container's, so a leak would show).
+    assert _host_sysctls() == host
+
+
+def _host_sysctls() -> list[str]:
+    return [open(f"/proc/sys/{k}").read().strip()
+            for k in ("net/ipv4/ip_forward", "kernel/msgmax", "kernel/domainname")]
 
 
 def test_linux_devices_and_rootfs_propagation(rt, bundle):

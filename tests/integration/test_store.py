@@ -12,8 +12,10 @@ from pyrt.image import store as store_mod
 from pyrt.image.store import ImageStore
 from tests.support import hostile_layers as hl
 from tests.support.bundle import PYRT
+from tests.support.locks import waiters
 from tests.support.pyrtcli import pyrt, pyrt_env
 from tests.support.registry import builder
+from tests.support.wait import until
 
 pytest_plugins = ["tests.support.registry_fixtures"]
 
@@ -149,14 +151,14 @@ def test_gc_keeps_ingest_and_referenced(pushed, store_root):
 def test_gc_waits_for_pulls_in_progress(store_root):
     """Content a pull has put in but not yet recorded is safe from a concurrent gc."""
     import threading
-    import time
     store = ImageStore(store_root)
     done = threading.Event()
     with store.adding():
         blob = store.content.put(b"fetched, not yet recorded")
         t = threading.Thread(target=lambda: (store.gc(), done.set()))
         t.start()
-        time.sleep(0.3)
+        # gc has got as far as the adding lock and waits there (seen in /proc/locks).
+        until(lambda: waiters(os.path.join(store.root, "gc.lock")) == 1, what="gc to wait on gc.lock")
         assert not done.is_set() and store.content.has(blob)
     t.join(10)
     assert done.is_set() and not store.content.has(blob)

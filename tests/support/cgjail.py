@@ -19,12 +19,13 @@ joins: a caller's bridges, veths and pod network namespaces (containerd's CRI) s
 from __future__ import annotations
 
 import os
+import select
 import shlex
 import signal
 import subprocess
 import time
 
-from tests.support import cgroup
+from tests.support import cgroup, leaks
 
 _MOUNT_SCRIPT = r"""
 set -e
@@ -95,6 +96,7 @@ class CgroupJail:
         self._host_before = _host_defaults()
 
     def start(self) -> "CgroupJail":
+        leaks.manage(self.dirs)  # checked by stop(), not after each test
         for d in self.dirs:
             os.mkdir(d)
             if os.path.exists(os.path.join(d, "cpuset.cpus")):
@@ -138,16 +140,45 @@ class CgroupJail:
                               preexec_fn=self._enter_cgroup, **kw)
 
     def run_in_terminal(self, argv: list[str], *, rows_cols: tuple[int, int] | None = None, timeout=60,
-                        **kw) -> subprocess.CompletedProcess:
+                        answer: tuple[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
         """ARGV with a terminal of its own (podman -it, ctr --tty insist), made by script(1), of
         ROWS_COLS size if given; the output loses script's echo of the empty input (^@) and
-        carriage returns."""
+        carriage returns. ANSWER (seen, typed): once SEEN is in the output, TYPED is typed at the
+        terminal; a process that reads it before it exits has had its output relayed by then."""
         cmd = " ".join(shlex.quote(a) for a in argv)
         if rows_cols:
             cmd = f"stty rows {rows_cols[0]} cols {rows_cols[1]}; {cmd}"
-        r = self.run(["script", "-qec", cmd, "/dev/null"], timeout=timeout, **kw)
+        if answer is None:
+            r = self.run(["script", "-qec", cmd, "/dev/null"], timeout=timeout, **kw)
+        else:
+            r = self._converse(["script", "-qec", cmd, "/dev/null"], answer, timeout, **kw)
         r.stdout = r.stdout.replace("^@", "").replace("\r\n", "\n")
         return r
+
+    def _converse(self, argv, answer, timeout, **kw) -> subprocess.CompletedProcess:
+        seen, typed = answer[0].encode(), answer[1].encode()
+        p = subprocess.Popen(self.argv(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, preexec_fn=self._enter_cgroup, **kw)
+        deadline = time.monotonic() + timeout
+        out = b""
+        try:
+            while seen not in out:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([p.stdout], [], [], left)[0]:
+                    raise subprocess.TimeoutExpired(argv, timeout, out)
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+            p.stdin.write(typed)
+            p.stdin.flush()
+            rest, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        return subprocess.CompletedProcess(argv, p.returncode, (out + rest).decode(errors="replace"),
+                                           err.decode(errors="replace"))
 
     def popen(self, argv: list[str], **kw) -> subprocess.Popen:
         return subprocess.Popen(self.argv(argv), preexec_fn=self._enter_cgroup, **kw)
@@ -194,6 +225,7 @@ class CgroupJail:
                 time.sleep(0.05)
         for d in self.dirs:
             cgroup.remove_tree(d)
+        leaks.release(self.dirs)
         still = [d for d in self.dirs if os.path.isdir(d)]
         if still:
             problems.append(f"jail cgroups not removable: {still}")

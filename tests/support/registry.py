@@ -266,6 +266,7 @@ class FaultProxy:
         self.log: list[tuple] = []
         self.auth_seen: list[tuple[str, bool]] = []      # (path, had an Authorization header)
         self.times: list[tuple[str, float]] = []         # (path, time.monotonic()) of each request
+        self.stalled = threading.Event()                  # a "stall" fault has gone silent
         self._lock = threading.Lock()
         proxy = self
 
@@ -368,6 +369,7 @@ class FaultProxy:
             # Half the body, then silence (a server that hangs mid-blob), until the client leaves.
             h.wfile.write(body[: len(body) // 2])
             h.wfile.flush()
+            self.stalled.set()   # a test can wait for the silence instead of guessing its start
             h.connection.settimeout(30)
             try:
                 h.connection.recv(1)

@@ -1,6 +1,9 @@
 """linux.resources model, cgroup layout detection and the v1->v2 conversions (no root needed)."""
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from pyrt.cgroups import devices, layout
@@ -158,10 +161,28 @@ def test_legacy_layout():
     assert lay.mode == "legacy" and lay.v2 is None
 
 
+def _fs_type(path: str) -> str:
+    r = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else ""
+
+
 def test_this_hosts_layout_is_detected():
+    """The mode systemd (and runc) would name, by the filesystem types statfs(2) reports:
+    cgroup2 on /sys/fs/cgroup is unified; tmpfs there with cgroup2 on .../unified is hybrid;
+    tmpfs alone is legacy. The v1 controllers are those with their own cgroupfs directory."""
+    top = _fs_type("/sys/fs/cgroup")
+    if top == "cgroup2fs":
+        want, v2_at = "unified", "/sys/fs/cgroup"
+    elif _fs_type("/sys/fs/cgroup/unified") == "cgroup2fs":
+        want, v2_at = "hybrid", "/sys/fs/cgroup/unified"
+    else:
+        want, v2_at = "legacy", None
     lay = layout.detect()
-    assert lay.mode in ("hybrid", "unified", "legacy")
-    assert lay.v1 or lay.v2
+    assert lay.mode == want
+    assert (lay.v2.mountpoint if lay.v2 else None) == v2_at
+    v1_dirs = {d for d in os.listdir("/sys/fs/cgroup") if _fs_type(f"/sys/fs/cgroup/{d}") == "cgroupfs"
+               and not os.path.islink(f"/sys/fs/cgroup/{d}")} if want != "unified" else set()
+    assert {h.mountpoint for h in lay.v1.values()} == {f"/sys/fs/cgroup/{d}" for d in v1_dirs}
 
 
 def test_device_nodes_of_the_config_get_allow_rules():

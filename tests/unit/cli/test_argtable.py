@@ -178,10 +178,24 @@ def _click_pull(argv, monkeypatch):
 
 @pytest.mark.parametrize("argv", [a for a, _ in PULL if "--help" not in a and "-h" not in a])
 def test_what_the_fast_path_reads_click_reads_the_same(argv, monkeypatch, capsys):
+    """Taken by the fast path or left to click, every ARGV ends, through pyrt's real entry point,
+    in the pull click alone would make (or in none, where click refuses it)."""
+    from pyrt.cli import pyrt_commands
     monkeypatch.delenv("PYRT_ROOT", raising=False)
+    clicked = _click_pull(argv, monkeypatch)
     fast = pyrt_cli._plain_pull(list(argv))
     if fast is not None:
-        assert _click_pull(argv, monkeypatch) == fast
+        assert fast == clicked
+    calls = []
+    import inspect
+    keys = list(inspect.signature(pyrt_cli.pull_image).parameters)
+    monkeypatch.setattr(pyrt_cli, "pull_image", lambda **kw: calls.append(("fast", kw)))
+    monkeypatch.setattr(pyrt_commands, "pull_image", lambda *a: calls.append(("click", dict(zip(keys, a)))))
+    try:
+        pyrt_cli.main(list(argv))
+    except SystemExit as e:
+        assert e.code != 0 and clicked is None, (e.code, clicked)
+    assert calls == ([] if clicked is None else [("fast" if fast is not None else "click", clicked)])
 
 
 @pytest.mark.parametrize("argv, root", [(["--root", "-r", "pull", "x"], "-r"), (["--root", "--", "pull", "x"], "--")])

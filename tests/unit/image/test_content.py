@@ -1,12 +1,13 @@
 """The content store: nothing visible before its digest matched; interrupted writes resume."""
 import hashlib
 import os
-import time
 
 import pytest
 
 from pyrt.errors import ImageError
 from pyrt.image.content import ContentStore, DigestMismatch, check_digest
+from tests.support.locks import waiters
+from tests.support.wait import until
 
 DATA = os.urandom(300_000)
 DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()
@@ -94,7 +95,8 @@ def test_second_writer_waits_then_finds_blob_committed(tmp_path):
 
     t = threading.Thread(target=second)
     t.start()
-    time.sleep(0.2)         # let the second writer open the ingest file and block on its lock
+    # The second writer has opened the ingest file and blocks on its lock (seen in /proc/locks).
+    until(lambda: waiters(a.path) == 1, what="the second writer to wait on the ingest lock")
     a.write(DATA)
     a.commit()
     a.__exit__(None, None, None)

@@ -44,14 +44,25 @@ def test_bars_redraw_in_place():
     assert text.rstrip().endswith("layer 0123456789ab: Download complete")
 
 
-def test_quiet_is_silent():
-    q = progress.Quiet()
-    q.start(D, 1)
-    q.advance(D, 1)
-    q.done(D, "x")
-    q.skip(D, 1, "y")
-    q.message("z")
-    q.close()
+def _pull_calls(p):
+    p.start(D, 1)
+    p.advance(D, 1)
+    p.done(D, "x")
+    p.skip(D, 1, "y")
+    p.message("z")
+    p.close()
+
+
+def test_quiet_is_silent(capsys):
+    """The calls a pull makes: Plain writes four lines for them, quiet (`pull -q`) writes nothing,
+    not to the stream it was asked for, nor to stdout or stderr."""
+    loud = io.StringIO()
+    _pull_calls(progress.for_stream(False, loud))
+    assert len(loud.getvalue().splitlines()) == 4
+    for out in (io.StringIO(), _Tty()):
+        _pull_calls(progress.for_stream(True, out))
+        assert out.getvalue() == ""
+    assert capsys.readouterr() == ("", "")
 
 
 def test_challenge_parsing():
