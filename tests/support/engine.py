@@ -77,12 +77,16 @@ class EngineEnv:
         d = os.path.join(self.root, "containers")
         return [x for x in os.listdir(d) if len(x) == 64] if os.path.isdir(d) else []
 
-    def teardown(self) -> list[str]:
+    def teardown_containers(self) -> list[str]:
         """Remove what is left (a failing test's containers) and say what had to be removed."""
         left = self.container_dirs()
         if left:
             self.pyrt("rm", "-f", *left)
-        problems = [f"containers left: {left}"] if left else []
+        return [f"containers left: {left}"] if left else []
+
+    def teardown(self) -> list[str]:
+        """Remove what is left (a failing test's containers) and say what had to be removed."""
+        problems = self.teardown_containers()
         if not self.wait_monitor_gone():
             for pid in self.monitor_pids():
                 os.kill(pid, 9)
