@@ -12,14 +12,10 @@ import contextlib
 import errno
 import os
 
-from pyrt.errors import PyrtError
+from pyrt.errors import NetworkError as NetworkSetupError, PyrtError
 from pyrt.linux import syscalls
 
 DEFAULT_MTU = 1500
-
-
-class NetworkSetupError(PyrtError):
-    exit_code = 125
 
 
 def host_ifname(owner: str) -> str:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.support.engine import EngineEnv, build_busybox_tar
+from tests.support.engine import EngineEnv, build_busybox_tar, until
 
 
 @pytest.fixture(scope="session")
@@ -26,14 +26,7 @@ def eng(tmp_path, cgroup_parent, busybox_tar):
     assert not problems, problems
 
 
-def _until(cond, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+_until = until
 
 
 # -- run: output and exit codes ------------------------------------------------------------------

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 
-from tests.support.engine import build_busybox_tar
+from tests.support.engine import build_busybox_tar, until
 from tests.support.network import NetEngineEnv
 
 
@@ -25,16 +24,6 @@ def net(tmp_path, cgroup_parent, busybox_tar):
     yield e
     problems = e.teardown()
     assert not problems, problems
-
-
-def _until(cond, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _one_error_line(p, *words):
@@ -81,6 +70,20 @@ def test_network_none_has_only_lo_and_bridge_has_eth0_with_default_route(net):
     # the fixture's namespace has no default route: the MTU falls back to 1500
     assert lines[-1] == "1500"
     assert "pyrt0" in net.links() and net.leases() == {}
+
+
+def test_the_mtu_is_that_of_the_default_routes_interface(net):
+    # an uplink of the fixture's own: a veth pair inside its namespace (no dummy module here)
+    for cmd in (["ip", "link", "add", "up0", "mtu", "1400", "type", "veth", "peer", "name", "up1", "mtu", "1400"],
+                ["ip", "link", "set", "up1", "up"], ["ip", "link", "set", "up0", "up"],
+                ["ip", "route", "add", "default", "dev", "up0"]):
+        p = net.in_ns(*cmd)
+        assert p.returncode == 0, p.stderr
+    try:
+        out = net.ok("run", "--rm", "--network", "bridge", "busybox", "cat", "/sys/class/net/eth0/mtu")
+        assert out.strip() == "1400"
+    finally:
+        net.in_ns("ip", "link", "del", "up0")
 
 
 def test_parallel_runs_get_distinct_addresses_and_rm_restores_links_and_leases(net):
@@ -155,7 +158,7 @@ def test_kill_9_of_the_cli_after_veth_creation_then_rm_f_leaves_nothing(net):
     before = net.links()
     cli = net.popen("run", "--name", "k", "--network", "crash", "busybox", "sleep", "300",
                     stdout=-1, stderr=-1)
-    _until(lambda: len(net.links() - before) == 1, what="the container's veth")
+    until(lambda: len(net.links() - before) == 1, what="the container's veth")
     cli.send_signal(signal.SIGKILL)
     cli.wait()
     net.ok("rm", "-f", "k")
@@ -174,7 +177,7 @@ def test_a_crashed_monitor_is_cleaned_by_network_prune_and_rm_f(net):
     m1, m2 = _pid_of(net, "m1"), _pid_of(net, "m2")
     os.kill(m1, signal.SIGKILL)
     os.kill(m2, signal.SIGKILL)
-    _until(lambda: not os.path.exists(f"/proc/{m1}") and not os.path.exists(f"/proc/{m2}"), what="the inits")
+    until(lambda: not os.path.exists(f"/proc/{m1}") and not os.path.exists(f"/proc/{m2}"), what="the inits")
     assert len(net.links() - before) == 2 and len(net.netns_files()) == 2
     # prune: the namespaces and veths of containers that no longer run; their leases stay theirs
     assert net.ok("network", "prune").split() == []

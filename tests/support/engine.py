@@ -12,6 +12,17 @@ from tests.support.bundle import PYRT, REPO
 from tests.support.pyrtcli import pyrt_env
 
 
+def until(cond, timeout: float = 30.0, what: str = "condition"):
+    """COND's first true value, polled until TIMEOUT (then AssertionError naming WHAT)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def build_busybox_tar(dest_dir: str) -> str:
     """A busybox rootfs tarball (rootfs-tools/busybox-rootfs.sh), plus a user and a group in
     /etc/passwd and /etc/group for -u lookups."""
