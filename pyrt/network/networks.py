@@ -2,7 +2,7 @@
 
 `bridge` is the predefined network (bridge pyrt0, 10.88.0.0/16, as podman's default), recorded on
 first use and never removed; user networks get their own bridge (pyrt-<id>) made by `create` in
-the caller's network namespace and deleted by `rm`. A network knows its users only by owner id
+the caller's network namespace and deleted by `rm`; each network's egress is masqueraded (nat). A network knows its users only by owner id
 and network-namespace path: the engine says which owners still exist (prune) and who uses it.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from pyrt.engine.errors import Conflict, InvalidArgument, NotFound
-from pyrt.network import ipam
+from pyrt.network import ipam, nat
 
 DEFAULT_NAME = "bridge"
 DEFAULT_BRIDGE = "pyrt0"
@@ -158,8 +158,10 @@ class NetworkStore:
             os.mkdir(d, 0o700)
             try:
                 links.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
+                nat.masquerade(net.bridge, net.subnet)
                 self._write(net)
             except BaseException:
+                nat.unmasquerade(net.bridge)
                 with contextlib.suppress(Exception):
                     links.remove_bridge(net.bridge)
                 shutil.rmtree(d, ignore_errors=True)
@@ -176,6 +178,7 @@ class NetworkStore:
                            "remove those containers first")
         from pyrt.network import links
         with ipam.locked(self.root):
+            nat.unmasquerade(net.bridge)
             links.remove_bridge(net.bridge)
             shutil.rmtree(self.dir(name))
 
@@ -204,6 +207,7 @@ class NetworkStore:
         net = self.get(name)
         address = self.allocate(name, owner)
         links.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
+        nat.masquerade(net.bridge, net.subnet)
         mtu = links.default_mtu()
         links.make_netns(netns)
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 
 import pytest
 
@@ -193,3 +194,34 @@ def test_a_crashed_monitor_is_cleaned_by_network_prune_and_rm_f(net):
     assert net.leases() == {}
     assert net.ok("network", "prune").split() == ["crash2"]
     assert net.links() == before - {n for n in before if n.startswith("pyrt-")}
+
+
+def test_egress_to_a_peer_namespace_goes_through_nat_in_pyrts_own_table(net, tmp_path):
+    from tests.support.network import nft_chains, peer_namespace, remove_netns
+    peer = str(tmp_path / "peerns")
+    peer_namespace(net, peer)
+    try:
+        assert nft_chains(net) == []
+        net.ok("network", "create", "--subnet", "10.126.0.0/24", "out")
+        bridge = net.inspect_net("out")["Options"]["com.docker.network.bridge.name"]
+        assert nft_chains(net) == [f"masq-{bridge}"]
+        srv = subprocess.Popen(["nsenter", f"--net={peer}", "busybox", "nc", "-l", "-p", "9001"],
+                               stdout=subprocess.PIPE, text=True)
+        try:
+            p = net.pyrt("run", "--rm", "--network", "out", "busybox", "sh", "-c",
+                         "ping -c1 -W5 192.0.2.2 >/dev/null && echo ping-ok; "
+                         "for i in $(seq 50); do echo through-nat | nc -w 3 192.0.2.2 9001 && break; sleep 0.1; done")
+            assert p.returncode == 0 and "ping-ok" in p.stdout, (p.stdout, p.stderr)
+            out, _ = srv.communicate(timeout=30)
+            assert out == "through-nat\n"
+        finally:
+            if srv.poll() is None:
+                srv.kill()
+                srv.wait()
+        net.ok("run", "--rm", "--network", "bridge", "busybox", "ping", "-c1", "-W5", "192.0.2.2")
+        assert sorted(nft_chains(net)) == sorted([f"masq-{bridge}", "masq-pyrt0"])
+        net.ok("network", "rm", "out")
+        assert nft_chains(net) == ["masq-pyrt0"]     # the predefined network's stays, as its bridge
+    finally:
+        net.in_ns("ip", "link", "del", "up0")
+        remove_netns(peer)

@@ -74,3 +74,30 @@ class NetEngineEnv(EngineEnv):
         problems += super().teardown()
         remove_netns(self.netns)
         return problems
+
+
+def peer_namespace(env: NetEngineEnv, path: str) -> None:
+    """A namespace standing for the outside world: 192.0.2.2, linked to the fixture's namespace
+    (192.0.2.1, its default route), with no route back to any container subnet, so an answer
+    from it to a container can only come through NAT."""
+    make_netns(path)
+    for cmd in (["ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", path],
+                ["ip", "addr", "add", "192.0.2.1/24", "dev", "up0"], ["ip", "link", "set", "up0", "up"],
+                ["ip", "route", "add", "default", "via", "192.0.2.2"]):
+        p = env.in_ns(*cmd)
+        assert p.returncode == 0, (cmd, p.stderr)
+    for cmd in (["ip", "addr", "add", "192.0.2.2/24", "dev", "up1"], ["ip", "link", "set", "up1", "up"]):
+        p = subprocess.run(["nsenter", f"--net={path}", *cmd], capture_output=True, text=True)
+        assert p.returncode == 0, (cmd, p.stderr)
+
+
+def nft_chains(env: NetEngineEnv) -> list[str]:
+    """The chains of pyrt's nftables table in the fixture's namespace (read through netlink)."""
+    code = ("from pyroute2.nftables.main import NFTables\n"
+            "n = NFTables(nfgen_family=2)\n"
+            "print(' '.join(sorted(c.get('NFTA_CHAIN_NAME') for c in n.get_chains()"
+            " if c.get('NFTA_CHAIN_TABLE') == 'pyrt')))\n")
+    import sys
+    p = env.in_ns(sys.executable, "-c", code)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.split()
