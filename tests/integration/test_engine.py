@@ -214,7 +214,7 @@ def test_pids_limit(eng):
     (["--ulimit", "nofile=x"], "--ulimit"),
     (["--cap-add", "NOT_A_CAP"], "unknown capability"),
     (["--security-opt", "apparmor=x"], "--security-opt"),
-    (["--network", "bridge"], "network"),
+    (["--network", "container:other"], "network"),
     (["--pull", "sometimes"], "--pull"),
 ])
 def test_bad_input_is_one_line_and_125_with_nothing_created(eng, args, words):
