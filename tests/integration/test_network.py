@@ -225,3 +225,16 @@ def test_egress_to_a_peer_namespace_goes_through_nat_in_pyrts_own_table(net, tmp
     finally:
         net.in_ns("ip", "link", "del", "up0")
         remove_netns(peer)
+
+
+def test_two_creates_of_one_name_at_once_one_wins(net):
+    procs = [net.popen("network", "create", "same", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    results = sorted((p.wait(timeout=120), p.stderr.read()) for p in procs)
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert [r[0] for r in results] == [0, 125], results
+    assert "already exists" in results[1][1] and len(results[1][1].strip().splitlines()) == 1
+    assert len([n for n in net.links() if n.startswith("pyrt-")]) == 1
+    net.ok("network", "rm", "same")
