@@ -238,3 +238,36 @@ def test_two_creates_of_one_name_at_once_one_wins(net):
     assert "already exists" in results[1][1] and len(results[1][1].strip().splitlines()) == 1
     assert len([n for n in net.links() if n.startswith("pyrt-")]) == 1
     net.ok("network", "rm", "same")
+
+
+def test_networks_are_api_objects_and_inspect_shows_the_address(net):
+    import sys
+    code = (
+        "import pyrt\n"
+        f"c = pyrt.Client(root={net.root!r}, run_root={net.run_root!r}, cgroup_parent={net.cgroup_parent!r})\n"
+        "n = c.networks.create('apinet', subnet='10.127.0.0/24')\n"
+        "print(n.name, n.subnet, n.gateway, sorted(x.name for x in c.networks.list()))\n"
+        "try:\n"
+        "    c.networks.get('nope')\n"
+        "except pyrt.NotFound as e:\n"
+        "    print('notfound', e.message)\n"
+        "ctr = c.containers.run('busybox', ['sleep', '300'], detach=True, name='api1', network_mode='apinet',\n"
+        "                       ip='10.127.0.9')\n"
+        "ns = ctr.attrs['NetworkSettings']\n"
+        "print(ns['IPAddress'], ns['Gateway'], ns['Networks']['apinet']['IPPrefixLen'])\n"
+        "try:\n"
+        "    c.networks.remove('apinet')\n"
+        "except pyrt.Conflict as e:\n"
+        "    print('conflict', e.message)\n"
+        "ctr.remove(force=True)\n"
+        "c.networks.remove('apinet')\n"
+        "print(sorted(x.name for x in c.networks.list()))\n")
+    p = net.in_ns(sys.executable, "-c", code, env=net.env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        "apinet 10.127.0.0/24 10.127.0.1 ['apinet', 'bridge']",
+        "notfound network nope not found",
+        "10.127.0.9 10.127.0.1 24",
+        "conflict network apinet is in use by container(s) api1",
+        "['bridge']",
+    ]
