@@ -206,8 +206,9 @@ class NetworkStore:
         from pyrt.network import links
         net = self.get(name)
         address = self.allocate(name, owner)
-        links.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
-        nat.masquerade(net.bridge, net.subnet)
+        with ipam.locked(self.dir(name)):      # the first containers of `bridge` may come at once
+            links.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
+            nat.masquerade(net.bridge, net.subnet)
         mtu = links.default_mtu()
         links.make_netns(netns)
         try:

@@ -271,3 +271,18 @@ def test_networks_are_api_objects_and_inspect_shows_the_address(net):
         "conflict network apinet is in use by container(s) api1",
         "['bridge']",
     ]
+
+
+def test_first_runs_on_bridge_at_once_make_one_bridge_and_one_nat_rule(net):
+    import sys
+    procs = [net.popen("run", "--rm", "--network", "bridge", "busybox", "true", stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE) for _ in range(4)]
+    for p in procs:
+        _out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    from tests.support.network import nft_chains
+    assert nft_chains(net) == ["masq-pyrt0"]
+    code = ("from pyroute2.nftables.main import NFTables\n"
+            "print(len([r for r in NFTables(nfgen_family=2).get_rules() if r.get('NFTA_RULE_TABLE') == 'pyrt']))\n")
+    assert net.in_ns(sys.executable, "-c", code).stdout.strip() == "1"
+    assert net.leases() == {} and net.netns_files() == [] and "pyrt0" in net.links()
