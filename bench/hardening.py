@@ -39,7 +39,7 @@ def fork_exec(via_stub: bool) -> float:
     if pid == 0:
         try:
             if via_stub:
-                os.execve(hardening.exec_stub(), ["/bin/true", "true"], {})
+                os.execve(hardening.exec_stub(), ["-1", "/bin/true", "true"], {})
             os.execve("/bin/true", ["true"], {})
         finally:
             os._exit(127)

@@ -16,6 +16,7 @@
 /* The stub: no libc (a static glibc would make it ~700 KB, ~3 ms to copy into the memfd and
  * to start), only execve, write and exit_group through the raw syscall instruction. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
 
 static long sys3(long nr, long a, long b, long c)
@@ -73,16 +74,24 @@ static const char *reason(long e)
     }
 }
 
-/* argv: the path to execute, then the program's own argv (argv[0] included). */
+/* argv: the exec fifo's write end ("-1": none), the path to execute, then the program's own
+ * argv (argv[0] included). The fifo's end reaches us open and is marked close-on-exec here, so
+ * that it closes when the program is executed, not when the stub is: `start` reads that
+ * end-of-file as "the container's process has been executed" before poststart hooks. */
 __attribute__((used, noreturn)) void stub_main(long *sp)
 {
     long argc = sp[0];
     char **argv = (char **)(sp + 1);
     char **envp = argv + argc + 1;
-    if (argc >= 2) {
-        long err = -sys3(SYS_execve, (long)argv[0], (long)(argv + 1), (long)envp);
+    if (argc >= 3) {
+        long fd = 0;
+        for (const char *d = argv[0]; *d >= '0' && *d <= '9'; d++)
+            fd = fd * 10 + (*d - '0');
+        if (argv[0][0] != '-')
+            sys3(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+        long err = -sys3(SYS_execve, (long)argv[1], (long)(argv + 2), (long)envp);
         put("pyrt-runc: exec ");
-        put(argv[0]);
+        put(argv[1]);
         put(": ");
         put(reason(err));
         put("\n");

@@ -29,6 +29,23 @@ def quote(value: str, limit: int = 64) -> str:
     return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
+def one_line(text: str, limit: int = 1000) -> str:
+    """TEXT as one printable line of at most LIMIT characters: control characters (a newline or
+    NUL inside a hostile key or value) are escaped, and the middle of a huge text is cut."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shorten(text, limit)
+
+
+def shorten(text: str, limit: int) -> str:
+    """TEXT if it fits in LIMIT characters, else its head and its tail (where an error names its
+    reason) around a count of what was cut: a hostile value quoted inside stays small."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 5
+    return f"{text[:limit - tail]}...[{len(text) - limit} characters cut]...{text[-tail:]}"
+
+
 class UsageError(PyrtError):
     """Bad flags or arguments on the command line."""
     exit_code = 2

@@ -82,6 +82,8 @@ class Record:
     def __setattr__(self, name, value):
         if self._frozen:
             raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        if name not in self._fields:  # a mutable record still has only its fields (a typo fails)
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}")
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):

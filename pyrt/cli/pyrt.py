@@ -110,7 +110,8 @@ def main(argv=None) -> None:
 
 
 def _say(line: str) -> None:
-    sys.stderr.write(line + "\n")
+    from pyrt.errors import one_line
+    sys.stderr.write(one_line(line) + "\n")
     sys.stderr.flush()
 
 

@@ -667,10 +667,41 @@ def volume_prune(ctx, force):
         click.echo(n)
 
 
+@click.group("system")
+def system_group():
+    """Disk use and clean-up."""
+
+
+@system_group.command("df")
+@click.pass_context
+@docker_errors
+def system_df(ctx):
+    """Disk used by images, containers and volumes."""
+    d = _client(ctx).system.df()
+    click.echo(f"{'TYPE':<14}{'TOTAL':>7}{'ACTIVE':>8}{'SIZE':>12}")
+    for kind, label in (("images", "Images"), ("containers", "Containers"), ("volumes", "Local Volumes")):
+        v = d[kind]
+        click.echo(f"{label:<14}{v['total']:>7}{v['active']:>8}{_human(v['size']):>12}")
+
+
+@system_group.command("prune")
+@click.option("-a", "--all", "all_images", is_flag=True)
+@click.option("--volumes", is_flag=True)
+@click.option("-f", "--force", is_flag=True)
+@click.pass_context
+@docker_errors
+def system_prune(ctx, all_images, volumes, force):
+    """Remove stopped containers, unused images and (with --volumes) unused volumes."""
+    out = _client(ctx).system.prune(volumes=volumes, all_images=all_images)
+    for kind in ("containers", "images", "volumes"):
+        for x in out[kind]:
+            click.echo(f"Deleted {kind[:-1]}: {x}")
+
+
 for _cmd in (run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, logs, exec_, top,
              stats, inspect):
     container_group.add_command(_cmd)
 container_group.add_command(ps, "ls")
 
 COMMANDS = [run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, inspect, logs, exec_,
-            top, stats, container_group, volume_group]
+            top, stats, container_group, volume_group, system_group]

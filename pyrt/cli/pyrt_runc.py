@@ -141,8 +141,10 @@ def h_features(g):
 def h_spec(g, bundle, rootless):
     import json
 
-    from pyrt.errors import ExistsError
+    from pyrt.errors import ExistsError, NotFoundError
     from pyrt.spec.defaults import default_config
+    if not os.path.isdir(bundle or "."):
+        raise NotFoundError(f"bundle '{bundle}': no such directory")  # as create says; runc: chdir fails
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise ExistsError(f"{path} already exists")
@@ -257,11 +259,8 @@ MAX_MESSAGE = 1000
 def _one_line(message: str) -> str:
     """A message as one line of at most MAX_MESSAGE characters: a hostile input quoted somewhere
     inside (a 100 MB string value) must not be copied whole into stderr or the log."""
-    message = message.replace("\n", " ")
-    if len(message) > MAX_MESSAGE:
-        cut = len(message) - MAX_MESSAGE
-        message = f"{message[:MAX_MESSAGE - 200]}...[{cut} characters cut]...{message[-200:]}"
-    return message
+    from pyrt.errors import one_line
+    return one_line(message, MAX_MESSAGE)
 
 
 def fail(g: Globals | None, message: str, code: int) -> int:

@@ -34,6 +34,7 @@ class Client:
         self.images = Images(self.engine)
         self.volumes = Volumes(self.engine)
         self.networks = Networks(self.engine)
+        self.system = System(self.engine)
 
 
 class Container:
@@ -225,6 +226,48 @@ class Containers:
                 self._engine.remove(rec.id, volumes=False)
                 gone.append(rec.id)
         return gone
+
+
+class System:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def df(self) -> dict:
+        """Disk use by kind, as `docker system df`: {"images"|"containers"|"volumes":
+        {"total", "active", "size"}} (sizes in bytes, apparent; rootfs: the writable layer only)."""
+        eng = self._engine
+        recs = eng.list(all=True)
+        used = {r.config.image_id for r in recs}
+        images = eng.images.records()
+        vols = eng.volumes.list()
+        in_use = {m.source for r in recs for m in r.host.mounts if m.type == "volume"}
+        return {
+            "images": {"total": len(images), "active": sum(1 for i in images if i.id in used),
+                       "size": sum(i.size for i in images)},
+            "containers": {"total": len(recs), "active": sum(1 for r in recs if r.state.status in ("running", "paused")),
+                           "size": sum(_du(os.path.join(eng.store.dir(r.id), "upper")) for r in recs)},
+            "volumes": {"total": len(vols), "active": sum(1 for v in vols if v.name in in_use),
+                        "size": sum(_du(v.mountpoint) for v in vols)},
+        }
+
+    def prune(self, volumes: bool = False, all_images: bool = False) -> dict:
+        """`docker system prune`: stopped containers, then unused images (dangling, or ALL_IMAGES
+        unused ones), and with VOLUMES the unused volumes."""
+        out = {"containers": Containers(self._engine).prune(),
+               "images": self._engine.images.prune(all_images=all_images)}
+        out["volumes"] = self._engine.volumes.prune() if volumes else []
+        return out
+
+
+def _du(path: str) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in files + dirs:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 class Images:

@@ -174,6 +174,10 @@ class Engine:
         cid = cid or self.store.new_id()
         cdir = self.store.dir(cid)
         name = name or self.store.unused_name()
+        with self.store.lock(cid):       # held until the record exists: see store.is_debris
+            return self._create_locked(config, host, name, cid, cdir, image, image_cfg)
+
+    def _create_locked(self, config, host, name, cid, cdir, image, image_cfg) -> ContainerRecord:
         made_volumes: list[str] = []
         try:
             self.store.claim_name(name, cid)
@@ -193,6 +197,7 @@ class Engine:
             rec = ContainerRecord(id=cid, name=name, created=logs.now_rfc3339(), config=config, host=host)
             rec.rootfs_kind = rootfs.prepare(cdir, self.images.layer_dirs(image))
             spec = bundle.generate(rec, image_cfg, cdir, self.cgroup_parent, self.volumes.path)
+            _crash_point("engine-rootfs-made")
             bundle.etc_files(rec, cdir, spec["hostname"])
             if _on_network(host):
                 self.networks.allocate(host.network_mode, cid, host.ip)
@@ -201,6 +206,7 @@ class Engine:
                         ns["path"] = self.netns_path(cid)
             _write_json(os.path.join(cdir, "config.json"), spec)
             self.store.write(rec)
+            _crash_point("engine-created")
             return rec
         except BaseException:
             from pyrt.engine import rootfs
@@ -222,12 +228,14 @@ class Engine:
         rec = self.store.read(cid)
         cdir = self.store.dir(cid)
         rootfs.mount(cdir, self.images.layer_dirs(self.images.get(rec.config.image_id)))
+        _crash_point("engine-mounted")
         rroot = self.runtime_root(rec.host.runtime)
         try:
             if _on_network(rec.host):
                 self.networks.disconnect(cid, self.netns_path(cid))     # what a crashed run left
                 self.networks.connect(rec.host.network_mode, cid, self.netns_path(cid))
                 self._refresh_hosts(rec.host.network_mode)
+                _crash_point("engine-network-connected")
             if rec.host.runtime:
                 pid, master = _external_run(rec.host.runtime, rroot, cid, cdir, tty)
             else:
@@ -239,6 +247,7 @@ class Engine:
                 with contextlib.suppress(PyrtError, OSError):
                     self.networks.disconnect(cid, self.netns_path(cid))
             raise
+        _crash_point("engine-launched")
         from pyrt.linux import proc
         with self.store.updating(cid) as rec:
             rec.state.status = "running"
@@ -252,8 +261,9 @@ class Engine:
 
     def _run_in_process(self, rroot: str, cid: str, cdir: str, tty: bool) -> tuple[int, int]:
         from pyrt.runtime.create import create
+        from pyrt.runtime.container import delete_container
         with contextlib.suppress(PyrtError, OSError):
-            _rt().load(rroot, cid).delete(force=True)   # what a crash left of an earlier run
+            delete_container(rroot, cid, force=True)    # what a crash left of an earlier run, any state
         ctr = create(rroot, cid, cdir, foreground=tty, start=True)
         if not ctr.started:
             ctr.start()
@@ -290,15 +300,13 @@ class Engine:
         if rec.host.runtime:
             _external(rec.host.runtime, rroot, "delete", "--force", rec.id, check=False)
             return False
-        try:
-            ctr = _rt().load(rroot, rec.id)
-        except (NotFoundError, PyrtError, OSError):
-            return False
         oom = False
         with contextlib.suppress(PyrtError, OSError):
-            mgr = ctr.cgroup_manager()
+            mgr = _rt().load(rroot, rec.id).cgroup_manager()
             oom = bool(mgr and mgr.oom_killed())
-        ctr.delete(force=True)
+        from pyrt.runtime.container import delete_container
+        # whatever state the runtime's directory is in, a create killed half-way included
+        delete_container(rroot, rec.id, force=True)
         return oom
 
     # -- containers: lifecycle from the CLI / API --------------------------------------------------
@@ -467,8 +475,9 @@ class Engine:
             with contextlib.suppress(NotRunning):
                 self.kill(cid, "SIGKILL")
             self.wait_exit(cid, 30)
-        with self.store.updating(cid) as rec:
-            rec.state.status = "removing"
+        if rec.state.status != "dead":
+            with self.store.updating(cid) as rec:
+                rec.state.status = "removing"
         from pyrt.engine import rootfs
         self._runtime_delete(rec)
         cdir = self.store.dir(cid)
@@ -481,7 +490,8 @@ class Engine:
                 if m.type == "volume" and m.anonymous:
                     with contextlib.suppress(PyrtError, OSError):
                         self.volumes.remove(m.source, force=True)
-        self.store.release_name(rec.name, cid)
+        if rec.name:
+            self.store.release_name(rec.name, cid)
         shutil.rmtree(cdir)
         if _on_network(rec.host):
             with contextlib.suppress(PyrtError, OSError):
@@ -586,6 +596,12 @@ class Engine:
 
 def _on_network(host: HostConfig) -> bool:
     return host.network_mode not in ("none", "host")
+
+
+def _crash_point(step: str) -> None:
+    """PYRT_TEST_CRASH_AT=STEP: SIGKILL here (the fault-injection tests; see pyrt.runtime.state)."""
+    from pyrt.runtime.state import crash_point
+    crash_point(step)
 
 
 def _write_json(path: str, obj) -> None:

@@ -17,11 +17,13 @@ import fcntl
 import json
 import os
 import secrets
+import time
 
 from pyrt.engine.errors import Conflict, InvalidArgument, NotFound
 from pyrt.engine.model import ContainerRecord
 
 RECORD = "container.json"
+DEBRIS_AGE = 10.0   # seconds
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -101,18 +103,50 @@ class ContainerStore:
         raise NotFound(f"no such container: {ref}")
 
     def ids(self) -> list[str]:
+        """Every container, and the debris of a create that was killed (see read)."""
         out = []
         for d in os.listdir(self.root):
-            if len(d) == 64 and os.path.exists(os.path.join(self.root, d, RECORD)):
+            if len(d) == 64 and (os.path.exists(os.path.join(self.root, d, RECORD)) or self.is_debris(d)):
                 out.append(d)
         return out
+
+    def is_debris(self, cid: str) -> bool:
+        """A directory with no record whose creator is gone: nobody holds its lock (the creator
+        does from the name claim to the record) and it has not changed for DEBRIS_AGE seconds
+        (the instant between the id's mkdir and that lock)."""
+        d = self.dir(cid)
+        if os.path.exists(os.path.join(d, RECORD)):
+            return False
+        try:
+            if time.time() - os.stat(d).st_mtime < DEBRIS_AGE:
+                return False
+            fd = os.open(os.path.join(d, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return not os.path.exists(os.path.join(d, RECORD))
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
 
     def read(self, cid: str) -> ContainerRecord:
         try:
             with open(os.path.join(self.dir(cid), RECORD)) as f:
                 return ContainerRecord.from_json(json.load(f))
         except FileNotFoundError:
+            if self.is_debris(cid):
+                return self._dead(cid)
             raise NotFound(f"no such container: {cid}") from None
+
+    def _dead(self, cid: str) -> ContainerRecord:
+        """What `ps -a` shows of debris, so that `rm -f` can free it: status dead, and the name
+        it had claimed, if any."""
+        from pyrt.engine.model import ContainerConfig, ContainerState, HostConfig
+        name = next((n for n in os.listdir(self.names) if self._name_target(n) == cid), "")
+        return ContainerRecord(id=cid, name=name, created="", config=ContainerConfig(image=""), host=HostConfig(),
+                               state=ContainerState(status="dead", error="its creation was interrupted"))
 
     def write(self, rec: ContainerRecord) -> None:
         d = self.dir(rec.id)

@@ -314,9 +314,14 @@ class RegistryClient:
         try:
             doc = json.loads(answer)
             token = doc.get("token") or doc["access_token"]
-        except (ValueError, KeyError, AttributeError):
+            expires_in = doc.get("expires_in") or 60
+            # a token is a non-empty string and a lifetime a number of seconds; anything else
+            # is a broken token server, not a token to send on
+            if not isinstance(token, str) or isinstance(expires_in, bool):
+                raise ValueError
+            ttl = max(int(expires_in), 60)
+        except (ValueError, KeyError, AttributeError, TypeError):
             raise RegistryError(f"token server {url.netloc} sent no token") from None
-        ttl = max(int(doc.get("expires_in") or 60), 60)
         with self._lock:
             # Renew a little early so a token does not expire between check and use.
             self._tokens[scope] = (token, time.monotonic() + ttl - 10)

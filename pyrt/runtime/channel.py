@@ -29,13 +29,26 @@ def pair():
     return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
 
 
+# An error's text fields are cut to this: a hostile value quoted in them (a 100 MB args[0]) would
+# make the datagram too big to send, and the parent would learn only that the child died.
+MAX_TEXT = 4000
+
+
 def send(sock, type_: str, **fields) -> None:
     fields["type"] = type_
+    if type_ == "error":
+        for k in ("message", "hint", "cause"):
+            v = fields.get(k)
+            if isinstance(v, str):
+                fields[k] = errors.shorten(v, MAX_TEXT)
     sock.send(jsonio.dumps(fields).encode())
 
 
 def recv(sock) -> dict:
-    data = sock.recv(65536)
+    try:
+        data = sock.recv(65536)
+    except ConnectionResetError:  # the peer died with a message of ours unread: the same end
+        data = b""
     if not data:
         return {"type": "eof"}
     return jsonio.loads(data)

@@ -272,9 +272,16 @@ def _rfc3339_now() -> str:
 
 def _write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)   # no half-made pid file left behind
+        except OSError:
+            pass
+        raise PyrtError(f"--pid-file {path}: {e.strerror}") from None
 
 
 _FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,

@@ -6,10 +6,13 @@ only warn. What config.json may hold in `hooks` is checked with the rest of it (
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 from pyrt.errors import HookError
 from pyrt.spec import jsonio
+
 
 def run_hook(hook: dict, state: dict, kind: str) -> None:
     import subprocess  # only when there are hooks: it is a noticeable share of start-up
@@ -19,14 +22,21 @@ def run_hook(hook: dict, state: dict, kind: str) -> None:
         k, _, v = kv.partition("=")
         env[k] = v
     try:
-        p = subprocess.run(args, executable=hook["path"], env=env, input=jsonio.dumps(state).encode(),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=hook.get("timeout"))
-    except subprocess.TimeoutExpired as e:
-        raise HookError(f"{kind} hook {hook['path']}: timed out after {hook['timeout']}s") from e
+        # A session of its own: on timeout the hook's whole process group goes, not only the hook
+        # (a child it started would otherwise outlive create, reparented to the host's init).
+        p = subprocess.Popen(args, executable=hook["path"], env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     except OSError as e:
         raise HookError(f"{kind} hook {hook['path']}: {e.strerror}") from e
+    with p:
+        try:
+            out, err = p.communicate(jsonio.dumps(state).encode(), timeout=hook.get("timeout"))
+        except subprocess.TimeoutExpired as e:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            raise HookError(f"{kind} hook {hook['path']}: timed out after {hook['timeout']}s") from e
     if p.returncode != 0:
-        detail = (p.stderr or p.stdout).decode(errors="replace").strip().splitlines()
+        detail = (err or out).decode(errors="replace").strip().splitlines()
         tail = f": {detail[-1]}" if detail else ""
         raise HookError(f"{kind} hook {hook['path']} exited with status {p.returncode}{tail}")
 

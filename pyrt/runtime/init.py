@@ -90,6 +90,10 @@ def _report(sock, e: BaseException) -> None:
 # --- stage 1 ----------------------------------------------------------------------------------
 def stage1(sock, launch: Launch) -> None:
     """Runs in the first child; never returns."""
+    import gc
+    # _harden closes fds that Python objects of a long-lived caller (the engine's monitor) may
+    # still hold: no collection may finalize one and close a number we have reused since.
+    gc.disable()
     try:
         _stage1(sock, launch)
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent, then exit
@@ -531,6 +535,7 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
     _preserve_fds(launch.preserve_fds)
 
     channel.send(sock, "created")
+    fifo = -1  # our write end of the exec fifo, left open until the program is executed
     if as_init and launch.fifo_fd >= 0:
         # As PID 1 of its namespace the waiting init would ignore every signal it has no
         # handler for; `kill` of a created container must still end it (runc's does too).
@@ -540,14 +545,14 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
             signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
         if trace.on:
             trace.step("set up; waiting on the exec fifo until `pyrt-runc start`")
-        # Left open: execve closes it (O_CLOEXEC), and that end-of-file tells a `start` with
-        # poststart hooks that the container's process has been executed.
-        fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-        a, b = os.fstat(fd), os.fstat(launch.fifo_fd)
+        # Left open: the program's execve closes it (the exec stub marks it close-on-exec), and
+        # that end-of-file tells a `start` with poststart hooks that the process has been executed.
+        fifo = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        a, b = os.fstat(fifo), os.fstat(launch.fifo_fd)
         if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):  # a mount over /proc/<pid>/fd?
             print(f"pyrt-runc: /proc/self/fd/{launch.fifo_fd} is not the exec fifo", file=sys.stderr, flush=True)
             os._exit(1)
-        os.write(fd, b"0")
+        os.write(fifo, b"0")
         if not process.args:
             os._exit(1)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
@@ -567,18 +572,22 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
     default_signals()
     if seccomp is not None and process.no_new_privileges:
         _load_seccomp(seccomp)  # last: nothing but execve after it
-    _execve(stub, path, list(process.args), env)
+    _execve(stub, path, list(process.args), env, fifo)
 
 
-def _execve(stub: int, path: str, args: list, env: dict) -> None:
+def _execve(stub: int, path: str, args: list, env: dict, fifo: int = -1) -> None:
     """Exec the container's program through the stub in the sealed memfd STUB (cext/hardening.c):
     when the kernel resolves `#!/proc/self/exe` or an ELF interpreter of that program, our
-    /proc/self/exe is the stub's anonymous copy, not the host's Python (CVE-2019-5736)."""
+    /proc/self/exe is the stub's anonymous copy, not the host's Python (CVE-2019-5736). FIFO (the
+    exec fifo's write end, or -1) crosses the stub's execve and closes at the program's."""
     if trace.on:
         trace.step(f"execve({path!r}, {args!r}) by the exec stub, itself exec'd from a sealed memfd: the "
                    "container's process replaces the init, and /proc/self/exe is never the host's Python")
+    if fifo >= 0:
+        os.set_inheritable(fifo, True)
+    argv = [str(fifo), path, *args]
     try:
-        os.execve(stub, [path, *args], env)
+        os.execve(stub, argv, env)
         return  # never, for real: only a recording fake of the syscall layer returns from execve
     except OSError as e:
         first = e
@@ -587,7 +596,7 @@ def _execve(stub: int, path: str, args: list, env: dict) -> None:
     try:
         from pyrt.linux import hardening
         hardening.require_procfs("/proc")
-        os.execve(f"/proc/self/fd/{stub}", [path, *args], env)
+        os.execve(f"/proc/self/fd/{stub}", argv, env)
     except OSError as e:
         print(f"pyrt-runc: exec {path}: {os.strerror(first.errno).lower()} (then {describe(e)})",
               file=sys.stderr, flush=True)

@@ -22,6 +22,7 @@ import os
 
 from pyrt.errors import ExistsError, NotFoundError, PyrtError, StateError, UsageError, quote
 from pyrt.privdir import ensure_private_dir
+from pyrt.record import Record, field
 from pyrt.spec import jsonio
 
 DEFAULT_ROOT = "/run/pyrt-runc"
@@ -84,48 +85,29 @@ Status.ALL = tuple(Status(v) for v in ("creating", "created", "running", "paused
 Status.CREATING, Status.CREATED, Status.RUNNING, Status.PAUSED, Status.STOPPED = Status.ALL
 
 
-class State:
-    """What pyrt-runc keeps about a container between invocations.
-
-    A plain record with dataclass-like behaviour (keyword construction, ==, repr) rather than
-    a @dataclass: `dataclasses` pulls in `inspect`, ~5 ms on every start/state/kill/delete,
-    which is a quarter of runc's whole `run`.
-    """
-    # name -> default factory
-    FIELDS = {
-        "id": str, "bundle": str,
-        "pid": int,
-        # Field 22 of /proc/<pid>/stat when the init started: tells our init from a recycled pid.
-        "start_time": int,
-        "created": str, "rootfs": str,
-        "annotations": dict,
-        # Manager.to_state() of the cgroup layer, reopened with pyrt.cgroups.manager_from_state().
-        "cgroup": dict,
-        # The raw `hooks` object of config.json: poststart/poststop run after the bundle may be gone.
-        "hooks": dict,
-        # Namespace type -> path the init joined ("" = created new): exec joins /proc/<pid>/ns/<type>.
-        "namespaces": dict,
-        "owner": str,
-        # config.json had no `process` (allowed at create): `start` refuses with a clear error
-        "no_process": bool,
-    }
-    __slots__ = tuple(FIELDS)
-
-    def __init__(self, **values):
-        unknown = set(values) - set(self.FIELDS)
-        if unknown:
-            raise TypeError(f"State: unknown fields {sorted(unknown)}")
-        for name, factory in self.FIELDS.items():
-            setattr(self, name, values[name] if name in values else factory())
+class State(Record, frozen=False):
+    """What pyrt-runc keeps about a container between invocations: a record like the spec models
+    (pyrt.record), mutable while create fills it in; state.json is its to_dict()."""
+    id: str = ""
+    bundle: str = ""
+    pid: int = 0
+    # Field 22 of /proc/<pid>/stat when the init started: tells our init from a recycled pid.
+    start_time: int = 0
+    created: str = ""
+    rootfs: str = ""
+    annotations: dict = field(default_factory=dict)
+    # Manager.to_state() of the cgroup layer, reopened with pyrt.cgroups.manager_from_state().
+    cgroup: dict = field(default_factory=dict)
+    # The raw `hooks` object of config.json: poststart/poststop run after the bundle may be gone.
+    hooks: dict = field(default_factory=dict)
+    # Namespace type -> path the init joined ("" = created new): exec joins /proc/<pid>/ns/<type>.
+    namespaces: dict = field(default_factory=dict)
+    owner: str = ""
+    # config.json had no `process` (allowed at create): `start` refuses with a clear error
+    no_process: bool = False
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.FIELDS}
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, State) and self.to_dict() == other.to_dict()
-
-    def __repr__(self) -> str:
-        return f"State({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+        return dict(zip(self._fields, self._values()))
 
     def to_json(self) -> str:
         return jsonio.dumps(self.to_dict(), indent=1, sort_keys=True)
@@ -133,16 +115,21 @@ class State:
     @classmethod
     def from_dict(cls, d) -> "State":
         """ValueError naming the field when D is not what write_state wrote (a pid as a string
-        must not reach os.kill, nor a traceback the user)."""
+        must not reach os.kill, nor a traceback the user). Keys this version does not know (a
+        newer pyrt's) are left out."""
         if not isinstance(d, dict):
             raise ValueError(f"expected an object, got {_json_type(d)}")
         for k, v in d.items():
-            factory = cls.FIELDS.get(k)
-            if factory is not None and (type(v) is not factory):  # bool is not an int here
-                raise ValueError(f"{k}: expected {_json_type(factory())}, got {_json_type(v)}")
+            want = _FIELD_TYPES.get(k)
+            if want is not None and type(v) is not want:  # bool is not an int here
+                raise ValueError(f"{k}: expected {_json_type(want())}, got {_json_type(v)}")
         if d.get("cgroup"):
             check_cgroup_record(d["cgroup"], "cgroup")
-        return cls(**{k: v for k, v in d.items() if k in cls.FIELDS})
+        return cls(**{k: v for k, v in d.items() if k in _FIELD_TYPES})
+
+
+# Each field's JSON type, read from its default: str, int, dict or bool.
+_FIELD_TYPES = {name: type(value) for name, value in State().to_dict().items()}
 
 
 # The cgroup Manager's record (Manager.to_state): field -> JSON types it may hold.

@@ -392,7 +392,8 @@ def _read_json(path: str):
         raise ConfigError(f"{path}: {e.strerror}") from None
     where = jsonio.find_nul(doc, skip=("annotations",))
     if where is not None:
-        raise ConfigError(f"{where}: contains a NUL character")
+        from pyrt.errors import one_line
+        raise ConfigError(f"{one_line(where, 200)}: contains a NUL character")
     return doc
 
 

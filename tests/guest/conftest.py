@@ -2,12 +2,10 @@
 
 On the host the test files are ignored outright rather than skipped, so a normal run shows no
 skips; tests/integration/test_guest_v2.py boots the guest and reports on these tests instead.
-In the guest, every test's outcome is appended as one JSON line to $PYRT_GUEST_RESULTS (on the
-writable work share), which the host side reads.
+Outcomes reach the host through the plugin tests/guest/report.py (loaded for the whole run).
 """
 from __future__ import annotations
 
-import json
 import os
 
 IN_GUEST = os.environ.get("PYRT_IN_GUEST") == "1"
@@ -15,40 +13,13 @@ IN_GUEST = os.environ.get("PYRT_IN_GUEST") == "1"
 collect_ignore_glob = [] if IN_GUEST else ["test_*.py"]
 
 
-def pytest_runtest_logreport(report):
-    path = os.environ.get("PYRT_GUEST_RESULTS")
-    if not path:
-        return
-    # One line per test: the call phase, or setup/teardown when they failed or skipped.
-    if report.when == "call" or report.outcome != "passed":
-        line = {"nodeid": report.nodeid, "outcome": report.outcome, "when": report.when,
-                "duration": round(report.duration, 2),
-                "longrepr": str(report.longrepr)[-3000:] if report.longrepr else ""}
-        with open(path, "a") as f:
-            f.write(json.dumps(line) + "\n")
-
-
 if IN_GUEST:
-    import functools
     import itertools
     import subprocess
-    import tempfile
 
     import pytest
 
-    from tests.support import bundle
     from tests.support.cgroup import remove_tree
-
-    @functools.cache
-    def _prebuilt_rootfs() -> str:
-        """run.py lays the busybox rootfs out on the host (seconds faster than under emulation);
-        one copy onto tmpfs makes the per-bundle copies cheap."""
-        d = os.path.join(tempfile.mkdtemp(prefix="pyrt-bbroot-"), "rootfs")
-        subprocess.run(["cp", "-a", os.environ["PYRT_GUEST_ROOTFS"], d], check=True)
-        return d
-
-    if os.environ.get("PYRT_GUEST_ROOTFS"):
-        bundle.busybox_rootfs_template = _prebuilt_rootfs
 
     _n = itertools.count()
 

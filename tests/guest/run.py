@@ -43,7 +43,7 @@ mkdir -m 1777 -p $TMPDIR
 stty -onlcr 2>/dev/null
 cd {repo}
 echo "pyrt-guest: up after $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r)"
-{python} -m pytest -p no:cacheprovider --color=no -v --tb=short {args}
+{python} -m pytest -p no:cacheprovider -p tests.guest.report --color=no -v --tb=short {args}
 echo $? >{work}/rc
 sync
 echo b >/proc/sysrq-trigger

@@ -1,8 +1,9 @@
 """cgroups end to end through pyrt-runc, and side by side with runc.
 
 Containers get a cgroupsPath beneath the test's own cgroup (cgroup_parent); the fixtures fail a
-test that leaves a cgroup, state dir or mount behind. On this hybrid host limits land in the v1
-hierarchies and pause uses the real cgroup2 tree's cgroup.freeze.
+test that leaves a cgroup, state dir or mount behind. On a hybrid host (this VM) limits land in
+the v1 hierarchies and pause uses the real cgroup2 tree's cgroup.freeze; on a pure v2 host (the
+qemu guest runs this file too) all of it is in the v2 tree. What a test reads follows the host.
 """
 from __future__ import annotations
 
@@ -20,13 +21,22 @@ from tests.support.bundle import PYRT_RUNC, RUNC, base_config, make_bundle, run
 MiB = 1 << 20
 
 
-def _dir(cgroup_parent: str, name: str, hierarchy: str) -> str:
-    """Where CGROUP_PARENT/NAME lands in HIERARCHY (relative to our own cgroup there)."""
-    for d in cgroup_support.dirs_named(f"{cgroup_parent}/{name}"):
-        if os.path.basename(d.split(f"/{cgroup_parent}/")[0].rstrip("/")) == hierarchy or \
-                d.startswith(f"/sys/fs/cgroup/{hierarchy}/"):
-            return d
-    raise AssertionError(f"no {hierarchy} hierarchy")
+V2 = cgroup_support.is_v2()
+
+
+def _dir(cgroup_parent: str, name: str, controller: str) -> str:
+    """Where CGROUP_PARENT/NAME keeps CONTROLLER's files on this host ('unified': the v2 tree)."""
+    return cgroup_support.controller_dir(f"{cgroup_parent}/{name}", controller)
+
+
+def _limits(cgroup_parent: str, name: str) -> tuple[str, str, str]:
+    """(memory limit, pids.max, cpu quota) of the container's cgroup, from this host's driver files."""
+    if V2:
+        d = _dir(cgroup_parent, name, "unified")
+        return _read(d, "memory.max"), _read(d, "pids.max"), _read(d, "cpu.max").split()[0]
+    return (_read(_dir(cgroup_parent, name, "memory"), "memory.limit_in_bytes"),
+            _read(_dir(cgroup_parent, name, "pids"), "pids.max"),
+            _read(_dir(cgroup_parent, name, "cpu"), "cpu.cfs_quota_us"))
 
 
 def _read(d: str, name: str) -> str:
@@ -96,12 +106,9 @@ def test_limits_pause_update_events_kill_delete(pyrt, tmp_path, cgroup_parent):
                  "cpu": {"quota": 20000, "period": 100000}})
     p = pyrt.create(b, "c1")
     assert p.returncode == 0, p.stderr
-    mem, pids = _dir(cgroup_parent, "c1", "memory"), _dir(cgroup_parent, "c1", "pids")
-    cpu, v2 = _dir(cgroup_parent, "c1", "cpu"), _dir(cgroup_parent, "c1", "unified")
+    v2 = _dir(cgroup_parent, "c1", "unified")
     # limits are in place before any user code runs
-    assert _read(mem, "memory.limit_in_bytes") == str(32 * MiB)
-    assert _read(pids, "pids.max") == "10"
-    assert _read(cpu, "cpu.cfs_quota_us") == "20000"
+    assert _limits(cgroup_parent, "c1") == (str(32 * MiB), "10", "20000")
     assert pyrt("start", "c1").returncode == 0
     assert pyrt.status("c1") == "running"
 
@@ -116,13 +123,11 @@ def test_limits_pause_update_events_kill_delete(pyrt, tmp_path, cgroup_parent):
 
     p = pyrt("update", "--memory", "64m", "--pids-limit", "20", "--cpu-quota", "50000", "c1")
     assert p.returncode == 0, p.stderr
-    assert _read(mem, "memory.limit_in_bytes") == str(64 * MiB)
-    assert _read(pids, "pids.max") == "20"
-    assert _read(cpu, "cpu.cfs_quota_us") == "50000"
+    assert _limits(cgroup_parent, "c1") == (str(64 * MiB), "20", "50000")
     rfile = tmp_path / "r.json"
     rfile.write_text(json.dumps({"pids": {"limit": 30}}))
     assert pyrt("update", "-r", str(rfile), "c1").returncode == 0
-    assert _read(pids, "pids.max") == "30"
+    assert _limits(cgroup_parent, "c1")[1] == "30"
     bad = pyrt("update", "--cpuset-cpus", "7", "c1")
     assert bad.returncode == 8 and bad.stderr.strip().startswith("pyrt-runc: cpuset.cpus: 7 is outside")
 
@@ -180,7 +185,7 @@ def test_a_limit_the_host_cannot_apply_fails_create_cleanly(pyrt, tmp_path, cgro
     assert cgroup_support.existing(cgroup_parent) == []
 
 
-# Files the same config.json must leave equal under runc and pyrt-runc (this host: v1 limits).
+# Files the same config.json must leave equal under runc and pyrt-runc, per driver.
 _COMPARED = {
     "memory": ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes",
                "memory.swappiness", "memory.oom_control"],
@@ -188,7 +193,13 @@ _COMPARED = {
     "cpuset": ["cpuset.cpus", "cpuset.mems"],
     "pids": ["pids.max"],
     "devices": ["devices.list"],
+} if not V2 else {
+    # devices are an eBPF program on v2 (no file); swappiness and the OOM killer switch have no
+    # v2 file and both runtimes leave them
+    "unified": ["memory.max", "memory.swap.max", "memory.low", "cpu.weight", "cpu.max", "cpuset.cpus",
+                "cpuset.mems", "pids.max"],
 }
+_MEMORY_LIMIT = "memory.max" if V2 else "memory.limit_in_bytes"
 
 
 def test_runc_and_pyrt_runc_leave_the_same_values(pyrt, runc, tmp_path, cgroup_parent):
@@ -206,7 +217,7 @@ def test_runc_and_pyrt_runc_leave_the_same_values(pyrt, runc, tmp_path, cgroup_p
         values[name] = {f: _read(_dir(cgroup_parent, name, h), f)
                         for h, files in _COMPARED.items() for f in files}
     assert values["pyrt-c"] == values["runc-c"]
-    assert values["pyrt-c"]["memory.limit_in_bytes"] == str(48 * MiB)
+    assert values["pyrt-c"][_MEMORY_LIMIT] == str(48 * MiB)
     # the same live update through both
     for rt, name in ((runc, "runc-c"), (pyrt, "pyrt-c")):
         p = rt("update", "--memory", str(64 * MiB), "--memory-swap", str(128 * MiB), "--cpu-share", "256",

@@ -1,6 +1,13 @@
 """Edge cases of process.capabilities, linux.seccomp and hooks in config.json: runc 1.1.5 (the
-reference) and pyrt-runc run the same bundle (`run`, /bin/true) and must both accept it or both
-refuse it. Each case also states the outcome, so that two runtimes that change together fail.
+reference) and pyrt-runc run the same bundle and must both accept it or both refuse it. Each case
+also states the outcome, so that two runtimes that change together fail.
+
+A refusal must be for the same reason: both name the same field (runc's wording is mapped to the
+field path by runc_field(); pyrt-runc's one line starts with the path). An acceptance must show
+that the setting took effect the same way: the process is the static probe
+(tests/support/differential.py) and its whole report is compared (capability sets, seccomp mode,
+rlimits, mounts, and for the seccomp cases what mkdir, the syscall the rules name, returned), and
+each hook leaves a trace of its arguments, environment and the state it saw, compared line by line.
 
 The one place pyrt-runc refuses on purpose what runc only warns about is an unknown capability
 name (issue 2: "unknown capability ... names: one clear line"); test_unknown_capability_names
@@ -8,14 +15,18 @@ pins that divergence explicitly; a duplicated rlimit type (runc sets both, the r
 MUST error) is the other, in test_duplicate_rlimit. The arrays pyrt.spec.config reads itself
 (mounts, namespaces, id mappings, devices, rlimits) are compared in test_lists.
 """
+import json
 import os
+import re
 
 import pytest
 
 from tests.support.bundle import PYRT_RUNC, RUNC, base_config, make_bundle, run, write_config
+from tests.support.differential import assert_same, differential, normalise_text
 
 ACCEPT, REFUSE = True, False
 _DROP = object()  # a key left out
+HOOK = "@hook@"   # replaced by the path of a hook that leaves a trace (see _trace_hooks)
 
 
 def _outcome(runtime, root, bundle, cid):
@@ -36,21 +47,153 @@ def both(tmp_path, root, cgroup_parent, edit):
     cfg = base_config()
     cfg["linux"]["cgroupsPath"] = cgroup_parent
     edit(cfg)
+    _trace_hooks(cfg, tmp_path)
     bundle = make_bundle(tmp_path / "bundle", cfg)
     write_config(bundle, cfg)
     cid = f"cfg-{os.getpid()}-{tmp_path.name}"[:50]
     return _outcome(RUNC, root, bundle, cid + "-r"), _outcome(PYRT_RUNC, root, bundle, cid + "-p")
 
 
-def _check(tmp_path, root, cgroup_parent, edit, expected):
+# --- what a refusal names ---------------------------------------------------------------------
+# runc's wording -> the field (dotted, no indices) it is about. Go's JSON decoder names the field
+# itself ("Go struct field Hook.hooks.prestart.timeout of type int"); the rest is runc's own words.
+_RUNC_FIELDS = [
+    (r"Go struct field \w+\.([\w.]+) of type", None),
+    (r"is not a valid action for seccomp", r"linux\.seccomp\.(defaultAction|syscalls\.action)"),
+    (r"cannot be used as default action", "linux.seccomp.defaultAction"),
+    (r"is not a valid arch for seccomp", "linux.seccomp.architectures"),
+    (r"is not a valid operator for seccomp", "linux.seccomp.syscalls.args.op"),
+    (r"seccomp flags are not yet supported", "linux.seccomp.flags"),
+    (r"empty string is not a valid syscall", "linux.seccomp.syscalls.names"),
+    (r"syscalls only have up to 6 arguments", "linux.seccomp.syscalls.args.index"),
+    (r"error running hook #\d+: (exec: no command|fork/exec)", r"hooks\.\w+\.path"),
+    (r"hook ran past specified timeout", r"hooks\.\w+\.timeout"),
+    (r'error mounting \\?"\\?" to rootfs at \\?"\\?"', "mounts"),
+    (r"namespace \{.*\} does not exist|duplicated ns", "linux.namespaces.type"),
+    (r"no user mapping found", "linux.uidMappings"),
+    (r"no group mapping found", "linux.gidMappings"),
+    (r'invalid device type \\?"\\?"', "linux.devices"),            # a null or typeless entry
+    (r"invalid device type", "linux.devices.type"),
+    (r"wrong rlimit value", "process.rlimits.type"),
+]
+# Refusals where runc's words name no field at all (compared by outcome only), with what it says.
+_RUNC_NAMES_NO_FIELD = {
+    "mount-no-destination": "runc mounts it over / and fails later: 'error closing exec fds: open /proc/self/fd'",
+}
+
+
+def runc_field(stderr: str) -> str:
+    """A regular expression for the field runc's refusal is about."""
+    for pattern, field in _RUNC_FIELDS:
+        m = re.search(pattern, stderr)
+        if m:
+            return re.escape(m.group(1)) if field is None else field
+    raise AssertionError(f"runc's refusal names no field known here (extend _RUNC_FIELDS): {stderr!r}")
+
+
+def pyrt_field(stderr: str) -> str:
+    """The field path pyrt-runc's one line starts with, indices dropped."""
+    m = re.match(r"pyrt-runc: ([\w.\[\]]+): ", stderr)
+    assert m, f"pyrt-runc's refusal names no field: {stderr!r}"
+    return re.sub(r"\[\d+\]", "", m.group(1))
+
+
+def same_field(ref_stderr: str, cand_stderr: str) -> bool:
+    """Whether pyrt names runc's field or a part of it (pyrt may be more precise)."""
+    return re.fullmatch(rf"(?:{runc_field(ref_stderr)})(\..+)?", pyrt_field(cand_stderr)) is not None
+
+
+# --- what an acceptance shows -----------------------------------------------------------------
+_HOOK_SCRIPT = r"""#!/bin/sh
+# The state on stdin names the bundle: one trace file per runtime, next to its bundle.
+state=$(cat)
+bundle=$(printf '%s' "$state" | sed -n 's/.*"bundle": *"\([^"]*\)".*/\1/p')
+status=$(printf '%s' "$state" | sed -n 's/.*"status": *"\([^"]*\)".*/\1/p')
+echo "${0##*/trace-} args=[$*] A=${A-unset} status=$status" >> "$bundle.hooks"
+"""
+# Divergence on purpose: runc 1.1.5 runs poststart hooks at the end of create, with status
+# "created"; pyrt-runc runs them once `start` has executed the process, status "running", as the
+# runtime-spec says (poststart: "after the user-specified process is executed").
+_POSTSTART_RUNC = "poststart args=[] A=unset status=created"
+
+
+def _trace_hooks(cfg: dict, tmp_path) -> str:
+    """Point the hooks whose path is HOOK at a script that appends one line per call to
+    <bundle>.hooks (its arguments, $A, the status it was given)."""
+    d = tmp_path / "hooks"
+    d.mkdir(exist_ok=True)
+    hooks = cfg.get("hooks") if isinstance(cfg.get("hooks"), dict) else {}
+    for kind, entries in hooks.items():
+        for h in entries if isinstance(entries, list) else ():
+            if isinstance(h, dict) and h.get("path") == HOOK:
+                script = d / f"trace-{kind}"       # the trace names the kind after the script
+                script.write_text(_HOOK_SCRIPT)
+                script.chmod(0o755)
+                h["path"] = str(script)
+    return str(d)
+
+
+def _hook_trace(bundle: str) -> list[str]:
+    try:
+        with open(bundle.rstrip("/") + ".hooks") as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def _accepted_alike(tmp_path, root, cgroup_parent, edit, probe_args):
+    cfg = base_config()
+    edit(cfg)
+    script = _trace_hooks(cfg, tmp_path)
+    own = tmp_path / "probe-root"
+    own.mkdir()
+    ref, cand = differential(tmp_path, str(own), cgroup_parent, cfg, probe_args)
+    if "unparsable-stdout" in (ref.report or {}):
+        # the probe killed mid-report by a rule (SCMP_ACT_KILL*): the same cut, the same death
+        assert normalise_text(ref.stdout, ref.bundle) == normalise_text(cand.stdout, cand.bundle), (ref, cand)
+        assert ref.rc == cand.rc and ref.rc > 128, (ref, cand)
+        report = None
+    else:
+        report = assert_same(ref, cand)
+        assert ref.rc == 0, ref
+    hooks = (_hook_trace(ref.bundle), _hook_trace(cand.bundle))
+    # the one divergence on purpose (see _POSTSTART_RUNC): runc's poststart status, the spec's
+    ref_hooks = [line.replace("status=created", "status=running") if line == _POSTSTART_RUNC else line
+                 for line in hooks[0]]
+    assert ref_hooks == hooks[1], f"the hooks ran differently (ref, cand): {hooks}"
+    if script in json.dumps(cfg.get("hooks")):
+        assert hooks[0], "no hook left its trace"
+    return report
+
+
+def _check(tmp_path, root, cgroup_parent, edit, expected, probe_args=()):
+    if expected:
+        return _accepted_alike(tmp_path, root, cgroup_parent, edit, probe_args)
     ref, cand = both(tmp_path, root, cgroup_parent, edit)
     got = (ref.returncode == 0, cand.returncode == 0)
-    assert got == (expected, expected), (
+    assert got == (False, False), (
         f"runc rc={ref.returncode} {ref.stderr.strip()[-300:]!r}; "
         f"pyrt-runc rc={cand.returncode} {cand.stderr.strip()[-300:]!r}")
+    lines = cand.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in cand.stderr, cand.stderr
+    return ref, cand
+
+
+def _check_refusal_names_the_field(ref, cand, case):
+    if case in _RUNC_NAMES_NO_FIELD:
+        assert not any(re.search(p, ref.stderr) for p, _ in _RUNC_FIELDS), (
+            f"runc now names a field for {case}: compare it ({ref.stderr!r})")
+        return
+    assert same_field(ref.stderr, cand.stderr), (
+        f"different fields: runc {runc_field(ref.stderr)!r} ({ref.stderr.strip()[-200:]!r}), "
+        f"pyrt-runc {pyrt_field(cand.stderr)!r} ({cand.stderr.strip()!r})")
+
+
+def _case(table, case, tmp_path, root, cgroup_parent, probe_args=()):
+    edit, expected = table[case]
+    out = _check(tmp_path, root, cgroup_parent, edit, expected, probe_args)
     if not expected:
-        lines = cand.stderr.strip().splitlines()
-        assert len(lines) == 1 and "Traceback" not in cand.stderr, cand.stderr
+        _check_refusal_names_the_field(*out, case)
 
 
 # --- process.capabilities ---------------------------------------------------------------------
@@ -84,7 +227,7 @@ CAPS = {
 
 @pytest.mark.parametrize("case", CAPS)
 def test_capabilities(tmp_path, runtime_root, cgroup_parent, case):
-    _check(tmp_path, runtime_root, cgroup_parent, *CAPS[case])
+    _case(CAPS, case, tmp_path, runtime_root, cgroup_parent)
 
 
 @pytest.mark.parametrize("name", ["CAP_FLY", "cap_kill", "KILL", None])
@@ -196,7 +339,9 @@ SECCOMP = {
 
 @pytest.mark.parametrize("case", SECCOMP)
 def test_seccomp(tmp_path, runtime_root, cgroup_parent, case):
-    _check(tmp_path, runtime_root, cgroup_parent, *SECCOMP[case])
+    # mkdir is the syscall the rules name: EPERM or the errnoRet where a rule applies, EROFS
+    # (the read-only root) where none does
+    _case(SECCOMP, case, tmp_path, runtime_root, cgroup_parent, ["mkdir=/probe-dir"])
 
 
 @pytest.mark.parametrize("flag", ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
@@ -211,23 +356,26 @@ def test_seccomp_flags(tmp_path, runtime_root, cgroup_parent, flag):
 
 # --- hooks ------------------------------------------------------------------------------------
 def _hooks(value=_DROP, kind="prestart", **hook):
-    """hooks: VALUE as given, or {KIND: [one hook running /bin/true, changed by HOOK]}."""
+    """hooks: VALUE as given, or {KIND: [one tracing hook (HOOK), changed by HOOK]}."""
     def edit(cfg):
         if value is not _DROP:
             cfg["hooks"] = value
             return
-        h = {"path": "/bin/true"}
+        h = {"path": HOOK}
         h.update(hook)
         cfg["hooks"] = {kind: [{k: v for k, v in h.items() if v is not _DROP}]}
     return edit
 
+
+_SLOW = {"path": "/bin/sleep", "args": ["sleep", "1"]}
 
 HOOKS = {
     "null": (_hooks(None), ACCEPT),
     "empty-object": (_hooks({}), ACCEPT),
     "array": (_hooks([]), REFUSE),
     "plain": (_hooks(), ACCEPT),
-    "every-kind": (_hooks({k: [{"path": "/bin/true"}] for k in (
+    # startContainer runs after pivot_root: the tracing script is not in the container's rootfs
+    "every-kind": (_hooks({k: [{"path": "/bin/true" if k == "startContainer" else HOOK}] for k in (
         "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")}), ACCEPT),
     "kind-null": (_hooks({"prestart": None}), ACCEPT),
     "kind-empty": (_hooks({"prestart": []}), ACCEPT),
@@ -238,10 +386,13 @@ HOOKS = {
     "path-missing": (_hooks(path=_DROP), REFUSE),
     "path-relative": (_hooks(path="true"), REFUSE),
     "poststart-path-relative": (_hooks(kind="poststart", path="true"), REFUSE),
-    "poststart-timeout-zero": (_hooks(kind="poststart", timeout=0), REFUSE),
+    # runc times a hook out with a timer: a hook quicker than a zero timer's firing can win the
+    # race on a busy machine, so the hooks given a timeout below 1 take a second
+    "poststart-timeout-zero": (_hooks(kind="poststart", timeout=0, **_SLOW), REFUSE),
     "path-number": (_hooks(path=5), REFUSE),
-    "args": (_hooks(args=["true", "x"]), ACCEPT),
+    "args": (_hooks(args=["trace", "x", "y"]), ACCEPT),
     "args-null": (_hooks(args=None), ACCEPT),
+    "args-argv0-only": (_hooks(args=["trace"]), ACCEPT),
     "args-string": (_hooks(args="true"), REFUSE),
     "args-number-entry": (_hooks(args=["true", 1]), REFUSE),
     "env": (_hooks(env=["A=1"]), ACCEPT),
@@ -249,8 +400,8 @@ HOOKS = {
     "env-string": (_hooks(env="A=1"), REFUSE),
     "timeout": (_hooks(timeout=5), ACCEPT),
     "timeout-null": (_hooks(timeout=None), ACCEPT),
-    "timeout-zero": (_hooks(timeout=0), REFUSE),
-    "timeout-negative": (_hooks(timeout=-1), REFUSE),
+    "timeout-zero": (_hooks(timeout=0, **_SLOW), REFUSE),
+    "timeout-negative": (_hooks(timeout=-1, **_SLOW), REFUSE),
     "timeout-float": (_hooks(timeout=1.5), REFUSE),
     "timeout-string": (_hooks(timeout="5"), REFUSE),
     "timeout-bool": (_hooks(timeout=True), REFUSE),
@@ -260,10 +411,10 @@ HOOKS = {
 
 @pytest.mark.parametrize("case", HOOKS)
 def test_hooks(tmp_path, runtime_root, cgroup_parent, case):
-    _check(tmp_path, runtime_root, cgroup_parent, *HOOKS[case])
+    _case(HOOKS, case, tmp_path, runtime_root, cgroup_parent)
 
 
-@pytest.mark.parametrize("hook", [{"path": "true"}, {"path": "/bin/true", "timeout": 0}])
+@pytest.mark.parametrize("hook", [{"path": "true"}, {"timeout": 0, **_SLOW}])
 def test_broken_poststop_hook(tmp_path, runtime_root, cgroup_parent, hook):
     """Divergence on purpose: runc 1.1.5 never checks a hook; a relative path or a zero timeout
     fails when the hook runs, and a failing poststop hook is only logged, so `run` succeeds.
@@ -336,9 +487,17 @@ LISTS = {
 }
 
 
+# What the probe reads besides its report for the accepted cases of LISTS.
+LIST_PROBES = {
+    "user-ns": ["read=/proc/self/uid_map", "read=/proc/self/gid_map"],
+    "device-fifo": ["stat=/dev/f"],
+    "device-no-major-minor": ["stat=/dev/x"],
+}
+
+
 @pytest.mark.parametrize("case", LISTS)
 def test_lists(tmp_path, runtime_root, cgroup_parent, case):
-    _check(tmp_path, runtime_root, cgroup_parent, *LISTS[case])
+    _case(LISTS, case, tmp_path, runtime_root, cgroup_parent, LIST_PROBES.get(case, ()))
 
 
 def test_duplicate_rlimit(tmp_path, runtime_root, cgroup_parent):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -350,3 +351,93 @@ def test_docker_default_seccomp_profile(eng):
     own = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("CapBnd:"))
     p = eng.pyrt("run", "--rm", "--privileged", "busybox", "grep", "CapEff:", "/proc/self/status")
     assert p.stdout.split() == ["CapEff:", own]
+
+
+@pytest.mark.parametrize("step", ["engine-rootfs-made", "engine-created", "engine-mounted", "dir-made",
+                                  "cgroup-made", "pid-known", "init-released", "engine-launched"])
+def test_run_killed_at_any_step_then_rm_f_leaves_nothing(eng, step):
+    """SIGKILL the process doing `run`'s work (the monitor's worker: engine create, then the
+    runtime's create) at STEP; `ps -a` tells the truth and `rm -f` frees everything (the fixture
+    and the leak check verify: no container dir, rootfs mount, runtime state or cgroup)."""
+    env = dict(eng.env, PYRT_TEST_CRASH_AT=step)
+    p = subprocess.run([*eng_cmd(eng), "run", "-d", "--name", "victim", "busybox", "sleep", "300"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    # every directory the crash left is listed (a half-made one as dead, once its creator is
+    # provably gone: store.DEBRIS_AGE), so that rm -f can reach it
+    ids = _until(lambda: (lambda ids: ids if set(eng.container_dirs()) <= set(ids) else None)(
+        eng.ok("ps", "-a", "-q", "--no-trunc").split()), timeout=40, what="ps -a listing every container dir")
+    for cid in ids:
+        status = eng.ok("inspect", "-f", "{{.State.Status}}", cid).strip()
+        assert status in ("created", "exited", "dead"), status
+    if ids:
+        eng.ok("rm", "-f", *ids)
+    assert eng.container_dirs() == []
+    rroot = os.path.join(eng.run_root, "runtime")
+    assert not os.path.isdir(rroot) or os.listdir(rroot) == []
+    # the name is free again and the engine works
+    eng.ok("run", "--rm", "--name", "victim", "busybox", "true")
+
+
+def test_after_a_reboot_containers_are_exited_and_start_again(eng):
+    """A reboot empties the run root (/run), ends every process and mount: `ps -a` shows the
+    containers exited, never running ghosts, and `start` works again."""
+    cid = eng.ok("run", "-d", "--name", "boot", "busybox", "sh", "-c", "echo up; sleep 300").strip()
+    _until(lambda: "up" in eng.ok("logs", "boot"), what="the first start")
+    pid = int(eng.ok("inspect", "-f", "{{.State.Pid}}", "boot"))
+    for m in eng.monitor_pids():
+        os.kill(m, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    _until(lambda: not os.path.exists(f"/proc/{pid}"), what="the init's end")
+    # what the reboot takes away: the runtime's state and cgroups, the rootfs mount, the run root
+    from tests.support.bundle import PYRT_RUNC
+    subprocess.run([PYRT_RUNC, "--root", os.path.join(eng.run_root, "runtime"), "delete", "--force", cid],
+                   capture_output=True, timeout=60)
+    subprocess.run(["umount", os.path.join(eng.root, "containers", cid, "rootfs")], capture_output=True)
+    shutil.rmtree(eng.run_root)
+    st = json.loads(eng.ok("inspect", "boot"))[0]["State"]
+    assert (st["Status"], st["Running"], st["ExitCode"]) == ("exited", False, 255) and st["Error"]
+    assert eng.ok("ps", "-q") == ""
+    eng.ok("start", "boot")
+    _until(lambda: eng.ok("logs", "boot").count("up") == 2, what="the second start")
+    eng.ok("rm", "-f", "boot")
+
+
+def test_system_df_and_prune(eng):
+    eng.ok("create", "--name", "stopped", "-v", "keep:/k", "busybox", "true")
+    eng.ok("run", "-d", "--name", "live", "busybox", "sleep", "300")
+    df = eng.ok("system", "df")
+    rows = {line.split()[0]: line.split()[1:3] for line in df.splitlines()[1:]}
+    assert rows["Images"] == ["1", "1"] and rows["Containers"] == ["2", "1"] and rows["Local"][1:] == ["1"], df
+    out = eng.ok("system", "prune", "-f", "--volumes")
+    assert "Deleted container:" in out and "live" not in out
+    assert eng.ok("ps", "-a", "--format", "{{.Names}}").split() == ["live"]
+    assert eng.ok("volume", "ls", "-q") == ""
+    eng.ok("rm", "-f", "live")
+
+
+def test_a_full_disk_stops_logging_not_the_container(tmp_path, cgroup_parent, busybox_tar):
+    """The log's filesystem fills up: logging stops with the reason in inspect's State.LogError,
+    the container runs to its end, and the log file holds whole records only."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "pyrt-test-small", str(small)], check=True)
+    try:
+        e = EngineEnv(str(small / "e"), cgroup_parent, busybox_tar)
+        try:
+            p = e.pyrt("run", "--name", "chatty", "busybox", "sh", "-c",
+                       "i=0; while [ $i -lt 150000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; "
+                       "i=$((i+1)); done; echo done >&2", timeout=300)
+            assert p.returncode == 0 and p.stderr.endswith("done\n"), p.stderr[-300:]
+            st = json.loads(e.ok("inspect", "chatty"))[0]["State"]
+            assert st["ExitCode"] == 0 and "No space left" in st["LogError"], st
+            cid = e.ok("inspect", "-f", "{{.Id}}", "chatty").strip()
+            with open(os.path.join(e.root, "containers", cid, f"{cid}-json.log")) as f:
+                lines = f.readlines()
+            assert lines and all(json.loads(line)["log"].startswith("line-") for line in lines)
+            e.ok("rm", "chatty")
+        finally:
+            problems = e.teardown()
+        assert not problems, problems
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

@@ -36,20 +36,24 @@ def test_nul_in_a_config_string(rt, bundle, where):  # noqa: F811
     assert os.listdir(rt.root) == []
 
 
-@pytest.mark.parametrize("where", ["cgroupsPath", "uid"])
-def test_100mb_value_is_not_echoed(rt, bundle, tmp_path, where):  # noqa: F811
-    huge = "../" + "y" * (100 * 1024 * 1024)
+HUGE = "../" + "y" * (100 * 1024 * 1024)
+HUGE_PLACES = {   # where -> (how to put it in config.json, exit code, the reason the line must keep)
+    "cgroupsPath": (lambda c: c["linux"].update(cgroupsPath=HUGE), 3, "must not contain '..'"),
+    "uid": (lambda c: c["process"]["user"].update(uid=HUGE), 3, "expected an integer"),
+    # refused inside the init: the error crosses the parent/child channel first
+    "args": (lambda c: c["process"].update(args=["y" * (100 * 1024 * 1024)]), 7,
+             "executable file not found in $PATH"),
+}
 
-    def mutate(c):
-        if where == "uid":
-            c["process"]["user"]["uid"] = huge
-        else:
-            c["linux"]["cgroupsPath"] = huge
+
+@pytest.mark.parametrize("where", sorted(HUGE_PLACES))
+def test_100mb_value_is_not_echoed(rt, bundle, tmp_path, where):  # noqa: F811
+    mutate, code, reason = HUGE_PLACES[where]
     bundle.config(mutate=mutate)
     log = tmp_path / "log"
     p = rt("--log", str(log), "--log-format", "json", "create", "-b", bundle, "c1", timeout=120)
-    line = one_line_error(p, 3)
-    assert len(line) < 1200, len(line)
+    line = one_line_error(p, code)
+    assert len(line) < 1200 and reason in line, line[-300:]
     assert log.stat().st_size < 1500
     assert json.loads(log.read_text().splitlines()[-1])["level"] == "error"
     assert os.listdir(rt.root) == []

@@ -365,6 +365,25 @@ def test_callers_fds_never_reach_the_container(rt, tmp_path):
     assert [fd for fd in fds if fd not in (0, 1, 2)] in ([], [3]), p.stdout  # 3: ls's own directory fd
 
 
+def test_create_start_passes_only_stdio_to_the_program(rt, tmp_path):
+    """Between create and start the init holds the exec fifo (and, with poststart hooks, keeps
+    its write end open until the program is executed): none of it reaches the program."""
+    out = str(tmp_path / "out")
+    cfg = rt.config(["sh", "-c", "exec ls /proc/self/fd > /out/fds"])
+    _out_mount(cfg, out)
+    cfg["hooks"] = {"poststart": [{"path": "/bin/true"}]}
+    bundle = make_bundle(tmp_path / "bundle", cfg)
+    rt.start_detached(bundle, "fifo")
+    _wait_for(os.path.join(out, "fds"))
+    deadline = time.monotonic() + 30
+    while not open(os.path.join(out, "fds")).read().endswith("\n"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with open(os.path.join(out, "fds")) as f:
+        fds = sorted(int(x) for x in f.read().split())
+    assert fds == [0, 1, 2, 3], fds  # 3: ls's own directory fd
+
+
 # --- items 3 and 10: a /proc that is not procfs, or none -------------------------------------------
 def _set_proc(cfg: dict, entry: dict | None) -> None:
     cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/proc"]

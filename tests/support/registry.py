@@ -160,6 +160,12 @@ class TokenIssuer:
         self.requests = 0
         self.scopes: list[str] = []
         self.posts: list[dict] = []         # the forms of OAuth2 (identity token) requests
+        # Misbehaviour on request: `reply` = (status, body bytes) answers the next token requests
+        # as given (a malformed or refusing token server); `expired_for` = seconds: the tokens
+        # signed now are already that many seconds past their `exp` (the registry's clock-skew
+        # leeway decides when it starts refusing them).
+        self.reply: tuple[int, bytes] | None = None
+        self.expired_for = 0
         issuer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -168,6 +174,13 @@ class TokenIssuer:
 
             def do_GET(self):
                 issuer.requests += 1
+                if issuer.reply is not None:
+                    status, body = issuer.reply
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 user = None
                 hdr = self.headers.get("Authorization", "")
@@ -220,7 +233,7 @@ class TokenIssuer:
     def sign(self, subject: str, access: list[dict]) -> str:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
-        now = int(time.time())
+        now = int(time.time()) - (self.expired_for + 300 if self.expired_for else 0)
         header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self.cert_der).decode()]}
         claims = {"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 300, "nbf": now - 10,
                   "iat": now, "jti": secrets.token_hex(8), "access": access}
@@ -239,7 +252,9 @@ class FaultProxy:
 
     faults: list of dicts {"match": substring of the path, "kind": ..., "times": n}, consumed
     in order: kinds "500", "404", "drop" (send half the body, then close), "corrupt" (flip one
-    byte of the body), "norange" (ignore the Range header, send the whole blob), "slow"
+    byte of the body), ("status", code, {header: value}) (that status with those headers and a
+    registry-style JSON error, e.g. 403, 429 with Retry-After, 401 with another scheme), "norange"
+    (ignore the Range header, send the whole blob), "slow"
     (sleep 0.05 s per 64 kB), "stall" (half the body, then nothing until the client hangs up), "401basic" (a Basic challenge), ("redirect", host) (307 to the
     same path on HOST), ("body", content-type, bytes) answered as is, or ("trickle", seconds)
     (the body one byte every SECONDS, until the client hangs up). `log` records (method, path, Range header, status) per request.
@@ -250,6 +265,7 @@ class FaultProxy:
         self.faults: list[dict] = []
         self.log: list[tuple] = []
         self.auth_seen: list[tuple[str, bool]] = []      # (path, had an Authorization header)
+        self.times: list[tuple[str, float]] = []         # (path, time.monotonic()) of each request
         self._lock = threading.Lock()
         proxy = self
 
@@ -288,6 +304,19 @@ class FaultProxy:
         kind = self._take(h.path)
         rng = h.headers.get("Range")
         self.auth_seen.append((h.path, "Authorization" in h.headers))
+        self.times.append((h.path, time.monotonic()))
+        if isinstance(kind, tuple) and kind[0] == "status":
+            _, code, extra = kind
+            body = b'{"errors":[{"code":"INJECTED","message":"injected status"}]}'
+            h.send_response(code)
+            for k, v in extra.items():
+                h.send_header(k, v)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            self.log.append((h.command, h.path, rng, code))
+            return
         if kind == "401basic" or (isinstance(kind, tuple) and kind[0] == "redirect"):
             h.send_response(401 if kind == "401basic" else 307)
             if kind == "401basic":

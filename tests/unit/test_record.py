@@ -61,3 +61,5 @@ def test_mutable_record():
     assert m == Mutable(["x"], 1)
     with pytest.raises(TypeError):
         hash(m)
+    with pytest.raises(AttributeError, match="no field 'cuont'"):
+        m.cuont = 2  # a typo is an error, as with __slots__, not a new attribute

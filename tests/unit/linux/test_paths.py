@@ -62,3 +62,19 @@ def test_open_in_root_refuses_a_path_that_became_a_symlink(tmp_path, monkeypatch
     with pytest.raises(paths.MaliciousPathError):
         _open(root, "/vol/s/proc", create="dir")
     assert not (root / "proc").exists()
+
+
+def test_open_in_root_without_openat2_checks_where_the_fd_landed(tmp_path, monkeypatch):
+    """Kernels before 5.6: an O_NOFOLLOW open of the resolved path, accepted only where
+    /proc/self/fd shows it was resolved (runc's check)."""
+    from pyrt.linux import paths
+    monkeypatch.setattr(paths, "_openat2_missing", True)
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    os.symlink("/a", root / "abs")
+    assert _open(root, "/abs/new", create="dir") == f"{root}/a/new"
+    os.symlink(str(tmp_path), root / "a" / "s")  # swapped in: the kernel follows it on the host
+    monkeypatch.setattr(paths, "resolve_in_root", lambda r, u: f"{r}/a/s/x")  # a stale view
+    (tmp_path / "x").mkdir()
+    with pytest.raises(paths.MaliciousPathError):
+        _open(root, "/a/s/x")

@@ -89,14 +89,15 @@ def test_container_init_takes_its_numbered_steps_in_order(monkeypatch):
         "capabilities.set_no_new_privs", "lookup /bin/app", "hardening.cloexec_from 3",
         # ... then created, the wait for `start` on the exec fifo (the one we hold), startContainer hooks
         "channel.send created", *fifo_signals,
-        # the fifo's write end stays open until execve (close-on-exec): `start` sees EOF there
+        # the fifo's write end stays open until the program's execve: `start` sees EOF there
         "os.open /proc/self/fd/9 524289", "os.fstat 101", "os.fstat 9", "os.write 101 b'0'",
         *(f"{s} 0" for s in fifo_signals),
         "hooks.run_hooks startContainer", "sock.close",
-        # ... signal defaults, seccomp last (with no_new_privs), execve of the stub, which execs the program
-        "sc.default_signals", "seccomp.load", "os.execve 5",
+        # ... signal defaults, seccomp last (with no_new_privs), execve of the stub, which marks
+        # the fifo's end close-on-exec and execs the program
+        "sc.default_signals", "seccomp.load", "os.set_inheritable 101", "os.execve 5",
     ]
-    assert rec.calls[-1][2] == ["/bin/app", "/bin/app", "x"]
+    assert rec.calls[-1][2] == ["101", "/bin/app", "/bin/app", "x"]
 
 
 def test_seccomp_with_no_new_privs_is_loaded_last_before_execve(monkeypatch):
@@ -287,3 +288,23 @@ def test_stage1_names_a_namespace_it_cannot_open(monkeypatch):
     with pytest.raises(RuntimeSetupError, match="network namespace /run/netns/x: no such file"):
         init._stage1(Sock(rec), launch_for(stage1_config()))
     assert not rec.has("sc.setns") and not rec.has("os.fork")
+
+
+def test_without_a_process_the_init_only_holds_the_namespaces(monkeypatch):
+    """config.json without `process` (allowed at create): the set-up runs, `created` is sent and
+    the init blocks on the exec fifo; `start` refuses such a container, and were the fifo opened
+    anyway the init would exit, never look up or execve a program, nor run startContainer hooks."""
+    from pyrt.spec.config import Process
+    cfg = full_config()
+    del cfg["process"]
+    spec = parse(cfg, "/bundle")
+    launch = init.Launch(container_id="c", spec=spec, process=Process(args=()), fifo_fd=9,
+                         new=[n.type for n in spec.linux.namespaces if not n.path])
+    rec = record_init(monkeypatch, None)
+    rec.returns["rootfs.own_cgroups"] = {"memory": "/c"}
+    with pytest.raises(ProcessExit):
+        init.container_init(Sock(rec), launch, GO)
+    rec.in_order("rootfs.switch_root", ("channel.send", Sock(rec), "created"), ("os.open", "/proc/self/fd/9"),
+                 ("os.write",))
+    assert not rec.has("lookup") and not rec.has("os.execve")
+    assert not rec.has("hooks.run_hooks", ANY, "startContainer")

@@ -32,3 +32,20 @@ def test_state_files_and_ids(tmp_path):
         pass
     with pytest.raises(NotFoundError):
         st.read_state(str(tmp_path), "c2")
+
+
+def test_state_is_a_record_that_round_trips_and_checks_types():
+    s = st.State(id="c1", pid=7)
+    assert s.annotations == {} and s.annotations is not st.State().annotations  # a dict each
+    s.pid = 8  # create fills it in
+    d = s.to_dict()
+    assert d["pid"] == 8 and set(d) == set(st.State._fields)
+    assert st.State.from_dict(dict(d, written_by_a_newer_pyrt=1)) == s
+    for bad, words in (({"pid": "8"}, "pid: expected an integer, got a string"),
+                       ({"no_process": 1}, "no_process: expected a boolean, got an integer"),
+                       ({"pid": True}, "pid: expected an integer, got a boolean"),
+                       ([], "expected an object, got an array")):
+        with pytest.raises(ValueError, match=words):
+            st.State.from_dict(bad)
+    with pytest.raises(TypeError):
+        st.State(no_such_field=1)

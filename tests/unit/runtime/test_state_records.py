@@ -101,3 +101,24 @@ def test_quote_and_message_guard():
     assert len(line) <= MAX_MESSAGE + 50 and "\n" not in line
     assert line.startswith("process.user.uid: expected an integer") and "characters cut" in line
     assert _one_line("fine") == "fine"
+
+
+def test_shorten_keeps_head_and_reason():
+    from pyrt.errors import shorten
+    text = "exec: \"" + "x" * 1_000_000 + "\": executable file not found in $PATH"
+    out = shorten(text, 1000)
+    assert len(out) < 1100 and out.startswith("exec: \"xx") and out.endswith("not found in $PATH")
+    assert "characters cut" in out
+    assert shorten("short", 1000) == "short"
+
+
+def test_channel_cuts_an_error_to_fit_one_datagram():
+    from pyrt.runtime import channel
+    a, b = channel.pair()
+    try:
+        channel.send(a, "error", kind="RuntimeSetupError", message="m" * 10_000_000 + " the reason")
+        msg = channel.recv(b)
+        assert len(msg["message"]) <= channel.MAX_TEXT + 100 and msg["message"].endswith("the reason")
+    finally:
+        a.close()
+        b.close()
