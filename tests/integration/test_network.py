@@ -286,3 +286,25 @@ def test_first_runs_on_bridge_at_once_make_one_bridge_and_one_nat_rule(net):
             "print(len([r for r in NFTables(nfgen_family=2).get_rules() if r.get('NFTA_RULE_TABLE') == 'pyrt']))\n")
     assert net.in_ns(sys.executable, "-c", code).stdout.strip() == "1"
     assert net.leases() == {} and net.netns_files() == [] and "pyrt0" in net.links()
+
+
+@pytest.mark.parametrize("step", ["engine-created", "engine-mounted", "engine-network-connected",
+                                  "engine-launched"])
+def test_run_killed_around_the_network_steps_then_rm_f_leaves_no_veth_lease_or_netns(net, step):
+    """SIGKILL the monitor's worker (which makes the netns and veth) at STEP, then rm -f."""
+    from tests.support.bundle import PYRT
+    net.ok("network", "create", "kill9")
+    before = net.links()
+    assert net.wait_monitor_gone()          # the next command starts one with the crash setting
+    p = subprocess.run(["nsenter", f"--net={net.netns}", PYRT, "run", "-d", "--name", "victim", "--network",
+                        "kill9", "busybox", "sleep", "300"], env=dict(net.env, PYRT_TEST_CRASH_AT=step),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    if step == "engine-network-connected":
+        assert len(net.links() - before) == 1 and len(net.netns_files()) == 1   # what the crash left
+    ids = until(lambda: (lambda ids: ids if set(net.container_dirs()) <= set(ids) else None)(
+        net.ok("ps", "-a", "-q", "--no-trunc").split()), timeout=40, what="ps -a listing every container dir")
+    if ids:
+        net.ok("rm", "-f", *ids)
+    assert net.links() == before and net.leases() == {} and net.netns_files() == []
+    net.ok("network", "rm", "kill9")
