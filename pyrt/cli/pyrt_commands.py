@@ -14,7 +14,7 @@ import click
 from pyrt.cli.argtable import click_command_params
 from pyrt.cli.pyrt import DEFAULT_ROOT, PULL, pull_image
 
-_EXTRA_COMMAND_MODULES = ("pyrt.cli.pyrt_archive", "pyrt.cli.pyrt_engine")
+_EXTRA_COMMAND_MODULES = ("pyrt.cli.pyrt_archive", "pyrt.cli.pyrt_engine", "pyrt.cli.pyrt_network")
 
 
 def _store(ctx: click.Context):

@@ -77,6 +77,7 @@ def _create_options(fn):
         click.option("--platform", default=None),
         click.option("--runtime", default=""),
         click.option("--network", "--net", "network", default="none"),
+        click.option("--ip", default=""),
         click.option("-i", "--interactive", is_flag=True),
         click.option("-t", "--tty", is_flag=True),
         click.option("--rm", "auto_remove", is_flag=True),
@@ -108,7 +109,7 @@ def _options(p: dict) -> dict:
         nano_cpus=A.cpus(p["cpus"]) if p["cpus"] else 0, cpu_shares=p["cpu_shares"],
         cpuset_cpus=p["cpuset_cpus"], pids_limit=p["pids_limit"], cap_add=p["cap_add"],
         cap_drop=p["cap_drop"], privileged=p["privileged"], security_opt=p["security_opt"],
-        ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"],
+        ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"], ip=p["ip"],
         auto_remove=p["auto_remove"], log_max_size=max_size, log_max_file=max_file, runtime=runtime,
         stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"])
 

@@ -33,6 +33,7 @@ class Client:
         self.containers = Containers(self.engine)
         self.images = Images(self.engine)
         self.volumes = Volumes(self.engine)
+        self.networks = Networks(self.engine)
         self.system = System(self.engine)
 
 
@@ -318,11 +319,32 @@ class Volumes:
         return self._engine.volumes.prune()
 
 
+class Networks:
+    """Bridge networks (pyrt.network): the predefined `bridge` and user networks."""
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def create(self, name: str, subnet: str = "", gateway: str = "", labels: dict | None = None):
+        return self._engine.networks.create(name, subnet=subnet, gateway=gateway, labels=labels)
+
+    def get(self, name: str):
+        return self._engine.networks.get(name)
+
+    def list(self) -> list:
+        return self._engine.networks.list()
+
+    def remove(self, name: str) -> None:
+        self._engine.networks.remove(name)
+
+    def prune(self) -> list[str]:
+        return self._engine.prune_networks()
+
+
 def _typed(image: str, command=None, *, name: str = "", entrypoint=None, environment=(), working_dir: str = "",
            user: str = "", hostname: str = "", labels=None, tty: bool = False, stdin_open: bool = False,
            mounts=(), read_only: bool = False, mem_limit: int = 0, memswap_limit: int = 0, nano_cpus: int = 0,
            cpu_shares: int = 0, cpuset_cpus: str = "", pids_limit: int = 0, cap_add=(), cap_drop=(),
-           privileged: bool = False, security_opt=(), ulimits=(), init: bool = False, network_mode: str = "none",
+           privileged: bool = False, security_opt=(), ulimits=(), init: bool = False, network_mode: str = "none", ip: str = "",
            auto_remove: bool = False, log_max_size: int = 0, log_max_file: int = 1, runtime: str = "",
            stop_signal: str = "", stop_timeout: int | None = None, pull: str = "missing",
            platform: str | None = None, progress=None):
@@ -341,7 +363,7 @@ def _typed(image: str, command=None, *, name: str = "", entrypoint=None, environ
                       cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, pids_limit=pids_limit,
                       cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                       ulimits=[u if isinstance(u, Ulimit) else Ulimit(**u) for u in ulimits], init=init,
-                      network_mode=network_mode, auto_remove=auto_remove, log_max_size=log_max_size,
+                      network_mode=network_mode, ip=ip, auto_remove=auto_remove, log_max_size=log_max_size,
                       log_max_file=log_max_file, runtime=runtime)
     _security_opts(host, security_opt)
     return config, host, name, {"pull": pull, "platform": platform, "progress": progress}

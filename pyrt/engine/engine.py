@@ -40,6 +40,7 @@ class Engine:
         self.store = ContainerStore(self.root)
         self._images = None
         self._volumes = None
+        self._networks = None
 
     @property
     def images(self):
@@ -55,6 +56,16 @@ class Engine:
             from pyrt.engine.volumes import VolumeStore
             self._volumes = VolumeStore(self.root, self.volume_users)
         return self._volumes
+
+    @property
+    def networks(self):
+        if self._networks is None:
+            from pyrt.network.networks import NetworkStore
+            self._networks = NetworkStore(self.root, self.network_users)
+        return self._networks
+
+    def netns_path(self, cid: str) -> str:
+        return os.path.join(self.run_root, "netns", cid)
 
     def runtime_root(self, runtime: str) -> str:
         name = "runtime" if not runtime else "runtime-" + os.path.basename(runtime)
@@ -80,6 +91,44 @@ class Engine:
                 if any(m.type == "volume" and m.source == volume for m in rec.host.mounts):
                     out.append(rec.name)
         return out
+
+    def network_users(self, network: str) -> list[str]:
+        out = []
+        for cid in self.store.ids():
+            with contextlib.suppress(PyrtError, OSError, ValueError):
+                rec = self.store.read(cid)
+                if rec.host.network_mode == network:
+                    out.append(rec.name)
+        return out
+
+    def prune_networks(self) -> list[str]:
+        """What a crash left (namespaces, veths, leases of containers that are gone), then the
+        user networks no container uses."""
+        ids = set(self.store.ids())
+        d = os.path.join(self.run_root, "netns")
+        for cid in os.listdir(d) if os.path.isdir(d) else ():
+            if cid not in ids or not self._running(cid):
+                self.networks.disconnect(cid, self.netns_path(cid))
+        return self.networks.prune(lambda owner: any(i.startswith(owner) for i in ids))
+
+    def _running(self, cid: str) -> bool:
+        try:
+            return self.refresh(self.store.read(cid)).state.status in ("running", "paused")
+        except (PyrtError, OSError, ValueError):
+            return False
+
+    def _refresh_hosts(self, network: str) -> None:
+        """/etc/hosts of every container on NETWORK: its own name and its peers' (docker's
+        embedded DNS answers these names; a hosts file kept current does here)."""
+        from pyrt.engine import bundle
+        peers = []
+        for addr, owner in sorted(self.networks.leases(network).items()):
+            with contextlib.suppress(PyrtError, OSError, ValueError):
+                peers.append((addr, self.store.read(owner)))
+        for _addr, rec in peers:
+            with contextlib.suppress(OSError):
+                bundle.write_hosts(self.store.dir(rec.id), [(a, r.name, r.config.hostname or r.id[:12])
+                                                            for a, r in peers])
 
     def find_image(self, name: str, pull: str = "missing", platform: str | None = None, progress=None):
         """The image record for NAME, pulling it per the --pull policy (missing | always | never)."""
@@ -115,8 +164,12 @@ class Engine:
         if not config.stop_signal or config.stop_signal == "SIGTERM":
             config.stop_signal = image_cfg.stop_signal or config.stop_signal or "SIGTERM"
         _check_signal(config.stop_signal)
-        if host.network_mode not in ("none", "host"):
-            raise InvalidArgument(f"network mode {host.network_mode!r} is not supported yet: use none or host")
+        if _on_network(host):
+            if ":" in host.network_mode:
+                raise InvalidArgument(f"network mode {host.network_mode!r} is not supported yet")
+            self.networks.get(host.network_mode)        # an unknown network: NotFound, nothing made
+        elif host.ip:
+            raise InvalidArgument(f"--ip needs a network (it is {host.network_mode})")
         _check_mounts(host.mounts)
         cid = cid or self.store.new_id()
         cdir = self.store.dir(cid)
@@ -146,6 +199,11 @@ class Engine:
             spec = bundle.generate(rec, image_cfg, cdir, self.cgroup_parent, self.volumes.path)
             _crash_point("engine-rootfs-made")
             bundle.etc_files(rec, cdir, spec["hostname"])
+            if _on_network(host):
+                self.networks.allocate(host.network_mode, cid, host.ip)
+                for ns in spec["linux"]["namespaces"]:
+                    if ns["type"] == "network":
+                        ns["path"] = self.netns_path(cid)
             _write_json(os.path.join(cdir, "config.json"), spec)
             self.store.write(rec)
             _crash_point("engine-created")
@@ -156,6 +214,8 @@ class Engine:
                 rootfs.release(cdir)
             shutil.rmtree(cdir, ignore_errors=True)
             self.store.release_name(name, cid)
+            if _on_network(host):
+                self.networks.release(host.network_mode, cid)
             for v in made_volumes:
                 with contextlib.suppress(PyrtError, OSError):
                     self.volumes.remove(v, force=True)
@@ -171,6 +231,11 @@ class Engine:
         _crash_point("engine-mounted")
         rroot = self.runtime_root(rec.host.runtime)
         try:
+            if _on_network(rec.host):
+                self.networks.disconnect(cid, self.netns_path(cid))     # what a crashed run left
+                self.networks.connect(rec.host.network_mode, cid, self.netns_path(cid))
+                self._refresh_hosts(rec.host.network_mode)
+                _crash_point("engine-network-connected")
             if rec.host.runtime:
                 pid, master = _external_run(rec.host.runtime, rroot, cid, cdir, tty)
             else:
@@ -178,6 +243,9 @@ class Engine:
         except BaseException:
             with contextlib.suppress(PyrtError, OSError):
                 rootfs.unmount(cdir)
+            if _on_network(rec.host):
+                with contextlib.suppress(PyrtError, OSError):
+                    self.networks.disconnect(cid, self.netns_path(cid))
             raise
         _crash_point("engine-launched")
         from pyrt.linux import proc
@@ -211,6 +279,9 @@ class Engine:
         oom = self._runtime_delete(rec)
         with contextlib.suppress(PyrtError, OSError):
             rootfs.unmount(self.store.dir(cid))
+        if _on_network(rec.host):
+            with contextlib.suppress(PyrtError, OSError):
+                self.networks.disconnect(cid, self.netns_path(cid))
         with self.store.updating(cid) as rec:
             if rec.state.status != "removing":
                 rec.state.status = "exited"
@@ -411,6 +482,9 @@ class Engine:
         self._runtime_delete(rec)
         cdir = self.store.dir(cid)
         rootfs.release(cdir)
+        if _on_network(rec.host):
+            self.networks.disconnect(cid, self.netns_path(cid))
+            self.networks.release(rec.host.network_mode, cid)
         if volumes:
             for m in rec.host.mounts:
                 if m.type == "volume" and m.anonymous:
@@ -419,6 +493,9 @@ class Engine:
         if rec.name:
             self.store.release_name(rec.name, cid)
         shutil.rmtree(cdir)
+        if _on_network(rec.host):
+            with contextlib.suppress(PyrtError, OSError):
+                self._refresh_hosts(rec.host.network_mode)
 
     def pause(self, ref: str) -> None:
         rec = self.get(ref)
@@ -515,6 +592,10 @@ class Engine:
             return exec_process(rroot, rec.id, process, detach=detach)
         except StateError:
             raise NotRunning(f"container {rec.name} is not running") from None
+
+
+def _on_network(host: HostConfig) -> bool:
+    return host.network_mode not in ("none", "host")
 
 
 def _crash_point(step: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from pyrt.engine.model import ContainerRecord
+from pyrt.errors import PyrtError
 
 
 def container(engine, rec: ContainerRecord) -> dict:
@@ -51,8 +52,23 @@ def container(engine, rec: ContainerRecord) -> dict:
         "Mounts": [{"Type": m.type, "Name": m.source if m.type == "volume" else "",
                     "Source": engine.volumes.path(m.source) if m.type == "volume" else m.source,
                     "Destination": m.target, "RW": not m.read_only} for m in h.mounts],
-        "NetworkSettings": {"Networks": {h.network_mode: {}}, "Ports": {}},
+        "NetworkSettings": _network_settings(engine, rec),
     }
+
+
+def _network_settings(engine, rec: ContainerRecord) -> dict:
+    mode = rec.host.network_mode
+    if mode in ("none", "host"):
+        return {"Networks": {mode: {}}, "Ports": {}, "IPAddress": "", "Gateway": ""}
+    try:
+        net = engine.networks.get(mode)
+    except (PyrtError, OSError, ValueError):    # an unreadable network record: what the container says
+        return {"Networks": {mode: {}}, "Ports": {}, "IPAddress": "", "Gateway": ""}
+    addr = engine.networks.address_of(mode, rec.id)
+    one = {"NetworkID": net.id, "IPAddress": addr, "IPPrefixLen": net.prefixlen if addr else 0,
+           "Gateway": net.gateway if addr else ""}
+    return {"Networks": {mode: one}, "Ports": {}, "IPAddress": addr, "Gateway": one["Gateway"],
+            "SandboxKey": engine.netns_path(rec.id)}
 
 
 def matches(rec: ContainerRecord, filters: dict) -> bool:

@@ -63,7 +63,8 @@ class HostConfig:
     seccomp: str = "default"     # "default" | "unconfined" | a path to a profile
     ulimits: list[Ulimit] = field(default_factory=list)
     init: bool = False
-    network_mode: str = "none"   # "none" | "host" (bridge & co.: the network issue)
+    network_mode: str = "none"   # "none" | "host" | "bridge" | a user network's name
+    ip: str = ""                 # --ip: a fixed address on that network
     auto_remove: bool = False
     log_max_size: int = 0        # bytes; 0: no rotation
     log_max_file: int = 1

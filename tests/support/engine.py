@@ -12,6 +12,17 @@ from tests.support.bundle import PYRT, REPO
 from tests.support.pyrtcli import pyrt_env
 
 
+def until(cond, timeout: float = 30.0, what: str = "condition"):
+    """COND's first true value, polled until TIMEOUT (then AssertionError naming WHAT)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def build_busybox_tar(dest_dir: str) -> str:
     """A busybox rootfs tarball (rootfs-tools/busybox-rootfs.sh), plus a user and a group in
     /etc/passwd and /etc/group for -u lookups."""
@@ -77,12 +88,16 @@ class EngineEnv:
         d = os.path.join(self.root, "containers")
         return [x for x in os.listdir(d) if len(x) == 64] if os.path.isdir(d) else []
 
-    def teardown(self) -> list[str]:
+    def teardown_containers(self) -> list[str]:
         """Remove what is left (a failing test's containers) and say what had to be removed."""
         left = self.container_dirs()
         if left:
             self.pyrt("rm", "-f", *left)
-        problems = [f"containers left: {left}"] if left else []
+        return [f"containers left: {left}"] if left else []
+
+    def teardown(self) -> list[str]:
+        """Remove what is left (a failing test's containers) and say what had to be removed."""
+        problems = self.teardown_containers()
         if not self.wait_monitor_gone():
             for pid in self.monitor_pids():
                 os.kill(pid, 9)

@@ -1,0 +1,169 @@
+"""Bridges, veth pairs and network namespaces, through pyroute2 (netlink): never the `ip` tool.
+
+An endpoint is a veth pair: the host end (pyv + 12 characters of the owner's id) enslaved to the
+network's bridge, the other end created directly inside the owner's network namespace as eth0,
+so two containers set up at once never race for a name in the host's namespace. The namespace is
+a bind mount of nsfs on a file, as `ip netns add` makes; unmounting it (with no process left
+inside) destroys it and the veth ends in it.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+
+from pyrt.errors import NetworkError as NetworkSetupError, PyrtError
+from pyrt.linux import syscalls
+
+DEFAULT_MTU = 1500
+
+
+def host_ifname(owner: str) -> str:
+    return "pyv" + owner[:12]          # IFNAMSIZ: 15 characters at most
+
+
+def make_netns(path: str) -> None:
+    """A new network namespace pinned at PATH (a bind mount of its nsfs file), made by a child
+    process so that this one stays where it is."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # pragma: no cover - child
+        try:
+            os.close(r)
+            syscalls.unshare(syscalls.CLONE_NEWNET)
+            syscalls.mount("/proc/self/ns/net", path, None, syscalls.MS["MS_BIND"])
+            os._exit(0)
+        except BaseException as e:
+            with contextlib.suppress(BaseException):
+                os.write(w, str(e).encode()[:500])
+            os._exit(1)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        msg = f.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise NetworkSetupError(f"cannot create a network namespace at {path}: {msg or 'failed'}")
+
+
+def remove_netns(path: str) -> None:
+    """Unpin and remove the namespace file at PATH; no error when it is already gone."""
+    try:
+        syscalls.umount2(path, syscalls.MNT_DETACH)
+    except PyrtError:
+        pass
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOENT):
+            raise
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _ipr(**kw):
+    from pyroute2 import IPRoute
+    return IPRoute(**kw)
+
+
+def _index(ipr, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def default_mtu() -> int:
+    """The MTU of the interface of this namespace's default route (docker and podman do so)."""
+    import socket
+    with _ipr() as ipr:
+        for r in ipr.get_default_routes(family=socket.AF_INET):
+            oif = r.get("RTA_OIF") if hasattr(r, "get") else None
+            if oif:
+                links = ipr.get_links(oif)
+                if links:
+                    return links[0].get("IFLA_MTU") or DEFAULT_MTU
+    return DEFAULT_MTU
+
+
+def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
+    """The bridge NAME, up, with GATEWAY/PREFIXLEN; made if missing (two callers at once: both win)."""
+    from pyroute2 import NetlinkError
+    with _ipr() as ipr:
+        idx = _index(ipr, name)
+        if idx is None:
+            try:
+                ipr.link("add", ifname=name, kind="bridge")
+            except NetlinkError as e:
+                if e.code != errno.EEXIST:
+                    raise NetworkSetupError(f"cannot create bridge {name}: {e}") from None
+            idx = _index(ipr, name)
+        try:
+            ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:
+                raise NetworkSetupError(f"cannot address bridge {name}: {e}") from None
+        ipr.link("set", index=idx, state="up")
+
+
+def remove_bridge(name: str) -> None:
+    from pyroute2 import NetlinkError
+    with _ipr() as ipr:
+        idx = _index(ipr, name)
+        if idx is not None:
+            with contextlib.suppress(NetlinkError):
+                ipr.link("del", index=idx)
+
+
+def attach(owner: str, netns: str, bridge: str, address: str, prefixlen: int, gateway: str, mtu: int) -> None:
+    """A veth pair from BRIDGE into NETNS (eth0 with ADDRESS, default route via GATEWAY) and lo up.
+    On failure nothing of it is left."""
+    from pyroute2 import NetlinkError
+    host = host_ifname(owner)
+    try:
+        with _ipr() as ipr:
+            br = _index(ipr, bridge)
+            if br is None:
+                raise NetworkSetupError(f"bridge {bridge} does not exist in this network namespace")
+            nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                ipr.link("add", ifname=host, kind="veth", mtu=mtu,
+                         peer={"ifname": "eth0", "net_ns_fd": nsfd, "mtu": mtu})
+            finally:
+                os.close(nsfd)
+            idx = _index(ipr, host)
+            ipr.link("set", index=idx, master=br, state="up")
+        with _ipr(netns=netns, flags=0) as ns:
+            ns.link("set", index=_index(ns, "lo"), state="up")
+            eth = _index(ns, "eth0")
+            ns.addr("add", index=eth, address=address, prefixlen=prefixlen)
+            ns.link("set", index=eth, state="up")
+            ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+    except NetlinkError as e:
+        detach(owner)
+        raise NetworkSetupError(f"cannot connect {owner[:12]} to {bridge}: {e}") from None
+    except BaseException:
+        detach(owner)
+        raise
+
+
+def loopback_up(netns: str) -> None:
+    with _ipr(netns=netns, flags=0) as ns:
+        ns.link("set", index=_index(ns, "lo"), state="up")
+
+
+def detach(owner: str) -> None:
+    """Delete OWNER's host veth end (its peer goes with it); nothing when it is gone."""
+    from pyroute2 import NetlinkError
+    with _ipr() as ipr:
+        idx = _index(ipr, host_ifname(owner))
+        if idx is not None:
+            with contextlib.suppress(NetlinkError):
+                ipr.link("del", index=idx)
+
+
+def stray_endpoints() -> list[str]:
+    """The id prefixes of pyrt veths in this namespace (for prune after a crash)."""
+    with _ipr() as ipr:
+        names = [l.get("IFLA_IFNAME") for l in ipr.get_links()]
+    return [n[3:] for n in names if n and n.startswith("pyv")]

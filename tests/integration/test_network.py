@@ -1,0 +1,310 @@
+"""Bridge networking of `pyrt run` (pyrt.network) end to end, inside a network namespace the
+fixture makes (tests/support/network.py): user networks and names, IPAM, teardown after rm and
+after a crash, bad input. Traffic only between the test's own namespaces."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from tests.support.engine import build_busybox_tar, until
+from tests.support.network import NetEngineEnv
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory):
+    return build_busybox_tar(str(tmp_path_factory.mktemp("network-image")))
+
+
+@pytest.fixture
+def net(tmp_path, cgroup_parent, busybox_tar):
+    e = NetEngineEnv(str(tmp_path / "n"), cgroup_parent, busybox_tar)
+    yield e
+    problems = e.teardown()
+    assert not problems, problems
+
+
+def _one_error_line(p, *words):
+    assert p.returncode == 125, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_two_containers_on_a_user_network_reach_each_other_by_name(net):
+    net.ok("network", "create", "--subnet", "10.123.0.0/24", "appnet")
+    net.ok("run", "-d", "--name", "srv", "--network", "appnet", "busybox", "sh", "-c",
+           "while true; do echo hello-from-srv | nc -l -p 7000; done")
+    # the peer by name: /etc/hosts, then ICMP and TCP over the bridge
+    p = net.pyrt("run", "--rm", "--name", "cli", "--network", "appnet", "busybox", "sh", "-c",
+                 "grep -w srv /etc/hosts; ping -c1 -W5 srv >/dev/null && echo ping-ok; "
+                 "for i in $(seq 50); do nc -w 2 srv 7000 && break; sleep 0.1; done")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0].split()[:2] == ["10.123.0.2", "srv"]
+    assert "ping-ok" in p.stdout and "hello-from-srv" in p.stdout
+    doc = net.inspect_net("appnet")
+    assert doc["IPAM"]["Config"] == [{"Subnet": "10.123.0.0/24", "Gateway": "10.123.0.1"}]
+    assert [c["Name"] for c in doc["Containers"].values()] == ["srv"]
+    # /etc/hosts follows peers that come and go
+    net.ok("run", "-d", "--name", "late", "--network", "appnet", "busybox", "sleep", "300")
+    assert "late" in net.ok("exec", "srv", "cat", "/etc/hosts")
+    net.ok("rm", "-f", "late")
+    assert "late" not in net.ok("exec", "srv", "cat", "/etc/hosts")
+    net.ok("rm", "-f", "srv")
+    net.ok("network", "rm", "appnet")
+    assert net.leases() == {} and net.netns_files() == []
+
+
+def test_network_none_has_only_lo_and_bridge_has_eth0_with_default_route(net):
+    out = net.ok("run", "--rm", "busybox", "sh", "-c", "ls /sys/class/net")
+    assert out.split() == ["lo"]
+    out = net.ok("run", "--rm", "--network", "bridge", "busybox", "sh", "-c",
+                 "ls /sys/class/net; ip -4 -o addr show eth0; ip route; cat /sys/class/net/eth0/mtu")
+    lines = out.splitlines()
+    assert lines[:2] == ["eth0", "lo"]
+    assert "inet 10.88.0.2/16" in lines[2]
+    assert lines[3].startswith("default via 10.88.0.1 dev eth0")
+    # the fixture's namespace has no default route: the MTU falls back to 1500
+    assert lines[-1] == "1500"
+    assert "pyrt0" in net.links() and net.leases() == {}
+
+
+def test_the_mtu_is_that_of_the_default_routes_interface(net):
+    # an uplink of the fixture's own: a veth pair inside its namespace (no dummy module here)
+    for cmd in (["ip", "link", "add", "up0", "mtu", "1400", "type", "veth", "peer", "name", "up1", "mtu", "1400"],
+                ["ip", "link", "set", "up1", "up"], ["ip", "link", "set", "up0", "up"],
+                ["ip", "route", "add", "default", "dev", "up0"]):
+        p = net.in_ns(*cmd)
+        assert p.returncode == 0, p.stderr
+    try:
+        out = net.ok("run", "--rm", "--network", "bridge", "busybox", "cat", "/sys/class/net/eth0/mtu")
+        assert out.strip() == "1400"
+    finally:
+        net.in_ns("ip", "link", "del", "up0")
+
+
+def test_parallel_runs_get_distinct_addresses_and_rm_restores_links_and_leases(net):
+    net.ok("network", "create", "par")
+    before = net.links()
+    procs = [net.popen("run", "-d", "--name", f"c{i}", "--network", "par", "busybox", "sleep", "300",
+                       stdout=-1, stderr=-1) for i in range(10)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    members = net.inspect_net("par")["Containers"]
+    addrs = {m["IPv4Address"] for m in members.values()}
+    assert len(members) == 10 and len(addrs) == 10, members
+    # each container has the address the lease says
+    for cid, m in list(members.items())[:2]:
+        got = net.ok("exec", cid, "ip", "-4", "-o", "addr", "show", "eth0")
+        assert m["IPv4Address"] in got
+    assert len(net.links() - before) == 10          # one host veth each
+    net.ok("rm", "-f", *[f"c{i}" for i in range(10)])
+    assert net.links() == before
+    assert net.leases() == {} and net.netns_files() == []
+    net.ok("network", "rm", "par")
+
+
+def test_fixed_ip_and_an_exhausted_subnet(net):
+    net.ok("network", "create", "--subnet", "10.124.0.0/29", "small")     # .2 - .6 for containers
+    net.ok("run", "-d", "--name", "fixed", "--network", "small", "--ip", "10.124.0.6", "busybox", "sleep", "300")
+    assert "10.124.0.6/29" in net.ok("exec", "fixed", "ip", "-4", "-o", "addr", "show", "eth0")
+    _one_error_line(net.pyrt("run", "--rm", "--network", "small", "--ip", "10.124.0.6", "busybox", "true"),
+                    "10.124.0.6", "in use")
+    for i in range(4):
+        net.ok("create", "--name", f"s{i}", "--network", "small", "busybox", "true")
+    _one_error_line(net.pyrt("run", "--rm", "--network", "small", "busybox", "true"), "no free address")
+    net.ok("rm", "-f", "fixed", "s0", "s1", "s2", "s3")
+    assert net.leases() == {}
+    net.ok("network", "rm", "small")
+
+
+def test_bad_input_is_one_line_125_and_nothing_half_built(net):
+    net.ok("network", "create", "--subnet", "10.125.0.0/16", "taken")
+    links, dirs = net.links(), sorted(os.listdir(os.path.join(net.root, "networks")))
+    _one_error_line(net.pyrt("network", "create", "--subnet", "10.125.7.0/24", "x"), "overlaps")
+    _one_error_line(net.pyrt("network", "create", "--subnet", "10.88.1.0/24", "x"), "overlaps")
+    _one_error_line(net.pyrt("network", "create", "--subnet", "10.300.0.0/24", "x"), "invalid subnet")
+    _one_error_line(net.pyrt("network", "create", "--subnet", "10.126.0.1/24", "x"), "invalid subnet")
+    _one_error_line(net.pyrt("network", "create", "--subnet", "10.126.0.0/24", "--gateway", "10.127.0.1", "x"),
+                    "gateway")
+    _one_error_line(net.pyrt("network", "create", "taken"), "already exists")
+    _one_error_line(net.pyrt("network", "create", "bad/name"), "invalid network name")
+    _one_error_line(net.pyrt("run", "--rm", "--network", "nosuchnet", "busybox", "true"), "nosuchnet", "not found")
+    _one_error_line(net.pyrt("network", "inspect", "nosuchnet"), "not found")
+    _one_error_line(net.pyrt("run", "--rm", "--ip", "10.0.0.5", "busybox", "true"), "--ip")
+    net.ok("create", "--name", "user", "--network", "taken", "busybox", "true")
+    p = net.pyrt("network", "rm", "taken")
+    assert p.returncode == 1 and "in use" in p.stderr and "user" in p.stderr   # docker's rm of many: 1
+    _one_error_line(net.pyrt("network", "create", "none"), "reserved")
+    p = net.pyrt("network", "rm", "bridge")
+    assert p.returncode == 1 and "pre-defined" in p.stderr
+    assert net.links() == links and sorted(os.listdir(os.path.join(net.root, "networks"))) == dirs
+    assert net.container_dirs() != [] and len(net.container_dirs()) == 1
+    net.ok("rm", "user")
+    net.ok("network", "rm", "taken")
+    assert net.links() == links - {n for n in links if n.startswith("pyrt-")}
+
+
+def _pid_of(net, name):
+    return json.loads(net.ok("inspect", name))[0]["State"]["Pid"]
+
+
+def test_kill_9_of_the_cli_after_veth_creation_then_rm_f_leaves_nothing(net):
+    net.ok("network", "create", "crash")
+    before = net.links()
+    cli = net.popen("run", "--name", "k", "--network", "crash", "busybox", "sleep", "300",
+                    stdout=-1, stderr=-1)
+    until(lambda: len(net.links() - before) == 1, what="the container's veth")
+    cli.send_signal(signal.SIGKILL)
+    cli.wait()
+    net.ok("rm", "-f", "k")
+    assert net.links() == before and net.leases() == {} and net.netns_files() == []
+    net.ok("network", "rm", "crash")
+
+
+def test_a_crashed_monitor_is_cleaned_by_network_prune_and_rm_f(net):
+    net.ok("network", "create", "crash2")
+    before = net.links()
+    net.ok("run", "-d", "--name", "m1", "--network", "crash2", "busybox", "sleep", "300")
+    net.ok("run", "-d", "--name", "m2", "--network", "crash2", "busybox", "sleep", "300")
+    # the monitor and the containers die at once: nobody runs the exit clean-up
+    for pid in net.monitor_pids():
+        os.kill(pid, signal.SIGKILL)
+    m1, m2 = _pid_of(net, "m1"), _pid_of(net, "m2")
+    os.kill(m1, signal.SIGKILL)
+    os.kill(m2, signal.SIGKILL)
+    until(lambda: not os.path.exists(f"/proc/{m1}") and not os.path.exists(f"/proc/{m2}"), what="the inits")
+    assert len(net.links() - before) == 2 and len(net.netns_files()) == 2
+    # prune: the namespaces and veths of containers that no longer run; their leases stay theirs
+    assert net.ok("network", "prune").split() == []
+    assert net.links() == before and net.netns_files() == []
+    assert len(net.leases()["crash2"]) == 2
+    # a lease whose container record was never written (the worker killed between the two;
+    # made here through the API, as that kill cannot be timed): prune releases it
+    net.client().engine.networks.allocate("crash2", "f" * 64)
+    assert len(net.leases()["crash2"]) == 3
+    net.ok("network", "prune")           # crash2 is still used by m1 and m2: kept
+    assert len(net.leases()["crash2"]) == 2 and "f" * 64 not in net.leases()["crash2"].values()
+    net.ok("rm", "-f", "m1", "m2")
+    assert net.leases() == {}
+    assert net.ok("network", "prune").split() == ["crash2"]
+    assert net.links() == before - {n for n in before if n.startswith("pyrt-")}
+
+
+def test_egress_to_a_peer_namespace_goes_through_nat_in_pyrts_own_table(net, tmp_path):
+    from tests.support.network import nft_chains, peer_namespace, remove_netns
+    peer = str(tmp_path / "peerns")
+    peer_namespace(net, peer)
+    try:
+        assert nft_chains(net) == []
+        net.ok("network", "create", "--subnet", "10.126.0.0/24", "out")
+        bridge = net.inspect_net("out")["Options"]["com.docker.network.bridge.name"]
+        assert nft_chains(net) == [f"masq-{bridge}"]
+        srv = subprocess.Popen(["nsenter", f"--net={peer}", "busybox", "nc", "-l", "-p", "9001"],
+                               stdout=subprocess.PIPE, text=True)
+        try:
+            p = net.pyrt("run", "--rm", "--network", "out", "busybox", "sh", "-c",
+                         "ping -c1 -W5 192.0.2.2 >/dev/null && echo ping-ok; "
+                         "for i in $(seq 50); do echo through-nat | nc -w 3 192.0.2.2 9001 && break; sleep 0.1; done")
+            assert p.returncode == 0 and "ping-ok" in p.stdout, (p.stdout, p.stderr)
+            out, _ = srv.communicate(timeout=30)
+            assert out == "through-nat\n"
+        finally:
+            if srv.poll() is None:
+                srv.kill()
+                srv.wait()
+        net.ok("run", "--rm", "--network", "bridge", "busybox", "ping", "-c1", "-W5", "192.0.2.2")
+        assert sorted(nft_chains(net)) == sorted([f"masq-{bridge}", "masq-pyrt0"])
+        net.ok("network", "rm", "out")
+        assert nft_chains(net) == ["masq-pyrt0"]     # the predefined network's stays, as its bridge
+    finally:
+        net.in_ns("ip", "link", "del", "up0")
+        remove_netns(peer)
+
+
+def test_two_creates_of_one_name_at_once_one_wins(net):
+    procs = [net.popen("network", "create", "same", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    results = sorted((p.wait(timeout=120), p.stderr.read()) for p in procs)
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert [r[0] for r in results] == [0, 125], results
+    assert "already exists" in results[1][1] and len(results[1][1].strip().splitlines()) == 1
+    assert len([n for n in net.links() if n.startswith("pyrt-")]) == 1
+    net.ok("network", "rm", "same")
+
+
+def test_networks_are_api_objects_and_inspect_shows_the_address(net):
+    import sys
+    code = (
+        "import pyrt\n"
+        f"c = pyrt.Client(root={net.root!r}, run_root={net.run_root!r}, cgroup_parent={net.cgroup_parent!r})\n"
+        "n = c.networks.create('apinet', subnet='10.127.0.0/24')\n"
+        "print(n.name, n.subnet, n.gateway, sorted(x.name for x in c.networks.list()))\n"
+        "try:\n"
+        "    c.networks.get('nope')\n"
+        "except pyrt.NotFound as e:\n"
+        "    print('notfound', e.message)\n"
+        "ctr = c.containers.run('busybox', ['sleep', '300'], detach=True, name='api1', network_mode='apinet',\n"
+        "                       ip='10.127.0.9')\n"
+        "ns = ctr.attrs['NetworkSettings']\n"
+        "print(ns['IPAddress'], ns['Gateway'], ns['Networks']['apinet']['IPPrefixLen'])\n"
+        "try:\n"
+        "    c.networks.remove('apinet')\n"
+        "except pyrt.Conflict as e:\n"
+        "    print('conflict', e.message)\n"
+        "ctr.remove(force=True)\n"
+        "c.networks.remove('apinet')\n"
+        "print(sorted(x.name for x in c.networks.list()))\n")
+    p = net.in_ns(sys.executable, "-c", code, env=net.env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        "apinet 10.127.0.0/24 10.127.0.1 ['apinet', 'bridge']",
+        "notfound network nope not found",
+        "10.127.0.9 10.127.0.1 24",
+        "conflict network apinet is in use by container(s) api1",
+        "['bridge']",
+    ]
+
+
+def test_first_runs_on_bridge_at_once_make_one_bridge_and_one_nat_rule(net):
+    import sys
+    procs = [net.popen("run", "--rm", "--network", "bridge", "busybox", "true", stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE) for _ in range(4)]
+    for p in procs:
+        _out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    from tests.support.network import nft_chains
+    assert nft_chains(net) == ["masq-pyrt0"]
+    code = ("from pyroute2.nftables.main import NFTables\n"
+            "print(len([r for r in NFTables(nfgen_family=2).get_rules() if r.get('NFTA_RULE_TABLE') == 'pyrt']))\n")
+    assert net.in_ns(sys.executable, "-c", code).stdout.strip() == "1"
+    assert net.leases() == {} and net.netns_files() == [] and "pyrt0" in net.links()
+
+
+@pytest.mark.parametrize("step", ["engine-created", "engine-mounted", "engine-network-connected",
+                                  "engine-launched"])
+def test_run_killed_around_the_network_steps_then_rm_f_leaves_no_veth_lease_or_netns(net, step):
+    """SIGKILL the monitor's worker (which makes the netns and veth) at STEP, then rm -f."""
+    from tests.support.bundle import PYRT
+    net.ok("network", "create", "kill9")
+    before = net.links()
+    assert net.wait_monitor_gone()          # the next command starts one with the crash setting
+    p = subprocess.run(["nsenter", f"--net={net.netns}", PYRT, "run", "-d", "--name", "victim", "--network",
+                        "kill9", "busybox", "sleep", "300"], env=dict(net.env, PYRT_TEST_CRASH_AT=step),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    if step == "engine-network-connected":
+        assert len(net.links() - before) == 1 and len(net.netns_files()) == 1   # what the crash left
+    ids = until(lambda: (lambda ids: ids if set(net.container_dirs()) <= set(ids) else None)(
+        net.ok("ps", "-a", "-q", "--no-trunc").split()), timeout=40, what="ps -a listing every container dir")
+    if ids:
+        net.ok("rm", "-f", *ids)
+    assert net.links() == before and net.leases() == {} and net.netns_files() == []
+    net.ok("network", "rm", "kill9")
