@@ -34,9 +34,9 @@ class Engine:
         self.root = os.path.abspath(root)
         self.run_root = os.path.abspath(run_root)
         self.cgroup_parent = cgroup_parent
+        from pyrt.privdir import ensure_private_dir
         for d in (self.root, self.run_root):
-            os.makedirs(d, mode=0o700, exist_ok=True)
-            os.chmod(d, 0o700)   # images, rootfs and logs are not other users' business
+            ensure_private_dir(d)   # ours and 0700: images, rootfs and logs are not other users' business
         self.store = ContainerStore(self.root)
         self._images = None
         self._volumes = None
