@@ -114,3 +114,35 @@ class NetworkError(PyrtError):
 class HookError(PyrtError):
     """An OCI hook failed or timed out."""
     exit_code = 13
+
+
+# -- the engine's documented kinds (pyrt.engine.errors re-exports them) ------------------------
+class EngineError(PyrtError):
+    """Anything the engine could not do that is not one of the kinds below."""
+    exit_code = 125
+
+
+class NotFound(NotFoundError):
+    """No such container, image, volume or network."""
+
+
+class Conflict(ExistsError):
+    """The name is in use, or the object is in a state that forbids the call (running, in use)."""
+
+
+class NotRunning(StateError):
+    """The call needs a running container."""
+
+
+class InvalidArgument(UsageError):
+    """A value the caller passed cannot be used (a bad name, mount, size or option)."""
+
+
+class CommandNotFound(EngineError):
+    """The container's command does not exist in its image (docker run exits 127)."""
+    exit_code = 127
+
+
+class CommandNotRunnable(EngineError):
+    """The container's command exists but cannot be executed (docker run exits 126)."""
+    exit_code = 126

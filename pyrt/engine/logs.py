@@ -13,12 +13,9 @@ import json
 import os
 import time
 
+from pyrt.clock import now_rfc3339  # noqa: F401 (the engine's modules take it from here)
+
 MAX_LINE = 16 * 1024
-
-
-def now_rfc3339() -> str:
-    ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
 
 
 def path_of(cdir: str, cid: str) -> str:

@@ -8,7 +8,7 @@ import fcntl
 import ipaddress
 import os
 
-from pyrt.engine.errors import Conflict, InvalidArgument
+from pyrt.errors import Conflict, InvalidArgument
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import secrets
 import shutil
 from dataclasses import dataclass, field
 
-from pyrt.engine.errors import Conflict, InvalidArgument, NotFound
+from pyrt.errors import Conflict, InvalidArgument, NotFound
 from pyrt.network import ipam, nat
 
 DEFAULT_NAME = "bridge"
@@ -101,7 +101,7 @@ class NetworkStore:
         net = self._read(DEFAULT_NAME)
         if net is not None:
             return net
-        from pyrt.engine.logs import now_rfc3339
+        from pyrt.clock import now_rfc3339
         with ipam.locked(self.root):
             net = self._read(DEFAULT_NAME)
             if net is None:
@@ -125,7 +125,7 @@ class NetworkStore:
         want = parse_subnet(subnet) if subnet else None
         if gateway and not want:
             raise InvalidArgument("--gateway needs --subnet")
-        from pyrt.engine.logs import now_rfc3339
+        from pyrt.clock import now_rfc3339
         from pyrt.network import links
         self._default()        # recorded before the lock: it takes the same lock when missing
         with ipam.locked(self.root):
