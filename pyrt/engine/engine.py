@@ -74,32 +74,24 @@ class Engine:
         return d
 
     # -- images ---------------------------------------------------------------------------------
-    def image_users(self, image_id: str) -> list[str]:
+    def _names_where(self, uses) -> list[str]:
+        """Names of the containers whose record USES(rec) says yes (an unreadable one counts as no)."""
         out = []
         for cid in self.store.ids():
             with contextlib.suppress(PyrtError, OSError, ValueError):
                 rec = self.store.read(cid)
-                if rec.config.image_id == image_id:
+                if uses(rec):
                     out.append(rec.name)
         return out
+
+    def image_users(self, image_id: str) -> list[str]:
+        return self._names_where(lambda rec: rec.config.image_id == image_id)
 
     def volume_users(self, volume: str) -> list[str]:
-        out = []
-        for cid in self.store.ids():
-            with contextlib.suppress(PyrtError, OSError, ValueError):
-                rec = self.store.read(cid)
-                if any(m.type == "volume" and m.source == volume for m in rec.host.mounts):
-                    out.append(rec.name)
-        return out
+        return self._names_where(lambda rec: any(m.type == "volume" and m.source == volume for m in rec.host.mounts))
 
     def network_users(self, network: str) -> list[str]:
-        out = []
-        for cid in self.store.ids():
-            with contextlib.suppress(PyrtError, OSError, ValueError):
-                rec = self.store.read(cid)
-                if rec.host.network_mode == network:
-                    out.append(rec.name)
-        return out
+        return self._names_where(lambda rec: rec.host.network_mode == network)
 
     def prune_networks(self) -> list[str]:
         """What a crash left (namespaces, veths, leases of containers that are gone), then the
