@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rewrite pip's console script for pyrt-runc as one that starts Python without `site`.
+"""Rewrite pip's console scripts for pyrt-runc and pyrt as ones that starts Python without `site`.
 
     .venv/bin/python rootfs-tools/fast-launcher.py [BIN_DIR]     (default: the venv's bin/)
 
@@ -16,7 +16,8 @@ import sys
 import sysconfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = {"pyrt-runc": "pyrt.cli.pyrt_runc"}
+# `pyrt` too: its `run` is a short client of the monitor, and site costs it as much as pyrt-runc.
+SCRIPTS = {"pyrt-runc": "pyrt.cli.pyrt_runc", "pyrt": "pyrt.cli.pyrt"}
 
 
 def launcher(python: str, paths: list[str], module: str) -> str:

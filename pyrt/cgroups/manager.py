@@ -132,10 +132,17 @@ class Manager:
         """Create the cgroup in every hierarchy (a new cpuset gets its parent's cpus and mems)."""
         for d, root in self._dirs():
             made = self._mkdirs(d, root)
-            if d == self.v1.get("cpuset"):
+            if d == self.v1.get("cpuset") and d != root:
                 from pyrt.cgroups import v1
-                for level in made:
-                    v1.copy_cpuset_from_parent(level, os.path.dirname(level))
+                # every level, top down, not only those made here: a parent another pyrt made a
+                # moment ago (parallel `pyrt run -d` under one --cgroup-parent) may not have its
+                # cpus and mems yet, and a child copied from it would refuse tasks (ENOSPC).
+                # Levels that have them (all above our own cgroup) are only read.
+                cur = root
+                for part in os.path.relpath(d, root).split(os.sep):
+                    cur = os.path.join(cur, part)
+                    v1.copy_cpuset_from_parent(cur, os.path.dirname(cur))
+                del made
 
     def v1_dirs(self) -> list[str]:
         """The created cgroup's directory in each v1 hierarchy, once each."""

@@ -8,7 +8,7 @@ Importing this module costs nothing beyond pyrt.errors.
 Two reading modes. The default follows runc (Go's flag package): `--flag=true|false` for
 booleans, any next word as a value, "-" and "" as ordinary words. strict=True reads only
 what click would read identically and refuses the rest (so a caller can hand it to click):
-no value on a flag, no value that looks like a flag, no empty word, no `--`.
+no value on a flag, no value that looks like a flag, no empty word, no `--`, no `-x=value`.
 """
 from __future__ import annotations
 
@@ -86,6 +86,8 @@ def parse(opts: list[Opt], argv: list[str], where: str, stop_at_positional: bool
                 raise _usage(where, f"{name} takes no value")
             values[opt.dest] = inline.lower() in ("1", "true", "yes") if eq else True
             continue
+        if strict and eq and not name.startswith("--"):
+            raise _usage(where, f"{name}= is left to the full parser")  # click reads `-e=X` as the value "=X"
         if not eq:
             if opt.kind == "bool":
                 raise _usage(where, f"{name} wants {name}=true or {name}=false")

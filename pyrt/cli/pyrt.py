@@ -4,7 +4,7 @@ The verbs are click commands in pyrt.cli.pyrt_commands. Importing click costs ~1
 ~130 ms small pull, so the plainest spellings of `pyrt [--root DIR] pull [-q] [--tls-verify=true|
 false] [--platform P] [--authfile F] REF` are read here without it, by pyrt.cli.argtable over the
 PULL table (from which pyrt_commands also builds pull's click options); anything else (help,
-other spellings, errors) goes to click.
+other spellings, errors) goes to click. `pyrt run` has the same kind of fast path (pyrt.cli.engine_run).
 """
 from __future__ import annotations
 
@@ -65,12 +65,24 @@ def _plain_pull(argv: list[str]) -> dict | None:
         return None
 
 
+def _plain_run(argv: list[str]):
+    """run_container's arguments if ARGV is a `run` spelled plainly (pyrt.cli.engine_run); else None."""
+    if "run" not in argv:
+        return None
+    from pyrt.cli.engine_run import plain_run
+    return plain_run(argv)
+
+
 def main(argv=None) -> None:
     args_in = sys.argv[1:] if argv is None else list(argv)
     try:
         plain = _plain_pull(args_in)
+        fast_run = None if plain is not None else _plain_run(args_in)
         if plain is not None:
             pull_image(**plain)
+        elif fast_run is not None:
+            from pyrt.cli.engine_run import run_container
+            run_container(*fast_run)
         else:
             from pyrt.cli.pyrt_commands import cli
             cli.main(args=args_in, prog_name="pyrt", standalone_mode=False)

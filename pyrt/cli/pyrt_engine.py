@@ -6,41 +6,24 @@ Exit codes as docker's: a container's own status for run / start -a / wait; 125 
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
-import signal
 import sys
 import time
 
 import click
 
 from pyrt.cli import engine_args as A
+# run's work and what the verbs share with it live in engine_run, which `pyrt run` reaches without click
+from pyrt.cli.engine_run import DockerExit, client_for, docker_errors, run_container
+from pyrt.cli.engine_run import exit_now as _exit, options as _options, progress as _progress
+from pyrt.cli.engine_run import stream as _stream
 from pyrt.errors import PyrtError
 
 
-class DockerExit(PyrtError):
-    """A PyrtError re-raised with docker's exit code for pyrt's own failures (125)."""
-    exit_code = 125
-
-
-def docker_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except PyrtError as e:
-            if e.exit_code in (125, 126, 127):
-                raise
-            raise DockerExit(e.message, e.hint) from e
-    return wrapper
-
-
 def _client(ctx):
-    from pyrt.engine.client import Client
-    o = ctx.find_root().obj
-    return Client(root=o["root"], run_root=o.get("run_root"), cgroup_parent=o.get("cgroup_parent"))
+    return client_for(ctx.find_root().obj)
 
 
 # -- run / create ------------------------------------------------------------------------------
@@ -90,35 +73,6 @@ def _create_options(fn):
     return fn
 
 
-def _options(p: dict) -> dict:
-    """create()/run() keyword arguments from the parsed flags."""
-    mounts = [A.volume(v) for v in p["volumes"]] + [A.mount(m) for m in p["mounts"]] + [A.tmpfs(t) for t in p["tmpfs"]]
-    max_size, max_file = A.log_opts(p["log_opts"])
-    runtime = p["runtime"]
-    if runtime and "/" not in runtime:
-        import shutil
-        runtime = shutil.which(runtime) or runtime
-    entry = None if p["entrypoint"] is None else ([p["entrypoint"]] if p["entrypoint"] else [])
-    return dict(
-        name=p["name"], entrypoint=entry,
-        environment=A.env_files(p["env_file"]) + list(p["env"]), working_dir=p["workdir"], user=p["user"],
-        hostname=p["hostname"], labels=A.labels(p["labels"]), tty=p["tty"], stdin_open=p["interactive"],
-        mounts=mounts, read_only=p["read_only"],
-        mem_limit=A.size(p["memory"], "--memory") if p["memory"] else 0,
-        memswap_limit=A.memory_swap(p["memory_swap"]) if p["memory_swap"] else 0,
-        nano_cpus=A.cpus(p["cpus"]) if p["cpus"] else 0, cpu_shares=p["cpu_shares"],
-        cpuset_cpus=p["cpuset_cpus"], pids_limit=p["pids_limit"], cap_add=p["cap_add"],
-        cap_drop=p["cap_drop"], privileged=p["privileged"], security_opt=p["security_opt"],
-        ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"], ip=p["ip"],
-        auto_remove=p["auto_remove"], log_max_size=max_size, log_max_file=max_file, runtime=runtime,
-        stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"])
-
-
-def _progress(p: dict):
-    from pyrt.image import progress
-    return progress.for_stream(p["quiet"])
-
-
 def _create(ctx, p: dict):
     return _client(ctx).containers.create(p["image"], list(p["command"]), progress=_progress(p), **_options(p))
 
@@ -130,25 +84,7 @@ def _create(ctx, p: dict):
 @docker_errors
 def run(ctx, detach, **p):
     """Create and start a container from IMAGE, running COMMAND."""
-    client = _client(ctx)
-    cid, att = client.containers.run_attached(p["image"], list(p["command"]), attach=not detach,
-                                              stdin=p["interactive"], progress=_LazyProgress(p), **_options(p))
-    if detach:
-        click.echo(cid)
-        return
-    _exit(_stream(client.engine, cid, att, p["interactive"], p["tty"]))
-
-
-class _LazyProgress:
-    """The pull progress display, built only if a pull happens (its imports cost every run)."""
-
-    def __init__(self, p: dict):
-        self.p, self.real = p, None
-
-    def __getattr__(self, name):
-        if self.real is None:
-            self.real = _progress(self.p)
-        return getattr(self.real, name)
+    run_container(ctx.find_root().obj, detach, p)
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -158,71 +94,6 @@ class _LazyProgress:
 def create(ctx, **p):
     """Create a container from IMAGE (start it with `pyrt start`)."""
     click.echo(_create(ctx, p).id)
-
-
-def _exit(code: int) -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    sys.exit(code)
-
-
-def _stream(eng, cid: str, att, interactive: bool, tty: bool) -> int:
-    """Relay an attached container: its output to ours, our stdin to it, signals (or, with a
-    terminal, the window size) to it; its exit code, or 125 when the monitor vanished."""
-    import threading
-    restore = None
-    if tty and os.isatty(0):
-        import termios
-        import tty as tty_mod
-        restore = termios.tcgetattr(0)
-        tty_mod.setraw(0)
-
-        def winch(*_):
-            try:
-                size = os.get_terminal_size(0)
-                att.resize(size.lines, size.columns)
-            except OSError:
-                pass
-        signal.signal(signal.SIGWINCH, winch)
-        winch()
-    elif not tty:
-        def forward(signum, _frame):
-            try:
-                eng.kill(cid, signum)
-            except PyrtError:
-                pass
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-            signal.signal(s, forward)
-    if interactive:
-        def pump():
-            try:
-                while True:
-                    data = os.read(0, 65536)
-                    if not data:
-                        break
-                    att.send_stdin(data)
-                att.close_stdin()
-            except OSError:
-                pass
-        threading.Thread(target=pump, daemon=True).start()
-    out, err = sys.stdout.buffer, sys.stderr.buffer
-    code = 125
-    try:
-        for kind, data in att.frames():
-            if kind == "stdout":
-                out.write(data)
-                out.flush()
-            elif kind == "stderr":
-                err.write(data)
-                err.flush()
-            else:
-                code = 125 if data is None else data
-    finally:
-        if restore is not None:
-            import termios
-            termios.tcsetattr(0, termios.TCSADRAIN, restore)
-        att.close()
-    return code
 
 
 # -- lifecycle verbs ---------------------------------------------------------------------------------

@@ -126,11 +126,12 @@ def h_exec(g, container_id, command, process_json, tty, cwd, env, user, addition
            detach, pid_file, console_socket, preserve_fds):
     from pyrt.runtime.create import exec_process
     from pyrt.runtime.ops import exec_process_spec
-    process = exec_process_spec(g.root, container_id, process_json=process_json, args=list(command), tty=tty,
-                                cwd=cwd, env=list(env), user=user, additional_gids=list(additional_gids),
-                                caps=list(cap), no_new_privs=no_new_privs)
+    process, spec = exec_process_spec(g.root, container_id, process_json=process_json, args=list(command),
+                                      tty=tty, cwd=cwd, env=list(env), user=user,
+                                      additional_gids=list(additional_gids), caps=list(cap),
+                                      no_new_privs=no_new_privs)
     return exec_process(g.root, container_id, process, detach=detach, pid_file=pid_file,
-                        console_socket=console_socket, preserve_fds=preserve_fds)
+                        console_socket=console_socket, preserve_fds=preserve_fds, spec=spec)
 
 
 def h_features(g):

@@ -1,7 +1,13 @@
-"""Signal names and numbers as `kill` accepts them: KILL, SIGKILL, 9, and real-time RTMIN+N."""
+"""Signal names and numbers as `kill` accepts them: KILL, SIGKILL, 9, and real-time RTMIN+N.
+
+Read from _signal, the C module the interpreter has loaded at start-up anyway: `signal` builds its
+Signals enum on import, and `enum` alone costs `pyrt-runc kill` (containerd's shim calls it up to
+three times per stop) as much as the rest of the verb. The names are the same: every SIG* constant
+except the SIG_* handler and mask values, which is how `signal` picks the Signals members.
+"""
 from __future__ import annotations
 
-import signal
+import _signal as signal
 
 from pyrt.errors import UsageError
 
@@ -25,7 +31,7 @@ def parse_signal(text: str) -> int:
             if signal.SIGRTMIN <= n <= signal.SIGRTMAX:
                 return n
             break
-    try:
-        return int(signal.Signals[t])
-    except KeyError:
-        raise UsageError(f"unknown signal {text!r}") from None
+    n = getattr(signal, t, None) if not t.startswith("SIG_") else None
+    if not isinstance(n, int):
+        raise UsageError(f"unknown signal {text!r}")
+    return n

@@ -344,8 +344,9 @@ def run(root: str, container_id: str, bundle: str, *, detach: bool = False, keep
 
 
 def exec_process(root: str, container_id: str, process, *, detach: bool = False, pid_file: str | None = None,
-                 console_socket: str | None = None, preserve_fds: int = 0) -> int:
-    """Run PROCESS in the running container: join its init's namespaces and cgroup."""
+                 console_socket: str | None = None, preserve_fds: int = 0, spec=None) -> int:
+    """Run PROCESS in the running container: join its init's namespaces and cgroup. SPEC: the
+    bundle's config if the caller has parsed it already (loaded here otherwise)."""
     from pyrt.linux import syscalls
     ctr = Container.load(root, container_id)
     status = ctr.status()
@@ -354,8 +355,9 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
     if process.terminal and not console_socket and detach:
         raise UsageError("a terminal needs --console-socket when detached")
     _check_lsm(process)
-    from pyrt.spec.config import load_bundle
-    spec = load_bundle(ctr.state.bundle)
+    if spec is None:
+        from pyrt.spec.config import load_bundle
+        spec = load_bundle(ctr.state.bundle)
     pid = ctr.state.pid
     join = []
     for ns_type in ctr.state.namespaces:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 from pyrt.errors import ConfigError, UsageError
 
@@ -19,6 +18,7 @@ def container_pids(ctr) -> list[int]:
 
 def ps_table(pids: list[int], ps_args: list[str]) -> str:
     """ps(1) output keeping the header and the rows whose PID column is one of PIDS (runc's way)."""
+    import subprocess  # here only: with locale and re it costs `exec` (this module's other user) ~5-40 ms
     out = subprocess.run(["ps", *ps_args], capture_output=True, text=True)
     if out.returncode != 0:
         raise UsageError(f"ps {' '.join(ps_args)}: {out.stderr.strip()}")
@@ -40,17 +40,19 @@ def ps_table(pids: list[int], ps_args: list[str]) -> str:
 
 def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(), tty=False, cwd=None,
                       env=(), user=None, additional_gids=(), caps=(), no_new_privs=False):
-    """The Process to exec: process.json as given, or the container's own process with the flags
-    applied (runc reads the bundle's config.json for the defaults)."""
+    """(the Process to exec, the bundle's config it came from or None): process.json as given, or
+    the container's own process with the flags applied (runc reads the bundle's config.json for
+    the defaults). exec_process takes that config, rather than parse config.json a second time."""
     from pyrt.runtime.container import Container
     from pyrt.spec.config import Process, User, load_bundle, load_process
     from pyrt.record import replace
     if process_json:
-        return load_process(process_json)
+        return load_process(process_json), None
     if not args:
         raise UsageError("exec: a command to run is required (or --process)")
     ctr = Container.load(root, container_id)
-    base = load_bundle(ctr.state.bundle).process
+    spec = load_bundle(ctr.state.bundle)
+    base = spec.process
     if base is None:
         raise ConfigError("process: the container's config.json has none to start from")
     u = base.user
@@ -86,7 +88,7 @@ def exec_process_spec(root: str, container_id: str, *, process_json=None, args=(
     return replace(
         base, args=tuple(args), terminal=tty, cwd=cwd or base.cwd, user=u,
         env=tuple(f"{k}={v}" for k, v in envd.items()), capabilities=capabilities,
-        no_new_privileges=base.no_new_privileges or no_new_privs)
+        no_new_privileges=base.no_new_privileges or no_new_privs), spec
 
 
 def features() -> dict:

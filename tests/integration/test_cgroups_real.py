@@ -436,3 +436,23 @@ def test_device_rules_through_the_ebpf_filter_of_the_v2_tree(cgroup_parent):
     # the same read works outside the filtered cgroup
     with open("/dev/loop0", "rb") as f:
         f.read(1)
+
+
+def test_a_cpuset_parent_still_empty_is_filled_before_the_child(cg, cgroup_parent):
+    """Parallel runs share a cgroup parent: one makes it, another finds it made but not yet
+    given cpus/mems (a new v1 cpuset starts empty) and creates its child beneath. Staged here: the
+    parent exists and is empty; the child still gets the cpus and takes a process."""
+    m = cg("ctr", "v1")
+    parent = os.path.dirname(m.v1["cpuset"])
+    os.makedirs(parent)       # what the other run's mkdir left, before it copied cpus and mems
+    assert _read(parent, "cpuset.cpus") == ""
+    p = Gated(["true"])
+    try:
+        m.apply(p.pid)
+        assert _read(m.v1["cpuset"], "cpuset.cpus") == _read(os.path.dirname(parent), "cpuset.cpus") != ""
+        p.go()
+        assert p.wait() == 0
+    finally:
+        p.kill()
+        m.destroy()
+        os.rmdir(parent)      # ours, made above: the manager removes only what it made

@@ -5,7 +5,9 @@ import os
 import subprocess
 import sys
 
-from tests.support.bundle import REPO, PYRT_RUNC
+import pytest
+
+from tests.support.bundle import PYRT, PYRT_RUNC, REPO
 
 SCRIPT = os.path.join(REPO, "rootfs-tools", "fast-launcher.py")
 
@@ -24,8 +26,19 @@ def test_generated_launcher_runs_without_site(tmp_path):
     assert probe.returncode == 0 and probe.stderr == ""
 
 
-def test_installed_pyrt_runc_is_the_fast_launcher():
-    """setup-host.sh installs it over pip's console script."""
-    with open(PYRT_RUNC) as f:
+def test_generated_pyrt_launcher_runs_without_site(tmp_path):
+    """`pyrt` (click for its other verbs, the engine) works from the same launcher."""
+    subprocess.run([sys.executable, SCRIPT, str(tmp_path)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([str(tmp_path / "pyrt"), "--root", str(tmp_path / "root"), "images"], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr == "", out
+    assert out.stdout.split()[:2] == ["REPOSITORY", "TAG"], out.stdout
+
+
+@pytest.mark.parametrize("script", [PYRT_RUNC, PYRT])
+def test_installed_scripts_are_the_fast_launcher(script):
+    """setup-host.sh installs them over pip's console scripts."""
+    with open(script) as f:
         first = f.readline().rstrip("\n")
-    assert first.endswith(" -S"), f"{PYRT_RUNC} starts with {first!r}: run rootfs-tools/setup-host.sh"
+    assert first.endswith(" -S"), f"{script} starts with {first!r}: run rootfs-tools/setup-host.sh"
