@@ -7,7 +7,7 @@ only warn. What config.json may hold in `hooks` is checked with the rest of it (
 from __future__ import annotations
 
 import os
-import signal
+import _signal  # the C module: signal.py would load enum on every exec (tests/integration/test_verb_imports.py)
 import sys
 
 from pyrt.errors import HookError
@@ -32,7 +32,7 @@ def run_hook(hook: dict, state: dict, kind: str) -> None:
         try:
             out, err = p.communicate(jsonio.dumps(state).encode(), timeout=hook.get("timeout"))
         except subprocess.TimeoutExpired as e:
-            os.killpg(p.pid, signal.SIGKILL)
+            os.killpg(p.pid, _signal.SIGKILL)
             p.wait()
             raise HookError(f"{kind} hook {hook['path']}: timed out after {hook['timeout']}s") from e
     if p.returncode != 0:
