@@ -108,8 +108,11 @@ def live(tmp_path_factory):
     finally:
         for runtime, root in roots.items():
             _run(runtime, ["--root", root, "delete", "--force", "c1"], d)
-        left = cgroup.existing(rel)
-        for c in left:
+        # runtimes keep a cgroupsPath's parent (runc and pyrt-runc alike): only a container's own
+        # cgroup left inside it is a leak
+        left = [os.path.join(c, x) for c in cgroup.existing(rel) for x in os.listdir(c)
+                if os.path.isdir(os.path.join(c, x))]
+        for c in cgroup.existing(rel):
             cgroup.remove_tree(c)
         assert not left, f"cgroups left behind: {left}"
 
@@ -177,3 +180,7 @@ def test_negative_preserve_fds_is_zero_to_runc(tmp_path, runtime_root, cgroup_pa
     assert ref.returncode == 0 and ref.stdout.strip() == "4", ref   # 0 1 2 and ls's own directory fd
     cand = _run(PYRT_RUNC, ["--root", runtime_root, "run", "--preserve-fds", "-1", "--bundle", bundle, "c2"], bundle)
     assert (cand.returncode, cand.stderr) == (2, "pyrt-runc: run: --preserve-fds must not be negative\n")
+    # runc keeps the parent of its cgroupsPath; the container's own cgroup must be gone
+    for c in cgroup.existing(cgroup_parent):
+        assert not [x for x in os.listdir(c) if os.path.isdir(os.path.join(c, x))], c
+        cgroup.remove_tree(c)
