@@ -157,6 +157,8 @@ class Engine:
         elif host.ip:
             raise InvalidArgument(f"--ip needs a network (it is {host.network_mode})")
         _check_mounts(host.mounts)
+        from pyrt.engine import runtimes
+        runtimes.check(host.runtime)
         cid = cid or self.store.new_id()
         cdir = self.store.dir(cid)
         name = name or self.store.unused_name()

@@ -161,8 +161,10 @@ class External(Runtime):
         """create + start. The init inherits our stdio (0-2), so the runtime's errors are read
         from --log (a pipe on its stderr would be held open by the container: create would never
         return); with TTY the pty master comes back over --console-socket."""
+        import shutil
         import socket
         import subprocess
+        import tempfile
         import threading
         self._call("delete", "--force", cid, check=False)
         log = os.path.join(bundle, "runtime.log")
@@ -171,9 +173,9 @@ class External(Runtime):
                 "--bundle", bundle, "--pid-file", pid_file]
         master, listener, th = [-1], None, None
         if tty:
-            path = os.path.join(bundle, "console.sock")
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            # a short private directory: the bundle's path can be longer than a socket address
+            sock_dir = tempfile.mkdtemp(prefix="pyrt-console-")
+            path = os.path.join(sock_dir, "console.sock")
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             listener.bind(path)
             listener.listen(1)
@@ -193,7 +195,7 @@ class External(Runtime):
         finally:
             if listener is not None:
                 listener.close()
-                os.unlink(os.path.join(bundle, "console.sock"))
+                shutil.rmtree(sock_dir, ignore_errors=True)
         if p.returncode != 0:
             raise EngineError(f"{self.name} create: {last_log_error(log)}")
         if th is not None:
@@ -219,13 +221,17 @@ class External(Runtime):
             return False
 
     def delete(self, cid: str) -> bool:
-        self._call("delete", "--force", cid, check=False)
+        with contextlib.suppress(InvalidArgument):     # a runtime binary gone since: nothing it holds
+            self._call("delete", "--force", cid, check=False)
         return False      # the cgroup's OOM counter is the runtime's; runc's CLI does not say
 
     def pids(self, cid: str) -> list[int]:
         return [int(p) for p in self._json("ps", "--format", "json", cid) or []]
 
     def stats(self, cid: str) -> dict:
+        if self._call("events", "--help", check=False).returncode != 0:
+            # crun has no `events`: the counters of the cgroups its init is in, read by pyrt
+            return cgroup_stats_of(int(self._json("state", cid).get("pid", 0)))
         return self._json("events", "--stats", cid).get("data", {})
 
     def exec(self, cid: str, process: dict, detach: bool) -> int:
@@ -248,6 +254,26 @@ class External(Runtime):
                 if err:
                     raise EngineError(_exec_words(err))
             return p.returncode
+
+
+def cgroup_stats_of(pid: int) -> dict:
+    """runc's stats data from the cgroups PID is in (as /proc/PID/cgroup names them)."""
+    from pyrt.cgroups import layout, v2
+    from pyrt.cgroups.manager import Manager
+    try:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+        with open(f"/proc/{pid}/cgroup") as f:
+            lay = layout.parse(mountinfo, f.read())
+    except (OSError, ValueError):
+        raise NotRunning(f"process {pid} is gone") from None
+    v1_dirs = {c.removeprefix("name="): h.dir_for(h.own) for c, h in lay.v1.items() if h.own != "/"}
+    v1_roots = {c.removeprefix("name="): h.mountpoint for c, h in lay.v1.items()}
+    v2_dir = lay.v2.dir_for(lay.v2.own) if lay.v2 and lay.v2.own != "/" else None
+    mgr = Manager(path="", mode=lay.mode, v2_dir=v2_dir, v2_root=lay.v2.mountpoint if lay.v2 else None,
+                  v2_controllers=v2.enabled_controllers(v2_dir) if v2_dir else (), v1_dirs=v1_dirs,
+                  v1_roots=v1_roots)
+    return mgr.stats()
 
 
 def _exec_words(err: str) -> str:
@@ -275,6 +301,13 @@ def last_log_error(path: str, default: str = "failed") -> str:
         if d.get("level") in ("error", "fatal"):
             return d.get("msg", default)
     return default
+
+
+def check(runtime: str) -> None:
+    """--runtime names an executable (docker refuses an unknown runtime at create)."""
+    if runtime and not (os.path.isfile(runtime) and os.access(runtime, os.X_OK)):
+        raise InvalidArgument(f"unknown or invalid runtime name: {runtime}",
+                              "give a runc-compatible binary's path or a name found in $PATH")
 
 
 def for_host(run_root: str, runtime: str) -> Runtime:
