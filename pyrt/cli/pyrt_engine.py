@@ -464,6 +464,53 @@ def _human(n: int) -> str:
     return str(n)
 
 
+def _cp_side(arg: str):
+    """docker's reading of a cp argument: "-" (a tar stream), CONTAINER:PATH, or a host path (one
+    that starts with / or ., or has no colon)."""
+    if arg == "-":
+        return "-", None
+    if arg.startswith(("/", ".")) or ":" not in arg:
+        return None, arg if arg.startswith("/") else os.path.join(os.getcwd(), arg)
+    ctr, _, path = arg.partition(":")
+    return ctr, path if path.startswith("/") else "/" + path
+
+
+@click.command()
+@click.option("-a", "--archive", "keep_owner", is_flag=True, help="keep the archive's uid/gid")
+@click.option("-q", "--quiet", is_flag=True)
+@click.argument("src")
+@click.argument("dest")
+@click.pass_context
+@docker_errors
+def cp(ctx, keep_owner, quiet, src, dest):
+    """Copy files between a container and the host (docker's rules; - is a tar on stdin/stdout)."""
+    from pyrt.engine import archive
+    eng = _client(ctx).engine
+    (sc, sp), (dc, dp) = _cp_side(src), _cp_side(dest)
+    if sc not in (None, "-") and dc not in (None, "-"):
+        raise DockerExit("copying between containers is not supported")
+    if sc in (None, "-") and dc in (None, "-"):
+        raise DockerExit("one of the two paths must be CONTAINER:PATH")
+    run = archive.host_errors
+    if dc == "-":
+        with archive.container_tree(eng, sc) as tree:
+            run(archive.write_tar)(tree, sp, sys.stdout.buffer)
+        sys.stdout.flush()
+    elif sc == "-":
+        with archive.container_tree(eng, dc) as tree:
+            run(archive.extract)(tree, dp, sys.stdin.buffer, keep_owner=keep_owner)
+    else:
+        host = archive.open_tree("/", "the host", host=True)
+        try:
+            with archive.container_tree(eng, sc or dc) as tree:
+                if sc:
+                    run(archive.copy)(tree, sp, host, dp)
+                else:
+                    run(archive.copy)(host, sp, tree, dp, keep_owner=keep_owner)
+        finally:
+            host.close()
+
+
 @click.group("container")
 def container_group():
     """Manage containers."""
@@ -570,9 +617,9 @@ def system_prune(ctx, all_images, volumes, force):
 
 
 for _cmd in (run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, logs, exec_, top,
-             stats, inspect):
+             stats, inspect, cp):
     container_group.add_command(_cmd)
 container_group.add_command(ps, "ls")
 
 COMMANDS = [run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, inspect, logs, exec_,
-            top, stats, container_group, volume_group, system_group]
+            top, stats, cp, container_group, volume_group, system_group]
