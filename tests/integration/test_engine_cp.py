@@ -13,25 +13,20 @@ import tarfile
 
 import pytest
 
-from tests.integration.test_engine import busybox_tar  # noqa: F401  (the session's image)
-from tests.support.engine import EngineEnv, until
-
-
-@pytest.fixture
-def eng(tmp_path, cgroup_parent, busybox_tar):  # noqa: F811
-    e = EngineEnv(str(tmp_path / "e"), cgroup_parent, busybox_tar)
-    yield e
-    problems = e.teardown()
-    assert not problems, problems
+from tests.integration.test_engine import busybox_tar, eng  # noqa: F401  (the session's image, the engine)
+from tests.support.engine import until
 
 
 # once: a restarted container runs it again
 SETUP = "test -e /d/f || { mkdir -p /d/sub; echo hello > /d/f; echo x > /d/sub/g; ln -s /etc /d/link; }"
 
 
-def _running(eng, name="w", setup=SETUP, *flags):
+def _running(eng, name="w", setup=SETUP, *flags, stopped: bool = False):
+    """Container NAME after SETUP ran in it; STOPPED: then stopped."""
     eng.ok("run", "-d", "--name", name, *flags, "busybox", "sh", "-c", f"{setup}; touch /dev/shm/ready; sleep 300")
     until(lambda: eng.pyrt("exec", name, "test", "-e", "/dev/shm/ready").returncode == 0, what="the set-up")
+    if stopped:
+        eng.ok("stop", "-t", "0", name)
 
 
 def _tree(root) -> list[str]:
@@ -50,9 +45,7 @@ def _rootfs_mounts(eng) -> list[str]:
 
 @pytest.mark.parametrize("stopped", [False, True], ids=["running", "stopped"])
 def test_docker_rules_out_of_the_container(eng, tmp_path, stopped):
-    _running(eng)
-    if stopped:
-        eng.ok("stop", "-t", "0", "w")
+    _running(eng, stopped=stopped)
     out = tmp_path / "out"
     out.mkdir()
     eng.ok("cp", "w:/d", str(out))                       # a directory into a directory: under its name
@@ -84,9 +77,7 @@ def test_docker_rules_out_of_the_container(eng, tmp_path, stopped):
 
 @pytest.mark.parametrize("stopped", [False, True], ids=["running", "stopped"])
 def test_docker_rules_into_the_container(eng, tmp_path, stopped):
-    _running(eng)
-    if stopped:
-        eng.ok("stop", "-t", "0", "w")
+    _running(eng, stopped=stopped)
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     (src / "a").write_text("A\n")
@@ -163,9 +154,7 @@ def test_symlinks_to_the_root_and_above_stay_in_the_rootfs(eng, tmp_path, stoppe
     secret = tmp_path / "host-secret"
     secret.write_text("host only\n")
     marker = f"pyrt-cp-marker-{os.getpid()}"
-    _running(eng, "w", "ln -s / /evil; ln -s ../../../../../../../../../.. /up")
-    if stopped:
-        eng.ok("stop", "-t", "0", "w")
+    _running(eng, "w", "ln -s / /evil; ln -s ../../../../../../../../../.. /up", stopped=stopped)
     depth_path = str(secret)[1:]   # the secret's path from the host's /
     out = tmp_path / "out"
     out.mkdir()
