@@ -115,6 +115,24 @@ def start(ctx, attach, interactive, containers):
     _each(containers, lambda ref: eng.start(ref))
 
 
+@click.command()
+@click.option("--no-stdin", is_flag=True, help="do not attach stdin")
+@click.option("--sig-proxy", type=click.BOOL, default=True, help="forward signals to the container")
+@click.option("--detach-keys", default="ctrl-p,ctrl-q", help="keys that detach (with a terminal)")
+@click.argument("container")
+@click.pass_context
+@docker_errors
+def attach(ctx, no_stdin, sig_proxy, detach_keys, container):
+    """Attach this terminal's stdio to a running container (through its monitor)."""
+    from pyrt.cli.engine_run import detach_keys as parse_keys
+    keys = parse_keys(detach_keys)
+    eng = _client(ctx).engine
+    rec = eng.get(container)
+    stdin = rec.config.open_stdin and not no_stdin
+    att = eng.attach(rec.id, stdin=stdin)
+    _exit(_stream(eng, rec.id, att, stdin, rec.config.tty, sig_proxy=sig_proxy, keys=keys))
+
+
 def _each(refs, fn, echo=True) -> None:
     """docker's many-argument verbs: do each, print each done, one error line each, 1 at the end."""
     failed = False
@@ -617,9 +635,9 @@ def system_prune(ctx, all_images, volumes, force):
 
 
 for _cmd in (run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, logs, exec_, top,
-             stats, inspect, cp):
+             stats, inspect, cp, attach):
     container_group.add_command(_cmd)
 container_group.add_command(ps, "ls")
 
 COMMANDS = [run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, inspect, logs, exec_,
-            top, stats, cp, container_group, volume_group, system_group]
+            top, stats, cp, attach, container_group, volume_group, system_group]

@@ -278,41 +278,53 @@ def eng_cmd(eng):
     return [PYRT]
 
 
-def test_run_it_through_a_pty_with_the_window_size(eng, tmp_path):
-    import fcntl
-    import pty
-    import select
-    import struct
-    import termios
-    from tests.support.bundle import PYRT
-    m, s = pty.openpty()
-    fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    p = subprocess.Popen([PYRT, "run", "-it", "--rm", "busybox", "sh"], stdin=s, stdout=s, stderr=s,
-                         env=eng.env, start_new_session=True,
-                         preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
-    os.close(s)
-    out = bytearray()
+class _Pty:
+    """A command on a new pty, as a user's terminal would run it."""
 
-    def read_until(token: bytes) -> None:
+    def __init__(self, eng, *args, size: tuple[int, int] | None = None):
+        import fcntl
+        import pty
+        import struct
+        import termios
+        from tests.support.bundle import PYRT
+        self.m, s = pty.openpty()
+        if size:
+            fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
+        self.p = subprocess.Popen([PYRT, *args], stdin=s, stdout=s, stderr=s, env=eng.env, start_new_session=True,
+                                  preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(s)
+        self.out = bytearray()
+
+    def read_until(self, token: bytes) -> None:
+        import select
         deadline = time.monotonic() + 30
-        while token not in out and time.monotonic() < deadline:
-            if select.select([m], [], [], 0.2)[0]:
+        while token not in self.out and time.monotonic() < deadline:
+            if select.select([self.m], [], [], 0.2)[0]:
                 try:
-                    out.extend(os.read(m, 4096))
+                    self.out.extend(os.read(self.m, 4096))
                 except OSError:
                     break
-        assert token in out, bytes(out)
+        assert token in self.out, bytes(self.out)
+
+    def close(self) -> int:
+        try:
+            return self.p.wait(timeout=30)
+        finally:
+            if self.p.poll() is None:
+                self.p.kill()
+                self.p.wait()
+            os.close(self.m)
+
+
+def test_run_it_through_a_pty_with_the_window_size(eng, tmp_path):
+    t = _Pty(eng, "run", "-it", "--rm", "busybox", "sh", size=(33, 101))
     try:
-        read_until(b"# ")
-        os.write(m, b"stty size; tty; echo $((40+2)); exit 5\n")
-        read_until(b"42\r\n")
-        assert p.wait(timeout=30) == 5
+        t.read_until(b"# ")
+        os.write(t.m, b"stty size; tty; echo $((40+2)); exit 5\n")
+        t.read_until(b"42\r\n")
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        os.close(m)
-    assert b"33 101\r\n" in out and b"/dev/pts/0\r\n" in out
+        assert t.close() == 5
+    assert b"33 101\r\n" in t.out and b"/dev/pts/0\r\n" in t.out
 
 
 def test_the_same_bundle_runs_under_runc(eng):
@@ -329,7 +341,7 @@ def test_the_same_bundle_runs_under_runc(eng):
     assert mine.stdout == theirs.stdout
     assert "20\n" in mine.stdout and "512\n" in mine.stdout
     eng.ok("run", "-d", "--runtime", "runc", "--name", "r", "busybox", "sleep", "300")
-    assert eng.ok("exec", "r", "echo", "x") if False else True
+    assert eng.ok("exec", "r", "echo", "x") == "x\n"
     eng.ok("stop", "-t", "0", "r")
     assert eng.ok("inspect", "-f", "{{.State.ExitCode}}", "r").strip() == "137"
     eng.ok("rm", "r")
@@ -443,3 +455,50 @@ def test_a_full_disk_stops_logging_not_the_container(tmp_path, cgroup_parent, bu
         assert not problems, problems
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+# -- attach -----------------------------------------------------------------------------------------
+def test_attach_with_a_tty_detach_keys_then_exit(eng):
+    eng.ok("run", "-dit", "--name", "t", "busybox", "sh")
+    a = _Pty(eng, "attach", "t")
+    try:
+        a.read_until(b"")
+        os.write(a.m, b"echo $((40+2))\n")
+        a.read_until(b"42")
+        os.write(a.m, b"\x10\x11")                  # ctrl-p ctrl-q: the client leaves, sh runs on
+    finally:
+        assert a.close() == 0
+    assert eng.ok("ps", "--format", "{{.Names}} {{.State}}").strip() == "t running"
+    a = _Pty(eng, "attach", "--detach-keys", "ctrl-a", "t")
+    try:
+        os.write(a.m, b"\x10\x11echo $((6*7))x\n")   # not the keys now: typed through to sh
+        a.read_until(b"42x")
+        os.write(a.m, b"exit 3\n")
+    finally:
+        assert a.close() == 3                        # the container's code when it ends attached
+    assert eng.ok("inspect", "-f", "{{.State.ExitCode}}", "t").strip() == "3"
+    eng.ok("rm", "t")
+
+
+def test_attach_forwards_signals_and_stdin_unless_told_not_to(eng):
+    eng.ok("run", "-d", "--name", "s", "busybox", "sh", "-c",
+           "trap 'echo got INT; exit 5' INT; while true; do echo tick; sleep 0.2; done")
+    for proxy in ("false", "true"):
+        a = subprocess.Popen([*eng_cmd(eng), "attach", "--no-stdin", f"--sig-proxy={proxy}", "s"], env=eng.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert a.stdout.readline() == b"tick\n"      # attached: new output comes through
+        a.send_signal(signal.SIGINT)
+        out, err = a.communicate(timeout=30)
+        if proxy == "false":                         # Ctrl-C leaves; the container runs on
+            assert a.returncode == 0, err
+            assert eng.ok("inspect", "-f", "{{.State.Running}}", "s").strip() == "true"
+        else:
+            assert a.returncode == 5 and b"got INT\n" in out, (a.returncode, out, err)
+    p = eng.pyrt("attach", "s")
+    assert p.returncode == 125 and "not running" in p.stderr and len(p.stderr.splitlines()) == 1
+    eng.ok("run", "-d", "-i", "--name", "r", "busybox", "sh", "-c", "while read l; do echo \"got $l\"; done; echo end")
+    p = eng.pyrt("attach", "r", input="a\nb\n")
+    assert (p.returncode, p.stdout) == (0, "got a\ngot b\nend\n")
+    p = eng.pyrt("attach", "nosuch")
+    assert p.returncode == 125 and "nosuch" in p.stderr
+    eng.ok("rm", "s", "r")

@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from tests.integration.test_engine import busybox_tar, eng  # noqa: F401  (the session's image, the engine)
+from tests.integration.test_engine import busybox_tar, eng, eng_cmd  # noqa: F401  (the session's image, the engine)
 from tests.support.engine import until
 
 
@@ -109,11 +109,6 @@ def test_docker_rules_into_the_container(eng, tmp_path, stopped):
         "tmp/src/a A 640 0:0", "tmp/src/sub/b B 644 0:0", "d/sub/a A 640 0:0", "d/sub/sub/b B 644 0:0",
         "new/a A 640 0:0", "new/sub/b B 644 0:0", "d/f A 640 0:0", "tmp/a A 640 0:0", "604 4321:4322 3"]
     eng.ok("rm", "-f", "w")
-
-
-def eng_cmd(eng):
-    from tests.support.bundle import PYRT
-    return [PYRT]
 
 
 def test_tar_stream_out_and_the_python_api(eng):
