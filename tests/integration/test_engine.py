@@ -502,3 +502,62 @@ def test_attach_forwards_signals_and_stdin_unless_told_not_to(eng):
     p = eng.pyrt("attach", "nosuch")
     assert p.returncode == 125 and "nosuch" in p.stderr
     eng.ok("rm", "s", "r")
+
+
+# -- -u names from a Debian system's /etc/passwd and /etc/group -------------------------------------
+# What a debootstrap minbase image's /etc/passwd and /etc/group are: Debian's base-passwd masters
+# (update-passwd copies them at install), here taken from this Debian host's base-passwd package
+# rather than from a debootstrap run (minutes and ~150 MB from the network for two files), plus one
+# user as Debian's adduser writes it, member of some of Debian's standard groups.
+BASE_PASSWD = "/usr/share/base-passwd"
+ADDUSER = ("deb:x:1000:1000:Deb User,,,:/home/deb:/bin/sh\n",
+           {"deb": "deb:x:1000:", "audio": "audio:x:29:deb", "video": "video:x:44:deb", "plugdev": "plugdev:x:46:deb"})
+
+
+@pytest.fixture(scope="session")
+def debian_ids_tar(tmp_path_factory):
+    with open(f"{BASE_PASSWD}/passwd.master") as f:
+        passwd = f.read() + ADDUSER[0]
+    with open(f"{BASE_PASSWD}/group.master") as f:
+        lines = f.read().splitlines()
+    names = {line.split(":")[0] for line in lines}
+    lines = [ADDUSER[1].get(line.split(":")[0], line) for line in lines]
+    lines += [v for k, v in ADDUSER[1].items() if k not in names]
+    return build_busybox_tar(str(tmp_path_factory.mktemp("debian-ids")), passwd, "\n".join(lines) + "\n")
+
+
+def _debian_expected() -> dict:
+    """user -> "uid gid groups HOME", from the files themselves (groups: the primary one and those
+    listing the user, as docker and id(1) give them)."""
+    with open(f"{BASE_PASSWD}/passwd.master") as f:
+        users = [line.split(":") for line in f.read().splitlines() + [ADDUSER[0].strip()]]
+    members: dict = {}
+    for g in ADDUSER[1].values():
+        _name, _x, gid, who = g.split(":")
+        for u in filter(None, who.split(",")):
+            members.setdefault(u, []).append(int(gid))
+    out = {}
+    for u in users:
+        gids = sorted({int(u[3]), *members.get(u[0], [])})
+        out[u[0]] = f"{u[2]} {u[3]} {' '.join(map(str, gids))} {u[5]}"
+    return out
+
+
+def test_user_names_resolve_in_a_debian_passwd_and_group(eng, debian_ids_tar):
+    eng.ok("import", debian_ids_tar, "debian-ids:latest")
+    want = _debian_expected()
+    assert len(want) == 19 and want["www-data"] == "33 33 33 /var/www" and want["deb"] == "1000 1000 29 44 46 1000 /home/deb"
+    probe = 'echo "$(id -u) $(id -g) $(id -G | tr " " "\\n" | sort -n | tr "\\n" " ")$HOME"'   # id -G sorted
+    got = eng.ok("run", "--rm", "-u", "www-data", "debian-ids", "sh", "-c", probe).strip()
+    assert got == want["www-data"]
+    eng.ok("run", "-d", "--name", "deb", "debian-ids", "sleep", "300")
+    for user, line in want.items():
+        assert eng.ok("exec", "-u", user, "deb", "sh", "-c", probe).strip() == line, user
+    assert eng.ok("exec", "-u", "mail:tty", "deb", "id").strip() == "uid=8(mail) gid=5(tty)"
+    assert eng.ok("exec", "-u", "33:nogroup", "deb", "id").strip() == "uid=33(www-data) gid=65534(nogroup)"
+    assert eng.ok("exec", "-u", "deb:users", "deb", "id").strip() == \
+        "uid=1000(deb) gid=100(users) groups=29(audio),44(video),46(plugdev)"
+    for bad in ("nosuchuser", "deb:nosuchgroup"):
+        p = eng.pyrt("exec", "-u", bad, "deb", "true")
+        assert p.returncode == 125 and bad.split(":")[-1] in p.stderr and len(p.stderr.splitlines()) == 1
+    eng.ok("rm", "-f", "deb")
