@@ -38,6 +38,14 @@ def build_busybox_tar(dest_dir: str) -> str:
     return tar
 
 
+def engine_env(cls, path: str, cgroup_parent: str, busybox_tar: str):
+    """A fixture's body: an environment CLS (EngineEnv or a subclass) whose teardown finds nothing left."""
+    e = cls(path, cgroup_parent, busybox_tar)
+    yield e
+    problems = e.teardown()
+    assert not problems, problems
+
+
 class EngineEnv:
     def __init__(self, tmp: str, cgroup_parent: str, image_tar: str):
         self.tmp = tmp
