@@ -77,6 +77,29 @@ def network_rm(ctx, names):
     _each(names, lambda n: client.networks.remove(n))
 
 
+@network_group.command("connect")
+@click.option("--ip", default="")
+@click.option("--alias", "aliases", multiple=True)
+@click.argument("network")
+@click.argument("container")
+@click.pass_context
+@docker_errors
+def network_connect(ctx, ip, aliases, network, container):
+    """Connect a container to a network (a running one gets a further interface now)."""
+    _client(ctx).networks.connect(network, container, ipv4_address=ip, aliases=aliases)
+
+
+@network_group.command("disconnect")
+@click.option("-f", "--force", is_flag=True)
+@click.argument("network")
+@click.argument("container")
+@click.pass_context
+@docker_errors
+def network_disconnect(ctx, force, network, container):
+    """Disconnect a container from a network."""
+    _client(ctx).networks.disconnect(network, container, force=force)
+
+
 @network_group.command("prune")
 @click.option("-f", "--force", is_flag=True)
 @click.pass_context
