@@ -1,4 +1,4 @@
-"""`pyrt network create|ls|inspect|rm|prune` (docker's spelling): registered by pyrt_commands."""
+"""`pyrt network create|ls|inspect|rm|prune|connect|disconnect` (docker's spelling): registered by pyrt_commands."""
 from __future__ import annotations
 
 import json
@@ -63,8 +63,13 @@ def network_ls(ctx, quiet):
 @click.pass_context
 @docker_errors
 def network_inspect(ctx, names):
+    """Show networks as JSON (docker's: the ones found, then one error line per missing one, exit 1)."""
     client = _client(ctx)
-    click.echo(json.dumps([network_doc(client, client.networks.get(n)) for n in names], indent=4))
+    docs: list[dict] = []
+    try:
+        _each(names, lambda n: docs.append(network_doc(client, client.networks.get(n))), echo=False)
+    finally:
+        click.echo(json.dumps(docs, indent=4))
 
 
 @network_group.command("rm")

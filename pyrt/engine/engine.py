@@ -205,8 +205,8 @@ class Engine:
         rroot = self.runtime_root(rec.host.runtime)
         from pyrt.engine import networking
         try:
-            networking.up(self, cid)
             if networking.pinned(self, rec.host):
+                networking.up(self, cid)
                 _crash_point("engine-network-connected")
             if rec.host.runtime:
                 pid, master = _external_run(rec.host.runtime, rroot, cid, cdir, tty)
@@ -251,8 +251,9 @@ class Engine:
         with contextlib.suppress(PyrtError, OSError):
             rootfs.unmount(self.store.dir(cid))
         from pyrt.engine import networking
-        with contextlib.suppress(PyrtError, OSError):
-            networking.down(self, cid)
+        if networking.pinned(self, rec.host):
+            with contextlib.suppress(PyrtError, OSError):
+                networking.down(self, cid)
         with self.store.updating(cid) as rec:
             if rec.state.status != "removing":
                 rec.state.status = "exited"

@@ -129,7 +129,9 @@ def test_bad_input_is_one_line_125_and_nothing_half_built(net):
     _one_error_line(net.pyrt("network", "create", "taken"), "already exists")
     _one_error_line(net.pyrt("network", "create", "bad/name"), "invalid network name")
     _one_error_line(net.pyrt("run", "--rm", "--network", "nosuchnet", "busybox", "true"), "nosuchnet", "not found")
-    _one_error_line(net.pyrt("network", "inspect", "nosuchnet"), "not found")
+    p = net.pyrt("network", "inspect", "bridge", "nosuchnet")      # docker's: the found ones, a line, 1
+    assert p.returncode == 1 and p.stderr.strip().splitlines() == ["pyrt: network nosuchnet not found"], p.stderr
+    assert [d["Name"] for d in json.loads(p.stdout)] == ["bridge"]
     _one_error_line(net.pyrt("run", "--rm", "--ip", "10.0.0.5", "busybox", "true"), "--ip")
     net.ok("create", "--name", "user", "--network", "taken", "busybox", "true")
     p = net.pyrt("network", "rm", "taken")
