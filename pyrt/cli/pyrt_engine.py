@@ -59,7 +59,7 @@ def _create_options(fn):
         click.option("--pull", default="missing"),
         click.option("--platform", default=None),
         click.option("--runtime", default=""),
-        click.option("--network", "--net", "network", default="none"),
+        click.option("--network", "--net", "network", default=None),
         click.option("--ip", default=""),
         click.option("-i", "--interactive", is_flag=True),
         click.option("-t", "--tty", is_flag=True),
