@@ -38,6 +38,7 @@ PYRT = os.path.join(REPO, ".venv", "bin", "pyrt")
 
 class PyrtTool:
     name = "pyrt"
+    prefix: list[str] = []     # e.g. nsenter --net=PATH: pyrt (and its monitor) in that network namespace
 
     def __init__(self, work: str, tar: str):
         self.dir = os.path.join(work, "pyrt")
@@ -52,7 +53,7 @@ class PyrtTool:
         self.image = "busybox"
 
     def call(self, *args, check=True):
-        p = subprocess.run([PYRT, *args], env=self.env, capture_output=True, text=True)
+        p = subprocess.run([*self.prefix, PYRT, *args], env=self.env, capture_output=True, text=True)
         if check and p.returncode != 0:
             raise RuntimeError(f"pyrt {' '.join(args)}: {p.stderr.strip()}")
         return p
@@ -84,11 +85,11 @@ class PyrtTool:
 
 
 class PodmanTool:
-    def __init__(self, work: str, runtime: str):
+    def __init__(self, work: str, runtime: str, net: bool = False):
         from tests.support.podman import Podman
         self.name = f"podman-{runtime}"
         self.runtime = shutil.which(runtime)
-        self.podman = Podman(f"bench-{runtime}")
+        self.podman = Podman(f"bench-{runtime}", net=net)    # NET: in a network namespace of its own
         self.podman.import_busybox()
         self.image = self.podman.image
 

@@ -73,7 +73,7 @@ RUN = Cmd("run", "", [
     Opt(("--pull",), "pull", default="missing"),
     Opt(("--platform",), "platform"),
     Opt(("--runtime",), "runtime", default=""),
-    Opt(("--network", "--net"), "network", default="none"),
+    Opt(("--network", "--net"), "network"),          # None: the client's default (PYRT_NETWORK, else bridge)
     Opt(("--ip",), "ip", default=""),
     Opt(("--network-alias",), "network_aliases", "multi", ()),
     Opt(("--dns",), "dns", "multi", ()),
