@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from tests.integration.test_engine import busybox_tar  # noqa: F401  (the session's image)
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 from tests.support.bundle import RUNC
 from tests.support.crun_hybrid import CrunCgroups, make_wrapper
 from tests.support.engine import EngineEnv, until
