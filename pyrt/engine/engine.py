@@ -85,7 +85,8 @@ class Engine:
         return self._names_where(lambda rec: any(m.type == "volume" and m.source == volume for m in rec.host.mounts))
 
     def network_users(self, network: str) -> list[str]:
-        return self._names_where(lambda rec: rec.host.network_mode == network)
+        from pyrt.engine import networking
+        return networking.users(self, network)
 
     def prune_networks(self) -> list[str]:
         """What a crash left (namespaces, veths, leases of containers that are gone), then the
@@ -102,19 +103,6 @@ class Engine:
             return self.refresh(self.store.read(cid)).state.status in ("running", "paused")
         except (PyrtError, OSError, ValueError):
             return False
-
-    def _refresh_hosts(self, network: str) -> None:
-        """/etc/hosts of every container on NETWORK: its own name and its peers' (docker's
-        embedded DNS answers these names; a hosts file kept current does here)."""
-        from pyrt.engine import bundle
-        peers = []
-        for addr, owner in sorted(self.networks.leases(network).items()):
-            with contextlib.suppress(PyrtError, OSError, ValueError):
-                peers.append((addr, self.store.read(owner)))
-        for _addr, rec in peers:
-            with contextlib.suppress(OSError):
-                bundle.write_hosts(self.store.dir(rec.id), [(a, r.name, r.config.hostname or r.id[:12])
-                                                            for a, r in peers])
 
     def find_image(self, name: str, pull: str = "missing", platform: str | None = None, progress=None):
         """The image record for NAME, pulling it per the --pull policy (missing | always | never)."""
@@ -150,12 +138,8 @@ class Engine:
         if not config.stop_signal or config.stop_signal == "SIGTERM":
             config.stop_signal = image_cfg.stop_signal or config.stop_signal or "SIGTERM"
         _check_signal(config.stop_signal)
-        if _on_network(host):
-            if ":" in host.network_mode:
-                raise InvalidArgument(f"network mode {host.network_mode!r} is not supported yet")
-            self.networks.get(host.network_mode)        # an unknown network: NotFound, nothing made
-        elif host.ip:
-            raise InvalidArgument(f"--ip needs a network (it is {host.network_mode})")
+        from pyrt.engine import networking
+        networking.check(self, config, host)
         _check_mounts(host.mounts)
         from pyrt.engine import runtimes
         runtimes.check(host.runtime)
@@ -187,11 +171,8 @@ class Engine:
             spec = bundle.generate(rec, image_cfg, cdir, self.cgroup_parent, self.volumes.path)
             _crash_point("engine-rootfs-made")
             bundle.etc_files(rec, cdir, spec["hostname"])
-            if _on_network(host):
-                self.networks.allocate(host.network_mode, cid, host.ip)
-                for ns in spec["linux"]["namespaces"]:
-                    if ns["type"] == "network":
-                        ns["path"] = self.netns_path(cid)
+            from pyrt.engine import networking
+            networking.bundle(self, rec, spec)
             _write_json(os.path.join(cdir, "config.json"), spec)
             self.store.write(rec)
             _crash_point("engine-created")
@@ -202,8 +183,8 @@ class Engine:
                 rootfs.release(cdir)
             shutil.rmtree(cdir, ignore_errors=True)
             self.store.release_name(name, cid)
-            if _on_network(host):
-                self.networks.release(host.network_mode, cid)
+            from pyrt.engine import networking
+            networking.release(self, cid)
             for v in made_volumes:
                 with contextlib.suppress(PyrtError, OSError):
                     self.volumes.remove(v, force=True)
@@ -217,19 +198,17 @@ class Engine:
         cdir = self.store.dir(cid)
         rootfs.mount(cdir, self.images.layer_dirs(self.images.get(rec.config.image_id)))
         _crash_point("engine-mounted")
+        from pyrt.engine import networking
         try:
-            if _on_network(rec.host):
-                self.networks.disconnect(cid, self.netns_path(cid))     # what a crashed run left
-                self.networks.connect(rec.host.network_mode, cid, self.netns_path(cid))
-                self._refresh_hosts(rec.host.network_mode)
+            if networking.pinned(self, rec.host):
+                networking.up(self, cid)
                 _crash_point("engine-network-connected")
             pid, master = self.runtime(rec).run(cid, cdir, tty)
         except BaseException:
             with contextlib.suppress(PyrtError, OSError):
                 rootfs.unmount(cdir)
-            if _on_network(rec.host):
-                with contextlib.suppress(PyrtError, OSError):
-                    self.networks.disconnect(cid, self.netns_path(cid))
+            with contextlib.suppress(PyrtError, OSError):
+                networking.down(self, cid)
             raise
         _crash_point("engine-launched")
         from pyrt.linux import proc
@@ -253,9 +232,10 @@ class Engine:
         oom = self.runtime(rec).delete(cid)
         with contextlib.suppress(PyrtError, OSError):
             rootfs.unmount(self.store.dir(cid))
-        if _on_network(rec.host):
+        from pyrt.engine import networking
+        if networking.pinned(self, rec.host):
             with contextlib.suppress(PyrtError, OSError):
-                self.networks.disconnect(cid, self.netns_path(cid))
+                networking.down(self, cid)
         with self.store.updating(cid) as rec:
             if rec.state.status != "removing":
                 rec.state.status = "exited"
@@ -432,9 +412,10 @@ class Engine:
         self.runtime(rec).delete(cid)
         cdir = self.store.dir(cid)
         rootfs.release(cdir)
-        if _on_network(rec.host):
+        from pyrt.engine import networking
+        if networking.pinned(self, rec.host):
             self.networks.disconnect(cid, self.netns_path(cid))
-            self.networks.release(rec.host.network_mode, cid)
+        networking.release(self, cid)
         if volumes:
             for m in rec.host.mounts:
                 if m.type == "volume" and m.anonymous:
@@ -443,9 +424,8 @@ class Engine:
         if rec.name:
             self.store.release_name(rec.name, cid)
         shutil.rmtree(cdir)
-        if _on_network(rec.host):
-            with contextlib.suppress(PyrtError, OSError):
-                self._refresh_hosts(rec.host.network_mode)
+        with contextlib.suppress(PyrtError, OSError):
+            networking.refresh_hosts(self, [ep.network for ep in rec.host.endpoints])
 
     def pause(self, ref: str) -> None:
         rec = self.get(ref)
@@ -466,6 +446,8 @@ class Engine:
             self.store.rename(cid, rec.name, new)
             rec.name = new
             self.store.write(rec)
+        from pyrt.engine import networking
+        networking.refresh_hosts(self, [ep.network for ep in rec.host.endpoints])    # peers know it by name
 
     def list(self, all: bool = False) -> list[ContainerRecord]:
         out = []
@@ -532,10 +514,6 @@ class Engine:
             return self.runtime(rec).exec(rec.id, process, detach)
         except NotRunning:
             raise NotRunning(f"container {rec.name} is not running") from None
-
-
-def _on_network(host: HostConfig) -> bool:
-    return host.network_mode not in ("none", "host")
 
 
 def _crash_point(step: str) -> None:

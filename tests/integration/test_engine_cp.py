@@ -13,8 +13,10 @@ import tarfile
 
 import pytest
 
-from tests.integration.test_engine import busybox_tar, eng, eng_cmd  # noqa: F401  (the session's image, the engine)
+from tests.support.bundle import PYRT
 from tests.support.engine import until
+
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 
 
 # once: a restarted container runs it again
@@ -96,7 +98,7 @@ def test_docker_rules_into_the_container(eng, tmp_path, stopped):
         ti = tarfile.TarInfo("streamed")
         ti.size, ti.uid, ti.gid, ti.mode = 3, 4321, 4322, 0o604
         t.addfile(ti, io.BytesIO(b"S!\n"))
-    p = subprocess.run([*eng_cmd(eng), "cp", "-a", "-", "w:/tmp"], input=buf.getvalue(), capture_output=True,
+    p = subprocess.run([PYRT, "cp", "-a", "-", "w:/tmp"], input=buf.getvalue(), capture_output=True,
                        env=eng.env)
     assert p.returncode == 0, p.stderr
     if stopped:
@@ -113,7 +115,7 @@ def test_docker_rules_into_the_container(eng, tmp_path, stopped):
 
 def test_tar_stream_out_and_the_python_api(eng):
     _running(eng)
-    p = subprocess.run([*eng_cmd(eng), "cp", "w:/d", "-"], capture_output=True, env=eng.env)
+    p = subprocess.run([PYRT, "cp", "w:/d", "-"], capture_output=True, env=eng.env)
     assert p.returncode == 0, p.stderr
     with tarfile.open(fileobj=io.BytesIO(p.stdout)) as t:
         assert sorted(t.getnames()) == ["d", "d/f", "d/link", "d/sub", "d/sub/g"]

@@ -14,10 +14,11 @@ import os
 
 import pytest
 
-from tests.integration.test_engine import busybox_tar, eng  # noqa: F401  (the session's image, the engine)
 from tests.support.bundle import RUNC
 from tests.support.crun_hybrid import CrunCgroups, make_wrapper
 from tests.support.engine import EngineEnv, until
+
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 
 
 @pytest.fixture(params=["runc", "crun"])
