@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.engine import EngineEnv, until
+from tests.support.engine import EngineEnv, build_busybox_tar, until
 
 pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 
