@@ -229,3 +229,38 @@ def test_read_only_rootfs_refuses_in_one_line(eng, tmp_path):
     doc = json.loads(eng.ok("inspect", "w"))[0]
     assert doc["State"]["Running"]
     eng.ok("rm", "-f", "w")
+
+
+def test_a_directory_swapped_for_a_symlink_during_copies_never_leads_out(eng, tmp_path):
+    """The container flips /race/x between a directory and a symlink to ../../.. as fast as it can
+    while copies go in and out through it (the Python API: many rounds, one process). Whatever
+    the timing, nothing lands on the host and no host file is archived."""
+    secret = f"pyrt-race-secret-{os.getpid()}"
+    with open(f"/tmp/{secret}", "w") as f:
+        f.write("host\n")
+    try:
+        _running(eng, "w", "mkdir -p /race; (while true; do rm -rf /race/x; mkdir /race/x; rm -rf /race/x; "
+                           "ln -s ../../../../../../../.. /race/x; done) & :")
+        c = eng.client().containers.get("w")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            ti = tarfile.TarInfo(f"tmp/{secret}-in")
+            ti.size = 3
+            t.addfile(ti, io.BytesIO(b"in\n"))
+        landed = 0
+        for _ in range(150):
+            try:
+                c.put_archive("/race/x", buf.getvalue())
+                landed += 1
+            except Exception as e:          # the swap made it fail: fine, as long as it stays inside
+                assert type(e).__name__ in ("NotFound", "InvalidArgument", "EngineError"), repr(e)
+            chunks, _st = c.get_archive("/race")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as t:
+                assert not [n for n in t.getnames() if secret in n and not n.endswith("-in")]
+        assert landed > 0
+        assert not os.path.exists(f"/tmp/{secret}-in")
+        with open(f"/tmp/{secret}") as f:
+            assert f.read() == "host\n"
+        eng.ok("rm", "-f", "w")
+    finally:
+        os.unlink(f"/tmp/{secret}")
