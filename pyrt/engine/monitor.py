@@ -527,7 +527,7 @@ PRELOAD = (
     "pyrt.cgroups.common", "pyrt.cgroups.devfilter", "pyrt.cgroups.devices", "pyrt.cgroups.layout",
     "pyrt.cgroups.manager", "pyrt.cgroups.v1", "pyrt.cgroups.v2",
     "pyrt.engine.bundle", "pyrt.engine.engine", "pyrt.engine.rootfs", "pyrt.engine.runner",
-    "pyrt.engine.seccomp_default", "pyrt.engine.users", "pyrt.engine.volumes",
+    "pyrt.engine.runtimes", "pyrt.engine.seccomp_default", "pyrt.engine.users", "pyrt.engine.volumes",
     "pyrt.image.manifest", "pyrt.image.reference", "pyrt.image.snapshot", "pyrt.image.store",
     "pyrt.linux.capabilities", "pyrt.linux.overlay", "pyrt.linux.paths", "pyrt.linux.proc",
     "pyrt.linux.signals",
