@@ -41,8 +41,17 @@ def open_tree(path: str, where: str, host: bool) -> Tree:
 
 
 def comps(path: str) -> list[str]:
-    """PATH's components, without "", "." and with ".." kept (the kernel stops them at the root)."""
-    return [c for c in path.split("/") if c not in ("", ".")]
+    """PATH's components, cleaned as docker cleans a container path: no "", ".", and ".." taken
+    away lexically, never above the root (a last ".." would otherwise be looked up by name under
+    the root's own fd: the kernel's parent of the rootfs, a host directory)."""
+    out: list[str] = []
+    for c in path.split("/"):
+        if c == "..":
+            if out:
+                out.pop()
+        elif c not in ("", "."):
+            out.append(c)
+    return out
 
 
 def _resolve_flags() -> int:
@@ -200,11 +209,11 @@ def extract(tree: Tree, dest: str, src, rename: tuple[str, str] | None = None, k
     try:
         with tarfile.open(fileobj=src, mode="r|*") as tar:
             for m in tar:
+                if ".." in m.name.split("/"):
+                    raise InvalidArgument(f"archive entry {m.name!r} climbs out of its directory")
                 names = comps(m.name)
                 if not names:
                     continue
-                if ".." in names:
-                    raise InvalidArgument(f"archive entry {m.name!r} climbs out of its directory")
                 if rename and names[0] == rename[0]:
                     names[0] = rename[1]
                 _extract_one(tree, tar, m, root, prefix + names, keep_owner)

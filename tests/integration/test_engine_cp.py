@@ -159,6 +159,10 @@ def test_symlinks_to_the_root_and_above_stay_in_the_rootfs(eng, tmp_path, stoppe
         p = eng.pyrt("cp", src, str(out / "got"))
         assert p.returncode == 125 and "could not find the file" in p.stderr, (src, p.stderr)
     assert not (out / "got").exists()
+    for i, src in enumerate(("w:/..", "w:/../..", "w:/evil/..")):   # a last "..": the container's / at most
+        eng.ok("cp", src, str(out / f"root{i}"))
+        got = set(os.listdir(out / f"root{i}"))
+        assert {"bin", "evil", "up"} <= got and not got & {"config.json", "container.json", "upper", "rootfs"}, got
     (tmp_path / marker).write_text("in\n")
     for dest in ("w:/up/tmp/", "w:/evil/../tmp/", "w:/evil/tmp/"):
         eng.ok("cp", str(tmp_path / marker), dest)
