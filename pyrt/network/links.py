@@ -175,6 +175,11 @@ def loopback_up(netns: str) -> None:
 
 def detach(owner: str) -> None:
     """Delete OWNER's host veth end (its peer goes with it); nothing when it is gone."""
+    import socket
+    try:
+        socket.if_nametoindex(host_ifname(owner))
+    except OSError:
+        return      # gone (the usual case of a second clean-up): no netlink, no pyroute2 import
     from pyroute2 import NetlinkError
     with _ipr() as ipr:
         idx = _index(ipr, host_ifname(owner))
