@@ -22,32 +22,34 @@ def host_ifname(owner: str) -> str:
     return "pyv" + owner[:12]          # IFNAMSIZ: 15 characters at most
 
 
+@contextlib.contextmanager
+def _thread_netns(enter):
+    """Run the body with this thread in the network namespace ENTER() moves it to, then back.
+    A network namespace is per thread, so this costs two syscalls where a child process (what
+    `ip netns add` and pyroute2's netns= use) costs a fork of this large process."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        enter()
+        try:
+            yield
+        finally:
+            syscalls.setns(own, syscalls.CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
 def make_netns(path: str) -> None:
-    """A new network namespace pinned at PATH (a bind mount of its nsfs file), made by a child
-    process so that this one stays where it is."""
+    """A new network namespace pinned at PATH (a bind mount of its nsfs file)."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     os.close(fd)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:   # pragma: no cover - child
-        try:
-            os.close(r)
-            syscalls.unshare(syscalls.CLONE_NEWNET)
-            syscalls.mount("/proc/self/ns/net", path, None, syscalls.MS["MS_BIND"])
-            os._exit(0)
-        except BaseException as e:
-            with contextlib.suppress(BaseException):
-                os.write(w, str(e).encode()[:500])
-            os._exit(1)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        msg = f.read().decode(errors="replace")
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    try:
+        with _thread_netns(lambda: syscalls.unshare(syscalls.CLONE_NEWNET)):
+            syscalls.mount("/proc/thread-self/ns/net", path, None, syscalls.MS["MS_BIND"])
+    except (PyrtError, OSError) as e:
         with contextlib.suppress(OSError):
             os.unlink(path)
-        raise NetworkSetupError(f"cannot create a network namespace at {path}: {msg or 'failed'}")
+        raise NetworkSetupError(f"cannot create a network namespace at {path}: {e}") from None
 
 
 def remove_netns(path: str) -> None:
@@ -69,23 +71,15 @@ def _ipr(**kw):
 
 
 def _ns_ipr(netns: str):
-    """IPRoute on a netlink socket made inside NETNS. A network namespace is per thread: this one
-    enters NETNS for the socket() call only and comes back, where pyroute2's own netns= forks a
-    helper process per socket (20 to 300 ms on a busy machine, for a few netlink messages)."""
+    """IPRoute on a netlink socket made inside NETNS, by this thread entering it for the socket()
+    call (pyroute2's own netns= forks a helper process per socket: 20 to 300 ms under load)."""
     import socket
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            syscalls.setns(target, syscalls.CLONE_NEWNET, netns)
-            try:
-                sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, 0)  # NETLINK_ROUTE
-            finally:
-                syscalls.setns(own, syscalls.CLONE_NEWNET)
-        finally:
-            os.close(target)
+        with _thread_netns(lambda: syscalls.setns(target, syscalls.CLONE_NEWNET, netns)):
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, 0)  # NETLINK_ROUTE
     finally:
-        os.close(own)
+        os.close(target)
     return _ipr(fileno=sock.detach())
 
 
