@@ -339,7 +339,7 @@ class Engine:
         if rec.state.status == "removing":
             raise Conflict(f"container {rec.name} is being removed")
         from pyrt.engine import client_monitor
-        req = {"op": "start", "id": cid, "attach": attach, "tty": rec.config.tty,
+        req = {"op": "start", "id": cid, "attach": attach, "tty": rec.config.tty, "network": _on_network(rec.host),
                "open_stdin": rec.config.open_stdin and stdin,
                "log_path": logs.path_of(self.store.dir(cid), cid),
                "log": {"max_size": rec.host.log_max_size, "max_file": rec.host.log_max_file}}
@@ -359,7 +359,7 @@ class Engine:
             self.find_image(config.image, "always", platform, progress)
         for attempt in (1, 2):
             cid = self.store.new_id()
-            req = {"op": "run", "id": cid, "attach": attach, "tty": config.tty,
+            req = {"op": "run", "id": cid, "attach": attach, "tty": config.tty, "network": _on_network(host),
                    "open_stdin": config.open_stdin and stdin,
                    "log_path": logs.path_of(self.store.dir(cid), cid),
                    "log": {"max_size": host.log_max_size, "max_file": host.log_max_file},
