@@ -17,9 +17,10 @@ traffic  busybox `ping -c N` (median RTT) and an iperf3 TCP transfer (receiver's
          what pyrt's set-up adds to the path shows. Target: nothing.
 
 Nothing runs in the VM's own network namespace: pyrt (and the monitor it starts) runs under
-`nsenter --net` in a namespace the bench makes (`ip netns add`); podman runs in the cgroup jail of
+`nsenter --net` in a namespace the bench makes (`unshare --net`, held by a process of its own, not
+`ip netns add`, which would leave /run/netns mounted on the host); podman runs in the cgroup jail of
 tests/support/podman.py with a network namespace of its own (net=True), where CNI makes its bridge
-and iptables rules; the plain namespaces are `ip netns add` ones. All are deleted at the end.
+and iptables rules; the plain namespaces are made the same way. All go at the end.
 busybox has no iperf3, so iperf3 (and ping, for every path alike) is the host's binary run inside
 the container's network namespace with `nsenter --net=<its pinned netns>`: the packets take the
 container's interfaces, routes and rules, which is all that is measured. pyrt and podman are set
@@ -57,26 +58,30 @@ def sh(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
 
 
 class Namespaces:
-    """Named network namespaces (`ip netns add`) of this bench, all deleted by close()."""
+    """Network namespaces of this bench, each held by a process of ours (`unshare --net sleep`):
+    entered as /proc/PID/ns/net, named by that PID where `ip` wants a namespace, gone when close()
+    kills the holders (and whatever else ran inside has left). Not `ip netns add`: that would make
+    /run/netns and its shared bind mount on the host."""
 
     def __init__(self):
-        self.tag = f"pyrt-nb{os.getpid()}"
-        self.names: list[str] = []
+        self.holders: list[subprocess.Popen] = []
 
-    def add(self, short: str) -> str:
-        name = f"{self.tag}-{short}"
-        sh("ip", "netns", "add", name)
-        self.names.append(name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-        return name
+    def add(self) -> str:
+        p = subprocess.Popen(["unshare", "--net", "sh", "-c", "ip link set lo up && echo ready && exec sleep infinity"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        self.holders.append(p)
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError("cannot make a network namespace (unshare --net)")
+        return f"/proc/{p.pid}/ns/net"
 
     @staticmethod
-    def path(name: str) -> str:
-        return f"/run/netns/{name}"
+    def pid(path: str) -> str:
+        return path.split("/")[2]
 
     def close(self) -> None:
-        for n in reversed(self.names):
-            sh("ip", "netns", "delete", n, check=False)
+        for p in self.holders:
+            p.kill()
+            p.wait()
 
 
 class PyrtInNetns(PyrtTool):
@@ -91,8 +96,8 @@ class PyrtInNetns(PyrtTool):
 def bench_setup(work: str, tar: str, ns: Namespaces, n: int) -> None:
     tools = []
     try:
-        tools.append(PyrtInNetns(work, tar, ns.path(ns.add("pyrt"))))
-        warm = PyrtInNetns(os.path.join(work, "warm"), tar, ns.path(ns.add("pyrt-w")))
+        tools.append(PyrtInNetns(work, tar, ns.add()))
+        warm = PyrtInNetns(os.path.join(work, "warm"), tar, ns.add())
         warm.name = "pyrt, warm"
         warm.call("run", "-d", "--name", "keeper", "--network", "none", warm.image, "sleep", "3600")
         tools.append(warm)
@@ -111,10 +116,13 @@ def bench_setup(work: str, tar: str, ns: Namespaces, n: int) -> None:
         med = {k: statistics.median(v) * 1000 for k, v in res.items()}
         ref = med[("podman-crun", "bridge")]
         print(f"\nset-up: `run --rm busybox true`, median of {n} (ms)")
-        print(f"{'tool':<14}{'--network bridge':>18}{'x podman-crun':>15}{'--network none':>16}{'network costs':>15}")
+        ref_net = ref - med[("podman-crun", "none")]
+        print(f"{'tool':<14}{'--network bridge':>18}{'x podman-crun':>15}{'--network none':>16}"
+              f"{'network costs':>15}{'x podman-crun':>15}")
         for t in tools:
             b, o = med[(t.name, "bridge")], med[(t.name, "none")]
-            print(f"{t.name:<14}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}")
+            print(f"{t.name:<14}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}"
+                  f"{(b - o) / ref_net if ref_net > 0 else float('nan'):>15.2f}")
     finally:
         for t in tools:
             t.close()
@@ -150,28 +158,28 @@ def iperf_gbits(src: str, dst_addr: str, seconds: float) -> float:
 
 
 def plain_pair(ns: Namespaces) -> tuple[str, str, str]:
-    """Two namespaces joined by one veth pair: (src path, dst path, dst address)."""
-    a, b = ns.add("va"), ns.add("vb")
-    sh("ip", "-n", a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b)
-    for name, addr in ((a, "10.99.0.1/24"), (b, "10.99.0.2/24")):
-        sh("ip", "-n", name, "addr", "add", addr, "dev", "eth0")
-        sh("ip", "-n", name, "link", "set", "eth0", "up")
-    return ns.path(a), ns.path(b), "10.99.0.2"
+    """Two namespaces joined by one veth pair: (src, dst, dst's address)."""
+    a, b = ns.add(), ns.add()
+    in_ns(a, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", ns.pid(b))
+    for path, addr in ((a, "10.99.0.1/24"), (b, "10.99.0.2/24")):
+        in_ns(path, "ip", "addr", "add", addr, "dev", "eth0")
+        in_ns(path, "ip", "link", "set", "eth0", "up")
+    return a, b, "10.99.0.2"
 
 
 def plain_bridge(ns: Namespaces) -> tuple[str, str, str]:
     """Two namespaces with a veth each to a bridge in a third: pyrt's topology, made with `ip`."""
-    host = ns.add("br")
-    sh("ip", "-n", host, "link", "add", "br0", "type", "bridge")
-    sh("ip", "-n", host, "link", "set", "br0", "up")
+    host = ns.add()
+    in_ns(host, "ip", "link", "add", "br0", "type", "bridge")
+    in_ns(host, "ip", "link", "set", "br0", "up")
     ends = []
-    for i, short in ((1, "ba"), (2, "bb")):
-        name = ns.add(short)
-        sh("ip", "-n", host, "link", "add", f"v{i}", "type", "veth", "peer", "name", "eth0", "netns", name)
-        sh("ip", "-n", host, "link", "set", f"v{i}", "master", "br0", "up")
-        sh("ip", "-n", name, "addr", "add", f"10.98.0.{i + 1}/24", "dev", "eth0")
-        sh("ip", "-n", name, "link", "set", "eth0", "up")
-        ends.append(ns.path(name))
+    for i in (1, 2):
+        end = ns.add()
+        in_ns(host, "ip", "link", "add", f"v{i}", "type", "veth", "peer", "name", "eth0", "netns", ns.pid(end))
+        in_ns(host, "ip", "link", "set", f"v{i}", "master", "br0", "up")
+        in_ns(end, "ip", "addr", "add", f"10.98.0.{i + 1}/24", "dev", "eth0")
+        in_ns(end, "ip", "link", "set", "eth0", "up")
+        ends.append(end)
     return ends[0], ends[1], "10.98.0.3"
 
 
@@ -185,7 +193,7 @@ def pyrt_pair(pyrt: PyrtTool) -> tuple[str, str, str]:
 
 
 def bench_traffic(work: str, tar: str, ns: Namespaces, rounds: int, pings: int, seconds: float) -> None:
-    pyrt = PyrtInNetns(work, tar, ns.path(ns.add("pyrt-t")))
+    pyrt = PyrtInNetns(work, tar, ns.add())
     servers: list[subprocess.Popen] = []
     try:
         paths = {"veth pair (plain)": plain_pair(ns), "bridge (plain)": plain_bridge(ns),
