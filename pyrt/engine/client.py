@@ -348,13 +348,27 @@ class Networks:
     def prune(self) -> list[str]:
         return self._engine.prune_networks()
 
+    def connect(self, network: str, container: str, ipv4_address: str = "", aliases=()) -> None:
+        """docker network connect (docker-py: Network.connect): a running container gets a further
+        interface now, a stopped one at its next start."""
+        from pyrt.engine import networking
+        networking.connect(self._engine, _ref(container), network, ipv4_address, aliases)
+
+    def disconnect(self, network: str, container: str, force: bool = False) -> None:
+        from pyrt.engine import networking
+        networking.disconnect(self._engine, _ref(container), network, force)
+
+
+def _ref(container) -> str:
+    return container if isinstance(container, str) else container.id
+
 
 def _typed(image: str, command=None, *, name: str = "", entrypoint=None, environment=(), working_dir: str = "",
            user: str = "", hostname: str = "", labels=None, tty: bool = False, stdin_open: bool = False,
            mounts=(), read_only: bool = False, mem_limit: int = 0, memswap_limit: int = 0, nano_cpus: int = 0,
            cpu_shares: int = 0, cpuset_cpus: str = "", pids_limit: int = 0, cap_add=(), cap_drop=(),
            privileged: bool = False, security_opt=(), ulimits=(), init: bool = False, network_mode: str | None = None, ip: str = "",
-           auto_remove: bool = False, log_max_size: int = 0, log_max_file: int = 1, runtime: str = "",
+           network_aliases=(), dns=(), dns_search=(), dns_opt=(), auto_remove: bool = False, log_max_size: int = 0, log_max_file: int = 1, runtime: str = "",
            stop_signal: str = "", stop_timeout: int | None = None, pull: str = "missing",
            platform: str | None = None, progress=None, default_network: str = DEFAULT_NETWORK):
     """(ContainerConfig, HostConfig, name, other options) from docker-py's keyword arguments.
@@ -375,7 +389,8 @@ def _typed(image: str, command=None, *, name: str = "", entrypoint=None, environ
                       cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, pids_limit=pids_limit,
                       cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                       ulimits=[u if isinstance(u, Ulimit) else Ulimit(**u) for u in ulimits], init=init,
-                      network_mode=network_mode, ip=ip, auto_remove=auto_remove, log_max_size=log_max_size,
+                      network_mode=network_mode, ip=ip, aliases=list(network_aliases), dns=list(dns),
+                      dns_search=list(dns_search), dns_options=list(dns_opt), auto_remove=auto_remove, log_max_size=log_max_size,
                       log_max_file=log_max_file, runtime=runtime)
     _security_opts(host, security_opt)
     return config, host, name, {"pull": pull, "platform": platform, "progress": progress}

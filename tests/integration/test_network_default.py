@@ -13,7 +13,7 @@ import sys
 import pytest
 
 # the engine and network fixtures of their own modules
-from tests.integration.test_engine import busybox_tar, eng  # noqa: F401
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 from tests.integration.test_network import net  # noqa: F401
 from tests.support import leaks
 from tests.support.bundle import REPO
