@@ -155,22 +155,21 @@ def attach(host: str, netns: str, bridge: str, address: str, prefixlen: int, gat
     gateway stays, as docker's). The interface's name in NETNS. On failure nothing of it is left."""
     from pyroute2 import NetlinkError
     try:
-        with _ns_ipr(netns) as ns:
+        with _ns_ipr(netns) as ns:          # one socket in NETNS, before and after the veth
             taken = {l.get("IFLA_IFNAME") for l in ns.get_links()}
-        ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
-        with _ipr() as ipr:
-            br = _index(ipr, bridge)
-            if br is None:
-                raise NetworkSetupError(f"bridge {bridge} does not exist in this network namespace")
-            nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                ipr.link("add", ifname=host, kind="veth", mtu=mtu,
-                         peer={"ifname": ifname, "net_ns_fd": nsfd, "mtu": mtu})
-            finally:
-                os.close(nsfd)
-            idx = _index(ipr, host)
-            ipr.link("set", index=idx, master=br, state="up")
-        with _ns_ipr(netns) as ns:
+            ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
+            with _ipr() as ipr:
+                br = _index(ipr, bridge)
+                if br is None:
+                    raise NetworkSetupError(f"bridge {bridge} does not exist in this network namespace")
+                nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    ipr.link("add", ifname=host, kind="veth", mtu=mtu,
+                             peer={"ifname": ifname, "net_ns_fd": nsfd, "mtu": mtu})
+                finally:
+                    os.close(nsfd)
+                idx = _index(ipr, host)
+                ipr.link("set", index=idx, master=br, state="up")
             ns.link("set", index=_index(ns, "lo"), state="up")
             eth = _index(ns, ifname)
             ns.addr("add", index=eth, address=address, prefixlen=prefixlen)
