@@ -38,6 +38,7 @@ NAMESPACES = {
 JOIN_ORDER = ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount")
 # a failing startContainer hook's message, written to the exec fifo: below PIPE_BUF, one write
 _HOOK_ERROR_MAX = 2048
+_PASSWD_MAX = 4 << 20  # a passwd file larger than this is not one we will read whole
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -455,7 +456,7 @@ def _preload(spec, process, exec_mode: bool) -> None:
     """Import every module the init needs while the host's Python library is still reachable
     (a joined mount namespace or pivot_root takes it away)."""
     import fcntl  # noqa: F401
-    from pyrt.linux import capabilities, hardening  # noqa: F401
+    from pyrt.linux import capabilities, hardening, paths  # noqa: F401
     from pyrt.runtime import hooks, rootfs  # noqa: F401
     if not exec_mode:
         from pyrt.cgroups import layout  # noqa: F401  (rootfs.own_cgroups; exec never calls it)
@@ -710,14 +711,19 @@ def _switch_user(process, setgroups_denied: bool) -> None:
 
 
 def _home_of(uid: int) -> str:
+    """HOME of UID from the container's /etc/passwd; "/" without one. A FIFO, device or socket
+    there (a hostile image: open(2) of a FIFO would wait for a writer for ever) is refused."""
+    from pyrt.linux import paths
     try:
-        with open("/etc/passwd") as f:
-            for line in f:
-                parts = line.rstrip("\n").split(":")
-                if len(parts) >= 6 and parts[2] == str(uid):
-                    return parts[5] or "/"
+        data = paths.read_regular("/etc/passwd", _PASSWD_MAX)
+    except paths.NotRegularFileError as e:
+        raise RuntimeSetupError("/etc/passwd in the container is not a regular file") from e
     except OSError:
-        pass
+        return "/"
+    for line in data.decode("utf-8", "replace").splitlines():
+        parts = line.split(":")
+        if len(parts) >= 6 and parts[2] == str(uid):
+            return parts[5] or "/"
     return "/"
 
 

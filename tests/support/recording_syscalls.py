@@ -9,8 +9,8 @@ test asserts the order).
   value (None unless given); constants (CLONE_*, MS_*...) stay the real ones;
 - init's `os` for a recorder that records every call that changes a process (setsid, setresuid,
   chdir, execve, open, fork...) and forwards only pure helpers (os.path, os.strerror, constants);
-- init's `open` (files under /proc, /etc/passwd), `resource` and `_signal`, so no rlimit or signal
-  handler of the test process changes.
+- init's `open` (files under /proc) and pyrt.linux.paths.read_regular (/etc/passwd) read FILES;
+- init's `resource` and `_signal`, so no rlimit or signal handler of the test process changes.
 Nothing reaches the kernel: the init runs as ordinary Python in the test process and its calls are
 read from `rec.calls`.
 """
@@ -189,6 +189,12 @@ def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
     import _signal as real_signal
     signal = _RecordingModule(real_signal, rec, "signal")
     monkeypatch.setitem(sys.modules, "_signal", signal)
+
+    def read_regular(path, limit):
+        if path not in files:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return files[path].encode()[:limit]
+    rec.returns["paths.read_regular"] = read_regular
 
     def _exit(status):
         raise ProcessExit(status)

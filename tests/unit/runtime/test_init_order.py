@@ -85,7 +85,9 @@ def test_container_init_takes_its_numbered_steps_in_order(monkeypatch):
         # 12. the process: the exec stub's memfd (before seccomp), rlimits, user, capabilities,
         #     cwd checked inside the root, no_new_privs, fds from 3 on close-on-exec
         "hardening.exec_stub", "setrlimit 7", "os.umask 18", "capabilities.keep_caps", "os.setgroups",
-        "os.setresgid 0 0 0", "os.setresuid 0 0 0", "capabilities.apply", "os.chdir /work", "os.getcwd",
+        "os.setresgid 0 0 0", "os.setresuid 0 0 0", "capabilities.apply",
+        # HOME from the container's /etc/passwd, read only if it is a regular file
+        f"paths.read_regular /etc/passwd {4 << 20}", "os.chdir /work", "os.getcwd",
         "capabilities.set_no_new_privs", "lookup /bin/app", "hardening.cloexec_from 3",
         # ... then created, the wait for `start` on the exec fifo (the one we hold), startContainer hooks
         "channel.send created", *fifo_signals,
