@@ -1,7 +1,7 @@
 """`pyrt-runc` verbs that drive a container's cgroup: pause, resume, update, events.
 
 Registered by pyrt.cli.pyrt_runc from COMMANDS. Arguments in (update's sizes and resources file,
-events' interval: read here, as runc's flags are), calls to pyrt.runtime.resources out.
+events' interval: read here, as runc's flags are), calls to pyrt.runtime.cgroup_ops out.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def _root(ctx: click.Context) -> str:
 @click.pass_context
 def pause(ctx, container_id):
     """Suspend all processes of a container (freeze its cgroup)."""
-    from pyrt.runtime import resources
-    resources.pause(_root(ctx), container_id)
+    from pyrt.runtime import cgroup_ops
+    cgroup_ops.pause(_root(ctx), container_id)
 
 
 @click.command()
@@ -38,8 +38,8 @@ def pause(ctx, container_id):
 @click.pass_context
 def resume(ctx, container_id):
     """Resume all processes of a paused container."""
-    from pyrt.runtime import resources
-    resources.resume(_root(ctx), container_id)
+    from pyrt.runtime import cgroup_ops
+    cgroup_ops.resume(_root(ctx), container_id)
 
 
 @click.command()
@@ -65,12 +65,12 @@ def resume(ctx, container_id):
 @click.pass_context
 def update(ctx, container_id, resources_file, l3_cache_schema, mem_bw_schema, **flags):
     """Update a running container's resource limits."""
-    from pyrt.runtime import resources
+    from pyrt.runtime import cgroup_ops
     if l3_cache_schema is not None or mem_bw_schema is not None:
         from pyrt.errors import CgroupError
         raise CgroupError("intel_rdt: Intel RDT (resctrl) is not supported by pyrt-runc")
     r = resources_from_update_args(resources_file, **flags)
-    resources.update(_root(ctx), container_id, r)
+    cgroup_ops.update(_root(ctx), container_id, r)
 
 
 @click.command()
@@ -80,11 +80,11 @@ def update(ctx, container_id, resources_file, l3_cache_schema, mem_bw_schema, **
 @click.pass_context
 def events(ctx, container_id, interval, stats_only):
     """Print container events (stats, oom) as JSON lines."""
-    from pyrt.runtime import resources
+    from pyrt.runtime import cgroup_ops
     if stats_only:
-        click.echo(json.dumps(resources.stats_event(_root(ctx), container_id), separators=(",", ":")))
+        click.echo(json.dumps(cgroup_ops.stats_event(_root(ctx), container_id), separators=(",", ":")))
         return
-    resources.events(_root(ctx), container_id, parse_interval(interval))
+    cgroup_ops.events(_root(ctx), container_id, parse_interval(interval))
 
 
 COMMANDS = [pause, resume, update, events]

@@ -496,8 +496,8 @@ class Engine:
         if rec.host.runtime:
             _external(rec.host.runtime, self.runtime_root(rec.host.runtime), "pause", rec.id)
             return
-        from pyrt.runtime import resources
-        resources.pause(self.runtime_root(""), rec.id)
+        from pyrt.runtime import cgroup_ops
+        cgroup_ops.pause(self.runtime_root(""), rec.id)
 
     def unpause(self, ref: str) -> None:
         rec = self.get(ref)
@@ -506,8 +506,8 @@ class Engine:
         if rec.host.runtime:
             _external(rec.host.runtime, self.runtime_root(rec.host.runtime), "resume", rec.id)
             return
-        from pyrt.runtime import resources
-        resources.resume(self.runtime_root(""), rec.id)
+        from pyrt.runtime import cgroup_ops
+        cgroup_ops.resume(self.runtime_root(""), rec.id)
 
     def rename(self, ref: str, new: str) -> None:
         cid = self.store.resolve(ref)

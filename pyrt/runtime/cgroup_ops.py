@@ -1,7 +1,10 @@
-"""Runtime verbs that drive an existing container's cgroup: pause, resume, update, events.
+"""Runtime verbs that drive an existing container's cgroup: pause, resume, update, events, stats
+and the OOM verdict.
 
 Each loads the container, checks its live status under the container lock, and calls the cgroup
-Manager recorded in state.json at create time.
+Manager recorded in state.json at create time. (Named for what every verb here goes through, the
+container's cgroup; it was runtime/resources.py, a second `resources` beside spec/resources.py,
+the config's linux.resources model.)
 """
 from __future__ import annotations
 
