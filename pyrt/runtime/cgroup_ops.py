@@ -25,44 +25,36 @@ def _manager(c: Container):
 
 
 class _Op:
-    """`with _Op(root, id, "pause", "can_pause") as mgr:` - loads the container, takes its lock,
-    refuses a status the verb does not allow, and yields its cgroup Manager."""
+    """`with _Op(root, id, "pause") as mgr:` - loads the container, takes its lock (refusing a
+    status the verb does not allow: Container.transition), and yields its cgroup Manager."""
 
-    def __init__(self, root: str, container_id: str, verb: str, allowed: str):
+    def __init__(self, root: str, container_id: str, verb: str):
         self.c = Container.load(root, container_id)
-        self.verb, self.allowed = verb, allowed
-        self.lock = self.c.lock()
+        self.transition = self.c.transition(verb)
 
     def __enter__(self):
-        self.lock.__enter__()
-        try:
-            status = self.c.status()
-            mgr = _manager(self.c)
-            if not getattr(status, self.allowed)():
-                raise StateError(f"cannot {self.verb} a container that is {status.value}")
-            return mgr
-        except BaseException:
-            self.lock.__exit__(None, None, None)
-            raise
+        mgr = _manager(self.c)  # from state.json: no lock needed; "no cgroup" comes first
+        self.transition.__enter__()
+        return mgr
 
     def __exit__(self, *exc):
-        self.lock.__exit__(*exc)
+        self.transition.__exit__(*exc)
 
 
 def pause(root: str, container_id: str) -> None:
-    with _Op(root, container_id, "pause", "can_pause") as mgr:
+    with _Op(root, container_id, "pause") as mgr:
         mgr.freeze()
 
 
 def resume(root: str, container_id: str) -> None:
-    with _Op(root, container_id, "resume", "can_resume") as mgr:
+    with _Op(root, container_id, "resume") as mgr:
         mgr.thaw()
 
 
 def update(root: str, container_id: str, resources) -> None:
     """Write the fields RESOURCES (pyrt.spec.resources.Resources) sets to the live cgroup; the
     rest stays as it is."""
-    with _Op(root, container_id, "update", "can_update") as mgr:
+    with _Op(root, container_id, "update") as mgr:
         mgr.set(resources)
 
 
