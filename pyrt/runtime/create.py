@@ -15,7 +15,8 @@ from pyrt.errors import ConfigError, PyrtError, RuntimeSetupError, StateError, U
 from pyrt.runtime import channel, hooks
 from pyrt.runtime import state as st
 from pyrt.runtime.container import Container, remove_container_dir, wait_gone
-from pyrt.runtime.init import NAMESPACES, Launch, stage1
+from pyrt.runtime.launch import NAMESPACES, Launch
+from pyrt.runtime.stage1 import stage1
 
 
 def _namespaces(spec) -> tuple[list, list]:
@@ -375,7 +376,7 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
             mgr.apply(p)
         return ctr.hook_state()
 
-    # stage 1 places the process itself when the kernel lets it (see init._fork_placed)
+    # stage 1 places the process itself when the kernel lets it (see stage1._fork_placed)
     dirs = mgr.placement() if mgr is not None else None
     launch = Launch(container_id=container_id, spec=spec, process=process, join=join, new=[],
                     console_socket=console_socket, preserve_fds=preserve_fds, exec_mode=True,

@@ -7,9 +7,9 @@ test asserts the order).
   kernel-facing helpers (pyrt.runtime.rootfs, hooks, console, channel; pyrt.cgroups.fs) for
   recorders: a function call is recorded as ("module.function", *args) and returns a scripted
   value (None unless given); constants (CLONE_*, MS_*...) stay the real ones;
-- init's `os` for a recorder that records every call that changes a process (setsid, setresuid,
+- init's and stage1's `os` for a recorder that records every call that changes a process (setsid, setresuid,
   chdir, execve, open, fork...) and forwards only pure helpers (os.path, os.strerror, constants);
-- init's `open` (files under /proc) and pyrt.linux.paths.read_regular (/etc/passwd) read FILES;
+- init's and stage1's `open` (files under /proc) and pyrt.linux.paths.read_regular (/etc/passwd) read FILES;
 - init's `resource` and `_signal`, so no rlimit or signal handler of the test process changes.
 Nothing reaches the kernel: the init runs as ordinary Python in the test process and its calls are
 read from `rec.calls`.
@@ -25,7 +25,7 @@ import types
 import pyrt.cgroups
 import pyrt.linux
 import pyrt.runtime
-from pyrt.runtime import init
+from pyrt.runtime import init, launch, stage1
 
 # Everything of `os` that may run for real: pure functions and data.
 _OS_PURE = {"path", "strerror", "fsencode", "fsdecode", "environ", "sep", "getpid", "sysconf"}
@@ -143,7 +143,7 @@ class ProcessExit(Exception):
 
 
 def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
-    """Install the recorders for pyrt.runtime.init; FILES: contents its open() reads (others:
+    """Install the recorders for pyrt.runtime.init and stage1; FILES: contents its open() reads (others:
     FileNotFoundError; /proc/self/setgroups reads "allow" unless given). Returns the Recorder; script return values in rec.returns."""
     rec = Recorder()
     files = {"/proc/self/setgroups": "allow\n", **(files or {})}
@@ -164,10 +164,11 @@ def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
     for name in ("rootfs", "hooks", "console", "channel"):
         swap(pyrt.runtime, name, name)
     swap(pyrt.cgroups, "fs", "cgroups.fs")
-    monkeypatch.setattr(init, "channel", sys.modules["pyrt.runtime.channel"])
-
     fake_os = _RecordingOs(rec)
-    monkeypatch.setattr(init, "os", fake_os)
+    for mod in (init, stage1, launch):
+        monkeypatch.setattr(mod, "channel", sys.modules["pyrt.runtime.channel"])
+    for mod in (init, stage1):
+        monkeypatch.setattr(mod, "os", fake_os)
 
     def fake_open(path, mode="r", *a, **kw):
         if "w" in mode or "a" in mode:
@@ -176,7 +177,8 @@ def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
         if path not in files:
             raise FileNotFoundError(2, "No such file or directory", path)
         return _RecordingFile(rec, path, files[path])
-    monkeypatch.setattr(init, "open", fake_open, raising=False)
+    for mod in (init, stage1):
+        monkeypatch.setattr(mod, "open", fake_open, raising=False)
 
     resource = types.ModuleType("resource")
     import resource as real_resource
