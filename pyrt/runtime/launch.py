@@ -38,7 +38,7 @@ class Launch(Record, frozen=False):
     preserve_fds: int = 0
     exec_mode: bool = False            # pyrt-runc exec: join everything, no rootfs work
     # create, when stage 1 stays in the host's user and mount namespaces: stage 1 places the init
-    # in its cgroup itself (see stage1._fork_placed), from the directories the parent sends ("cgroup").
+    # in its cgroup itself (pyrt.cgroups.placement), from the directories the parent sends ("cgroup").
     placed_by_stage1: bool = False
     # exec: the container's cgroup directories {"v1": [...], "v2": dir or None} (from state.json),
     # for stage 1 to place the exec'd process in the same way; None: the parent moves it.

@@ -8,7 +8,7 @@ grandchild is PID 1 of a new pid namespace (unshare(CLONE_NEWPID) only affects c
 Stage 1 reports the grandchild's pid and exits; the grandchild (pyrt.runtime.init) waits until
 the parent has its cgroup ready (placed, limits set), then sets itself up.
 
-Where it can, stage 1 forks the init straight into its cgroups (see _fork_placed): for
+Where it can, stage 1 forks the init straight into its cgroups (pyrt.cgroups.placement): for
 create from directories the parent sends, for exec from the container's recorded cgroups, opened
 before joining its mount namespace hides the host's /sys/fs/cgroup.
 
@@ -103,7 +103,8 @@ def _stage1(sock, launch: Launch) -> None:
         preload(launch.spec, launch.process, launch.exec_mode)
     # Open the cgroup files and every namespace file first: once we are in another mount or
     # user namespace the paths may resolve differently or not at all.
-    opened = _open_cgroup(launch.cgroup) if launch.cgroup is not None else None
+    from pyrt.cgroups import placement
+    opened = placement.open_dirs(launch.cgroup) if launch.cgroup is not None else None
     fds = []
     for ns_type, path in sorted(launch.join, key=lambda j: JOIN_ORDER.index(j[0])):
         try:
@@ -152,11 +153,8 @@ def _stage1(sock, launch: Launch) -> None:
     if launch.placed_by_stage1:
         # the init inherits what we import now, while the parent prepares the cgroup
         preload(launch.spec, launch.process, launch.exec_mode)
-        opened = _open_cgroup(channel.expect(sock, "cgroup"))
-    if opened is not None:
-        pid, placed = _fork_placed(*opened, who="exec" if launch.exec_mode else "init")
-    else:
-        pid = os.fork()
+        opened = placement.open_dirs(channel.expect(sock, "cgroup"))
+    pid, placed = placement.fork(opened, who="exec" if launch.exec_mode else "init")
     if pid == 0:
         if cgroupns_fd >= 0:
             sc.setns(cgroupns_fd, sc.CLONE_NEWCGROUP, "cgroup namespace")
@@ -187,73 +185,3 @@ def _write_time_offsets(offsets) -> None:
         raise RuntimeSetupError(f"write /proc/self/timens_offsets: {os.strerror(e.errno).lower()}") from e
     finally:
         hardening.set_dumpable(False)
-
-
-def _open_cgroup(dirs: dict) -> tuple[list[int], int, str | None] | None:
-    """The `tasks` files of the v1 directories and the v2 directory of DIRS, open for
-    _fork_placed: (tasks fds, v2 fd or -1, v2 path). None when one cannot be opened (the
-    parent then moves the init with cgroup.procs writes, as before)."""
-    from pyrt.cgroups import fs
-    from pyrt.errors import CgroupError
-    try:
-        tasks = fs.open_tasks(dirs["v1"])
-    except CgroupError:
-        return None
-    if not dirs["v2"]:
-        return tasks, -1, None
-    try:
-        return tasks, os.open(dirs["v2"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), dirs["v2"]
-    except OSError:
-        for fd in tasks:
-            os.close(fd)
-        return None
-
-
-def _fork_placed(tasks: list[int], v2_fd: int, v2_path: str | None, who: str) -> tuple[int, bool]:
-    """Fork the init straight into its cgroups, without a cgroup.procs write - and without the
-    ~12 ms kernel RCU wait the first one costs: it is born in the v2 directory (clone3
-    CLONE_INTO_CGROUP) and, first thing, joins the v1 hierarchies by writing 0 to their `tasks`
-    (a thread moving itself skips the kernel's threadgroup lock). The child does that, not us:
-    were we in a pids cgroup with room for one more process, forking the init would fail.
-    (pid, placed) in the parent, (0, _) in the child; not placed when the kernel refuses: then
-    the parent moves the init as before. A joined user namespace may make it refuse: `tasks`
-    writes are checked against the opener's (host root's) credentials, but clone3 checks ours
-    on the cgroup's files, now with capabilities only in the container's user namespace (it
-    still passes where the files' owner, host uid 0, is ours, as with runc-style mappings)."""
-    from pyrt.cgroups import fs
-    from pyrt.errors import CgroupError
-    from pyrt.linux import syscalls as sc
-    placed = True
-    r, w = os.pipe2(os.O_CLOEXEC)
-    pid = -1
-    if v2_fd >= 0:
-        try:
-            pid = sc.fork_into_cgroup(v2_fd, v2_path)
-        except OSError as e:
-            if trace.on:
-                trace.step(f"clone3 refused ({e.strerror}): fork, and pyrt-runc moves the process")
-            placed = False
-        os.close(v2_fd)
-    if pid < 0:
-        pid = os.fork()
-    if pid == 0:
-        trace.who = who
-        os.close(r)
-        try:
-            fs.join_self(tasks)
-            ok = b"1"
-        except CgroupError:
-            ok = b"0"
-        for fd in tasks:
-            os.close(fd)
-        os.write(w, ok)
-        os.close(w)
-        return 0, False
-    os.close(w)
-    for fd in tasks:
-        os.close(fd)
-    try:
-        placed = os.read(r, 1) == b"1" and placed  # b"": the init died; its error follows
-    finally:
-        os.close(r)
-    return pid, placed

@@ -4,7 +4,8 @@ test asserts the order).
 
 `record_init(monkeypatch)` swaps, for the test's duration:
 - every module of pyrt.linux (syscalls, capabilities, seccomp, netdev, ...) and the runtime's
-  kernel-facing helpers (pyrt.runtime.rootfs, hooks, console, channel; pyrt.cgroups.fs) for
+  kernel-facing helpers (pyrt.runtime.rootfs, hooks, console, channel; pyrt.cgroups.fs and
+  placement) for
   recorders: a function call is recorded as ("module.function", *args) and returns a scripted
   value (None unless given); constants (CLONE_*, MS_*...) stay the real ones;
 - init's and stage1's `os` for a recorder that records every call that changes a process (setsid, setresuid,
@@ -164,6 +165,7 @@ def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
     for name in ("rootfs", "hooks", "console", "channel"):
         swap(pyrt.runtime, name, name)
     swap(pyrt.cgroups, "fs", "cgroups.fs")
+    swap(pyrt.cgroups, "placement", "placement")
     fake_os = _RecordingOs(rec)
     for mod in (init, stage1, launch):
         monkeypatch.setattr(mod, "channel", sys.modules["pyrt.runtime.channel"])
@@ -201,6 +203,7 @@ def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
     def _exit(status):
         raise ProcessExit(status)
     rec.returns.update({"os._exit": _exit, "os.open": rec.next_fd, "os.fork": 4242,
+                        "placement.fork": (4242, False),
                         # the cwd is inside the root; the reopened exec fifo is the fifo held
                         "os.getcwd": "/", "os.fstat": os.stat_result((0o10600, 1, 1, 1, 0, 0, 0, 0, 0, 0)),
                         "os.getgroups": [], "hardening.exec_stub": 5})

@@ -286,7 +286,7 @@ def test_stage1_opens_every_namespace_first_joins_mount_last_then_unshares(monke
     rec.in_order(("os.open", "/run/netns/x"), ("os.open", "/proc/7/ns/mnt"), "sc.setns",
                  ("sc.unshare", NEWUSER), ("channel.send", Sock(rec), "userns"), ("channel.expect", Sock(rec), "ok"),
                  ("os.setresuid", 0), "sc.unshare", ("write", "/proc/self/timens_offsets", "monotonic 5 0\n"),
-                 "os.fork", ("channel.send", Sock(rec), "pid"))
+                 ("placement.fork", None), ("channel.send", Sock(rec), "pid"))
     unshares = [c[1] for c in rec.calls if c[0] == "sc.unshare"]
     assert unshares[0] == NEWUSER and not unshares[1] & NEWUSER
     assert rec.calls[-1] == ("channel.send", Sock(rec), "pid", {"pid": 4242, "placed": False})
@@ -311,7 +311,7 @@ def test_stage1_names_a_namespace_it_cannot_open(monkeypatch):
     rec.returns["os.open"] = refuse
     with pytest.raises(RuntimeSetupError, match="network namespace /run/netns/x: no such file"):
         stage1._stage1(Sock(rec), launch_for(stage1_config()))
-    assert not rec.has("sc.setns") and not rec.has("os.fork")
+    assert not rec.has("sc.setns") and not rec.has("placement.fork")
 
 
 def test_without_a_process_the_init_only_holds_the_namespaces(monkeypatch):
