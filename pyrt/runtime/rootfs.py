@@ -484,10 +484,7 @@ def create_devices(root: Root, spec) -> None:
             kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[typ]
             parent, name = _open_parent(root, path, what)
             try:
-                try:
-                    os.unlink(name, dir_fd=parent)
-                except FileNotFoundError:
-                    pass
+                _unlink_at(parent, name)
                 if trace.on:
                     trace.step(f"mknod({path!r}, {typ} {major}:{minor}, {mode:04o})")
                 os.mknod(name, kind | mode, os.makedev(major, minor), dir_fd=parent)
@@ -500,6 +497,14 @@ def create_devices(root: Root, spec) -> None:
                 os.close(parent)
     finally:
         os.umask(old)
+
+
+def _unlink_at(parent: int, name: str) -> None:
+    """NAME in the directory PARENT gone, if it was there (what is laid down replaces it)."""
+    try:
+        os.unlink(name, dir_fd=parent)
+    except FileNotFoundError:
+        pass
 
 
 def _open_parent(root: Root, path: str, what: str) -> tuple[int, str]:
@@ -518,10 +523,7 @@ def dev_symlinks(root: Root) -> None:
         parent, name = _open_parent(root, link, what)
         try:
             if link == "/dev/ptmx":
-                try:
-                    os.unlink(name, dir_fd=parent)
-                except FileNotFoundError:
-                    pass
+                _unlink_at(parent, name)
             if trace.on:
                 trace.step(f"symlink({src!r}, {link!r})")
             os.symlink(src, name, dir_fd=parent)
