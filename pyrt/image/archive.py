@@ -31,14 +31,14 @@ from pyrt.image import manifest as mf
 from pyrt.image import reference
 from pyrt.image.content import check_digest, disk_full_while
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
-from pyrt.image.unpack import (TAR_PARSE_ERRORS, capped_chunks, compression_from_magic, compression_of,
-                               open_decompressed, sniff_compression)
+from pyrt.image.decompress import capped_chunks, open_decompressed
+from pyrt.image.mediatypes import (DOCKER_LAYER_TAR, OCI_LAYER_TAR, compression_from_magic, compression_of,
+                                   sniff_compression)
+from pyrt.image.unpack import TAR_PARSE_ERRORS
 
 CHUNK = 1 << 20
-OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
-DOCKER_LAYER = {None: "application/vnd.docker.image.rootfs.diff.tar",
-                "gzip": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                "zstd": "application/vnd.oci.image.layer.v1.tar+zstd"}
+# docker save's names; Docker has no zstd layer type, so that one is OCI's
+DOCKER_LAYER = {None: DOCKER_LAYER_TAR, "gzip": DOCKER_LAYER_TAR + ".gzip", "zstd": OCI_LAYER_TAR + "+zstd"}
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
 _BLOB_RE = re.compile(r"^(?:\./)?blobs/sha256/([a-f0-9]{64})$")

@@ -23,7 +23,7 @@ from pyrt.image.layerstream import LayerStream, unpack_blob
 from pyrt.image.progress import Quiet
 from pyrt.image.registry import Cancelled, NotFound, RegistryClient
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
-from pyrt.image.unpack import ExpansionError
+from pyrt.image.decompress import ExpansionError
 
 MAX_CONFIG_SIZE = 8 << 20
 
