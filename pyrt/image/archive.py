@@ -176,7 +176,6 @@ def _put_stream(store: ImageStore, digest: str, size: int, opener) -> None:
 def _store_image(store: ImageStore, man_bytes: bytes, man_type: str | None, config_bytes: bytes,
                  layer_blobs: list[tuple[str, str, int]], tags: list[str], source: str) -> ImageRecord:
     """Record an image whose layer blobs are already in the content store."""
-    from pyrt.image.pull import unpack_once
 
     man = mf.parse_manifest(man_bytes, man_type)
     if not isinstance(man, mf.Manifest):
@@ -189,7 +188,7 @@ def _store_image(store: ImageStore, man_bytes: bytes, man_type: str | None, conf
     for layer in layers:
         if layer.media_type not in mf.LAYER_TYPES:
             raise ImageError(f"{source}: unsupported layer media type {layer.media_type!r}")
-        unpack_once(store, layer)
+        store.unpack_once(layer)
     config_digest = store.content.put(config_bytes, man.config.digest)
     man_digest = store.content.put(man_bytes)
     record = ImageRecord(id=config_digest, manifest_digest=man_digest, manifest_media_type=man.media_type,
