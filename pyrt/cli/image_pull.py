@@ -20,7 +20,8 @@ def pull_image(root: str, reference: str, platform: str | None, tls_verify: bool
                authfile: str | None, quiet: bool, low_speed_limit: int | None = None,
                low_speed_time: int | None = None, timeout: int | None = None) -> None:
     """`pyrt pull`, for both parsers."""
-    from pyrt.image import manifest, progress
+    from pyrt.cli import pull_progress as progress
+    from pyrt.image import manifest
     from pyrt.image.pull import PullOptions, pull as do_pull
     from pyrt.image.store import ImageStore
     opts = PullOptions(platform=manifest.parse_platform(platform) if platform else None,

@@ -31,7 +31,7 @@ def pull(ctx, reference, platform, tls_verify, authfile, quiet, low_speed_limit,
 @click.pass_context
 def images(ctx, quiet, digests, fmt, no_trunc):
     """List images."""
-    from pyrt.image import views
+    from pyrt.cli import image_views as views
     click.echo(views.render_images(_store(ctx), quiet=quiet, digests=digests, fmt=fmt, no_trunc=no_trunc), nl=False)
 
 
@@ -57,7 +57,7 @@ def image():
 @click.pass_context
 def image_inspect(ctx, names):
     """Show images' records and configs as JSON."""
-    from pyrt.image import views
+    from pyrt.cli import image_views as views
     store = _store(ctx)
     click.echo(json.dumps([views.inspect(store, store.resolve(n)) for n in names], indent=2))
 

@@ -19,7 +19,6 @@ from pyrt.image import auth, reference
 from pyrt.image import manifest as mf
 from pyrt.image.content import DigestMismatch, sha256_digest
 from pyrt.image.layerstream import LayerStream
-from pyrt.image.progress import Quiet
 from pyrt.image.registry import Cancelled, NotFound, RegistryClient
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
 from pyrt.image.decompress import ExpansionError
@@ -74,6 +73,31 @@ def client_for(host: str, store_root: str, opts: PullOptions, conf: reference.Re
     if pace["timeout"]:
         client.deadline_text = f" ({pace['timeout']} s)"
     return client
+
+
+class Quiet:
+    """What a pull tells its REPORTER, from its worker threads, and the silent default. The CLI's
+    reporters (pyrt.cli.pull_progress) draw bars or print lines."""
+
+    def message(self, text: str) -> None:
+        pass
+
+    def start(self, digest: str, size: int, what: str = "blob") -> None:
+        pass
+
+    def advance(self, digest: str, n: int) -> None:
+        pass
+
+    def done(self, digest: str, status: str) -> None:
+        pass
+
+    def skip(self, digest: str, size: int, status: str) -> None:
+        """A blob that needs no work (already in the store)."""
+        self.start(digest, size)
+        self.done(digest, status)
+
+    def close(self) -> None:
+        pass
 
 
 def pull(store: ImageStore, name: str, opts: PullOptions | None = None, reporter=None) -> ImageRecord:
