@@ -468,7 +468,7 @@ def _preload() -> None:
     import pyrt.cgroups.manager  # noqa: F401
     import pyrt.engine.engine  # noqa: F401
     import pyrt.engine.runner  # noqa: F401
-    import pyrt.image.snapshot  # noqa: F401
+    import pyrt.engine.snapshot  # noqa: F401
     import pyrt.image.store  # noqa: F401
     import pyrt.linux.overlay  # noqa: F401
     import pyrt.linux.proc  # noqa: F401

@@ -56,10 +56,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 }
 
 # (importing module, imported module) edges that break MAY_IMPORT today. Each names its way out.
-KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    ("pyrt.image.snapshot", "pyrt.linux.overlay"):
-        "issue 11.4: snapshot mounts overlays; the engine owns container root filesystems",
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 # Module cycles (the set of modules in each) still present.
 KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
