@@ -135,7 +135,7 @@ def options(p: dict) -> dict:
 
 
 def progress(p: dict):
-    from pyrt.image import progress
+    from pyrt.cli import pull_progress as progress
     return progress.for_stream(p["quiet"])
 
 

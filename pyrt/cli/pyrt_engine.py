@@ -327,7 +327,7 @@ def inspect(ctx, fmt, kind, names):
                 pass
         if doc is None and kind in (None, "image"):
             try:
-                from pyrt.image import views
+                from pyrt.cli import image_views as views
                 store = client.engine.images
                 doc = views.inspect(store, store.resolve(n))
             except PyrtError:
