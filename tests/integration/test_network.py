@@ -473,6 +473,12 @@ def test_network_aliases_and_rename_keep_the_peers_hosts_current(net):
     _one_error_line(net.pyrt("run", "--rm", "--network", "bridge", "--network-alias", "x", "busybox", "true"),
                     "user-defined")
     _one_error_line(net.pyrt("run", "--rm", "--network-alias", "x", "busybox", "true"), "--network-alias")
+    # an alias is a line's word in peers' hosts files: no blank, no newline to add lines of its own
+    _one_error_line(net.pyrt("run", "--rm", "--network", "names", "--network-alias", "x\n10.0.0.1 evil",
+                             "busybox", "true"), "invalid --network-alias")
+    _one_error_line(net.pyrt("network", "connect", "--alias", "a b", "names", "cli"), "invalid --alias")
+    _one_error_line(net.pyrt("run", "--rm", "--network", "names", "--hostname", "h\n10.0.0.1 evil", "busybox",
+                             "true"), "invalid --hostname")
     net.ok("rm", "-f", "srv2", "cli")
     net.ok("network", "rm", "names")
 
