@@ -189,8 +189,11 @@ def detach(host: str) -> None:
                 ipr.link("del", index=idx)
 
 
-def stray_endpoints() -> list[str]:
-    """The host ends of pyrt veths in this namespace (for prune after a crash)."""
+def stray_endpoints() -> dict[str, str]:
+    """Host ends of what may be pyrt veths in this namespace -> the name of their bridge ("" for
+    none), for prune after a crash."""
     with _ipr() as ipr:
-        names = [l.get("IFLA_IFNAME") for l in ipr.get_links()]
-    return [n for n in names if n and n.startswith("pyv") and len(n) == 15]
+        links = ipr.get_links()
+        names = {l["index"]: l.get("IFLA_IFNAME") for l in links}
+        return {n: names.get(l.get("IFLA_MASTER"), "") for l in links
+                if (n := l.get("IFLA_IFNAME")) and n.startswith("pyv") and len(n) == 15}

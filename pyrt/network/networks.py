@@ -151,7 +151,10 @@ class NetworkStore:
                     raise InvalidArgument(f"gateway {gateway} is not a host address of subnet {net_ip}")
             else:
                 gw = next(net_ip.hosts())
+            used = {n.id[:4] for n in self.list()}
             nid = secrets.token_hex(32)
+            while nid[:4] in used:       # the 4 characters in each veth's name tell networks apart
+                nid = secrets.token_hex(32)
             net = Network(name=name, id=nid, bridge="pyrt-" + nid[:10], subnet=str(net_ip), gateway=str(gw),
                           created=now_rfc3339(), labels=dict(labels or {}))
             d = self.dir(name)
@@ -242,8 +245,13 @@ class NetworkStore:
         the lease and the container's record leaves such a lease), then the unused user networks.
         The removed networks' names."""
         from pyrt.network import links
-        for host in links.stray_endpoints():
-            if not any(alive(o) for o in self._owners_like(links.owner_prefix(host))):
+        ours = {n.bridge for n in self.list() if n.name != DEFAULT_NAME}
+        for host, bridge in links.stray_endpoints().items():
+            prefix = links.owner_prefix(host)
+            owners = self._owners_like(prefix)
+            # a veth is this root's if one of its leases names the owner, or it is on a bridge of
+            # its user networks; another root's (or tool's) pyv... interface is never touched
+            if (owners or bridge in ours) and not any(alive(o) for o in owners or [prefix]):
                 links.detach(host)
         gone = []
         for net in self.list():
@@ -260,4 +268,4 @@ class NetworkStore:
         out = []
         for net in self.list():
             out += [o for o in ipam.leases(self.dir(net.name)).values() if o.startswith(prefix)]
-        return out or [prefix]
+        return out

@@ -507,3 +507,26 @@ def test_run_killed_after_the_veth_then_network_prune_removes_veth_and_netns(net
     assert nft_chains(net) == [f"masq-{bridge}"]
     assert net.ok("network", "prune").split() == ["kill9p"]
     assert nft_chains(net) == [] and bridge not in net.links()
+
+
+def test_network_prune_never_deletes_another_roots_or_tools_interface(net):
+    """An interface named like a pyrt veth that this root does not know (another pyrt root's in
+    the same namespace, or another tool's) survives prune; one on a bridge of this root's own
+    networks whose container is gone does not."""
+    net.ok("network", "create", "--subnet", "10.133.0.0/24", "mine")
+    bridge = net.inspect_net("mine")["Options"]["com.docker.network.bridge.name"]
+    for cmd in (["ip", "link", "add", "pyv0123456789ab", "type", "veth", "peer", "name", "foreign1"],
+                ["ip", "link", "add", "pyvfedcba987654", "type", "veth", "peer", "name", "stray1"],
+                ["ip", "link", "set", "pyvfedcba987654", "master", bridge]):
+        p = net.in_ns(*cmd)
+        assert p.returncode == 0, p.stderr
+    try:
+        net.ok("create", "--name", "keepnet", "--network", "mine", "busybox", "true")   # mine stays in use
+        net.ok("network", "prune")
+        left = net.links()
+        assert "pyv0123456789ab" in left and "pyvfedcba987654" not in left
+    finally:
+        net.in_ns("ip", "link", "del", "pyv0123456789ab")
+        net.in_ns("ip", "link", "del", "pyvfedcba987654")
+    net.ok("rm", "keepnet")
+    net.ok("network", "rm", "mine")
