@@ -73,7 +73,7 @@ RUN = Cmd("run", "", [
     Opt(("--pull",), "pull", default="missing"),
     Opt(("--platform",), "platform"),
     Opt(("--runtime",), "runtime", default=""),
-    Opt(("--network", "--net"), "network", default="none"),
+    Opt(("--network", "--net"), "network"),          # None: the client's default (PYRT_NETWORK, else bridge)
     Opt(("--ip",), "ip", default=""),
     Opt(("--network-alias",), "network_aliases", "multi", ()),
     Opt(("--dns",), "dns", "multi", ()),
@@ -102,7 +102,9 @@ def plain_run(argv: list[str]) -> tuple[dict, bool, dict] | None:
 
 
 def client_for(obj: dict):
+    from pyrt.engine import client_monitor
     from pyrt.engine.client import Client
+    client_monitor.fork_spawn = True    # a short CLI process: the monitor is forked from it (_spawn)
     return Client(root=obj["root"], run_root=obj.get("run_root"), cgroup_parent=obj.get("cgroup_parent"))
 
 

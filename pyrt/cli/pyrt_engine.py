@@ -59,7 +59,7 @@ def _create_options(fn):
         click.option("--pull", default="missing"),
         click.option("--platform", default=None),
         click.option("--runtime", default=""),
-        click.option("--network", "--net", "network", default="none"),
+        click.option("--network", "--net", "network", default=None),
         click.option("--ip", default=""),
         click.option("--network-alias", "network_aliases", multiple=True),
         click.option("--dns", multiple=True),
