@@ -14,14 +14,15 @@ import os
 
 import pytest
 
-from tests.integration.test_engine import busybox_tar  # noqa: F401  (the session's image)
 from tests.support.bundle import RUNC
 from tests.support.crun_hybrid import CrunCgroups, make_wrapper
 from tests.support.engine import EngineEnv, until
 
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar
+
 
 @pytest.fixture(params=["runc", "crun"])
-def env(request, tmp_path, cgroup_parent, busybox_tar):  # noqa: F811
+def env(request, tmp_path, cgroup_parent, busybox_tar):
     crun = None
     if request.param == "crun":
         crun = CrunCgroups(cgroup_parent)
@@ -167,7 +168,7 @@ def test_with_a_tty_the_runtime_hands_back_the_console(env):
 
 
 @pytest.fixture
-def plain(tmp_path, cgroup_parent, busybox_tar):  # noqa: F811
+def plain(tmp_path, cgroup_parent, busybox_tar):
     e = EngineEnv(str(tmp_path / "e"), cgroup_parent, busybox_tar)
     yield e
     problems = e.teardown()

@@ -12,11 +12,11 @@ import sys
 
 import pytest
 
-# the engine and network fixtures of their own modules
-from tests.integration.test_engine import busybox_tar, eng  # noqa: F401
-from tests.integration.test_network import net  # noqa: F401
+from tests.integration.test_network import net  # noqa: F401 (the network fixture of its module)
 from tests.support import leaks
 from tests.support.bundle import REPO
+
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 
 
 @pytest.fixture
