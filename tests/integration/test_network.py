@@ -364,6 +364,11 @@ def test_network_container_shares_the_netns_and_the_etc_files(net):
     assert "10.128.0.2/24" in lines[0] and lines[1] == "srvhost"
     assert "\n".join(lines[2:]) + "\n" == net.ok("exec", "srv", "cat", "/etc/hosts")
     assert tail == "hello-over-lo\n"           # srv's loopback: one namespace
+    # config.json names the pinned namespace by path: runc joins the same one
+    from tests.support.bundle import RUNC
+    out = net.ok("run", "--rm", "--runtime", RUNC, "--network", "container:srv", "busybox", "sh", "-c",
+                 "ip -4 -o addr show eth0; hostname")
+    assert "10.128.0.2/24" in out and out.splitlines()[-1] == "srvhost"
     # the joiner's record names its target by id; a joined container is no network's member
     net.ok("create", "--name", "joiner", "--network", "container:srv", "busybox", "true")
     doc = json.loads(net.ok("inspect", "joiner"))[0]
