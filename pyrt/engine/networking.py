@@ -236,10 +236,20 @@ def _names(rec: ContainerRecord, network: str) -> list[str]:
 
 def write_hosts(cdir: str, entries) -> None:
     """CDIR/hosts with (address, names) lines, rewritten in place: the container sees it through a
-    bind mount of this very inode."""
-    text = HOSTS_BASE + "".join(f"{a}\t{' '.join(names)}\n" for a, names in entries)
-    with open(os.path.join(cdir, "hosts"), "w") as f:
-        f.write(text)
+    bind mount of this very inode (a rename would not reach it). Never truncated first: a program
+    reading it meanwhile sees the old lines, or the old with new ones after them (a peer came, the
+    usual change), not an empty file."""
+    data = (HOSTS_BASE + "".join(f"{a}\t{' '.join(names)}\n" for a, names in entries)).encode()
+    fd = os.open(os.path.join(cdir, "hosts"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        old = os.pread(fd, 1 << 20, 0)
+        if data.startswith(old):
+            os.pwrite(fd, data[len(old):], len(old))
+        else:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 # -- network connect / disconnect --------------------------------------------------------------------
