@@ -8,10 +8,9 @@ import os
 import subprocess
 import sys
 
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 from tests.support.bundle import PYRT, REPO
 from tests.support.engine import until
-
-pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 
 
 def _ping(eng) -> dict:

@@ -14,15 +14,14 @@ import os
 
 import pytest
 
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 from tests.support.bundle import RUNC
 from tests.support.crun_hybrid import CrunCgroups, make_wrapper
 from tests.support.engine import EngineEnv, until
 
-pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar
-
 
 @pytest.fixture(params=["runc", "crun"])
-def env(request, tmp_path, cgroup_parent, busybox_tar):
+def env(request, tmp_path, cgroup_parent, busybox_tar):  # noqa: F811
     crun = None
     if request.param == "crun":
         crun = CrunCgroups(cgroup_parent)
@@ -168,7 +167,7 @@ def test_with_a_tty_the_runtime_hands_back_the_console(env):
 
 
 @pytest.fixture
-def plain(tmp_path, cgroup_parent, busybox_tar):
+def plain(tmp_path, cgroup_parent, busybox_tar):  # noqa: F811
     e = EngineEnv(str(tmp_path / "e"), cgroup_parent, busybox_tar)
     yield e
     problems = e.teardown()

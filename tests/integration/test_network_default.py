@@ -12,7 +12,9 @@ import sys
 
 import pytest
 
-from tests.integration.test_network import net  # noqa: F401 (the network fixture of its module)
+# the engine and network fixtures of their own modules
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
+from tests.integration.test_network import net  # noqa: F401
 from tests.support import leaks
 from tests.support.bundle import REPO
 
