@@ -18,8 +18,6 @@ from tests.integration.test_network import net  # noqa: F401
 from tests.support import leaks
 from tests.support.bundle import REPO
 
-pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
-
 
 @pytest.fixture
 def default_net(net):
