@@ -134,7 +134,7 @@ def up(engine, cid: str) -> None:
             if joined(rec.host):
                 _pin_target(engine, rec, netns)
                 return
-            engine.networks.make_netns(netns)
+            engine.networks.make_netns(netns, lo_up=not rec.host.endpoints)
             for ep in rec.host.endpoints:
                 engine.networks.attach(ep.network, cid, netns, ep.ip)
         except BaseException:

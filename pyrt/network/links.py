@@ -92,16 +92,19 @@ def _index(ipr, name: str) -> int | None:
     return found[0] if found else None
 
 
-def default_mtu() -> int:
-    """The MTU of the interface of this namespace's default route (docker and podman do so)."""
+def default_mtu(ipr=None) -> int:
+    """The MTU of the interface of this namespace's default route (docker and podman do so).
+    IPR: an open IPRoute of this namespace to use (each new one costs a socket set-up)."""
     import socket
-    with _ipr() as ipr:
-        for r in ipr.get_default_routes(family=socket.AF_INET):
-            oif = r.get("RTA_OIF") if hasattr(r, "get") else None
-            if oif:
-                links = ipr.get_links(oif)
-                if links:
-                    return links[0].get("IFLA_MTU") or DEFAULT_MTU
+    if ipr is None:
+        with _ipr() as ipr:
+            return default_mtu(ipr)
+    for r in ipr.get_default_routes(family=socket.AF_INET):
+        oif = r.get("RTA_OIF") if hasattr(r, "get") else None
+        if oif:
+            links = ipr.get_links(oif)
+            if links:
+                return links[0].get("IFLA_MTU") or DEFAULT_MTU
     return DEFAULT_MTU
 
 
@@ -134,28 +137,27 @@ def remove_bridge(name: str) -> None:
                 ipr.link("del", index=idx)
 
 
-def attach(host: str, netns: str, bridge: str, address: str, prefixlen: int, gateway: str, mtu: int) -> str:
+def attach(host: str, netns: str, bridge: str, address: str, prefixlen: int, gateway: str) -> str:
     """A veth pair from BRIDGE (host end HOST) into NETNS, where it is the first free ethN, with
     ADDRESS; lo up; a default route via GATEWAY unless the namespace has one (the first network's
-    gateway stays, as docker's). The interface's name in NETNS. On failure nothing of it is left."""
+    gateway stays, as docker's); the MTU of the host's default route. The interface's name in
+    NETNS. One netlink socket on each side. On failure nothing of it is left."""
     from pyroute2 import NetlinkError
     try:
-        with _ipr(netns=netns, flags=0) as ns:
+        with _ipr() as ipr, _ipr(netns=netns, flags=0) as ns:
             taken = {l.get("IFLA_IFNAME") for l in ns.get_links()}
-        ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
-        with _ipr() as ipr:
+            ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
             br = _index(ipr, bridge)
             if br is None:
                 raise NetworkSetupError(f"bridge {bridge} does not exist in this network namespace")
+            mtu = default_mtu(ipr)
             nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 ipr.link("add", ifname=host, kind="veth", mtu=mtu,
                          peer={"ifname": ifname, "net_ns_fd": nsfd, "mtu": mtu})
             finally:
                 os.close(nsfd)
-            idx = _index(ipr, host)
-            ipr.link("set", index=idx, master=br, state="up")
-        with _ipr(netns=netns, flags=0) as ns:
+            ipr.link("set", index=_index(ipr, host), master=br, state="up")
             ns.link("set", index=_index(ns, "lo"), state="up")
             eth = _index(ns, ifname)
             ns.addr("add", index=eth, address=address, prefixlen=prefixlen)

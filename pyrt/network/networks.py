@@ -209,10 +209,12 @@ class NetworkStore:
         return [n for n in self.list() if owner in ipam.leases(self.dir(n.name)).values()]
 
     @staticmethod
-    def make_netns(netns: str) -> None:
+    def make_netns(netns: str, lo_up: bool = True) -> None:
+        """A namespace pinned at NETNS; LO_UP: its loopback up now (attach does it as well)."""
         from pyrt.network import links
         links.make_netns(netns)
-        links.loopback_up(netns)
+        if lo_up:
+            links.loopback_up(netns)
 
     def attach(self, name: str, owner: str, netns: str, want: str = "") -> tuple[str, str]:
         """OWNER's namespace at NETNS joined to network NAME with its leased address (taken now if
@@ -224,7 +226,7 @@ class NetworkStore:
             links.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
             nat.masquerade(net.bridge, net.subnet)
         ifname = links.attach(links.host_ifname(owner, net.id), netns, net.bridge, address, net.prefixlen,
-                              net.gateway, links.default_mtu())
+                              net.gateway)
         return address, ifname
 
     def detach(self, name: str, owner: str) -> None:
