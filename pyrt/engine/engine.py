@@ -184,7 +184,8 @@ class Engine:
             shutil.rmtree(cdir, ignore_errors=True)
             self.store.release_name(name, cid)
             from pyrt.engine import networking
-            networking.release(self, cid)
+            if networking.on_network(host):
+                networking.release(self, cid)
             for v in made_volumes:
                 with contextlib.suppress(PyrtError, OSError):
                     self.volumes.remove(v, force=True)
@@ -413,9 +414,10 @@ class Engine:
         cdir = self.store.dir(cid)
         rootfs.release(cdir)
         from pyrt.engine import networking
-        if networking.pinned(self, rec.host):
+        connected = os.path.exists(self.netns_path(cid))     # only a crash leaves it to rm
+        if networking.pinned(self, rec.host) or rec.state.status == "dead":    # dead: a create killed midway
             self.networks.disconnect(cid, self.netns_path(cid))
-        networking.release(self, cid)
+            networking.release(self, cid)
         if volumes:
             for m in rec.host.mounts:
                 if m.type == "volume" and m.anonymous:
@@ -424,8 +426,9 @@ class Engine:
         if rec.name:
             self.store.release_name(rec.name, cid)
         shutil.rmtree(cdir)
-        with contextlib.suppress(PyrtError, OSError):
-            networking.refresh_hosts(self, [ep.network for ep in rec.host.endpoints])
+        if connected:       # else its exit already took it out of its peers' hosts
+            with contextlib.suppress(PyrtError, OSError):
+                networking.refresh_hosts(self, [ep.network for ep in rec.host.endpoints])
 
     def pause(self, ref: str) -> None:
         rec = self.get(ref)

@@ -529,11 +529,12 @@ _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 PRELOAD = (
     "pyrt.cgroups.common", "pyrt.cgroups.devfilter", "pyrt.cgroups.devices", "pyrt.cgroups.layout",
     "pyrt.cgroups.manager", "pyrt.cgroups.placement", "pyrt.cgroups.v1", "pyrt.cgroups.v2",
-    "pyrt.engine.bundle", "pyrt.engine.engine", "pyrt.engine.rootfs", "pyrt.engine.runner",
+    "pyrt.engine.bundle", "pyrt.engine.engine", "pyrt.engine.networking", "pyrt.engine.rootfs",
+    "pyrt.engine.runner", "pyrt.engine.runtimes",
     "pyrt.engine.seccomp_default", "pyrt.engine.snapshot", "pyrt.engine.users", "pyrt.engine.volumes",
     "pyrt.image.manifest", "pyrt.image.reference", "pyrt.image.store",
     "pyrt.linux.capabilities", "pyrt.linux.overlay", "pyrt.linux.paths", "pyrt.linux.proc",
-    "pyrt.linux.signals",
+    "pyrt.linux.signals", "pyrt.network.resolvconf",
     "pyrt.runtime.container", "pyrt.runtime.create", "pyrt.runtime.init",
     "pyrt.spec.capabilities", "pyrt.spec.config", "pyrt.spec.resources", "pyrt.spec.seccomp",
 )
