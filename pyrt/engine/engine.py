@@ -100,8 +100,24 @@ class Engine:
         d = os.path.join(self.run_root, "netns")
         for cid in os.listdir(d) if os.path.isdir(d) else ():
             if cid not in ids or not self._running(cid):
-                self.networks.disconnect(cid, self.netns_path(cid))
+                self._disconnect(cid)
         return self.networks.prune(lambda owner: any(i.startswith(owner) for i in ids))
+
+    def _disconnect(self, cid: str) -> None:
+        """Undo the network set-up of a run: published ports, links, namespace (not the lease)."""
+        from pyrt.network import ports
+        ports.unpublish(self.run_root, cid)
+        self.networks.disconnect(cid, self.netns_path(cid))
+
+    def _publish(self, rec: ContainerRecord, address: str) -> None:
+        """-p / -P: the container's ports DNATed from the host (pyrt.network.ports)."""
+        if not rec.host.port_bindings and not rec.host.publish_all_ports:
+            return
+        from pyrt.network import ports
+        exposed = self.images.config(self.images.get(rec.config.image_id)).exposed_ports
+        net = self.networks.get(rec.host.network_mode)
+        ports.publish(self.run_root, rec.id, net.bridge, net.subnet, address,
+                      ports.effective(rec.host.port_bindings, rec.host.publish_all_ports, exposed))
 
     def _running(self, cid: str) -> bool:
         try:
@@ -162,6 +178,10 @@ class Engine:
             self.networks.get(host.network_mode)        # an unknown network: NotFound, nothing made
         elif host.ip:
             raise InvalidArgument(f"--ip needs a network (it is {host.network_mode})")
+        if host.port_bindings or host.publish_all_ports:
+            from pyrt.network import ports
+            ports.check(self.run_root, host.network_mode if _on_network(host) else "", host.port_bindings, host.publish_all_ports,
+                        image_cfg.exposed_ports)
         _check_mounts(host.mounts)
         cid = cid or self.store.new_id()
         cdir = self.store.dir(cid)
@@ -224,8 +244,8 @@ class Engine:
         rroot = self.runtime_root(rec.host.runtime)
         try:
             if _on_network(rec.host):
-                self.networks.disconnect(cid, self.netns_path(cid))     # what a crashed run left
-                self.networks.connect(rec.host.network_mode, cid, self.netns_path(cid))
+                self._disconnect(cid)     # what a crashed run left
+                self._publish(rec, self.networks.connect(rec.host.network_mode, cid, self.netns_path(cid)))
                 self._refresh_hosts(rec.host.network_mode)
                 _crash_point("engine-network-connected")
             if rec.host.runtime:
@@ -237,7 +257,7 @@ class Engine:
                 rootfs.unmount(cdir)
             if _on_network(rec.host):
                 with contextlib.suppress(PyrtError, OSError):
-                    self.networks.disconnect(cid, self.netns_path(cid))
+                    self._disconnect(cid)
             raise
         _crash_point("engine-launched")
         from pyrt.linux import proc
@@ -273,7 +293,7 @@ class Engine:
             rootfs.unmount(self.store.dir(cid))
         if _on_network(rec.host):
             with contextlib.suppress(PyrtError, OSError):
-                self.networks.disconnect(cid, self.netns_path(cid))
+                self._disconnect(cid)
         with self.store.updating(cid) as rec:
             if rec.state.status != "removing":
                 rec.state.status = "exited"
@@ -475,7 +495,7 @@ class Engine:
         cdir = self.store.dir(cid)
         rootfs.release(cdir)
         if _on_network(rec.host):
-            self.networks.disconnect(cid, self.netns_path(cid))
+            self._disconnect(cid)
             self.networks.release(rec.host.network_mode, cid)
         if volumes:
             for m in rec.host.mounts:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from pyrt.network.ports import PortBinding
+
 
 @dataclass
 class Mount:
@@ -65,6 +67,8 @@ class HostConfig:
     init: bool = False
     network_mode: str = "none"   # "none" | "host" | "bridge" | a user network's name
     ip: str = ""                 # --ip: a fixed address on that network
+    port_bindings: list[PortBinding] = field(default_factory=list)   # -p
+    publish_all_ports: bool = False                                  # -P: the image's exposed ports too
     auto_remove: bool = False
     log_max_size: int = 0        # bytes; 0: no rotation
     log_max_file: int = 1
@@ -103,6 +107,7 @@ class ContainerRecord:
         host = dict(d["host"])
         host["mounts"] = [Mount(**m) for m in host.get("mounts", [])]
         host["ulimits"] = [Ulimit(**u) for u in host.get("ulimits", [])]
+        host["port_bindings"] = [PortBinding(**p) for p in host.get("port_bindings", [])]
         return cls(id=d["id"], name=d["name"], created=d["created"],
                    config=ContainerConfig(**d["config"]), host=HostConfig(**host),
                    state=ContainerState(**d.get("state", {})), rootfs_kind=d.get("rootfs_kind", ""),
