@@ -75,6 +75,8 @@ RUN = Cmd("run", "", [
     Opt(("--runtime",), "runtime", default=""),
     Opt(("--network", "--net"), "network", default="none"),
     Opt(("--ip",), "ip", default=""),
+    Opt(("-p", "--publish"), "publish", "multi", ()),
+    Opt(("-P", "--publish-all"), "publish_all", "flag", False),
     Opt(("-i", "--interactive"), "interactive", "flag", False),
     Opt(("-t", "--tty"), "tty", "flag", False),
     Opt(("--rm",), "auto_remove", "flag", False),
@@ -123,6 +125,7 @@ def options(p: dict) -> dict:
         cpuset_cpus=p["cpuset_cpus"], pids_limit=p["pids_limit"], cap_add=p["cap_add"],
         cap_drop=p["cap_drop"], privileged=p["privileged"], security_opt=p["security_opt"],
         ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"], ip=p["ip"],
+        ports=A.publish(p["publish"]), publish_all_ports=p["publish_all"],
         auto_remove=p["auto_remove"], log_max_size=max_size, log_max_file=max_file, runtime=runtime,
         stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"])
 

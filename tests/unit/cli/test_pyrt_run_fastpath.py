@@ -42,6 +42,9 @@ SPELLINGS = [
      "max-size=1k", "--pull", "never", "--platform", "linux/amd64", "--runtime", "runc", "--net", "host",
      "-i", "-t", "-q", "-w", "/w", "-u", "1:2", "--entrypoint", "/bin/sh", "--detach", "busybox", "-c", "x"],
     ["run", "--interactive", "--tty", "--quiet", "--workdir", "/", "--user", "0", "--memory=1g", "img:tag"],
+    ["run", "-p", "8080:80", "--publish=127.0.0.1::53/udp", "-p", "8000-8002:80-82", "-P", "--network", "bridge",
+     "busybox"],
+    ["run", "--publish-all", "--publish", "80", "busybox", "-p", "9"],
 ]
 
 
