@@ -114,7 +114,8 @@ class Engine:
         if not rec.host.port_bindings and not rec.host.publish_all_ports:
             return
         from pyrt.network import ports
-        exposed = self.images.config(self.images.get(rec.config.image_id)).exposed_ports
+        exposed = self.images.config(self.images.get(rec.config.image_id)).exposed_ports \
+            if rec.host.publish_all_ports else ()
         net = self.networks.get(rec.host.network_mode)
         ports.publish(self.run_root, rec.id, net.bridge, net.subnet, address,
                       ports.effective(rec.host.port_bindings, rec.host.publish_all_ports, exposed))
@@ -180,7 +181,7 @@ class Engine:
             raise InvalidArgument(f"--ip needs a network (it is {host.network_mode})")
         if host.port_bindings or host.publish_all_ports:
             from pyrt.network import ports
-            ports.check(self.run_root, host.network_mode if _on_network(host) else "", host.port_bindings, host.publish_all_ports,
+            ports.check(self.run_root, host.network_mode, host.port_bindings, host.publish_all_ports,
                         image_cfg.exposed_ports)
         _check_mounts(host.mounts)
         cid = cid or self.store.new_id()

@@ -31,6 +31,7 @@ from pyrt.errors import Conflict, InvalidArgument, NetworkError, quote
 PROTOCOLS = ("tcp", "udp")
 LOOPBACK = "127.0.0.0/8"
 USAGE = "use [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ports and ranges within 1-65535"
+MAX_PORTS = 4096      # per container: each is two rules and a file (an image's -P range could ask 65535)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,8 @@ def effective(bindings: list[PortBinding], publish_all: bool, exposed) -> list[P
             except InvalidArgument as err:
                 raise InvalidArgument(f"the image exposes an invalid port {quote(e)}: {err.message}") from None
             out += [b for b in extra if b.key not in have]
+    if len(out) > MAX_PORTS:
+        raise InvalidArgument(f"{len(out)} ports to publish: at most {MAX_PORTS} per container")
     _no_twice(out)
     return out
 
@@ -153,19 +156,22 @@ def _overlap(a: PortBinding, b: PortBinding) -> bool:
 
 
 def _no_twice(bindings: list[PortBinding]) -> None:
-    for i, a in enumerate(bindings):
-        for b in bindings[:i]:
-            if _overlap(a, b):
-                raise InvalidArgument(f"host port {a.host}/{a.protocol} is published twice")
+    seen: dict[tuple[str, int], list[PortBinding]] = {}
+    for a in bindings:
+        same = seen.setdefault((a.protocol, a.host_port), [])
+        if a.host_port and any(_overlap(a, b) for b in same):
+            raise InvalidArgument(f"host port {a.host}/{a.protocol} is published twice")
+        same.append(a)
 
 
 def check(run_root: str, mode: str, bindings: list[PortBinding], publish_all: bool, exposed) -> None:
-    """At create: the request makes sense on network MODE ("" none/host) and its fixed host
-    ports are free now (they are checked again, and reserved, at start)."""
+    """At create: the request makes sense on network MODE (docker's: none, host, container:X
+    have no ports of their own) and its fixed host ports are free now (they are checked again,
+    and reserved, at start)."""
     if not bindings and not publish_all:
         return
-    if not mode or ":" in mode:
-        raise InvalidArgument(f"published ports need a bridge or user network (the network mode is {mode or 'none/host'})",
+    if mode in ("none", "host") or ":" in mode:
+        raise InvalidArgument(f"published ports need a bridge or user network (the network mode is {mode})",
                               "use --network bridge or --network NAME")
     taken = [(o, b) for _n, o, b, _br in _reservations(run_root)]
     for b in effective(bindings, publish_all, exposed):

@@ -54,6 +54,9 @@ def test_publish_all_adds_the_exposed_ports_not_published_already():
     for hostile in ("99999/tcp", "1:2/tcp", "80/sctp", "x"):
         with pytest.raises(InvalidArgument, match="the image exposes an invalid port"):
             ports.effective([], True, [hostile])
+    with pytest.raises(InvalidArgument, match="at most 4096 per container"):
+        ports.effective([], True, ["1-65535/tcp"])
+    assert len(ports.effective([], True, ["1-4096/tcp"])) == 4096
 
 
 def test_one_host_port_twice_is_refused():
@@ -85,6 +88,8 @@ def test_a_bound_port_is_in_use_and_a_free_one_is_not(tmp_path):
         s.close()
     ports.check(str(tmp_path), "bridge", [B(80, "tcp", "127.0.0.1", port)], False, [])
     with pytest.raises(InvalidArgument, match="need a bridge or user network"):
-        ports.check(str(tmp_path), "", [B(80)], False, [])
+        ports.check(str(tmp_path), "none", [B(80)], False, [])
+    with pytest.raises(InvalidArgument, match="network mode is host"):
+        ports.check(str(tmp_path), "host", [B(80)], False, [])
     with pytest.raises(InvalidArgument, match="need a bridge or user network"):
         ports.check(str(tmp_path), "container:x", [], True, [])
