@@ -126,8 +126,8 @@ def test_a_published_port_answers_from_localhost_and_from_a_peer_namespace(net, 
 
 
 def test_publish_all_and_random_ports_are_what_pyrt_port_reports_and_stop_unpublishes(net, image_tar):
-    # an image exposing 80/tcp and 53/udp (docker import --change); Debian's busybox nc has no UDP,
-    # so the UDP port is checked as reported, the TCP ones by connecting
+    # an image exposing 80/tcp and 53/udp (docker import --change); Debian's busybox nc has no UDP:
+    # datagrams to the UDP port are seen arriving in the container's namespace (its Udp NoPorts count)
     net.ok("import", "-c", "EXPOSE 80", "-c", "EXPOSE 53/udp", image_tar, "exposing:latest")
     net.ok("network", "create", "--subnet", "10.132.0.0/24", "pall")
     cid = net.ok("run", "-d", "--name", "all", "--network", "pall", "-P", "-p", "7000", "--stop-timeout", "1",
@@ -139,6 +139,19 @@ def test_publish_all_and_random_ports_are_what_pyrt_port_reports_and_stop_unpubl
     assert len(set(host_ports.values())) == 3 and all(v > 0 for v in host_ports.values())
     assert "hello-80" in fetch(net.netns, "127.0.0.1", host_ports["80/tcp"], "hello-80")
     assert "hello-7000" in fetch(net.netns, "127.0.0.1", host_ports["7000/tcp"], "hello-7000")
+
+    def udp_noports() -> int:
+        lines = [line.split() for line in net.ok("exec", "all", "cat", "/proc/net/snmp").splitlines()
+                 if line.startswith("Udp:")]
+        return int(lines[1][lines[0].index("NoPorts")])
+    before = udp_noports()
+    send = ("import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s.sendto(b'x', ('127.0.0.1', int(sys.argv[1])))\n")
+
+    def arrived():
+        net.in_ns(sys.executable, "-c", send, str(host_ports["53/udp"]))
+        return udp_noports() > before
+    until(arrived, timeout=30, what="a datagram to the published UDP port arriving in the container")
     doc = json.loads(net.ok("inspect", cid))[0]
     assert doc["HostConfig"]["PublishAllPorts"] is True
     assert doc["HostConfig"]["PortBindings"] == {"7000/tcp": [{"HostIp": "", "HostPort": ""}]}
