@@ -2,20 +2,24 @@
 """`pyrt run` vs podman (with crun and with runc): the same busybox image, one run of each
 tool in turn per round, medians and ratios.
 
-    .venv/bin/python bench/engine.py [-n 15] [--many 50] [--only pyrt,podman-crun,podman-runc]
+    .venv/bin/python bench/engine.py [-n 15] [--many 50] [--rounds 2] [--only pyrt,podman-crun,podman-runc]
 
 Cases:
-  run      `run --rm busybox true`, no network (--network none)
+  cold     `run --rm busybox true`, no network (--network none), with no pyrt monitor running
+           for the run root (the monitor leaves a second after its last container: this is a
+           first `run` after a pause). podman has no daemon: each of its runs is a cold one.
+  warm     the same with a monitor running (a `sleep` container of each tool is kept up
+           meanwhile, podman's too, so both run beside one container)
   many     --many x `run -d busybox sleep 300`, then one `rm -f` of them all (seconds per container)
   monitor  with --many containers running: PSS and RSS of pyrt's monitor per container, against
            podman's conmon per container (one conmon each)
 
 podman runs with a private root, runroot and tmpdir, the cgroupfs manager and --network none,
-inside the test suite's cgroup jail (tests/support/cgjail.py), so nothing of the host's is
-touched; its storage driver is vfs (as in the test suite: this VM's /tmp overlay is refused in
-the jail's mount namespace), which for a 2 MB busybox costs it little. pyrt runs with a private
---root/--run-root and a relative cgroup parent beneath our own cgroup. Targets (issue 12):
-run <= 0.5x podman+crun, many <= 0.7x, monitor PSS <= 2x conmon's.
+inside the test suite's cgroup jail (tests/support/cgjail.py, an nsenter per command), so nothing
+of the host's is touched; its storage driver is vfs (as in the test suite: this VM's /tmp overlay
+is refused in the jail's mount namespace), which for a 2 MB busybox costs it little. pyrt runs
+with a private --root/--run-root and a relative cgroup parent beneath our own cgroup. Targets
+(issue 12): run <= 0.5x podman+crun, many <= 0.7x, monitor PSS <= 2x conmon's.
 """
 from __future__ import annotations
 
@@ -31,13 +35,14 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from tests.support.engine import build_busybox_tar  # noqa: E402
+from tests.support.engine import build_busybox_tar, monitor_pids  # noqa: E402
 
 PYRT = os.path.join(REPO, ".venv", "bin", "pyrt")
 
 
 class PyrtTool:
     name = "pyrt"
+    prefix: list[str] = []     # e.g. nsenter --net=PATH: pyrt (and its monitor) in that network namespace
 
     def __init__(self, work: str, tar: str):
         self.dir = os.path.join(work, "pyrt")
@@ -52,13 +57,13 @@ class PyrtTool:
         self.image = "busybox"
 
     def call(self, *args, check=True):
-        p = subprocess.run([PYRT, *args], env=self.env, capture_output=True, text=True)
+        p = subprocess.run([*self.prefix, PYRT, *args], env=self.env, capture_output=True, text=True)
         if check and p.returncode != 0:
             raise RuntimeError(f"pyrt {' '.join(args)}: {p.stderr.strip()}")
         return p
 
     def monitor_pids(self) -> list[int]:
-        return [p for p in _pids() if b"pyrt.engine.monitor" in _cmdline(p) and self.dir.encode() in _cmdline(p)]
+        return monitor_pids(self.env["PYRT_RUN_ROOT"])
 
     def per_container_memory(self, n: int) -> tuple[float, float]:
         pids = self.monitor_pids()
@@ -84,11 +89,11 @@ class PyrtTool:
 
 
 class PodmanTool:
-    def __init__(self, work: str, runtime: str):
+    def __init__(self, work: str, runtime: str, net: bool = False):
         from tests.support.podman import Podman
         self.name = f"podman-{runtime}"
         self.runtime = shutil.which(runtime)
-        self.podman = Podman(f"bench-{runtime}")
+        self.podman = Podman(f"bench-{runtime}", net=net)    # NET: in a network namespace of its own
         self.podman.import_busybox()
         self.image = self.podman.image
 
@@ -156,6 +161,27 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
+def run_once(t) -> float:
+    return timed(lambda: t.call("run", "--rm", "--network", "none", t.image, "true"))
+
+
+def sleeper(t) -> str:
+    return t.call("run", "-d", "--network", "none", t.image, "sleep", "300").stdout.split()[-1]
+
+
+def remove(t, ids) -> None:
+    t.call("rm", "-f", *ids) if t.name == "pyrt" else t.call("rm", "-f", "-t", "0", *ids)
+
+
+def wait_cold(t) -> None:
+    """pyrt: until no monitor runs for its run root (it leaves a second after its last container)."""
+    deadline = time.monotonic() + 30
+    while isinstance(t, PyrtTool) and t.monitor_pids():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the pyrt monitor did not leave")
+        time.sleep(0.05)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=15)
@@ -167,37 +193,53 @@ def main() -> None:
     tar = build_busybox_tar(work)
     names = a.only.split(",")
     tools = []
+    load0 = os.getloadavg()
     try:
         for n in names:
             tools.append(PyrtTool(work, tar) if n == "pyrt" else PodmanTool(work, n.split("-", 1)[1]))
-        res = {t.name: {"run": [], "many": [], "pss": [], "rss": []} for t in tools}
-        for t in tools:        # warm-up: first-use costs (monitor start, podman's storage) are not measured
-            t.call("run", "--rm", "--network", "none", t.image, "true")
-        for _ in range(a.n):
+        cases = ("cold", "warm", "many", "pss", "rss")
+        res = {t.name: {c: [] for c in cases} for t in tools}
+        for t in tools:        # warm-up: first-use costs (podman's storage, page cache) are not measured
+            run_once(t)
+        for _ in range(a.n):   # cold: one run of each tool in turn
             for t in tools:
-                res[t.name]["run"].append(timed(lambda: t.call("run", "--rm", "--network", "none", t.image, "true")))
+                wait_cold(t)
+                res[t.name]["cold"].append(run_once(t))
+        keep = {t.name: sleeper(t) for t in tools}
+        try:
+            for _ in range(a.n):
+                for t in tools:
+                    res[t.name]["warm"].append(run_once(t))
+        finally:
+            for t in tools:
+                remove(t, [keep[t.name]])
         for _ in range(a.rounds):
             for t in tools:
                 ids = []
 
                 def start_many():
                     for _ in range(a.many):
-                        ids.append(t.call("run", "-d", "--network", "none", t.image, "sleep", "300").stdout.split()[-1])
+                        ids.append(sleeper(t))
                 dt = timed(start_many)
                 pss, rss = t.per_container_memory(a.many)
-                dt += timed(lambda: t.call("rm", "-f", *ids) if t.name == "pyrt" else
-                            t.call("rm", "-f", "-t", "0", *ids))
+                dt += timed(lambda: remove(t, ids))
                 res[t.name]["many"].append(dt / a.many)
                 res[t.name]["pss"].append(pss)
                 res[t.name]["rss"].append(rss)
         ref = "podman-crun" if "podman-crun" in res else names[0]
-        print(f"{'tool':<14}{'run --rm true ms':>18}{'x ' + ref:>18}{'per container (many) ms':>26}{'x':>7}"
-              f"{'monitor PSS MiB/ctr':>21}{'RSS MiB/ctr':>13}")
         med = {k: {m: statistics.median(v[m]) for m in v} for k, v in res.items()}
+        load1 = os.getloadavg()
+        print(f"{'tool':<13}{'cold run ms':>12}{'x':>6}{'warm run ms':>13}{'x':>6}{'run -d+rm ms/ctr':>18}{'x':>6}"
+              f"{'PSS MiB/ctr':>13}{'x':>6}{'RSS MiB/ctr':>13}")
         for k, m in med.items():
-            print(f"{k:<14}{m['run'] * 1000:>18.1f}{m['run'] / med[ref]['run']:>18.2f}"
-                  f"{m['many'] * 1000:>26.1f}{m['many'] / med[ref]['many']:>7.2f}{m['pss']:>21.3f}{m['rss']:>13.3f}")
-        print(f"(n={a.n} runs, {a.rounds} rounds of {a.many}; load average {os.getloadavg()[0]:.2f})")
+            r = med[ref]
+            print(f"{k:<13}{m['cold'] * 1000:>12.0f}{m['cold'] / r['cold']:>6.2f}"
+                  f"{m['warm'] * 1000:>13.0f}{m['warm'] / r['warm']:>6.2f}"
+                  f"{m['many'] * 1000:>18.0f}{m['many'] / r['many']:>6.2f}"
+                  f"{m['pss']:>13.3f}{m['pss'] / r['pss']:>6.2f}{m['rss']:>13.3f}")
+        print(f"(ratios to {ref}; medians of n={a.n} runs per case and {a.rounds} rounds of {a.many}; "
+              f"load average {load0[0]:.2f} {load0[1]:.2f} at the start, {load1[0]:.2f} {load1[1]:.2f} at the end; "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
     finally:
         for t in tools:
             t.close()

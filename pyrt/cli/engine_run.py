@@ -73,10 +73,14 @@ RUN = Cmd("run", "", [
     Opt(("--pull",), "pull", default="missing"),
     Opt(("--platform",), "platform"),
     Opt(("--runtime",), "runtime", default=""),
-    Opt(("--network", "--net"), "network", default="none"),
+    Opt(("--network", "--net"), "network"),          # None: the client's default (PYRT_NETWORK, else bridge)
     Opt(("--ip",), "ip", default=""),
     Opt(("-p", "--publish"), "publish", "multi", ()),
     Opt(("-P", "--publish-all"), "publish_all", "flag", False),
+    Opt(("--network-alias",), "network_aliases", "multi", ()),
+    Opt(("--dns",), "dns", "multi", ()),
+    Opt(("--dns-search",), "dns_search", "multi", ()),
+    Opt(("--dns-option",), "dns_options", "multi", ()),
     Opt(("-i", "--interactive"), "interactive", "flag", False),
     Opt(("-t", "--tty"), "tty", "flag", False),
     Opt(("--rm",), "auto_remove", "flag", False),
@@ -100,7 +104,9 @@ def plain_run(argv: list[str]) -> tuple[dict, bool, dict] | None:
 
 
 def client_for(obj: dict):
+    from pyrt.engine import client_monitor
     from pyrt.engine.client import Client
+    client_monitor.fork_spawn = True    # a short CLI process: the monitor is forked from it (_spawn)
     return Client(root=obj["root"], run_root=obj.get("run_root"), cgroup_parent=obj.get("cgroup_parent"))
 
 
@@ -126,6 +132,7 @@ def options(p: dict) -> dict:
         cap_drop=p["cap_drop"], privileged=p["privileged"], security_opt=p["security_opt"],
         ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"], ip=p["ip"],
         ports=A.publish(p["publish"]), publish_all_ports=p["publish_all"],
+        network_aliases=p["network_aliases"], dns=p["dns"], dns_search=p["dns_search"], dns_opt=p["dns_options"],
         auto_remove=p["auto_remove"], log_max_size=max_size, log_max_file=max_file, runtime=runtime,
         stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"])
 

@@ -30,16 +30,32 @@ def alive(run_root: str) -> bool:
         os.close(fd)
 
 
-def _spawn(root: str, run_root: str, cgroup_parent: str) -> None:
-    """Start a monitor: a fresh interpreter, in its own session, detached from our stdio.
-    Its stderr (its own trouble only) goes to RUN_ROOT/monitor.log."""
-    # the directory holding the pyrt package (this file is pyrt/engine/client_monitor.py)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+# Set by the CLI (pyrt.cli.engine_run.client_for): start the monitor as a fork of this process.
+fork_spawn = False
+
+
+def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
+    """Start a monitor, in its own session and detached from our stdio (its stderr, its own
+    trouble only, goes to RUN_ROOT/monitor.log); a connection to it, which it serves first.
+
+    The CLI forks it from itself (fork_spawn): a short, single-threaded process that has loaded
+    much of what the monitor needs, so the cold start pays no interpreter start-up and few imports.
+    Anyone else (a program using pyrt.Client, with its own threads and heap) gets a fresh
+    interpreter, `python -m pyrt.engine.monitor`, with the connection as its fd 3."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     log = os.path.join(run_root, "monitor.log")
+    fork = fork_spawn and threading_idle()
+    if fork:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    else:
+        # the directory holding the pyrt package (this file is pyrt/engine/client_monitor.py)
+        pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     pid = os.fork()
     if pid == 0:
+        code = 127
         try:
             os.setsid()
             if os.fork():
@@ -49,19 +65,40 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> None:
             os.dup2(null, 0)
             os.dup2(null, 1)
             os.dup2(out, 2)
-            os.closerange(3, 1 << 20)
+            # detached, so that no socket object of ours closes a reused fd number later
+            os.dup2(theirs.detach(), 3)     # inheritable: survives the exec
+            ours.detach()
+            os.closerange(4, 1 << 20)       # nothing of our caller's (a pipe it waits on) stays open
             os.chdir("/")
-            os.execve(sys.executable, [sys.executable, "-m", "pyrt.engine.monitor", root, run_root,
-                                       cgroup_parent], env)
+            if fork:
+                try:
+                    from pyrt.engine import monitor
+                    monitor.serve(root, run_root, cgroup_parent, socket.socket(fileno=3), title=True)
+                    code = 0
+                except BaseException:
+                    import traceback
+                    traceback.print_exc()     # into monitor.log, as an exec'd monitor's would go
+                    sys.stderr.flush()
+            else:
+                os.execve(sys.executable, [sys.executable, "-m", "pyrt.engine.monitor", root, run_root,
+                                           cgroup_parent, "3"], env)
         finally:
-            os._exit(127)
+            os._exit(code)
+    theirs.close()
     os.waitpid(pid, 0)
+    return ours
+
+
+def threading_idle() -> bool:
+    """No thread but this one (forking a process with other threads can copy a held lock)."""
+    th = sys.modules.get("threading")
+    return th is None or th.active_count() == 1
 
 
 def connect(root: str, run_root: str, cgroup_parent: str, spawn: bool = True) -> socket.socket | None:
+    """A connection to RUN_ROOT's monitor; with SPAWN, one is started when none runs."""
     path = P.socket_path(run_root)
     deadline = time.monotonic() + SPAWN_TIMEOUT
-    spawned = False
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
@@ -71,11 +108,9 @@ def connect(root: str, run_root: str, cgroup_parent: str, spawn: bool = True) ->
             s.close()
         if not spawn:
             return None
-        if not spawned and not alive(run_root):
-            _spawn(root, run_root, cgroup_parent)
-            spawned = True
-        elif spawned and not alive(run_root) and time.monotonic() > deadline - SPAWN_TIMEOUT / 2:
-            spawned = False   # it died on the way up (or left as we came): try once more
+        if not alive(run_root):
+            return _spawn(root, run_root, cgroup_parent)
+        # a monitor holds the lock but does not listen: it is starting, or leaving
         if time.monotonic() > deadline:
             raise E.EngineError(f"the monitor did not start (see {os.path.join(run_root, 'monitor.log')})")
         time.sleep(0.005)
@@ -158,7 +193,9 @@ def request(root: str, run_root: str, cgroup_parent: str, req: dict, keep: bool 
             f = None
         pending[:0] = early
         if f is None:
-            sock.close()    # a monitor on its way out took our connection: a new one will come
+            # a monitor on its way out took our connection, or the one started for us lost the
+            # race to another: ask again
+            sock.close()
             continue
         reply = json.loads(f[1])
         if "error" in reply:
@@ -168,7 +205,8 @@ def request(root: str, run_root: str, cgroup_parent: str, req: dict, keep: bool 
             return Attached(sock, reader, pending)
         sock.close()
         return reply
-    raise E.EngineError("the monitor closed the connection three times")
+    raise E.EngineError("the monitor closed the connection three times "
+                        f"(see {os.path.join(run_root, 'monitor.log')})")
 
 
 def wait(run_root: str, cid: str, timeout: float | None) -> int | None:

@@ -8,8 +8,8 @@ pyrt runs ONE monitor per run root, a child subreaper: every container's init is
 reparented to the monitor), so waitpid() gives the monitor every exit status. A container adds a
 few fds and buffers to it; docs/engine.md has the measured per-container cost.
 
-The monitor is started on demand by the first `start` (pyrt.engine.client.connect) and exits
-when it has nothing left to watch. If it is killed, the containers keep running; the engine then
+The monitor is started on demand by the first `start` (pyrt.engine.client_monitor.connect), which
+hands it its first connection, and exits when it has nothing left to watch. If it is killed, the containers keep running; the engine then
 reports them from the runtime's state, and `rm -f` still cleans everything (nothing lives only
 in the monitor's memory: records are on disk).
 
@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import importlib
 import json
 import os
+import re
 import selectors
 import signal
 import socket
@@ -63,6 +65,7 @@ class Tracked:
         self.exit_code: int | None = None
         self.finished_at = ""
         self.cleaner = 0
+        self.cleaner_out = -1                 # the cleanup child's word on what it imported
 
 
 class Monitor:
@@ -76,14 +79,25 @@ class Monitor:
         self.early: dict[int, int] = {}                    # reaped before we knew whose: pid -> status
         self.conns: set[Conn] = set()
         self.idle_since = time.monotonic()
+        self.preloaded: set[str] | None = None   # sys.modules once the preload is done
+        self.late: set[str] = set()     # modules a child imported that the preload does not load
+
 
     # -- set-up ----------------------------------------------------------------------------
-    def serve(self) -> None:
+    def serve(self, first: socket.socket | None = None) -> None:
+        """Serve until idle. FIRST: the connection of the client that started us, already open
+        (its request needs no listening socket, and no polling for one)."""
         import prctl
         prctl.set_child_subreaper(True)
         prctl.set_name("pyrt-monitor")
         lock = os.open(os.path.join(self.run_root, P.LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(lock, fcntl.LOCK_EX)     # one monitor per run root; a leaving one finishes first
+        try:
+            # one monitor per run root. Started for a client: if another one won the race, leave at
+            # once (the client sees its connection close and asks that one); by hand: wait for it.
+            fcntl.flock(lock, fcntl.LOCK_EX | (fcntl.LOCK_NB if first is not None else 0))
+        except BlockingIOError:
+            first.close()
+            return
         path = P.socket_path(self.run_root)
         try:
             os.unlink(path)
@@ -106,6 +120,8 @@ class Monitor:
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a stray TERM must not orphan every log
         self.sel.register(self.wake_r, selectors.EVENT_READ, ("wake", None))
+        if first is not None:
+            self.add_conn(first)
         try:
             self.loop()
         finally:
@@ -125,6 +141,11 @@ class Monitor:
                 except Exception as e:      # one container's trouble never stops the others
                     log(f"{what}: {type(e).__name__}: {e}")
             self.reap()
+            if self.preloaded is None:
+                # after the first round: the first container's worker is forked already and
+                # imports what it needs while we load the rest (the cold start pays once)
+                _preload()
+                self.preloaded = set(sys.modules)
             if self.tracked or self.conns:
                 self.idle_since = time.monotonic()
             elif time.monotonic() - self.idle_since >= IDLE_EXIT:
@@ -137,10 +158,13 @@ class Monitor:
                 s, _ = self.listener.accept()
             except BlockingIOError:
                 return
-            s.setblocking(False)
-            c = Conn(s)
-            self.conns.add(c)
-            self.sel.register(s, selectors.EVENT_READ, ("conn", c))
+            self.add_conn(s)
+
+    def add_conn(self, s: socket.socket) -> None:
+        s.setblocking(False)
+        c = Conn(s)
+        self.conns.add(c)
+        self.sel.register(s, selectors.EVENT_READ, ("conn", c))
 
     def on_conn(self, _sock, c: Conn, mask) -> None:
         if mask & selectors.EVENT_WRITE:
@@ -227,7 +251,7 @@ class Monitor:
             c.tracked = t
             t.waiters.append(c)
         elif op == "ping":
-            self.reply(c, ok=True, pid=os.getpid())
+            self.reply(c, ok=True, pid=os.getpid(), late_imports=sorted(self.late))
         else:
             self.reply(c, error=f"unknown request {op!r}", kind="InvalidArgument")
 
@@ -289,10 +313,12 @@ class Monitor:
         t.report = None
         d = json.loads(msg) if msg else {"error": "the container's start-up worker died", "kind": "EngineError"}
         starter, t.starter = t.starter, None
+        imported = d.pop("imported", ())
         if "error" in d:
             if starter is not None:
                 self.reply(starter, **d)
             self.forget(t)
+            self.learn(imported)
             return
         t.pid = d["pid"]
         if fds:
@@ -305,6 +331,22 @@ class Monitor:
             self.reply(starter, ok=True, pid=t.pid)
         if t.pid in self.early:
             self.exited(t, self.early.pop(t.pid))
+        self.learn(imported)
+
+    def learn(self, names) -> None:
+        """Import what a child had to import for itself, so that the next one finds it loaded
+        (PRELOAD may lag behind the code; a --network run needs pyroute2). What the preload does
+        not load is a gap in it: `ping` lists those (for the tests)."""
+        for name in names:
+            if not isinstance(name, str) or not _MODULE_NAME.fullmatch(name):
+                continue
+            if self.preloaded is not None and name not in self.preloaded:
+                self.late.add(name)
+            if name not in sys.modules:
+                try:
+                    importlib.import_module(name)
+                except Exception:   # noqa: BLE001 - a module that fails here is the child's business
+                    pass
 
     # -- output -------------------------------------------------------------------------------------
     def on_output(self, fd, t: Tracked, _mask) -> None:
@@ -423,22 +465,37 @@ class Monitor:
             t.log.close()
         from pyrt.engine import runner
         log_error = t.log.error if t.log is not None else ""
+        r, w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
             code = 1
+            before = set(sys.modules)
             try:
                 runner.cleanup(self.root, self.run_root, t.id, t.exit_code, t.finished_at, log_error)
                 code = 0
             finally:
-                os._exit(code)
-        t.cleaner = pid
+                try:
+                    os.write(w, json.dumps(runner.imported_since(before)).encode()[:4096])
+                finally:
+                    os._exit(code)
+        os.close(w)
+        t.cleaner, t.cleaner_out = pid, r
         self.by_pid[pid] = ("cleaner", t)
 
     def cleaned(self, t: Tracked) -> None:
+        imported = []
+        try:
+            os.set_blocking(t.cleaner_out, False)
+            imported = json.loads(os.read(t.cleaner_out, 4096) or b"[]")
+        except (OSError, ValueError):
+            pass
+        os.close(t.cleaner_out)
+        t.cleaner_out = -1
         frame = P.pack_json(P.EXIT, {"exit_code": t.exit_code})
         for c in t.clients + t.waiters:
             self.send(c, frame)
         self.forget(t)
+        self.learn(imported)
 
     def forget(self, t: Tracked) -> None:
         for fd in list(t.outputs):
@@ -462,28 +519,50 @@ def log(line: str) -> None:
     sys.stderr.flush()
 
 
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+# What every worker and cleanup child of a `run --network none` imports (`ping`'s late_imports
+# lists what a child still had to import: tests/integration/test_engine_perf.py keeps it empty).
+PRELOAD = (
+    "pyrt.cgroups.common", "pyrt.cgroups.devfilter", "pyrt.cgroups.devices", "pyrt.cgroups.layout",
+    "pyrt.cgroups.manager", "pyrt.cgroups.v1", "pyrt.cgroups.v2",
+    "pyrt.engine.bundle", "pyrt.engine.engine", "pyrt.engine.rootfs", "pyrt.engine.runner",
+    "pyrt.engine.seccomp_default", "pyrt.engine.users", "pyrt.engine.volumes",
+    "pyrt.image.manifest", "pyrt.image.reference", "pyrt.image.snapshot", "pyrt.image.store",
+    "pyrt.linux.capabilities", "pyrt.linux.overlay", "pyrt.linux.paths", "pyrt.linux.proc",
+    "pyrt.linux.signals",
+    "pyrt.runtime.container", "pyrt.runtime.create", "pyrt.runtime.init",
+    "pyrt.spec.capabilities", "pyrt.spec.config", "pyrt.spec.resources", "pyrt.spec.seccomp",
+)
+
+
 def _preload() -> None:
     """Import here, once, what every worker and cleanup child runs: a fork then starts with it
     all loaded (tens of ms per container otherwise), and the pages stay shared with us."""
-    import pyrt.cgroups.manager  # noqa: F401
-    import pyrt.engine.engine  # noqa: F401
-    import pyrt.engine.runner  # noqa: F401
-    import pyrt.image.snapshot  # noqa: F401
-    import pyrt.image.store  # noqa: F401
-    import pyrt.linux.overlay  # noqa: F401
-    import pyrt.linux.proc  # noqa: F401
-    import pyrt.runtime.container  # noqa: F401
-    import pyrt.runtime.create  # noqa: F401
-    import pyrt.runtime.init  # noqa: F401
-    import pyrt.spec.config  # noqa: F401
+    for name in PRELOAD:
+        importlib.import_module(name)
+    import gc
+    gc.freeze()    # what is loaded now is never collected: forks keep sharing its pages
+
+
+def serve(root: str, run_root: str, cgroup_parent: str, first: socket.socket | None = None,
+          title: bool = False) -> None:
+    """Be RUN_ROOT's monitor until idle. TITLE: we are a fork of a CLI: show what we are in ps
+    (our command line is the CLI's) rather than the command that started us."""
+    if first is not None:
+        os.set_inheritable(first.fileno(), False)
+    if title:
+        import prctl
+        prctl.set_proctitle(f"pyrt-monitor {run_root}")
+    Monitor(root, run_root, cgroup_parent).serve(first)
 
 
 def main() -> None:
+    """`python -m pyrt.engine.monitor ROOT RUN_ROOT CGROUP_PARENT [FD]`: FD, the first client's
+    connection (pyrt.engine.client_monitor passes it)."""
     root, run_root, cgroup_parent = sys.argv[1:4]
-    _preload()
-    import gc
-    gc.freeze()    # what is loaded now is never collected: forks keep sharing its pages
-    Monitor(root, run_root, cgroup_parent).serve()
+    first = socket.socket(fileno=int(sys.argv[4])) if len(sys.argv) > 4 else None
+    serve(root, run_root, cgroup_parent, first)
 
 
 if __name__ == "__main__":

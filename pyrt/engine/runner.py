@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import sys
 
 from pyrt.errors import PyrtError
 
@@ -34,7 +35,9 @@ def _isolate(report: socket.socket, child_fds: dict[int, int]) -> socket.socket:
 def worker(root: str, run_root: str, cgroup_parent: str, cid: str, report: socket.socket,
            child_fds: dict[int, int], tty: bool, run_req: dict | None = None) -> None:
     """Start container CID (RUN_REQ: make it first, as `pyrt run` asks) and report its init's pid,
-    or the error, to the monitor."""
+    or the error, to the monitor, with the modules it had to import (the monitor loads them for
+    the next one)."""
+    before = set(sys.modules)
     sock = _isolate(report, child_fds)
     from pyrt.engine.engine import Engine
     eng = Engine(root, run_root, cgroup_parent)
@@ -43,15 +46,21 @@ def worker(root: str, run_root: str, cgroup_parent: str, cid: str, report: socke
             eng.create_from_request(cid, run_req)
         pid, master = eng.launch(cid, tty)
     except PyrtError as e:
-        sock.send(json.dumps({"error": e.message, "kind": type(e).__name__,
-                              "exit_code": e.exit_code, "hint": e.hint}).encode())
+        sock.send(json.dumps({"error": e.message, "kind": type(e).__name__, "exit_code": e.exit_code,
+                              "hint": e.hint, "imported": imported_since(before)}).encode())
         return
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
-        sock.send(json.dumps({"error": f"{e.strerror or e}{where}", "kind": "EngineError"}).encode())
+        sock.send(json.dumps({"error": f"{e.strerror or e}{where}", "kind": "EngineError",
+                              "imported": imported_since(before)}).encode())
         return
-    msg = json.dumps({"pid": pid}).encode()
+    msg = json.dumps({"pid": pid, "imported": imported_since(before)}).encode()
     socket.send_fds(sock, [msg], [master] if master >= 0 else [])
+
+
+def imported_since(before: set[str]) -> list[str]:
+    """The modules loaded since BEFORE, for the monitor to load too (a few, at most 100)."""
+    return sorted(set(sys.modules) - before)[:100]
 
 
 def cleanup(root: str, run_root: str, cid: str, exit_code: int, finished_at: str, log_error: str) -> None:

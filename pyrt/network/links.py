@@ -1,8 +1,9 @@
 """Bridges, veth pairs and network namespaces, through pyroute2 (netlink): never the `ip` tool.
 
-An endpoint is a veth pair: the host end (pyv + 12 characters of the owner's id) enslaved to the
-network's bridge, the other end created directly inside the owner's network namespace as eth0,
-so two containers set up at once never race for a name in the host's namespace. The namespace is
+An endpoint is a veth pair: the host end (pyv + 8 characters of the owner's id + 4 of the
+network's) enslaved to the network's bridge, the other end created directly inside the owner's
+network namespace as its first free ethN, so two containers set up at once never race for a name
+in the host's namespace. The namespace is
 a bind mount of nsfs on a file, as `ip netns add` makes; unmounting it (with no process left
 inside) destroys it and the veth ends in it.
 """
@@ -18,8 +19,13 @@ from pyrt.linux import syscalls
 DEFAULT_MTU = 1500
 
 
-def host_ifname(owner: str) -> str:
-    return "pyv" + owner[:12]          # IFNAMSIZ: 15 characters at most
+def host_ifname(owner: str, network_id: str) -> str:
+    """The host end of OWNER's veth on a network: 8 characters of each id (IFNAMSIZ: 15 at most)."""
+    return "pyv" + owner[:8] + network_id[:4]
+
+
+def owner_prefix(ifname: str) -> str:
+    return ifname[3:11]
 
 
 def make_netns(path: str) -> None:
@@ -48,6 +54,19 @@ def make_netns(path: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(path)
         raise NetworkSetupError(f"cannot create a network namespace at {path}: {msg or 'failed'}")
+
+
+def pin_netns(fd: int, path: str) -> None:
+    """The network namespace open at FD (another container's) pinned at PATH as make_netns pins
+    its own: the path names that namespace for as long as it is mounted, whatever its owner does."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    try:
+        syscalls.mount(f"/proc/self/fd/{fd}", path, None, syscalls.MS["MS_BIND"])
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
 
 
 def remove_netns(path: str) -> None:
@@ -115,12 +134,15 @@ def remove_bridge(name: str) -> None:
                 ipr.link("del", index=idx)
 
 
-def attach(owner: str, netns: str, bridge: str, address: str, prefixlen: int, gateway: str, mtu: int) -> None:
-    """A veth pair from BRIDGE into NETNS (eth0 with ADDRESS, default route via GATEWAY) and lo up.
-    On failure nothing of it is left."""
+def attach(host: str, netns: str, bridge: str, address: str, prefixlen: int, gateway: str, mtu: int) -> str:
+    """A veth pair from BRIDGE (host end HOST) into NETNS, where it is the first free ethN, with
+    ADDRESS; lo up; a default route via GATEWAY unless the namespace has one (the first network's
+    gateway stays, as docker's). The interface's name in NETNS. On failure nothing of it is left."""
     from pyroute2 import NetlinkError
-    host = host_ifname(owner)
     try:
+        with _ipr(netns=netns, flags=0) as ns:
+            taken = {l.get("IFLA_IFNAME") for l in ns.get_links()}
+        ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
         with _ipr() as ipr:
             br = _index(ipr, bridge)
             if br is None:
@@ -128,22 +150,27 @@ def attach(owner: str, netns: str, bridge: str, address: str, prefixlen: int, ga
             nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 ipr.link("add", ifname=host, kind="veth", mtu=mtu,
-                         peer={"ifname": "eth0", "net_ns_fd": nsfd, "mtu": mtu})
+                         peer={"ifname": ifname, "net_ns_fd": nsfd, "mtu": mtu})
             finally:
                 os.close(nsfd)
             idx = _index(ipr, host)
             ipr.link("set", index=idx, master=br, state="up")
         with _ipr(netns=netns, flags=0) as ns:
             ns.link("set", index=_index(ns, "lo"), state="up")
-            eth = _index(ns, "eth0")
+            eth = _index(ns, ifname)
             ns.addr("add", index=eth, address=address, prefixlen=prefixlen)
             ns.link("set", index=eth, state="up")
-            ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+            try:
+                ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+            except NetlinkError as e:
+                if e.code != errno.EEXIST:
+                    raise
+        return ifname
     except NetlinkError as e:
-        detach(owner)
-        raise NetworkSetupError(f"cannot connect {owner[:12]} to {bridge}: {e}") from None
+        detach(host)
+        raise NetworkSetupError(f"cannot connect {host} to {bridge}: {e}") from None
     except BaseException:
-        detach(owner)
+        detach(host)
         raise
 
 
@@ -152,18 +179,18 @@ def loopback_up(netns: str) -> None:
         ns.link("set", index=_index(ns, "lo"), state="up")
 
 
-def detach(owner: str) -> None:
-    """Delete OWNER's host veth end (its peer goes with it); nothing when it is gone."""
+def detach(host: str) -> None:
+    """Delete the host veth end HOST (its peer goes with it); nothing when it is gone."""
     from pyroute2 import NetlinkError
     with _ipr() as ipr:
-        idx = _index(ipr, host_ifname(owner))
+        idx = _index(ipr, host)
         if idx is not None:
             with contextlib.suppress(NetlinkError):
                 ipr.link("del", index=idx)
 
 
 def stray_endpoints() -> list[str]:
-    """The id prefixes of pyrt veths in this namespace (for prune after a crash)."""
+    """The host ends of pyrt veths in this namespace (for prune after a crash)."""
     with _ipr() as ipr:
         names = [l.get("IFLA_IFNAME") for l in ipr.get_links()]
-    return [n[3:] for n in names if n and n.startswith("pyv")]
+    return [n for n in names if n and n.startswith("pyv") and len(n) == 15]

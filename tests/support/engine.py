@@ -38,6 +38,39 @@ def build_busybox_tar(dest_dir: str) -> str:
     return tar
 
 
+def engine_env(cls, path: str, cgroup_parent: str, busybox_tar: str):
+    """A fixture's body: an environment CLS (EngineEnv or a subclass) whose teardown finds nothing left."""
+    e = cls(path, cgroup_parent, busybox_tar)
+    yield e
+    problems = e.teardown()
+    assert not problems, problems
+
+
+def monitor_pids(run_root: str) -> list[int]:
+    """The monitors of RUN_ROOT: processes named pyrt-monitor holding its lock file open (the
+    command line says nothing: a monitor the CLI started is a fork of it)."""
+    lock = os.path.join(run_root, "monitor.lock")
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().strip() != "pyrt-monitor":
+                    continue
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{p}/fd/{fd}") == lock:
+                    out.append(int(p))
+                    break
+            except OSError:
+                pass
+    return out
+
+
 class EngineEnv:
     def __init__(self, tmp: str, cgroup_parent: str, image_tar: str):
         self.tmp = tmp
@@ -45,8 +78,10 @@ class EngineEnv:
         self.root = os.path.join(tmp, "root")
         self.run_root = os.path.join(tmp, "run")
         self.cgroup_parent = cgroup_parent
+        # PYRT_NETWORK=none: the engine's built-in default (bridge) would make pyrt0 and NAT in the
+        # VM's own network namespace (tests/support/network.py runs the engine in one of its own)
         self.env = pyrt_env(tmp, PYRT_ROOT=self.root, PYRT_RUN_ROOT=self.run_root,
-                            PYRT_CGROUP_PARENT=cgroup_parent)
+                            PYRT_CGROUP_PARENT=cgroup_parent, PYRT_NETWORK="none")
         p = self.pyrt("import", image_tar, "busybox:latest")
         assert p.returncode == 0, p.stderr
 
@@ -61,20 +96,11 @@ class EngineEnv:
 
     def client(self):
         import pyrt
-        return pyrt.Client(root=self.root, run_root=self.run_root, cgroup_parent=self.cgroup_parent)
+        return pyrt.Client(root=self.root, run_root=self.run_root, cgroup_parent=self.cgroup_parent,
+                           default_network="none")
 
     def monitor_pids(self) -> list[int]:
-        out = []
-        for p in os.listdir("/proc"):
-            if p.isdigit():
-                try:
-                    with open(f"/proc/{p}/cmdline", "rb") as f:
-                        argv = f.read().split(b"\0")
-                except OSError:
-                    continue
-                if b"pyrt.engine.monitor" in argv and self.root.encode() in argv:
-                    out.append(int(p))
-        return out
+        return monitor_pids(self.run_root)
 
     def wait_monitor_gone(self, timeout: float = 15) -> bool:
         deadline = time.monotonic() + timeout

@@ -45,6 +45,8 @@ SPELLINGS = [
     ["run", "-p", "8080:80", "--publish=127.0.0.1::53/udp", "-p", "8000-8002:80-82", "-P", "--network", "bridge",
      "busybox"],
     ["run", "--publish-all", "--publish", "80", "busybox", "-p", "9"],
+    ["run", "--network", "appnet", "--ip", "10.1.0.5", "--network-alias", "a1", "--network-alias=a2", "--dns",
+     "192.0.2.53", "--dns=192.0.2.54", "--dns-search", "example.com", "--dns-option", "ndots:2", "busybox"],
 ]
 
 
