@@ -11,8 +11,11 @@ import sys
 
 import pytest
 
-from tests.support.engine import build_busybox_tar, until
-from tests.support.network import NetEngineEnv, make_netns, peer_namespace, remove_netns
+from tests.integration.test_network import net  # noqa: F401  (the fixture's namespace and engine)
+from tests.support.engine import until
+from tests.support.network import make_netns, peer_namespace, remove_netns
+
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar
 
 # an HTTP-less echo server: each connection gets one line naming the container port
 SERVE = "for p in {ports}; do (while true; do echo hello-$p | nc -l -p $p; done) & done; wait"
@@ -23,19 +26,6 @@ RULESET = ("import json\n"
            "def dump(msgs):\n"
            "    return [[(k, repr(v)) for k, v in m['attrs']] for m in msgs]\n"
            "print(json.dumps([dump(n.get_tables()), dump(n.get_chains()), dump(n.get_rules())]))\n")
-
-
-@pytest.fixture(scope="session")
-def image_tar(tmp_path_factory):
-    return build_busybox_tar(str(tmp_path_factory.mktemp("ports-image")))
-
-
-@pytest.fixture
-def net(tmp_path, cgroup_parent, image_tar):
-    e = NetEngineEnv(str(tmp_path / "n"), cgroup_parent, image_tar)
-    yield e
-    problems = e.teardown()
-    assert not problems, problems
 
 
 @pytest.fixture
@@ -125,10 +115,10 @@ def test_a_published_port_answers_from_localhost_and_from_a_peer_namespace(net, 
     net.ok("network", "rm", "pub")
 
 
-def test_publish_all_and_random_ports_are_what_pyrt_port_reports_and_stop_unpublishes(net, image_tar):
+def test_publish_all_and_random_ports_are_what_pyrt_port_reports_and_stop_unpublishes(net, busybox_tar):
     # an image exposing 80/tcp and 53/udp (docker import --change); Debian's busybox nc has no UDP:
     # datagrams to the UDP port are seen arriving in the container's namespace (its Udp NoPorts count)
-    net.ok("import", "-c", "EXPOSE 80", "-c", "EXPOSE 53/udp", image_tar, "exposing:latest")
+    net.ok("import", "-c", "EXPOSE 80", "-c", "EXPOSE 53/udp", busybox_tar, "exposing:latest")
     net.ok("network", "create", "--subnet", "10.132.0.0/24", "pall")
     cid = net.ok("run", "-d", "--name", "all", "--network", "pall", "-P", "-p", "7000", "--stop-timeout", "1",
                  "exposing", "sh", "-c", SERVE.format(ports="80 7000")).strip()
