@@ -285,6 +285,9 @@ def disconnect(engine, ref: str, network: str, force: bool = False) -> None:
         was = [ep for ep in rec.host.endpoints if ep.network == net.name]
         if not was and not force:
             raise Conflict(f"container {rec.name} is not connected to network {net.name}")
+        if rec.host.endpoints[:1] == was[:1] and was:       # its published ports DNAT to this address
+            from pyrt.network import ports
+            ports.unpublish(engine.run_root, cid)
         rec.host.endpoints = [ep for ep in rec.host.endpoints if ep.network != net.name]
         engine.networks.detach(net.name, cid)
         engine.networks.release(net.name, cid)

@@ -110,6 +110,9 @@ def test_a_published_port_answers_from_localhost_and_from_a_peer_namespace(net, 
     assert doc["HostConfig"]["PortBindings"]["90/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "8090"}]
     ps = net.ok("ps", "--format", "{{.Ports}}").strip()
     assert ps == "0.0.0.0:8080->80/tcp, 0.0.0.0:8100-8101->100-101/tcp, 127.0.0.1:8090->90/tcp"
+    # disconnected from the network its ports lead to: they go with it
+    net.ok("network", "disconnect", "pub", "web")
+    assert net.ok("port", "web") == "" and ruleset(net) == before and route_localnet(net, br) == "0"
     net.ok("rm", "-f", "web")
     assert ruleset(net) == before and route_localnet(net, br) == "0" and reservations(net) == []
     net.ok("network", "rm", "pub")
