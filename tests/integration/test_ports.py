@@ -213,6 +213,32 @@ def test_a_taken_port_and_bad_specs_are_one_line_125_with_nothing_made(net):
     net.ok("network", "rm", "bad")
 
 
+def test_parallel_runs_get_distinct_free_ports_and_one_fixed_port_goes_to_one_of_two(net):
+    net.ok("network", "create", "--subnet", "10.137.0.0/24", "par")
+    before = ruleset(net)
+    procs = [net.popen("run", "-d", "--name", f"p{i}", "--network", "par", "-p", "80", "busybox", "sleep", "300",
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(6)]
+    for p in procs:
+        _out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    got = [net.ok("port", f"p{i}", "80").strip() for i in range(6)]
+    assert len(set(got)) == 6 and all(g.startswith("0.0.0.0:") for g in got), got
+    # two at once ask for one host port: both pass create (nothing is published yet), the
+    # reservation at start lets one through; the other fails its start with one line
+    both = [net.popen("run", "-d", "--name", f"q{i}", "--network", "par", "-p", "8787:80", "busybox", "sleep", "300",
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    results = sorted((p.wait(timeout=300), p.stderr.read()) for p in both)
+    for p in both:
+        p.stdout.close()
+        p.stderr.close()
+    assert [r[0] for r in results] == [0, 125], results
+    assert "8787/tcp" in results[1][1] and len(results[1][1].strip().splitlines()) == 1, results[1][1]
+    assert len([n for n in reservations(net) if n.endswith("-8787")]) == 1
+    net.ok("rm", "-f", *[f"p{i}" for i in range(6)], "q0", "q1")
+    assert ruleset(net) == before and reservations(net) == []
+    net.ok("network", "rm", "par")
+
+
 @pytest.mark.parametrize("cleanup", [["rm", "-f", "victim"], ["network", "prune"]])
 def test_killed_between_connect_and_start_then_rm_f_or_prune_leaves_no_rule(net, cleanup):
     from tests.support.bundle import PYRT
