@@ -2,12 +2,14 @@
 """pyrt's bridge network against podman's and against plain namespaces: set-up cost per container,
 round trip and TCP throughput between two containers. Interleaved rounds, medians and ratios.
 
-    .venv/bin/python bench/network.py [-n 10] [--rounds 3] [--pings 20] [--seconds 2] [--only setup,traffic]
+    .venv/bin/python bench/network.py [-n 10] [--rounds 3] [--pings 20] [--seconds 2] [--only setup,ports,traffic]
 
 setup    `run --rm busybox true` with `--network bridge` and with `--network none`, pyrt against
          podman+crun (Debian's podman 4.3, CNI plugins from containernetworking-plugins: bridge
          cni-podman0, host-local IPAM, portmap and firewall through iptables). The difference of
          the two is the network's own cost. Target (issue 13): bridge <= 0.5x podman+crun's.
+ports    the same with `-p 18080:80` and with ten ports (`-p 18100-18109:80-89`): what publishing
+         adds, pyrt (DNAT chains in its nftables table) against podman (CNI portmap, iptables).
 traffic  busybox `ping -c N` (average RTT) and an iperf3 TCP transfer (receiver's Gbit/s) between
          two containers on pyrt's bridge, beside the same between two plain namespaces joined by a
          veth pair, and by veths on a plain bridge (`ip`, no pyrt: the same topology as pyrt's), so
@@ -84,28 +86,49 @@ class PyrtInNetns(PyrtTool):
 
 
 # -- set-up cost ----------------------------------------------------------------------------------
-def bench_setup(work: str, tar: str, ns: Namespaces, n: int) -> None:
-    tools = []
+def run_medians(work: str, tar: str, ns: Namespaces, short: str, n: int, variants: dict) -> tuple[list, dict]:
+    """`run --rm [VARIANT's flags] busybox true` with pyrt and podman+crun, interleaved, N times
+    after a warm-up (first-use costs: monitor, bridge, NAT table, CNI config): (tools, median ms
+    by (tool name, variant))."""
+    os.makedirs(work, exist_ok=True)
+    tools = [PyrtInNetns(work, tar, ns.path(ns.add(short))), PodmanTool(work, "crun", net=True)]
     try:
-        tools.append(PyrtInNetns(work, tar, ns.path(ns.add("pyrt"))))
-        tools.append(PodmanTool(work, "crun", net=True))
-        cases = [(t, mode) for t in tools for mode in ("bridge", "none")]
-        res = {(t.name, mode): [] for t, mode in cases}
-        for t, mode in cases:       # warm-up: first-use costs (monitor, bridge, NAT table, CNI config)
-            t.call("run", "--rm", "--network", mode, t.image, "true")
+        cases = [(t, k) for t in tools for k in variants]
+        res = {(t.name, k): [] for t, k in cases}
+        for t, k in cases:
+            t.call("run", "--rm", *variants[k], t.image, "true")
         for _ in range(n):
-            for t, mode in cases:
-                res[(t.name, mode)].append(timed(lambda: t.call("run", "--rm", "--network", mode, t.image, "true")))
-        med = {k: statistics.median(v) * 1000 for k, v in res.items()}
-        ref = med[("podman-crun", "bridge")]
-        print(f"\nset-up: `run --rm busybox true`, median of {n} (ms)")
-        print(f"{'tool':<14}{'--network bridge':>18}{'x podman-crun':>15}{'--network none':>16}{'network costs':>15}")
-        for t in tools:
-            b, o = med[(t.name, "bridge")], med[(t.name, "none")]
-            print(f"{t.name:<14}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}")
+            for t, k in cases:
+                res[(t.name, k)].append(timed(lambda: t.call("run", "--rm", *variants[k], t.image, "true")))
+        return tools, {key: statistics.median(v) * 1000 for key, v in res.items()}
     finally:
         for t in tools:
             t.close()
+
+
+def bench_setup(work: str, tar: str, ns: Namespaces, n: int) -> None:
+    tools, med = run_medians(work, tar, ns, "pyrt", n, {"bridge": ["--network", "bridge"], "none": ["--network", "none"]})
+    ref = med[("podman-crun", "bridge")]
+    print(f"\nset-up: `run --rm busybox true`, median of {n} (ms)")
+    print(f"{'tool':<14}{'--network bridge':>18}{'x podman-crun':>15}{'--network none':>16}{'network costs':>15}")
+    for t in tools:
+        b, o = med[(t.name, "bridge")], med[(t.name, "none")]
+        print(f"{t.name:<14}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}")
+
+
+def bench_ports(work: str, tar: str, ns: Namespaces, n: int) -> None:
+    """What publishing adds to a bridge run: one port, and a range of ten (pyrt: DNAT chains in its
+    nftables table; podman 4.3 with CNI: the portmap plugin's iptables chains)."""
+    variants = {"bridge": ["--network", "bridge"], "-p": ["--network", "bridge", "-p", "18080:80"],
+                "-p x10": ["--network", "bridge", "-p", "18100-18109:80-89"]}
+    tools, med = run_medians(work, tar, ns, "pyrt-p", n, variants)
+    ref = med[("podman-crun", "-p")]
+    print(f"\npublished ports: `run --rm --network bridge [-p ...] busybox true`, median of {n} (ms)")
+    print(f"{'tool':<14}{'bridge':>10}{'-p 18080:80':>13}{'x podman-crun':>15}{'-p cost':>10}{'10 ports':>10}"
+          f"{'10 ports cost':>15}")
+    for t in tools:
+        b, one, ten = med[(t.name, "bridge")], med[(t.name, "-p")], med[(t.name, "-p x10")]
+        print(f"{t.name:<14}{b:>10.1f}{one:>13.1f}{one / ref:>15.2f}{one - b:>10.1f}{ten:>10.1f}{ten - b:>15.1f}")
 
 
 # -- traffic ----------------------------------------------------------------------------------------
@@ -204,7 +227,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="rounds of the traffic cases")
     ap.add_argument("--pings", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=2, help="length of one iperf3 transfer")
-    ap.add_argument("--only", default="setup,traffic")
+    ap.add_argument("--only", default="setup,ports,traffic")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="pyrt-bench-net-")
     ns = Namespaces()
@@ -213,6 +236,8 @@ def main() -> None:
         tar = build_busybox_tar(work)
         if "setup" in a.only:
             bench_setup(work, tar, ns, a.n)
+        if "ports" in a.only:
+            bench_ports(os.path.join(work, "p"), tar, ns, a.n)
         if "traffic" in a.only:
             bench_traffic(os.path.join(work, "t"), tar, ns, a.rounds, a.pings, a.seconds)
         print(f"(load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
