@@ -97,6 +97,8 @@ class Engine:
             if cid not in ids or not self._running(cid):
                 from pyrt.engine import networking
                 networking.unplug(self, cid)
+        from pyrt.network import ports
+        ports.sweep(self.run_root)
         return self.networks.prune(lambda owner: any(i.startswith(owner) for i in ids))
 
     def _running(self, cid: str) -> bool:

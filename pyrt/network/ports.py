@@ -344,6 +344,25 @@ def unpublish(run_root: str, owner: str) -> None:
             nft.delete_chains([nat.guard_chain(br)])
 
 
+def sweep(run_root: str) -> None:
+    """`network prune`: chains no reservation accounts for (a clean-up cut short after deleting the
+    reservations), and the guard and route_localnet of bridges nobody publishes on any more."""
+    from pyrt.network import nat, nft
+    with _locked(run_root):
+        held = _reservations(run_root)
+        owners = {o[:12] for _n, o, _b, _br in held}
+        bridges = {br for _n, _o, _b, br in held}
+        stale: list[str] = []
+        with contextlib.suppress(NetworkError), nft.session("list pyrt's rules") as s:
+            stale = [c for c in nft.chains(s) if (c.startswith("ports-") and c.rsplit("-", 1)[1] not in owners)
+                     or (c.startswith("guard-") and c[len("guard-"):] not in bridges)]
+        for c in stale:
+            if c.startswith("guard-"):
+                with contextlib.suppress(NetworkError):
+                    _route_localnet(c[len("guard-"):], False)
+        nft.delete_chains(stale)
+
+
 def display(bindings: list[PortBinding]) -> str:
     """docker ps's PORTS: `0.0.0.0:8080->80/tcp`, consecutive ports folded into ranges
     (`0.0.0.0:8000-8002->80-82/tcp`)."""

@@ -268,6 +268,22 @@ UDP_SEND = ("import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_D
             "for i in range(5):\n    s.sendto(sys.argv[1].encode(), ('127.0.0.1', 9999))\n")
 
 
+def test_network_prune_sweeps_rules_a_clean_up_cut_short_left(net):
+    net.ok("network", "create", "--subnet", "10.138.0.0/24", "sweep")
+    br = bridge_of(net, "sweep")
+    before = ruleset(net)
+    net.ok("run", "-d", "--name", "s", "--network", "sweep", "-p", "8888:80", "busybox", "sleep", "300")
+    # a clean-up cut short after the reservations went: the exit clean-up finds nothing to undo
+    for n in reservations(net):
+        os.unlink(os.path.join(net.run_root, "ports", n))
+    net.ok("stop", "-t", "0", "s")
+    assert ruleset(net) != before and route_localnet(net, br) == "1"
+    net.ok("network", "prune")            # keeps `sweep` (s still exists), sweeps what no reservation holds
+    assert ruleset(net) == before and route_localnet(net, br) == "0"
+    net.ok("rm", "s")
+    net.ok("network", "rm", "sweep")
+
+
 def test_the_bridge_does_not_open_the_hosts_loopback_to_its_containers(net, tmp_path):
     """route_localnet=1 on a bridge makes the kernel accept packets for 127.0.0.0/8 arriving on
     it (CVE-2020-8558, kube-proxy's variant): a neighbour on the bridge that routes 127.0.0.1 to
