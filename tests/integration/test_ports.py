@@ -123,8 +123,11 @@ def test_publish_all_and_random_ports_are_what_pyrt_port_reports_and_stop_unpubl
     # datagrams to the UDP port are seen arriving in the container's namespace (its Udp NoPorts count)
     net.ok("import", "-c", "EXPOSE 80", "-c", "EXPOSE 53/udp", busybox_tar, "exposing:latest")
     net.ok("network", "create", "--subnet", "10.132.0.0/24", "pall")
-    cid = net.ok("run", "-d", "--name", "all", "--network", "pall", "-P", "-p", "7000", "--stop-timeout", "1",
+    # create (click's parser) then start: ports are chosen and published at start
+    cid = net.ok("create", "--name", "all", "--network", "pall", "-P", "-p", "7000", "--stop-timeout", "1",
                  "exposing", "sh", "-c", SERVE.format(ports="80 7000")).strip()
+    assert net.ok("port", "all") == "" and reservations(net) == []
+    net.ok("start", "all")
     lines = net.ok("port", "all").splitlines()
     got = dict(line.split(" -> ") for line in lines)
     assert sorted(got) == ["53/udp", "7000/tcp", "80/tcp"], lines
