@@ -287,8 +287,8 @@ class Engine:
             return None
         if rec.state.status == "removing":
             raise Conflict(f"container {rec.name} is being removed")
-        from pyrt.engine import client_monitor
-        req = {"op": "start", "id": cid, "attach": attach, "tty": rec.config.tty,
+        from pyrt.engine import client_monitor, networking
+        req = {"op": "start", "id": cid, "attach": attach, "tty": rec.config.tty, "network": networking.on_network(rec.host),
                "open_stdin": rec.config.open_stdin and stdin,
                "log_path": logs.path_of(self.store.dir(cid), cid),
                "log": {"max_size": rec.host.log_max_size, "max_file": rec.host.log_max_file}}
@@ -301,14 +301,14 @@ class Engine:
         imports are loaded already: `pyrt run` pays for none of them). (id, Attached or None).
         A missing image is pulled here, with PROGRESS, and the request made again."""
         import dataclasses
-        from pyrt.engine import client_monitor
+        from pyrt.engine import client_monitor, networking
         if pull not in ("missing", "always", "never"):
             raise InvalidArgument(f"invalid --pull policy {pull!r}: use missing, always or never")
         if pull == "always":
             self.find_image(config.image, "always", platform, progress)
         for attempt in (1, 2):
             cid = self.store.new_id()
-            req = {"op": "run", "id": cid, "attach": attach, "tty": config.tty,
+            req = {"op": "run", "id": cid, "attach": attach, "tty": config.tty, "network": networking.on_network(host),
                    "open_stdin": config.open_stdin and stdin,
                    "log_path": logs.path_of(self.store.dir(cid), cid),
                    "log": {"max_size": host.log_max_size, "max_file": host.log_max_file},
