@@ -75,6 +75,8 @@ RUN = Cmd("run", "", [
     Opt(("--runtime",), "runtime", default=""),
     Opt(("--network", "--net"), "network"),          # None: the client's default (PYRT_NETWORK, else bridge)
     Opt(("--ip",), "ip", default=""),
+    Opt(("-p", "--publish"), "publish", "multi", ()),
+    Opt(("-P", "--publish-all"), "publish_all", "flag", False),
     Opt(("--network-alias",), "network_aliases", "multi", ()),
     Opt(("--dns",), "dns", "multi", ()),
     Opt(("--dns-search",), "dns_search", "multi", ()),
@@ -129,6 +131,7 @@ def options(p: dict) -> dict:
         cpuset_cpus=p["cpuset_cpus"], pids_limit=p["pids_limit"], cap_add=p["cap_add"],
         cap_drop=p["cap_drop"], privileged=p["privileged"], security_opt=p["security_opt"],
         ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"], ip=p["ip"],
+        ports=A.publish(p["publish"]), publish_all_ports=p["publish_all"],
         network_aliases=p["network_aliases"], dns=p["dns"], dns_search=p["dns_search"], dns_opt=p["dns_options"],
         auto_remove=p["auto_remove"], log_max_size=max_size, log_max_file=max_file, runtime=runtime,
         stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"])

@@ -95,7 +95,10 @@ class Engine:
         d = os.path.join(self.run_root, "netns")
         for cid in os.listdir(d) if os.path.isdir(d) else ():
             if cid not in ids or not self._running(cid):
-                self.networks.disconnect(cid, self.netns_path(cid))
+                from pyrt.engine import networking
+                networking.unplug(self, cid)
+        from pyrt.network import ports
+        ports.sweep(self.run_root)
         return self.networks.prune(lambda owner: any(i.startswith(owner) for i in ids))
 
     def _running(self, cid: str) -> bool:
@@ -140,6 +143,10 @@ class Engine:
         _check_signal(config.stop_signal)
         from pyrt.engine import networking
         networking.check(self, config, host)
+        if host.port_bindings or host.publish_all_ports:
+            from pyrt.network import ports
+            ports.check(self.run_root, host.network_mode, host.port_bindings, host.publish_all_ports,
+                        image_cfg.exposed_ports)
         _check_mounts(host.mounts)
         from pyrt.engine import runtimes
         runtimes.check(host.runtime)
@@ -416,7 +423,7 @@ class Engine:
         from pyrt.engine import networking
         connected = os.path.exists(self.netns_path(cid))     # only a crash leaves it to rm
         if networking.pinned(self, rec.host) or rec.state.status == "dead":    # dead: a create killed midway
-            self.networks.disconnect(cid, self.netns_path(cid))
+            networking.unplug(self, cid)
             networking.release(self, cid)
         if volumes:
             for m in rec.host.mounts:

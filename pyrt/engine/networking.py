@@ -129,7 +129,7 @@ def up(engine, cid: str) -> None:
         if not pinned(engine, rec.host):
             return
         netns = engine.netns_path(cid)
-        engine.networks.disconnect(cid, netns)       # what a crashed run left
+        unplug(engine, cid)       # what a crashed run left
         try:
             if joined(rec.host):
                 _pin_target(engine, rec, netns)
@@ -137,9 +137,10 @@ def up(engine, cid: str) -> None:
             engine.networks.make_netns(netns, lo_up=not rec.host.endpoints)
             for ep in rec.host.endpoints:
                 engine.networks.attach(ep.network, cid, netns, ep.ip)
+            publish(engine, rec)
         except BaseException:
             with contextlib.suppress(PyrtError, OSError):
-                engine.networks.disconnect(cid, netns)
+                unplug(engine, cid)
             raise
     refresh_hosts(engine, [ep.network for ep in rec.host.endpoints])
 
@@ -180,8 +181,27 @@ def down(engine, cid: str) -> None:
             return
         if not pinned(engine, rec.host):
             return
-        engine.networks.disconnect(cid, engine.netns_path(cid))
+        unplug(engine, cid)
     refresh_hosts(engine, [ep.network for ep in rec.host.endpoints])
+
+
+def publish(engine, rec: ContainerRecord) -> None:
+    """-p / -P: the container's ports DNATed to its address on its first network (pyrt.network.ports)."""
+    h = rec.host
+    if not (h.port_bindings or h.publish_all_ports) or not h.endpoints:
+        return
+    from pyrt.network import ports
+    exposed = engine.images.config(engine.images.get(rec.config.image_id)).exposed_ports if h.publish_all_ports else ()
+    net = engine.networks.get(h.endpoints[0].network)
+    ports.publish(engine.run_root, rec.id, net.bridge, net.subnet, engine.networks.address_of(net.name, rec.id),
+                  ports.effective(h.port_bindings, h.publish_all_ports, exposed))
+
+
+def unplug(engine, cid: str) -> None:
+    """Its published ports (their rules name its address), then its veths and namespace pin."""
+    from pyrt.network import ports
+    ports.unpublish(engine.run_root, cid)
+    engine.networks.disconnect(cid, engine.netns_path(cid))
 
 
 # -- /etc/hosts --------------------------------------------------------------------------------------
@@ -289,6 +309,9 @@ def disconnect(engine, ref: str, network: str, force: bool = False) -> None:
         was = [ep for ep in rec.host.endpoints if ep.network == net.name]
         if not was and not force:
             raise Conflict(f"container {rec.name} is not connected to network {net.name}")
+        if rec.host.endpoints[:1] == was[:1] and was:       # its published ports DNAT to this address
+            from pyrt.network import ports
+            ports.unpublish(engine.run_root, cid)
         rec.host.endpoints = [ep for ep in rec.host.endpoints if ep.network != net.name]
         engine.networks.detach(net.name, cid)
         engine.networks.release(net.name, cid)
