@@ -12,6 +12,9 @@ APT_PACKAGES=(
   libc6-dev
   # images and rootfs built offline for demos and tests
   busybox-static debootstrap zstd
+  # Debian's own /etc/passwd and /etc/group (its masters) for the -u name tests (essential: named
+  # so that a trimmed host says what the tests read)
+  base-passwd
   # --init of `pyrt run`: a static tini bound into the container as its PID 1
   tini
   # fast layer decompression for unpack (igzip from ISA-L; pigz as a fallback)

@@ -121,6 +121,24 @@ def start(ctx, attach, interactive, containers):
     _each(containers, lambda ref: eng.start(ref))
 
 
+@click.command()
+@click.option("--no-stdin", is_flag=True, help="do not attach stdin")
+@click.option("--sig-proxy", type=click.BOOL, default=True, help="forward signals to the container")
+@click.option("--detach-keys", default="ctrl-p,ctrl-q", help="keys that detach (with a terminal)")
+@click.argument("container")
+@click.pass_context
+@docker_errors
+def attach(ctx, no_stdin, sig_proxy, detach_keys, container):
+    """Attach this terminal's stdio to a running container (through its monitor)."""
+    from pyrt.cli.engine_run import detach_keys as parse_keys
+    keys = parse_keys(detach_keys)
+    eng = _client(ctx).engine
+    rec = eng.get(container)
+    stdin = rec.config.open_stdin and not no_stdin
+    att = eng.attach(rec.id, stdin=stdin)
+    _exit(_stream(eng, rec.id, att, stdin, rec.config.tty, sig_proxy=sig_proxy, keys=keys))
+
+
 def _each(refs, fn, echo=True) -> None:
     """docker's many-argument verbs: do each, print each done, one error line each, 1 at the end."""
     failed = False
@@ -494,6 +512,53 @@ def _human(n: int) -> str:
     return str(n)
 
 
+def _cp_side(arg: str):
+    """docker's reading of a cp argument: "-" (a tar stream), CONTAINER:PATH, or a host path (one
+    that starts with / or ., or has no colon)."""
+    if arg == "-":
+        return "-", None
+    if arg.startswith(("/", ".")) or ":" not in arg:
+        return None, arg if arg.startswith("/") else os.path.join(os.getcwd(), arg)
+    ctr, _, path = arg.partition(":")
+    return ctr, path if path.startswith("/") else "/" + path
+
+
+@click.command()
+@click.option("-a", "--archive", "keep_owner", is_flag=True, help="keep the archive's uid/gid")
+@click.option("-q", "--quiet", is_flag=True)
+@click.argument("src")
+@click.argument("dest")
+@click.pass_context
+@docker_errors
+def cp(ctx, keep_owner, quiet, src, dest):
+    """Copy files between a container and the host (docker's rules; - is a tar on stdin/stdout)."""
+    from pyrt.engine import archive
+    eng = _client(ctx).engine
+    (sc, sp), (dc, dp) = _cp_side(src), _cp_side(dest)
+    if sc not in (None, "-") and dc not in (None, "-"):
+        raise DockerExit("copying between containers is not supported")
+    if sc in (None, "-") and dc in (None, "-"):
+        raise DockerExit("one of the two paths must be CONTAINER:PATH")
+    run = archive.host_errors
+    if dc == "-":
+        with archive.container_tree(eng, sc) as tree:
+            run(archive.write_tar)(tree, sp, sys.stdout.buffer)
+        sys.stdout.flush()
+    elif sc == "-":
+        with archive.container_tree(eng, dc) as tree:
+            run(archive.extract)(tree, dp, sys.stdin.buffer, keep_owner=keep_owner)
+    else:
+        host = archive.open_tree("/", "the host", host=True)
+        try:
+            with archive.container_tree(eng, sc or dc) as tree:
+                if sc:
+                    run(archive.copy)(tree, sp, host, dp)
+                else:
+                    run(archive.copy)(host, sp, tree, dp, keep_owner=keep_owner)
+        finally:
+            host.close()
+
+
 @click.group("container")
 def container_group():
     """Manage containers."""
@@ -600,9 +665,9 @@ def system_prune(ctx, all_images, volumes, force):
 
 
 for _cmd in (run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, logs, exec_, top,
-             stats, inspect, port):
+             stats, inspect, port, cp, attach):
     container_group.add_command(_cmd)
 container_group.add_command(ps, "ls")
 
 COMMANDS = [run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, inspect, logs, exec_,
-            top, stats, port, container_group, volume_group, system_group]
+            top, stats, port, cp, attach, container_group, volume_group, system_group]

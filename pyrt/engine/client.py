@@ -140,6 +140,38 @@ class Container:
                      memory_usage=mem.get("usage", 0), memory_limit=mem.get("limit", 0),
                      pids=raw.get("pids", {}).get("current", 0))
 
+    def get_archive(self, path: str, chunk_size: int = 1 << 20):
+        """docker-py's: (an iterator of the bytes of a tar of PATH, PATH's stat as a dict: name,
+        size, mode, mtime, linkTarget). PATH ending in "/." archives a directory's contents."""
+        import tempfile
+        from pyrt.engine import archive
+        buf = tempfile.TemporaryFile()
+        try:
+            with archive.container_tree(self._engine, self.id) as tree:
+                st = archive.host_errors(archive.write_tar)(tree, path, buf)
+        except BaseException:
+            buf.close()
+            raise
+        buf.seek(0)
+
+        def chunks():
+            with buf:
+                while data := buf.read(chunk_size):
+                    yield data
+        parts = archive.comps(path)
+        return chunks(), {"name": parts[-1] if parts else "/", "size": st.st_size, "mode": st.st_mode,
+                          "mtime": int(st.st_mtime)}
+
+    def put_archive(self, path: str, data, copy_uid_gid: bool = False) -> bool:
+        """docker-py's: extract the tar DATA (bytes or a binary file object) into the container's
+        existing directory PATH; with COPY_UID_GID the archive's owners, else root's."""
+        import io
+        from pyrt.engine import archive
+        src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+        with archive.container_tree(self._engine, self.id) as tree:
+            archive.host_errors(archive.extract)(tree, path, src, keep_owner=copy_uid_gid)
+        return True
+
     def exec_run(self, cmd, *, environment=(), user: str = "", workdir: str = "", detach: bool = False,
                  privileged: bool = False) -> ExecResult:
         """Run CMD in the container; its exit code and combined output (nothing when DETACH)."""

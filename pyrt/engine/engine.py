@@ -508,10 +508,12 @@ class Engine:
         cdir = self.store.dir(rec.id)
         with open(os.path.join(cdir, "config.json")) as f:
             process = json.load(f)["process"]
-        if user:
-            uid, gid, extra, _home = users.resolve(os.path.join(cdir, "rootfs"), user)
-            process["user"] = dict(process.get("user", {}), uid=uid, gid=gid, additionalGids=list(extra))
         merged = dict(e.split("=", 1) for e in process.get("env", []) if "=" in e)
+        if user:
+            uid, gid, extra, home = users.resolve(os.path.join(cdir, "rootfs"), user)
+            process["user"] = dict(process.get("user", {}), uid=uid, gid=gid, additionalGids=list(extra))
+            if not any(e.startswith("HOME=") for e in rec.config.env):
+                merged["HOME"] = home       # the exec user's, as docker (runc sets it from passwd)
         for e in env:
             k, sep, v = e.partition("=")
             merged[k] = v if sep else os.environ.get(k, "")
