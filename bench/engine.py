@@ -24,6 +24,7 @@ with a private --root/--run-root and a relative cgroup parent beneath our own cg
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -44,6 +45,8 @@ class PyrtTool:
     name = "pyrt"
 
     def __init__(self, work: str, tar: str):
+        # an installed pyrt has its bytecode; a worktree run with PYTHONDONTWRITEBYTECODE may not
+        compileall.compile_dir(os.path.join(REPO, "pyrt"), quiet=1)
         self.dir = os.path.join(work, "pyrt")
         os.makedirs(self.dir)
         conf = os.path.join(self.dir, "registries.conf")

@@ -521,17 +521,20 @@ def log(line: str) -> None:
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
-# What every worker and cleanup child of a `run --network none` imports (`ping`'s late_imports
-# lists what a child still had to import: tests/integration/test_engine_perf.py keeps it empty).
+# What every worker, cleanup child and container init (pyrt.runtime.init._preload) of a
+# `run --network none` imports. `ping`'s late_imports lists what a worker or cleanup child still
+# had to import (tests/integration/test_engine_monitor.py keeps it empty); an init's imports are
+# its own (it execs): `python -X importtime` on a warm `pyrt run` shows them on its stderr.
 PRELOAD = (
     "pyrt.cgroups.common", "pyrt.cgroups.devfilter", "pyrt.cgroups.devices", "pyrt.cgroups.layout",
     "pyrt.cgroups.manager", "pyrt.cgroups.v1", "pyrt.cgroups.v2",
     "pyrt.engine.bundle", "pyrt.engine.engine", "pyrt.engine.rootfs", "pyrt.engine.runner",
     "pyrt.engine.seccomp_default", "pyrt.engine.users", "pyrt.engine.volumes",
     "pyrt.image.manifest", "pyrt.image.reference", "pyrt.image.snapshot", "pyrt.image.store",
-    "pyrt.linux.capabilities", "pyrt.linux.overlay", "pyrt.linux.paths", "pyrt.linux.proc",
-    "pyrt.linux.signals",
-    "pyrt.runtime.container", "pyrt.runtime.create", "pyrt.runtime.init",
+    "pyrt.linux.capabilities", "pyrt.linux.hardening", "pyrt.linux.netdev", "pyrt.linux.overlay",
+    "pyrt.linux.paths", "pyrt.linux.proc", "pyrt.linux.seccomp", "pyrt.linux.signals",
+    "pyrt.runtime.container", "pyrt.runtime.create", "pyrt.runtime.hooks", "pyrt.runtime.init",
+    "pyrt.runtime.rootfs",
     "pyrt.spec.capabilities", "pyrt.spec.config", "pyrt.spec.resources", "pyrt.spec.seccomp",
 )
 

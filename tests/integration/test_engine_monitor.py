@@ -85,3 +85,23 @@ def test_a_spawned_monitor_that_cannot_start_is_reported(eng):
     assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert "monitor" in p.stderr
     until(lambda: eng.container_dirs() == [], what="the failed run's directory to go")
+
+
+# what `pyrt run` itself (the client of a warm monitor) never needs: the monitor's worker does the
+# work. click (~20 ms), secrets (hashlib, OpenSSL), threading (only for -i), subprocess; the image
+# store, the runtime and the C extension are the worker's business.
+RUN_NEVER = {"click", "secrets", "hashlib", "hmac", "random", "threading", "subprocess", "tarfile", "pyrt._cext",
+             "pyrt.image.store", "pyrt.runtime.create", "pyrt.runtime.init", "pyrt.spec.config",
+             "pyrt.engine.bundle", "pyrt.cgroups.manager"}
+
+
+def test_run_imports_only_what_a_client_needs(eng):
+    keeper = eng.ok("run", "-d", "busybox", "sleep", "300").strip()
+    p = subprocess.run([sys.executable, "-S", "-X", "importtime", PYRT, "run", "--rm", "busybox", "true"],
+                       capture_output=True, text=True, timeout=60, env=eng.env)
+    eng.ok("rm", "-f", keeper)
+    assert p.returncode == 0, p.stderr[-500:]
+    mods = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+    assert "pyrt.engine.client_monitor" in mods      # the probe sees run's imports at all
+    assert not mods & RUN_NEVER, sorted(mods & RUN_NEVER)
