@@ -39,9 +39,11 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
     trouble only, goes to RUN_ROOT/monitor.log); a connection to it, which it serves first.
 
     The CLI forks it from itself (fork_spawn): a short, single-threaded process that has loaded
-    much of what the monitor needs, so the cold start pays no interpreter start-up and few imports.
-    Anyone else (a program using pyrt.Client, with its own threads and heap) gets a fresh
-    interpreter, `python -m pyrt.engine.monitor`, with the connection as its fd 3."""
+    much of what the monitor needs, so the cold start pays no interpreter start-up and fewer
+    imports. It is the CLI's child (no double fork to wait for): the CLI leaves long before it,
+    or, attached to a container, keeps it busy. Anyone else (a program using pyrt.Client, with
+    its own threads, heap and children) gets a fresh interpreter, `python -m pyrt.engine.monitor`,
+    double-forked, with the connection as its fd 3."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     log = os.path.join(run_root, "monitor.log")
     fork = fork_spawn and threading_idle()
@@ -58,7 +60,7 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
         code = 127
         try:
             os.setsid()
-            if os.fork():
+            if not fork and os.fork():
                 os._exit(0)
             null = os.open("/dev/null", os.O_RDWR)
             out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -85,7 +87,8 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
         finally:
             os._exit(code)
     theirs.close()
-    os.waitpid(pid, 0)
+    if not fork:
+        os.waitpid(pid, 0)
     return ours
 
 
