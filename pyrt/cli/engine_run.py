@@ -149,8 +149,9 @@ class LazyProgress:
 def exit_now(code: int) -> None:
     """Exit with CODE once the output is flushed, skipping the interpreter's teardown (~10 ms:
     the container is done and recorded, nothing is left to write)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for f in (sys.stdout, sys.stderr):
+        if f is not None:       # None: the fd was closed when we started
+            f.flush()
     os._exit(code)
 
 
@@ -194,7 +195,7 @@ def stream(eng, cid: str, att, interactive: bool, tty: bool) -> int:
             except OSError:
                 pass
         threading.Thread(target=pump, daemon=True).start()
-    out, err = sys.stdout.buffer, sys.stderr.buffer
+    out, err = (f.buffer if f is not None else open(os.devnull, "wb") for f in (sys.stdout, sys.stderr))
     code = 125
     try:
         for kind, data in att.frames():

@@ -48,8 +48,9 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
     log = os.path.join(run_root, "monitor.log")
     fork = fork_spawn and threading_idle()
     if fork:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for f in (sys.stdout, sys.stderr):
+            if f is not None:       # None: the fd was closed when we started
+                f.flush()
     else:
         # the directory holding the pyrt package (this file is pyrt/engine/client_monitor.py)
         pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -62,17 +63,23 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
             os.setsid()
             if not fork and os.fork():
                 os._exit(0)
-            null = os.open("/dev/null", os.O_RDWR)
-            out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            # detached, so that no socket object of ours closes a reused fd number later; every
+            # fd kept above 2 first (a caller with its stdin closed got 0 for one of them)
+            conn = _above_stdio(theirs.detach())
+            ours.detach()
+            null = _above_stdio(os.open("/dev/null", os.O_RDWR))
+            out = _above_stdio(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
             os.dup2(null, 0)
             os.dup2(null, 1)
             os.dup2(out, 2)
-            # detached, so that no socket object of ours closes a reused fd number later
-            os.dup2(theirs.detach(), 3)     # inheritable: survives the exec
-            ours.detach()
+            os.dup2(conn, 3)
+            os.set_inheritable(3, True)     # survives the exec
             os.closerange(4, 1 << 20)       # nothing of our caller's (a pipe it waits on) stays open
             os.chdir("/")
             if fork:
+                for n, name in enumerate(("stdin", "stdout", "stderr")):
+                    if getattr(sys, name) is None:      # closed when the CLI started: open now
+                        setattr(sys, name, open(n, "r" if n == 0 else "w", closefd=False))
                 try:
                     from pyrt.engine import monitor
                     monitor.serve(root, run_root, cgroup_parent, socket.socket(fileno=3), title=True)
@@ -90,6 +97,10 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
     if not fork:
         os.waitpid(pid, 0)
     return ours
+
+
+def _above_stdio(fd: int) -> int:
+    return fd if fd > 2 else fcntl.fcntl(fd, fcntl.F_DUPFD, 3)
 
 
 def threading_idle() -> bool:

@@ -473,6 +473,9 @@ class Monitor:
             try:
                 runner.cleanup(self.root, self.run_root, t.id, t.exit_code, t.finished_at, log_error)
                 code = 0
+            except BaseException:   # noqa: BLE001 - said in our log; `rm -f` still cleans up
+                import traceback
+                log(f"cleanup of {t.id}: {traceback.format_exc()}")
             finally:
                 try:
                     os.write(w, json.dumps(runner.imported_since(before)).encode()[:4096])

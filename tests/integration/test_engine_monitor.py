@@ -43,6 +43,21 @@ def test_a_cold_run_forks_the_monitor_which_keeps_none_of_the_clis_files(eng):
     assert eng.wait_monitor_gone()
 
 
+def _close_stdin_and_stdout():
+    os.close(0)
+    os.close(1)
+
+
+def test_a_cold_run_with_its_stdin_and_stdout_closed(eng):
+    """A caller that closed fds 0 and 1 (`pyrt run ... <&- >&-`): the monitor's connection lands
+    on one of them in the CLI; the forked monitor must not take it for stdio and replace it."""
+    assert eng.monitor_pids() == []
+    p = subprocess.run([PYRT, "run", "--rm", "busybox", "sh", "-c", "echo ok >&2; exit 3"], env=eng.env,
+                       stderr=subprocess.PIPE, text=True, timeout=120, preexec_fn=_close_stdin_and_stdout)
+    assert (p.returncode, p.stderr) == (3, "ok\n")
+    assert eng.wait_monitor_gone()
+
+
 def test_cold_runs_at_once_share_one_monitor_and_all_finish(eng):
     """Several `run --rm` with no monitor running: each may start one; the losers of the lock
     race leave and their clients ask the winner. Every run gives its own output and code."""
