@@ -97,10 +97,15 @@ def plain_run(argv: list[str]) -> tuple[dict, bool, dict] | None:
     return g, p.pop("detach"), p
 
 
+def _serve_monitor(*args, **kwargs) -> None:
+    from pyrt.engine import monitor
+    monitor.serve(*args, **kwargs)
+
+
 def client_for(obj: dict):
     from pyrt.engine import client_monitor
     from pyrt.engine.client import Client
-    client_monitor.fork_spawn = True    # a short CLI process: the monitor is forked from it (_spawn)
+    client_monitor.fork_spawn = _serve_monitor    # a short CLI process: the monitor is forked from it
     return Client(root=obj["root"], run_root=obj.get("run_root"), cgroup_parent=obj.get("cgroup_parent"))
 
 

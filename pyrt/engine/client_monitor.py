@@ -30,8 +30,10 @@ def alive(run_root: str) -> bool:
         os.close(fd)
 
 
-# Set by the CLI (pyrt.cli.engine_run.client_for): start the monitor as a fork of this process.
-fork_spawn = False
+# Set by the CLI (pyrt.cli.engine_run.client_for) to pyrt.engine.monitor's serve: start the monitor
+# as a fork of this process, running that. Handed in, not imported here: the monitor imports the
+# engine, which imports this module.
+fork_spawn = None
 
 
 def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
@@ -46,7 +48,8 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
     double-forked, with the connection as its fd 3."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     log = os.path.join(run_root, "monitor.log")
-    fork = fork_spawn and threading_idle()
+    serve = fork_spawn if threading_idle() else None
+    fork = serve is not None
     if fork:
         for f in (sys.stdout, sys.stderr):
             if f is not None:       # None: the fd was closed when we started
@@ -81,8 +84,7 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
                     if getattr(sys, name) is None:      # closed when the CLI started: open now
                         setattr(sys, name, open(n, "r" if n == 0 else "w", closefd=False))
                 try:
-                    from pyrt.engine import monitor
-                    monitor.serve(root, run_root, cgroup_parent, socket.socket(fileno=3), title=True)
+                    serve(root, run_root, cgroup_parent, socket.socket(fileno=3), title=True)
                     code = 0
                 except BaseException:
                     import traceback

@@ -84,7 +84,8 @@ def test_a_warm_monitors_children_import_nothing_it_has_not_loaded(eng):
     cid = eng.ok("run", "-d", "busybox", "sleep", "300").strip()
     eng.ok("rm", "-f", cid)
     reply = _ping(eng)
-    assert reply["ok"] and reply["late_imports"] == [], reply
+    assert reply["ok"], reply
+    assert reply["late_imports"] == [], f"add to pyrt.engine.monitor.PRELOAD: {reply['late_imports']}"
     eng.ok("rm", "-f", keeper)
 
 
