@@ -40,6 +40,8 @@ sys.path.insert(0, REPO)
 from tests.support.engine import build_busybox_tar, monitor_pids  # noqa: E402
 
 class PyrtTool:
+    prefix: list[str] = []     # e.g. nsenter --net=PATH: pyrt (and its monitor) in that network namespace
+
     def __init__(self, work: str, tar: str, repo: str = REPO, name: str = "pyrt"):
         """pyrt from REPO (its .venv/bin/pyrt): this checkout, or another one to compare with."""
         self.name = name
@@ -58,7 +60,7 @@ class PyrtTool:
         self.image = "busybox"
 
     def call(self, *args, check=True):
-        p = subprocess.run([self.pyrt, *args], env=self.env, capture_output=True, text=True)
+        p = subprocess.run([*self.prefix, self.pyrt, *args], env=self.env, capture_output=True, text=True)
         if check and p.returncode != 0:
             raise RuntimeError(f"pyrt {' '.join(args)}: {p.stderr.strip()}")
         return p
@@ -90,11 +92,11 @@ class PyrtTool:
 
 
 class PodmanTool:
-    def __init__(self, work: str, runtime: str):
+    def __init__(self, work: str, runtime: str, net: bool = False):
         from tests.support.podman import Podman
         self.name = f"podman-{runtime}"
         self.runtime = shutil.which(runtime)
-        self.podman = Podman(f"bench-{runtime}")
+        self.podman = Podman(f"bench-{runtime}", net=net)    # NET: in a network namespace of its own
         self.podman.import_busybox()
         self.image = self.podman.image
 

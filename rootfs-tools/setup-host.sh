@@ -22,8 +22,8 @@ APT_PACKAGES=(
   conmon containerd
   # the CNI plugins (bridge, host-local, loopback) of the CRI tests (tests/integration/test_cri.py)
   containernetworking-plugins
-  # networking
-  iproute2 iptables
+  # networking; iperf3 for bench/network.py's throughput (run in the containers' namespaces)
+  iproute2 iptables iperf3
   # the throwaway cgroup-v2 guest (tests/guest)
   qemu-system-x86
 )

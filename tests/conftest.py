@@ -4,7 +4,8 @@
 - cgroup_parent: a relative cgroupsPath prefix unique to the test; it lands beneath this
   process's own cgroup in every hierarchy and must be gone when the test ends.
 - leak_check: autouse for every test; fails a test that leaves processes, cgroups, mounts, netns,
-  links or runtime state dirs behind, and cleans them so one leak does not cascade. What counts
+  links or runtime state dirs behind, or makes pyrt's bridge or nftables table in the VM's own
+  network namespace, and cleans them so one leak does not cascade. What counts
   as the run's (the host is shared with other runs) is explained in tests/support/leaks.py.
 """
 from __future__ import annotations
@@ -40,6 +41,11 @@ def pytest_sessionstart(session):
     session_tmp = tempfile.mkdtemp(prefix=f"pt{os.getpid():x}-")
     os.chmod(session_tmp, 0o755)
     os.environ["TMPDIR"] = session_tmp
+    # The engine's built-in default network is bridge (pyrt0 and NAT in the caller's namespace):
+    # every engine of the run, in this process and in every pyrt it starts, defaults to none, so
+    # nothing touches the VM's own network namespace. Bridge tests run inside a namespace of their
+    # own (tests/support/network.py), where the built-in default is tested too.
+    os.environ["PYRT_NETWORK"] = "none"
     tempfile.tempdir = session_tmp
     _run = leaks.Run([session_tmp, basetemp, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))])
 

@@ -73,8 +73,12 @@ RUN = Cmd("run", "", [
     Opt(("--pull",), "pull", default="missing"),
     Opt(("--platform",), "platform"),
     Opt(("--runtime",), "runtime", default=""),
-    Opt(("--network", "--net"), "network", default="none"),
+    Opt(("--network", "--net"), "network"),          # None: the client's default (PYRT_NETWORK, else bridge)
     Opt(("--ip",), "ip", default=""),
+    Opt(("--network-alias",), "network_aliases", "multi", ()),
+    Opt(("--dns",), "dns", "multi", ()),
+    Opt(("--dns-search",), "dns_search", "multi", ()),
+    Opt(("--dns-option",), "dns_options", "multi", ()),
     Opt(("-i", "--interactive"), "interactive", "flag", False),
     Opt(("-t", "--tty"), "tty", "flag", False),
     Opt(("--rm",), "auto_remove", "flag", False),
@@ -130,6 +134,7 @@ def options(p: dict) -> dict:
         cpuset_cpus=p["cpuset_cpus"], pids_limit=p["pids_limit"], cap_add=p["cap_add"],
         cap_drop=p["cap_drop"], privileged=p["privileged"], security_opt=p["security_opt"],
         ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"], ip=p["ip"],
+        network_aliases=p["network_aliases"], dns=p["dns"], dns_search=p["dns_search"], dns_opt=p["dns_options"],
         auto_remove=p["auto_remove"], log_max_size=max_size, log_max_file=max_file, runtime=runtime,
         stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"])
 

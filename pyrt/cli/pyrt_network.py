@@ -1,4 +1,4 @@
-"""`pyrt network create|ls|inspect|rm|prune` (docker's spelling): registered by pyrt_commands."""
+"""`pyrt network create|ls|inspect|rm|prune|connect|disconnect` (docker's spelling): registered by pyrt_commands."""
 from __future__ import annotations
 
 import json
@@ -63,8 +63,13 @@ def network_ls(ctx, quiet):
 @click.pass_context
 @docker_errors
 def network_inspect(ctx, names):
+    """Show networks as JSON (docker's: the ones found, then one error line per missing one, exit 1)."""
     client = _client(ctx)
-    click.echo(json.dumps([network_doc(client, client.networks.get(n)) for n in names], indent=4))
+    docs: list[dict] = []
+    try:
+        _each(names, lambda n: docs.append(network_doc(client, client.networks.get(n))), echo=False)
+    finally:
+        click.echo(json.dumps(docs, indent=4))
 
 
 @network_group.command("rm")
@@ -75,6 +80,29 @@ def network_rm(ctx, names):
     """Remove networks (refused while a container uses one)."""
     client = _client(ctx)
     _each(names, lambda n: client.networks.remove(n))
+
+
+@network_group.command("connect")
+@click.option("--ip", default="")
+@click.option("--alias", "aliases", multiple=True)
+@click.argument("network")
+@click.argument("container")
+@click.pass_context
+@docker_errors
+def network_connect(ctx, ip, aliases, network, container):
+    """Connect a container to a network (a running one gets a further interface now)."""
+    _client(ctx).networks.connect(network, container, ipv4_address=ip, aliases=aliases)
+
+
+@network_group.command("disconnect")
+@click.option("-f", "--force", is_flag=True)
+@click.argument("network")
+@click.argument("container")
+@click.pass_context
+@docker_errors
+def network_disconnect(ctx, force, network, container):
+    """Disconnect a container from a network."""
+    _client(ctx).networks.disconnect(network, container, force=force)
 
 
 @network_group.command("prune")

@@ -236,28 +236,25 @@ def seccomp_profile(which: str, caps=()) -> dict | None:
         raise InvalidArgument(f"--security-opt seccomp={which}: cannot read the profile: {e}") from None
 
 
-_HOSTS_BASE = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-
-
-def write_hosts(cdir: str, entries: list[tuple[str, str, str]]) -> None:
-    """CDIR/hosts with (address, name, hostname) of the containers on its network, rewritten in
-    place: the container sees it through a bind mount of this very inode."""
-    lines = [_HOSTS_BASE] + [f"{a}\t{n}" + (f" {h}" if h != n else "") + "\n" for a, n, h in entries]
-    with open(os.path.join(cdir, "hosts"), "w") as f:
-        f.write("".join(lines))
-
-
 def etc_files(rec: ContainerRecord, cdir: str, hostname: str) -> None:
-    """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bind-mounted from CDIR.
-    The network issue will fill hosts with peers; for none/host these are docker's contents."""
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bind-mounted from CDIR, as
+    docker writes them: with --network host the host's hosts and resolv.conf; otherwise localhost
+    and its own name (pyrt.engine.networking adds its peers) and the host's resolvers that it can
+    reach (pyrt.network.resolvconf)."""
+    from pyrt.engine.networking import HOSTS_BASE
+    from pyrt.network import resolvconf
+    h = rec.host
+    host_net = h.network_mode == "host"
     with open(os.path.join(cdir, "hostname"), "w") as f:
         f.write(hostname + "\n")
+    hosts = ""
+    if host_net:
+        try:
+            with open("/etc/hosts") as f:
+                hosts = f.read()
+        except OSError:
+            pass
     with open(os.path.join(cdir, "hosts"), "w") as f:
-        f.write(_HOSTS_BASE + f"127.0.1.1\t{hostname}\n")
-    try:
-        with open("/etc/resolv.conf") as f:
-            resolv = f.read()
-    except OSError:
-        resolv = ""
+        f.write(hosts or HOSTS_BASE + f"127.0.1.1\t{hostname}\n")
     with open(os.path.join(cdir, "resolv.conf"), "w") as f:
-        f.write(resolv)
+        f.write(resolvconf.render(resolvconf.host_text(host_net), host_net, h.dns, h.dns_search, h.dns_options))

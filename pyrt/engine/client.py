@@ -24,13 +24,21 @@ class ContainerError(EngineError):
         self.container, self.exit_status, self.stderr = container, exit_status, stderr
 
 
+# The network of a container that names none (docker's and podman's: the default bridge). PYRT_NETWORK
+# or Client(default_network=) changes it, as dockerd's --bridge=none does: the test suite says
+# "none" so that its engines never make pyrt0 in the VM's own network namespace (docs/network.md).
+DEFAULT_NETWORK = "bridge"
+
+
 class Client:
-    def __init__(self, root: str | None = None, run_root: str | None = None, cgroup_parent: str | None = None):
+    def __init__(self, root: str | None = None, run_root: str | None = None, cgroup_parent: str | None = None,
+                 default_network: str | None = None):
+        self.default_network = default_network or os.environ.get("PYRT_NETWORK") or DEFAULT_NETWORK
         self.engine = Engine(root or os.environ.get("PYRT_ROOT") or DEFAULT_ROOT,
                              run_root or os.environ.get("PYRT_RUN_ROOT") or DEFAULT_RUN_ROOT,
                              cgroup_parent if cgroup_parent is not None
                              else os.environ.get("PYRT_CGROUP_PARENT", DEFAULT_CGROUP_PARENT))
-        self.containers = Containers(self.engine)
+        self.containers = Containers(self.engine, self.default_network)
         self.images = Images(self.engine)
         self.volumes = Volumes(self.engine)
         self.networks = Networks(self.engine)
@@ -176,19 +184,20 @@ class Container:
 
 
 class Containers:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, default_network: str = DEFAULT_NETWORK):
         self._engine = engine
+        self._default_network = default_network
 
     def create(self, image: str, command=None, **options) -> Container:
         """A container from IMAGE running COMMAND; OPTIONS are docker-py's (see _typed)."""
-        config, host, name, opts = _typed(image, command, **options)
+        config, host, name, opts = _typed(image, command, default_network=self._default_network, **options)
         rec = self._engine.create(config, host, name, **opts)
         return Container(self._engine, rec)
 
     def run_attached(self, image: str, command=None, *, attach: bool = True, stdin: bool = False, **kw):
         """create + start in one step, through the monitor (what `pyrt run` does): (id, the
         Attached stream of its output, or None with ATTACH false)."""
-        config, host, name, opts = _typed(image, command, **kw)
+        config, host, name, opts = _typed(image, command, default_network=self._default_network, **kw)
         return self._engine.run(config, host, name, attach=attach, stdin=stdin, **opts)
 
     def run(self, image: str, command=None, *, detach: bool = False, remove: bool = False, **kw):
@@ -339,16 +348,33 @@ class Networks:
     def prune(self) -> list[str]:
         return self._engine.prune_networks()
 
+    def connect(self, network: str, container: str, ipv4_address: str = "", aliases=()) -> None:
+        """docker network connect (docker-py: Network.connect): a running container gets a further
+        interface now, a stopped one at its next start."""
+        from pyrt.engine import networking
+        networking.connect(self._engine, _ref(container), network, ipv4_address, aliases)
+
+    def disconnect(self, network: str, container: str, force: bool = False) -> None:
+        from pyrt.engine import networking
+        networking.disconnect(self._engine, _ref(container), network, force)
+
+
+def _ref(container) -> str:
+    return container if isinstance(container, str) else container.id
+
 
 def _typed(image: str, command=None, *, name: str = "", entrypoint=None, environment=(), working_dir: str = "",
            user: str = "", hostname: str = "", labels=None, tty: bool = False, stdin_open: bool = False,
            mounts=(), read_only: bool = False, mem_limit: int = 0, memswap_limit: int = 0, nano_cpus: int = 0,
            cpu_shares: int = 0, cpuset_cpus: str = "", pids_limit: int = 0, cap_add=(), cap_drop=(),
-           privileged: bool = False, security_opt=(), ulimits=(), init: bool = False, network_mode: str = "none", ip: str = "",
-           auto_remove: bool = False, log_max_size: int = 0, log_max_file: int = 1, runtime: str = "",
+           privileged: bool = False, security_opt=(), ulimits=(), init: bool = False, network_mode: str | None = None, ip: str = "",
+           network_aliases=(), dns=(), dns_search=(), dns_opt=(), auto_remove: bool = False, log_max_size: int = 0, log_max_file: int = 1, runtime: str = "",
            stop_signal: str = "", stop_timeout: int | None = None, pull: str = "missing",
-           platform: str | None = None, progress=None):
-    """(ContainerConfig, HostConfig, name, other options) from docker-py's keyword arguments."""
+           platform: str | None = None, progress=None, default_network: str = DEFAULT_NETWORK):
+    """(ContainerConfig, HostConfig, name, other options) from docker-py's keyword arguments.
+    No NETWORK_MODE (or docker's "default"): DEFAULT_NETWORK."""
+    if network_mode in (None, "", "default"):
+        network_mode = default_network
     cmd = [command] if isinstance(command, str) else list(command or [])
     if isinstance(entrypoint, str):
         entrypoint = [entrypoint] if entrypoint else []
@@ -363,7 +389,8 @@ def _typed(image: str, command=None, *, name: str = "", entrypoint=None, environ
                       cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, pids_limit=pids_limit,
                       cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                       ulimits=[u if isinstance(u, Ulimit) else Ulimit(**u) for u in ulimits], init=init,
-                      network_mode=network_mode, ip=ip, auto_remove=auto_remove, log_max_size=log_max_size,
+                      network_mode=network_mode, ip=ip, aliases=list(network_aliases), dns=list(dns),
+                      dns_search=list(dns_search), dns_options=list(dns_opt), auto_remove=auto_remove, log_max_size=log_max_size,
                       log_max_file=log_max_file, runtime=runtime)
     _security_opts(host, security_opt)
     return config, host, name, {"pull": pull, "platform": platform, "progress": progress}

@@ -7,25 +7,20 @@ while it reads and writes the record, so concurrent pyrt commands never corrupt 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
-import signal
 import time
 
 from pyrt.engine import logs
 from pyrt.engine.errors import Conflict, EngineError, InvalidArgument, NotFound, NotRunning
 from pyrt.engine.model import ContainerConfig, ContainerRecord, HostConfig, Mount
 from pyrt.engine.store import ContainerStore
-from pyrt.errors import NotFoundError, PyrtError, StateError
+from pyrt.errors import NotFoundError, PyrtError
 
 DEFAULT_ROOT = "/var/lib/pyrt"
 DEFAULT_RUN_ROOT = "/run/pyrt"
 DEFAULT_CGROUP_PARENT = "/pyrt"
-
-
-def _rt():
-    from pyrt.runtime.container import Container as RtContainer
-    return RtContainer
 
 
 class Engine:
@@ -67,11 +62,10 @@ class Engine:
     def netns_path(self, cid: str) -> str:
         return os.path.join(self.run_root, "netns", cid)
 
-    def runtime_root(self, runtime: str) -> str:
-        name = "runtime" if not runtime else "runtime-" + os.path.basename(runtime)
-        d = os.path.join(self.run_root, name)
-        os.makedirs(d, mode=0o700, exist_ok=True)
-        return d
+    def runtime(self, rec: ContainerRecord):
+        """The runtime REC's container runs under (pyrt.engine.runtimes): pyrt's own, or --runtime's."""
+        from pyrt.engine import runtimes
+        return runtimes.for_host(self.run_root, rec.host.runtime)
 
     # -- images ---------------------------------------------------------------------------------
     def _names_where(self, uses) -> list[str]:
@@ -91,7 +85,8 @@ class Engine:
         return self._names_where(lambda rec: any(m.type == "volume" and m.source == volume for m in rec.host.mounts))
 
     def network_users(self, network: str) -> list[str]:
-        return self._names_where(lambda rec: rec.host.network_mode == network)
+        from pyrt.engine import networking
+        return networking.users(self, network)
 
     def prune_networks(self) -> list[str]:
         """What a crash left (namespaces, veths, leases of containers that are gone), then the
@@ -108,19 +103,6 @@ class Engine:
             return self.refresh(self.store.read(cid)).state.status in ("running", "paused")
         except (PyrtError, OSError, ValueError):
             return False
-
-    def _refresh_hosts(self, network: str) -> None:
-        """/etc/hosts of every container on NETWORK: its own name and its peers' (docker's
-        embedded DNS answers these names; a hosts file kept current does here)."""
-        from pyrt.engine import bundle
-        peers = []
-        for addr, owner in sorted(self.networks.leases(network).items()):
-            with contextlib.suppress(PyrtError, OSError, ValueError):
-                peers.append((addr, self.store.read(owner)))
-        for _addr, rec in peers:
-            with contextlib.suppress(OSError):
-                bundle.write_hosts(self.store.dir(rec.id), [(a, r.name, r.config.hostname or r.id[:12])
-                                                            for a, r in peers])
 
     def find_image(self, name: str, pull: str = "missing", platform: str | None = None, progress=None):
         """The image record for NAME, pulling it per the --pull policy (missing | always | never)."""
@@ -156,13 +138,11 @@ class Engine:
         if not config.stop_signal or config.stop_signal == "SIGTERM":
             config.stop_signal = image_cfg.stop_signal or config.stop_signal or "SIGTERM"
         _check_signal(config.stop_signal)
-        if _on_network(host):
-            if ":" in host.network_mode:
-                raise InvalidArgument(f"network mode {host.network_mode!r} is not supported yet")
-            self.networks.get(host.network_mode)        # an unknown network: NotFound, nothing made
-        elif host.ip:
-            raise InvalidArgument(f"--ip needs a network (it is {host.network_mode})")
+        from pyrt.engine import networking
+        networking.check(self, config, host)
         _check_mounts(host.mounts)
+        from pyrt.engine import runtimes
+        runtimes.check(host.runtime)
         cid = cid or self.store.new_id()
         cdir = self.store.dir(cid)
         name = name or self.store.unused_name()
@@ -191,11 +171,8 @@ class Engine:
             spec = bundle.generate(rec, image_cfg, cdir, self.cgroup_parent, self.volumes.path)
             _crash_point("engine-rootfs-made")
             bundle.etc_files(rec, cdir, spec["hostname"])
-            if _on_network(host):
-                self.networks.allocate(host.network_mode, cid, host.ip)
-                for ns in spec["linux"]["namespaces"]:
-                    if ns["type"] == "network":
-                        ns["path"] = self.netns_path(cid)
+            from pyrt.engine import networking
+            networking.bundle(self, rec, spec)
             _write_json(os.path.join(cdir, "config.json"), spec)
             self.store.write(rec)
             _crash_point("engine-created")
@@ -206,8 +183,8 @@ class Engine:
                 rootfs.release(cdir)
             shutil.rmtree(cdir, ignore_errors=True)
             self.store.release_name(name, cid)
-            if _on_network(host):
-                self.networks.release(host.network_mode, cid)
+            from pyrt.engine import networking
+            networking.release(self, cid)
             for v in made_volumes:
                 with contextlib.suppress(PyrtError, OSError):
                     self.volumes.remove(v, force=True)
@@ -221,23 +198,17 @@ class Engine:
         cdir = self.store.dir(cid)
         rootfs.mount(cdir, self.images.layer_dirs(self.images.get(rec.config.image_id)))
         _crash_point("engine-mounted")
-        rroot = self.runtime_root(rec.host.runtime)
+        from pyrt.engine import networking
         try:
-            if _on_network(rec.host):
-                self.networks.disconnect(cid, self.netns_path(cid))     # what a crashed run left
-                self.networks.connect(rec.host.network_mode, cid, self.netns_path(cid))
-                self._refresh_hosts(rec.host.network_mode)
+            if networking.pinned(self, rec.host):
+                networking.up(self, cid)
                 _crash_point("engine-network-connected")
-            if rec.host.runtime:
-                pid, master = _external_run(rec.host.runtime, rroot, cid, cdir, tty)
-            else:
-                pid, master = self._run_in_process(rroot, cid, cdir, tty)
+            pid, master = self.runtime(rec).run(cid, cdir, tty)
         except BaseException:
             with contextlib.suppress(PyrtError, OSError):
                 rootfs.unmount(cdir)
-            if _on_network(rec.host):
-                with contextlib.suppress(PyrtError, OSError):
-                    self.networks.disconnect(cid, self.netns_path(cid))
+            with contextlib.suppress(PyrtError, OSError):
+                networking.down(self, cid)
             raise
         _crash_point("engine-launched")
         from pyrt.linux import proc
@@ -251,16 +222,6 @@ class Engine:
             rec.state.oom_killed = False
         return pid, master
 
-    def _run_in_process(self, rroot: str, cid: str, cdir: str, tty: bool) -> tuple[int, int]:
-        from pyrt.runtime.create import create
-        from pyrt.runtime.container import delete_container
-        with contextlib.suppress(PyrtError, OSError):
-            delete_container(rroot, cid, force=True)    # what a crash left of an earlier run, any state
-        ctr = create(rroot, cid, cdir, foreground=tty, start=True)
-        if not ctr.started:
-            ctr.start()
-        return ctr.state.pid, ctr.console_master
-
     def after_exit(self, cid: str, exit_code: int, finished_at: str, log_error: str = "") -> None:
         """Release what the run took (runtime state, cgroups, the rootfs mount) and record the exit."""
         try:
@@ -268,12 +229,13 @@ class Engine:
         except NotFound:
             return
         from pyrt.engine import rootfs
-        oom = self._runtime_delete(rec)
+        oom = self.runtime(rec).delete(cid)
         with contextlib.suppress(PyrtError, OSError):
             rootfs.unmount(self.store.dir(cid))
-        if _on_network(rec.host):
+        from pyrt.engine import networking
+        if networking.pinned(self, rec.host):
             with contextlib.suppress(PyrtError, OSError):
-                self.networks.disconnect(cid, self.netns_path(cid))
+                networking.down(self, cid)
         with self.store.updating(cid) as rec:
             if rec.state.status != "removing":
                 rec.state.status = "exited"
@@ -285,21 +247,6 @@ class Engine:
                 rec.state.log_error = log_error
         if rec.host.auto_remove and rec.state.status != "removing":
             self.remove(cid, force=True, volumes=True)
-
-    def _runtime_delete(self, rec: ContainerRecord) -> bool:
-        """Delete the container from its runtime; whether its cgroup saw an OOM kill."""
-        rroot = self.runtime_root(rec.host.runtime)
-        if rec.host.runtime:
-            _external(rec.host.runtime, rroot, "delete", "--force", rec.id, check=False)
-            return False
-        oom = False
-        with contextlib.suppress(PyrtError, OSError):
-            mgr = _rt().load(rroot, rec.id).cgroup_manager()
-            oom = bool(mgr and mgr.oom_killed())
-        from pyrt.runtime.container import delete_container
-        # whatever state the runtime's directory is in, a create killed half-way included
-        delete_container(rroot, rec.id, force=True)
-        return oom
 
     # -- containers: lifecycle from the CLI / API --------------------------------------------------
     def get(self, ref: str) -> ContainerRecord:
@@ -313,12 +260,7 @@ class Engine:
             return rec
         from pyrt.linux import proc
         if s.pid > 0 and proc.alive(s.pid, s.start_time):
-            if not rec.host.runtime:
-                with contextlib.suppress(PyrtError, OSError):
-                    if _rt().load(self.runtime_root(""), rec.id).frozen():
-                        s.status = "paused"
-                    else:
-                        s.status = "running"
+            s.status = "paused" if self.runtime(rec).paused(rec.id) else "running"
             return rec
         from pyrt.engine import client_monitor
         if client_monitor.alive(self.run_root):
@@ -338,8 +280,8 @@ class Engine:
             return None
         if rec.state.status == "removing":
             raise Conflict(f"container {rec.name} is being removed")
-        from pyrt.engine import client_monitor
-        req = {"op": "start", "id": cid, "attach": attach, "tty": rec.config.tty,
+        from pyrt.engine import client_monitor, networking
+        req = {"op": "start", "id": cid, "attach": attach, "tty": rec.config.tty, "network": networking.on_network(rec.host),
                "open_stdin": rec.config.open_stdin and stdin,
                "log_path": logs.path_of(self.store.dir(cid), cid),
                "log": {"max_size": rec.host.log_max_size, "max_file": rec.host.log_max_file}}
@@ -352,14 +294,14 @@ class Engine:
         imports are loaded already: `pyrt run` pays for none of them). (id, Attached or None).
         A missing image is pulled here, with PROGRESS, and the request made again."""
         import dataclasses
-        from pyrt.engine import client_monitor
+        from pyrt.engine import client_monitor, networking
         if pull not in ("missing", "always", "never"):
             raise InvalidArgument(f"invalid --pull policy {pull!r}: use missing, always or never")
         if pull == "always":
             self.find_image(config.image, "always", platform, progress)
         for attempt in (1, 2):
             cid = self.store.new_id()
-            req = {"op": "run", "id": cid, "attach": attach, "tty": config.tty,
+            req = {"op": "run", "id": cid, "attach": attach, "tty": config.tty, "network": networking.on_network(host),
                    "open_stdin": config.open_stdin and stdin,
                    "log_path": logs.path_of(self.store.dir(cid), cid),
                    "log": {"max_size": host.log_max_size, "max_file": host.log_max_file},
@@ -401,13 +343,9 @@ class Engine:
         if rec.state.status not in ("running", "paused") or not proc.alive(rec.state.pid, rec.state.start_time):
             raise NotRunning(f"container {rec.name} is not running")
         num = _check_signal(sig)
-        rroot = self.runtime_root(rec.host.runtime)
-        if rec.host.runtime:
-            _external(rec.host.runtime, rroot, "kill", rec.id, str(num))
-            return
         try:
-            _rt().load(rroot, rec.id).kill(num, all_processes=num == signal.SIGKILL)
-        except (NotFoundError, StateError):
+            self.runtime(rec).kill(rec.id, num)
+        except NotRunning:
             raise NotRunning(f"container {rec.name} is not running") from None
 
     def stop(self, ref: str, timeout: float | None = None) -> None:
@@ -471,12 +409,13 @@ class Engine:
             with self.store.updating(cid) as rec:
                 rec.state.status = "removing"
         from pyrt.engine import rootfs
-        self._runtime_delete(rec)
+        self.runtime(rec).delete(cid)
         cdir = self.store.dir(cid)
         rootfs.release(cdir)
-        if _on_network(rec.host):
+        from pyrt.engine import networking
+        if networking.pinned(self, rec.host):
             self.networks.disconnect(cid, self.netns_path(cid))
-            self.networks.release(rec.host.network_mode, cid)
+        networking.release(self, cid)
         if volumes:
             for m in rec.host.mounts:
                 if m.type == "volume" and m.anonymous:
@@ -485,29 +424,20 @@ class Engine:
         if rec.name:
             self.store.release_name(rec.name, cid)
         shutil.rmtree(cdir)
-        if _on_network(rec.host):
-            with contextlib.suppress(PyrtError, OSError):
-                self._refresh_hosts(rec.host.network_mode)
+        with contextlib.suppress(PyrtError, OSError):
+            networking.refresh_hosts(self, [ep.network for ep in rec.host.endpoints])
 
     def pause(self, ref: str) -> None:
         rec = self.get(ref)
         if rec.state.status != "running":
             raise NotRunning(f"container {rec.name} is not running")
-        if rec.host.runtime:
-            _external(rec.host.runtime, self.runtime_root(rec.host.runtime), "pause", rec.id)
-            return
-        from pyrt.runtime import resources
-        resources.pause(self.runtime_root(""), rec.id)
+        self.runtime(rec).pause(rec.id)
 
     def unpause(self, ref: str) -> None:
         rec = self.get(ref)
         if rec.state.status != "paused":
             raise Conflict(f"container {rec.name} is not paused")
-        if rec.host.runtime:
-            _external(rec.host.runtime, self.runtime_root(rec.host.runtime), "resume", rec.id)
-            return
-        from pyrt.runtime import resources
-        resources.resume(self.runtime_root(""), rec.id)
+        self.runtime(rec).resume(rec.id)
 
     def rename(self, ref: str, new: str) -> None:
         cid = self.store.resolve(ref)
@@ -516,6 +446,8 @@ class Engine:
             self.store.rename(cid, rec.name, new)
             rec.name = new
             self.store.write(rec)
+        from pyrt.engine import networking
+        networking.refresh_hosts(self, [ep.network for ep in rec.host.endpoints])    # peers know it by name
 
     def list(self, all: bool = False) -> list[ContainerRecord]:
         out = []
@@ -540,19 +472,19 @@ class Engine:
                 return False
         return logs.read(path, follow=follow, tail=tail, since=since, until=until, running=running)
 
-    def pids(self, ref: str) -> list[int]:
+    def _live(self, ref: str) -> ContainerRecord:
         rec = self.get(ref)
         if rec.state.status not in ("running", "paused"):
             raise NotRunning(f"container {rec.name} is not running")
-        from pyrt.runtime import ops
-        return ops.container_pids(_rt().load(self.runtime_root(rec.host.runtime), rec.id))
+        return rec
+
+    def pids(self, ref: str) -> list[int]:
+        rec = self._live(ref)
+        return self.runtime(rec).pids(rec.id)
 
     def stats(self, ref: str) -> dict:
-        rec = self.get(ref)
-        if rec.state.status not in ("running", "paused"):
-            raise NotRunning(f"container {rec.name} is not running")
-        mgr = _rt().load(self.runtime_root(rec.host.runtime), rec.id).cgroup_manager()
-        return mgr.stats() if mgr is not None else {}
+        rec = self._live(ref)
+        return self.runtime(rec).stats(rec.id)
 
     def exec(self, ref: str, cmd: list[str], *, env: list[str] = (), user: str = "", workdir: str = "",
              tty: bool = False, detach: bool = False, privileged: bool = False) -> int:
@@ -563,31 +495,23 @@ class Engine:
         if not cmd:
             raise InvalidArgument("exec: a command is required")
         from pyrt.engine import users
-        from pyrt.runtime.create import exec_process
-        from pyrt.spec.config import load_bundle
-        from pyrt.record import replace
         cdir = self.store.dir(rec.id)
-        spec = load_bundle(cdir)
-        p = spec.process
-        u = p.user
+        with open(os.path.join(cdir, "config.json")) as f:
+            process = json.load(f)["process"]
         if user:
             uid, gid, extra, _home = users.resolve(os.path.join(cdir, "rootfs"), user)
-            u = replace(u, uid=uid, gid=gid, additional_gids=tuple(extra))
-        merged = dict(e.split("=", 1) for e in p.env if "=" in e)
+            process["user"] = dict(process.get("user", {}), uid=uid, gid=gid, additionalGids=list(extra))
+        merged = dict(e.split("=", 1) for e in process.get("env", []) if "=" in e)
         for e in env:
             k, sep, v = e.partition("=")
             merged[k] = v if sep else os.environ.get(k, "")
-        process = replace(p, args=tuple(cmd), env=tuple(f"{k}={v}" for k, v in merged.items()), user=u,
-                          cwd=workdir or p.cwd, terminal=tty)
-        rroot = self.runtime_root(rec.host.runtime)
+        process.update(args=list(cmd), env=[f"{k}={v}" for k, v in merged.items()], terminal=tty,
+                       cwd=workdir or process.get("cwd", "/"))
+        process.pop("consoleSize", None)
         try:
-            return exec_process(rroot, rec.id, process, detach=detach)
-        except StateError:
+            return self.runtime(rec).exec(rec.id, process, detach)
+        except NotRunning:
             raise NotRunning(f"container {rec.name} is not running") from None
-
-
-def _on_network(host: HostConfig) -> bool:
-    return host.network_mode not in ("none", "host")
 
 
 def _crash_point(step: str) -> None:
@@ -635,75 +559,3 @@ def _check_mounts(mounts: list[Mount]) -> None:
             validate_name(m.source)
         elif m.type != "tmpfs":
             raise InvalidArgument(f"unknown mount type {m.type!r}: use bind, volume or tmpfs")
-
-
-def _external(runtime: str, rroot: str, *args: str, check: bool = True):
-    import subprocess
-    try:
-        p = subprocess.run([runtime, "--root", rroot, *args], capture_output=True, text=True)
-    except OSError as e:
-        raise InvalidArgument(f"--runtime {runtime}: {e.strerror}") from None
-    if check and p.returncode != 0:
-        lines = (p.stderr or p.stdout).strip().splitlines()
-        raise EngineError(f"{os.path.basename(runtime)} {args[0]}: {lines[-1] if lines else 'exit ' + str(p.returncode)}")
-    return p
-
-
-def _external_run(runtime: str, rroot: str, cid: str, cdir: str, tty: bool) -> tuple[int, int]:
-    """create + start with a runc-compatible binary. Its init inherits our stdio (0-2)."""
-    import socket
-    import subprocess
-    import threading
-    _external(runtime, rroot, "delete", "--force", cid, check=False)
-    master = [-1]
-    args = [runtime, "--root", rroot, "create", "--bundle", cdir]
-    listener = None
-    if tty:
-        path = os.path.join(cdir, "console.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
-        listener.listen(1)
-
-        def receive():
-            conn, _ = listener.accept()
-            _msg, fds, _f, _a = socket.recv_fds(conn, 4096, 1)
-            master[0] = fds[0] if fds else -1
-            conn.close()
-        th = threading.Thread(target=receive, daemon=True)
-        th.start()
-        args += ["--console-socket", path]
-    # The runtime hands its own stdio to the container's init, so its errors are read from --log
-    # (a pipe on its stderr would be held open by the container: create would never return).
-    log = os.path.join(cdir, "runtime.log")
-    args[1:1] = ["--log", log, "--log-format", "json"]
-    pid_file = os.path.join(cdir, "runtime.pid")
-    args += ["--pid-file", pid_file]     # the init's pid, known before it can exit (state says 0 then)
-    p = subprocess.run(args + [cid], stdin=0, stdout=1, stderr=2)
-    if listener is not None:
-        listener.close()
-        os.unlink(os.path.join(cdir, "console.sock"))
-    if p.returncode != 0:
-        raise EngineError(f"{os.path.basename(runtime)} create: {_last_log_error(log)}")
-    if tty:
-        th.join(10)
-    with open(pid_file) as f:
-        pid = int(f.read().strip())
-    _external(runtime, rroot, "start", cid)
-    return pid, master[0]
-
-
-def _last_log_error(path: str) -> str:
-    import json
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return "failed"
-    for line in reversed(lines):
-        try:
-            d = json.loads(line)
-        except ValueError:
-            continue
-        if d.get("level") in ("error", "fatal"):
-            return d.get("msg", "failed")
-    return "failed"

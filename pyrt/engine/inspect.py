@@ -37,7 +37,8 @@ def container(engine, rec: ContainerRecord) -> dict:
             "StopTimeout": c.stop_timeout,
         },
         "HostConfig": {
-            "NetworkMode": h.network_mode, "AutoRemove": h.auto_remove, "ReadonlyRootfs": h.read_only,
+            "NetworkMode": h.network_mode, "Dns": h.dns, "DnsSearch": h.dns_search, "DnsOptions": h.dns_options,
+            "AutoRemove": h.auto_remove, "ReadonlyRootfs": h.read_only,
             "Memory": h.memory, "MemorySwap": h.memory_swap, "NanoCpus": h.nano_cpus, "CpuShares": h.cpu_shares,
             "CpusetCpus": h.cpuset_cpus, "PidsLimit": h.pids_limit or None, "CapAdd": h.cap_add,
             "CapDrop": h.cap_drop, "Privileged": h.privileged, "Init": h.init,
@@ -57,18 +58,24 @@ def container(engine, rec: ContainerRecord) -> dict:
 
 
 def _network_settings(engine, rec: ContainerRecord) -> dict:
+    """docker's NetworkSettings: one entry per network it is on; the first one's address on top."""
     mode = rec.host.network_mode
-    if mode in ("none", "host"):
-        return {"Networks": {mode: {}}, "Ports": {}, "IPAddress": "", "Gateway": ""}
-    try:
-        net = engine.networks.get(mode)
-    except (PyrtError, OSError, ValueError):    # an unreadable network record: what the container says
-        return {"Networks": {mode: {}}, "Ports": {}, "IPAddress": "", "Gateway": ""}
-    addr = engine.networks.address_of(mode, rec.id)
-    one = {"NetworkID": net.id, "IPAddress": addr, "IPPrefixLen": net.prefixlen if addr else 0,
-           "Gateway": net.gateway if addr else ""}
-    return {"Networks": {mode: one}, "Ports": {}, "IPAddress": addr, "Gateway": one["Gateway"],
-            "SandboxKey": engine.netns_path(rec.id)}
+    if mode in ("none", "host") or mode.startswith("container:"):
+        return {"Networks": {} if mode.startswith("container:") else {mode: {}}, "Ports": {}, "IPAddress": "",
+                "Gateway": "", "SandboxKey": ""}
+    nets = {}
+    for ep in rec.host.endpoints:
+        try:
+            net = engine.networks.get(ep.network)
+        except (PyrtError, OSError, ValueError):   # an unreadable network record: what the container says
+            nets[ep.network] = {"Aliases": ep.aliases}
+            continue
+        addr = engine.networks.address_of(ep.network, rec.id)
+        nets[ep.network] = {"NetworkID": net.id, "IPAddress": addr, "IPPrefixLen": net.prefixlen if addr else 0,
+                            "Gateway": net.gateway if addr else "", "Aliases": ep.aliases}
+    first = next(iter(nets.values()), {})
+    return {"Networks": nets, "Ports": {}, "IPAddress": first.get("IPAddress", ""),
+            "Gateway": first.get("Gateway", ""), "SandboxKey": engine.netns_path(rec.id)}
 
 
 def matches(rec: ContainerRecord, filters: dict) -> bool:

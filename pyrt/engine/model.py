@@ -28,6 +28,14 @@ class Ulimit:
 
 
 @dataclass
+class Endpoint:
+    """The container on one network (docker's EndpointSettings): eth0, eth1 ... in this order."""
+    network: str
+    ip: str = ""                 # --ip asked for (the lease holds the address)
+    aliases: list[str] = field(default_factory=list)    # --network-alias: more names for peers
+
+
+@dataclass
 class ContainerConfig:
     """What runs: docker's Config."""
     image: str                   # as the user wrote it
@@ -63,8 +71,13 @@ class HostConfig:
     seccomp: str = "default"     # "default" | "unconfined" | a path to a profile
     ulimits: list[Ulimit] = field(default_factory=list)
     init: bool = False
-    network_mode: str = "none"   # "none" | "host" | "bridge" | a user network's name
+    network_mode: str = "none"   # "none" | "host" | "container:ID" | "bridge" | a user network's name
     ip: str = ""                 # --ip: a fixed address on that network
+    aliases: list[str] = field(default_factory=list)     # --network-alias on that network
+    endpoints: list[Endpoint] = field(default_factory=list)   # the networks it is on (connect adds)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
     auto_remove: bool = False
     log_max_size: int = 0        # bytes; 0: no rotation
     log_max_file: int = 1
@@ -103,6 +116,10 @@ class ContainerRecord:
         host = dict(d["host"])
         host["mounts"] = [Mount(**m) for m in host.get("mounts", [])]
         host["ulimits"] = [Ulimit(**u) for u in host.get("ulimits", [])]
+        if "endpoints" in host:
+            host["endpoints"] = [Endpoint(**e) for e in host["endpoints"]]
+        elif host.get("network_mode", "none") not in ("none", "host") and ":" not in host["network_mode"]:
+            host["endpoints"] = [Endpoint(host["network_mode"], host.get("ip", ""))]   # a record older than connect
         return cls(id=d["id"], name=d["name"], created=d["created"],
                    config=ContainerConfig(**d["config"]), host=HostConfig(**host),
                    state=ContainerState(**d.get("state", {})), rootfs_kind=d.get("rootfs_kind", ""),

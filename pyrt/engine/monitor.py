@@ -280,6 +280,9 @@ class Monitor:
                 os.close(fd)
             self.reply(c, error=f"cannot set up the container's stdio: {e}", kind="EngineError")
             return
+        if req.get("network"):
+            from pyrt.network.networks import preload
+            preload()        # once per monitor: its worker and clean-up children inherit it
         pid = os.fork()
         if pid == 0:
             code = 1

@@ -26,6 +26,15 @@ _CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 RESERVED = ("none", "host", "default")
 
 
+def preload() -> None:
+    """Import what connecting and disconnecting need. `import pyroute2` loads all of pyroute2
+    (150-400 ms here); the engine's monitor calls this before forking the worker of a container on
+    a network, so that its workers and clean-up children start with it loaded."""
+    import pyroute2  # noqa: F401
+    import pyroute2.nftables.expressions  # noqa: F401
+    import pyroute2.nftables.main  # noqa: F401
+
+
 @dataclass(frozen=True)
 class Network:
     name: str
@@ -201,28 +210,40 @@ class NetworkStore:
         with contextlib.suppress(NotFound, InvalidArgument):
             ipam.release(self.dir(self.get(name).name), owner)
 
-    def connect(self, name: str, owner: str, netns: str) -> str:
-        """OWNER's namespace at NETNS (made here) joined to the network with its leased address."""
+    def networks_of(self, owner: str) -> list[Network]:
+        """The networks on which OWNER holds a lease."""
+        return [n for n in self.list() if owner in ipam.leases(self.dir(n.name)).values()]
+
+    @staticmethod
+    def make_netns(netns: str) -> None:
+        from pyrt.network import links
+        links.make_netns(netns)
+        links.loopback_up(netns)
+
+    def attach(self, name: str, owner: str, netns: str, want: str = "") -> tuple[str, str]:
+        """OWNER's namespace at NETNS joined to network NAME with its leased address (taken now if
+        it has none): (address, interface name in NETNS)."""
         from pyrt.network import links
         net = self.get(name)
-        address = self.allocate(name, owner)
+        address = self.allocate(name, owner, want)
         with ipam.locked(self.dir(name)):      # the first containers of `bridge` may come at once
             links.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
             nat.masquerade(net.bridge, net.subnet)
-        mtu = links.default_mtu()
-        links.make_netns(netns)
-        try:
-            links.attach(owner, netns, net.bridge, address, net.prefixlen, net.gateway, mtu)
-        except BaseException:
-            links.remove_netns(netns)
-            raise
-        return address
+        ifname = links.attach(links.host_ifname(owner, net.id), netns, net.bridge, address, net.prefixlen,
+                              net.gateway, links.default_mtu())
+        return address, ifname
 
-    @staticmethod
-    def disconnect(owner: str, netns: str) -> None:
-        """Undo connect's links and namespace (the lease stays: it is the owner's until release)."""
+    def detach(self, name: str, owner: str) -> None:
+        """OWNER's veth on network NAME deleted (the lease stays: release gives it back)."""
         from pyrt.network import links
-        links.detach(owner)
+        with contextlib.suppress(NotFound, InvalidArgument):
+            links.detach(links.host_ifname(owner, self.get(name).id))
+
+    def disconnect(self, owner: str, netns: str) -> None:
+        """Undo every attach of OWNER and its namespace (its leases stay its own until release)."""
+        from pyrt.network import links
+        for net in self.networks_of(owner):
+            links.detach(links.host_ifname(owner, net.id))
         links.remove_netns(netns)
 
     def prune(self, alive) -> list[str]:
@@ -230,9 +251,9 @@ class NetworkStore:
         the lease and the container's record leaves such a lease), then the unused user networks.
         The removed networks' names."""
         from pyrt.network import links
-        for owner in links.stray_endpoints():
-            if not any(alive(o) for o in self._owners_like(owner)):
-                links.detach(owner)
+        for host in links.stray_endpoints():
+            if not any(alive(o) for o in self._owners_like(links.owner_prefix(host))):
+                links.detach(host)
         gone = []
         for net in self.list():
             for _a, o in ipam.leases(self.dir(net.name)).items():
@@ -244,7 +265,7 @@ class NetworkStore:
         return gone
 
     def _owners_like(self, prefix: str) -> list[str]:
-        """Owners whose id starts with PREFIX, on any network (a veth name holds 12 characters)."""
+        """Owners whose id starts with PREFIX, on any network (a veth name holds 8 characters)."""
         out = []
         for net in self.list():
             out += [o for o in ipam.leases(self.dir(net.name)).values() if o.startswith(prefix)]

@@ -128,7 +128,14 @@ class Container:
             if trace.on:
                 trace.step(f"start: open {self.fifo_path()} for reading: the init reads on and execs")
             poststart = self.state.hooks.get("poststart")
-            _release_init(self.fifo_path(), self.state.pid, self.state.start_time, until_exec=bool(poststart))
+            # With startContainer hooks, read on until the process is executed: a failing hook
+            # ends the init, and its message arrives on the fifo (runc 1.1.5 exits 0 here and
+            # only the init's stderr tells; the runtime-spec says the runtime MUST error).
+            failed = _release_init(self.fifo_path(), self.state.pid, self.state.start_time,
+                                   until_exec=bool(poststart or self.state.hooks.get("startContainer")))
+            if failed:
+                from pyrt.errors import HookError
+                raise HookError(failed.decode("utf-8", "replace"))
             if poststart:
                 from pyrt.runtime import hooks
                 hooks.run_hooks(self.state.hooks, "poststart", self.hook_state(Status.RUNNING), fatal=False)
@@ -258,12 +265,14 @@ def wait_gone(pid: int, started: int, timeout: float = 10.0) -> None:
         delay = min(delay * 2, 0.05)
 
 
-def _release_init(fifo: str, pid: int, started: int, until_exec: bool = False) -> None:
+def _release_init(fifo: str, pid: int, started: int, until_exec: bool = False) -> bytes:
     """Open the exec fifo for reading: the init, blocked opening its write end, reads on and execs.
     O_NONBLOCK so a dead init cannot hang us; then wait for its byte. UNTIL_EXEC: also wait for
-    end-of-file: the init keeps its write end (close-on-exec) until execve has replaced it."""
+    end-of-file: the init keeps its write end (close-on-exec) until execve has replaced it.
+    Returns what the init wrote after its byte: a failing startContainer hook's message, or b""."""
     import select
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    after = b""
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
@@ -271,10 +280,12 @@ def _release_init(fifo: str, pid: int, started: int, until_exec: bool = False) -
         while True:
             if poller.poll(50):
                 try:
-                    data = os.read(fd, 1)
+                    data = os.read(fd, 4096 if released else 1)
                 except BlockingIOError:
                     data = None
                 if data:
+                    if released:
+                        after = (after + data)[:4096]
                     released = True
                     if not until_exec:
                         break
@@ -290,6 +301,7 @@ def _release_init(fifo: str, pid: int, started: int, until_exec: bool = False) -
             os.unlink(fifo)
         except FileNotFoundError:
             pass
+    return after
 
 
 def remove_container_dir(d: str) -> None:

@@ -164,7 +164,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         trace.step(f"state: mkdir {d}")
     st.crash_point("dir-made")
     fifo_fd = -1
-    at_once = start and not spec.hooks.get("poststart")
+    # poststart and startContainer hooks: `start` waits on the fifo until the process runs
+    at_once = start and not (spec.hooks.get("poststart") or spec.hooks.get("startContainer"))
     mgr = None
     init_pid = 0
     try:

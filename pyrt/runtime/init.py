@@ -36,6 +36,8 @@ NAMESPACES = {
 }
 # Join order: the user namespace first (it owns the others), the mount namespace last.
 JOIN_ORDER = ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount")
+# a failing startContainer hook's message, written to the exec fifo: below PIPE_BUF, one write
+_HOOK_ERROR_MAX = 2048
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -563,7 +565,15 @@ def finalize_and_exec(launch: Launch, process, spec, sock, go: dict, as_init: bo
         try:
             hooks.run_hooks(spec.hooks, "startContainer", state)
         except PyrtError as e:
-            print(f"pyrt-runc: {e}", file=sys.stderr, flush=True)
+            if fifo >= 0:
+                # `start` reads on to end-of-file when startContainer hooks are set: the failure
+                # becomes its error (exit 13), after the byte that released us
+                try:
+                    os.write(fifo, str(e).encode()[:_HOOK_ERROR_MAX])
+                except OSError:
+                    pass  # `start` is gone: nobody to tell
+            else:
+                print(f"pyrt-runc: {e}", file=sys.stderr, flush=True)
             os._exit(1)
     sock.close()
     # Python ignores SIGPIPE and SIGXFSZ, and our caller may have ignored or blocked others; both

@@ -11,20 +11,9 @@ import time
 
 import pytest
 
-from tests.support.engine import EngineEnv, build_busybox_tar, until
+from tests.support.engine import EngineEnv, until
 
-
-@pytest.fixture(scope="session")
-def busybox_tar(tmp_path_factory):
-    return build_busybox_tar(str(tmp_path_factory.mktemp("engine-image")))
-
-
-@pytest.fixture
-def eng(tmp_path, cgroup_parent, busybox_tar):
-    e = EngineEnv(str(tmp_path / "e"), cgroup_parent, busybox_tar)
-    yield e
-    problems = e.teardown()
-    assert not problems, problems
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 
 
 _until = until

@@ -9,15 +9,15 @@ import pytest
 
 import pyrt
 from pyrt.engine.model import LogLine, Mount, Volume
-from tests.integration.test_engine import busybox_tar, eng  # noqa: F401 (fixtures)
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 
 
 @pytest.fixture
-def client(eng):  # noqa: F811
+def client(eng):
     return eng.client()
 
 
-def test_run_returns_output_or_raises_container_error(client, eng):  # noqa: F811
+def test_run_returns_output_or_raises_container_error(client, eng):
     assert client.containers.run("busybox", ["echo", "hi"], remove=True) == b"hi\n"
     with pytest.raises(pyrt.ContainerError) as e:
         client.containers.run("busybox", ["sh", "-c", "echo no >&2; exit 3"], remove=True)
@@ -89,7 +89,7 @@ def test_errors_are_the_documented_kinds(client):
     c.remove()
 
 
-def test_images_and_volumes(client, eng):  # noqa: F811
+def test_images_and_volumes(client, eng):
     imgs = client.images.list()
     assert any("docker.io/library/busybox:latest" in i.tags for i in imgs)
     img = client.images.get("busybox")

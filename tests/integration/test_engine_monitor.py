@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from tests.integration.test_engine import busybox_tar, eng  # noqa: F401 - the fixtures
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 from tests.support.bundle import PYRT, REPO
 from tests.support.engine import until
 

@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from tests.support.bundle import PYRT_RUNC
+from tests.support import cgroup
+from tests.support.bundle import PYRT_RUNC, RUNC
 # rt, bundle: pyrt-runc with this test's --root and a busybox bundle (shared with test_runtime)
-from tests.integration.test_runtime import bundle, one_line_error, rt  # noqa: F401
+from tests.integration.test_runtime import bundle, one_line_error, rt, run_files  # noqa: F401
 
 
 def _sh(script: str, **more) -> dict:
@@ -69,6 +70,56 @@ def test_a_failing_in_container_hook_stops_the_container_before_its_process(rt, 
         line = one_line_error(rt("create", "-b", bundle, "c2"), 13)
         assert line == f"pyrt-runc: {kind} hook /bin/sh exited with status 5: broken-hook"
         assert os.listdir(rt.root) == []
+
+
+def test_a_failing_start_container_hook_fails_start_and_run_beside_runc(rt, bundle, tmp_path, cgroup_parent):
+    """runtime-spec: a failing startContainer hook MUST generate an error and stop the container.
+    runc 1.1.5, same bundle: `start` exits 0 (the hook's error reaches only the init's stderr) and
+    `run` exits 1 (the init's status). pyrt-runc's `start` and `run` fail with the hook's line and
+    exit 13 (docs/exit-codes.md), so a caller never takes the container for started; under both
+    the process never runs and the container ends stopped."""
+    ran = os.path.join(bundle, "rootfs", "ran")
+    bundle.config(["touch", "/ran"],
+                  mutate=lambda cfg: cfg.update(hooks={"startContainer": [_sh("echo broken-hook >&2; exit 1")]}))
+    runc_root = str(tmp_path / "runc-root")
+
+    def runc(*args):
+        return run_files([RUNC, "--root", runc_root, *args])
+    try:
+        assert runc("create", "-b", bundle, "r1").returncode == 0
+        p = runc("start", "r1")
+        assert p.returncode == 0 and p.stderr == "", p            # runc: no error for the caller
+        assert _runc_status_becomes(runc, "r1", "stopped")
+        assert runc("delete", "-f", "r1").returncode == 0
+        p = runc("run", "-b", bundle, "r2")
+        assert p.returncode == 1 and "exit status 1" in p.stderr and "broken-hook" in p.stderr, p
+    finally:
+        runc("delete", "-f", "r2")
+        # runc keeps its cgroupsPath's parent: only a container's own cgroup inside it is a leak
+        for c in cgroup.existing(cgroup_parent):
+            assert not [x for x in os.listdir(c) if os.path.isdir(os.path.join(c, x))], c
+            cgroup.remove_tree(c)
+    assert not os.path.exists(ran)
+
+    assert rt("create", "-b", bundle, "c1").returncode == 0
+    line = one_line_error(rt("start", "c1"), 13)
+    assert line == "pyrt-runc: startContainer hook /bin/sh exited with status 1: broken-hook"
+    assert json.loads(rt("state", "c1").stdout)["status"] == "stopped"
+    assert rt("delete", "-f", "c1").returncode == 0
+    line = one_line_error(rt("run", "-b", bundle, "c2"), 13)
+    assert line == "pyrt-runc: startContainer hook /bin/sh exited with status 1: broken-hook"
+    assert not os.path.exists(ran), "the process ran although its startContainer hook failed"
+    assert os.listdir(rt.root) == []
+
+
+def _runc_status_becomes(runc, cid, want, timeout=10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = runc("state", cid)
+        if p.returncode == 0 and json.loads(p.stdout)["status"] == want:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 @pytest.mark.parametrize("kind", ["prestart", "createRuntime", "createContainer"])

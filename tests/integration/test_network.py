@@ -10,21 +10,15 @@ import subprocess
 
 import pytest
 
-from tests.support.engine import build_busybox_tar, until
+from tests.support.engine import engine_env, until
 from tests.support.network import NetEngineEnv
 
-
-@pytest.fixture(scope="session")
-def busybox_tar(tmp_path_factory):
-    return build_busybox_tar(str(tmp_path_factory.mktemp("network-image")))
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar
 
 
 @pytest.fixture
 def net(tmp_path, cgroup_parent, busybox_tar):
-    e = NetEngineEnv(str(tmp_path / "n"), cgroup_parent, busybox_tar)
-    yield e
-    problems = e.teardown()
-    assert not problems, problems
+    yield from engine_env(NetEngineEnv, str(tmp_path / "n"), cgroup_parent, busybox_tar)
 
 
 def _one_error_line(p, *words):
@@ -135,7 +129,9 @@ def test_bad_input_is_one_line_125_and_nothing_half_built(net):
     _one_error_line(net.pyrt("network", "create", "taken"), "already exists")
     _one_error_line(net.pyrt("network", "create", "bad/name"), "invalid network name")
     _one_error_line(net.pyrt("run", "--rm", "--network", "nosuchnet", "busybox", "true"), "nosuchnet", "not found")
-    _one_error_line(net.pyrt("network", "inspect", "nosuchnet"), "not found")
+    p = net.pyrt("network", "inspect", "bridge", "nosuchnet")      # docker's: the found ones, a line, 1
+    assert p.returncode == 1 and p.stderr.strip().splitlines() == ["pyrt: network nosuchnet not found"], p.stderr
+    assert [d["Name"] for d in json.loads(p.stdout)] == ["bridge"]
     _one_error_line(net.pyrt("run", "--rm", "--ip", "10.0.0.5", "busybox", "true"), "--ip")
     net.ok("create", "--name", "user", "--network", "taken", "busybox", "true")
     p = net.pyrt("network", "rm", "taken")
@@ -308,3 +304,175 @@ def test_run_killed_around_the_network_steps_then_rm_f_leaves_no_veth_lease_or_n
         net.ok("rm", "-f", *ids)
     assert net.links() == before and net.leases() == {} and net.netns_files() == []
     net.ok("network", "rm", "kill9")
+
+
+def _ip4(net, ref, ifname="eth0"):
+    out = net.ok("exec", ref, "ip", "-4", "-o", "addr", "show", ifname)
+    return out.split()[3]
+
+
+def test_resolv_conf_drops_loopback_resolvers_and_host_mode_keeps_the_hosts_file(net):
+    with open("/etc/resolv.conf") as f:
+        host = f.read()
+    servers = [ln.split()[1] for ln in host.splitlines() if ln.split()[:1] == ["nameserver"]]
+    reachable = [s for s in servers if not s.startswith("127.") and ":" not in s]
+    out = net.ok("run", "--rm", "--network", "bridge", "busybox", "sh", "-c",
+                 "cat /etc/resolv.conf; echo ---; grep ' /etc/resolv.conf ' /proc/self/mounts")
+    conf, mounts = out.split("---\n")
+    got = [ln.split()[1] for ln in conf.splitlines() if ln.split()[:1] == ["nameserver"]]
+    assert got == (reachable or ["8.8.8.8", "8.8.4.4"]) and not any(g.startswith("127.") for g in got)
+    assert mounts.strip(), "resolv.conf is a bind mount of the container's own file"
+    assert net.ok("run", "--rm", "--network", "host", "busybox", "cat", "/etc/resolv.conf") == host
+    out = net.ok("run", "--rm", "--dns", "192.0.2.53", "--dns-search", "corp.example", "--dns-option", "ndots:2",
+                 "busybox", "cat", "/etc/resolv.conf")
+    assert out == "search corp.example\nnameserver 192.0.2.53\noptions ndots:2\n"
+    # the container writes its own copy, never the host's
+    net.ok("run", "--rm", "busybox", "sh", "-c", "echo nameserver 192.0.2.99 >> /etc/resolv.conf")
+    with open("/etc/resolv.conf") as f:
+        assert f.read() == host
+    _one_error_line(net.pyrt("run", "--rm", "--dns", "not-an-ip", "busybox", "true"), "--dns")
+
+
+def test_network_container_shares_the_netns_and_the_etc_files(net):
+    net.ok("network", "create", "--subnet", "10.128.0.0/24", "shared")
+    net.ok("run", "-d", "--name", "srv", "--hostname", "srvhost", "--network", "shared", "busybox", "sh", "-c",
+           "while true; do echo hello-over-lo | nc -l -p 7000; done")
+    srv_id = json.loads(net.ok("inspect", "srv"))[0]["Id"]
+    out = net.ok("run", "--rm", "--network", "container:srv", "busybox", "sh", "-c",
+                 "ip -4 -o addr show eth0; hostname; cat /etc/hosts; echo ---; "
+                 "for i in $(seq 50); do nc -w 2 127.0.0.1 7000 && break; sleep 0.1; done")
+    head, tail = out.split("---\n")
+    lines = head.splitlines()
+    assert "10.128.0.2/24" in lines[0] and lines[1] == "srvhost"
+    assert "\n".join(lines[2:]) + "\n" == net.ok("exec", "srv", "cat", "/etc/hosts")
+    assert tail == "hello-over-lo\n"           # srv's loopback: one namespace
+    # the joiner's record names its target by id; a joined container is no network's member
+    net.ok("create", "--name", "joiner", "--network", "container:srv", "busybox", "true")
+    doc = json.loads(net.ok("inspect", "joiner"))[0]
+    assert doc["HostConfig"]["NetworkMode"] == f"container:{srv_id}" and doc["NetworkSettings"]["Networks"] == {}
+    assert list(net.inspect_net("shared")["Containers"]) == [srv_id]
+    # a target with no network of pyrt's (none): its namespace all the same, through /proc/<pid>
+    net.ok("run", "-d", "--name", "lonely", "busybox", "sh", "-c",
+           "while true; do echo lonely-lo | nc -l -p 7001; done")
+    out = net.ok("run", "--rm", "--network", "container:lonely", "busybox", "sh", "-c",
+                 "ls /sys/class/net; for i in $(seq 50); do nc -w 2 127.0.0.1 7001 && break; sleep 0.1; done")
+    assert out.split() == ["lo", "lonely-lo"]
+    assert net.netns_files() == [srv_id]       # the joiners' pins went with them
+    # the target stopped: refused, one line, nothing left
+    net.ok("stop", "-t", "1", "srv")
+    p = net.pyrt("start", "joiner")             # docker's start of many: 1, a line per failure
+    assert p.returncode == 1 and "non running container: srv" in p.stderr, p.stderr
+    _one_error_line(net.pyrt("run", "--rm", "--network", "container:srv", "busybox", "true"), "non running")
+    _one_error_line(net.pyrt("run", "--rm", "--network", "container:nosuch", "busybox", "true"), "nosuch")
+    _one_error_line(net.pyrt("run", "--rm", "--network", "container:srv", "--hostname", "h", "busybox", "true"),
+                    "conflicting")
+    assert net.netns_files() == []
+    net.ok("rm", "-f", "joiner", "srv", "lonely")
+    net.ok("network", "rm", "shared")
+
+
+def test_a_crashed_target_is_not_joined_through_its_stale_pid(net):
+    """The target's monitor and init SIGKILLed: its record still says running with a pid that the
+    system may hand to any process; the joiner is refused rather than given that pid's netns."""
+    net.ok("run", "-d", "--name", "gone", "busybox", "sleep", "300")
+    pid = _pid_of(net, "gone")
+    for mpid in net.monitor_pids():
+        os.kill(mpid, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    until(lambda: not os.path.exists(f"/proc/{pid}"), what="the target's init")
+    _one_error_line(net.pyrt("run", "--rm", "--network", "container:gone", "busybox", "true"), "non running")
+    assert net.netns_files() == []
+    net.ok("rm", "-f", "gone")
+
+
+def test_connect_and_disconnect_running_and_stopped_containers(net):
+    net.ok("network", "create", "--subnet", "10.129.0.0/24", "front")
+    net.ok("network", "create", "--subnet", "10.130.0.0/24", "back")
+    before = net.links()
+    net.ok("run", "-d", "--name", "app", "--network", "front", "busybox", "sleep", "300")
+    net.ok("run", "-d", "--name", "db", "--network", "back", "busybox", "sleep", "300")
+    net.ok("network", "connect", "--alias", "api", "--ip", "10.130.0.50", "back", "app")
+    assert _ip4(net, "app", "eth1") == "10.130.0.50/24" and _ip4(net, "app") == "10.129.0.2/24"
+    assert "default via 10.129.0.1" in net.ok("exec", "app", "ip", "route")     # the first network's
+    net.ok("exec", "db", "ping", "-c1", "-W5", "api")
+    hosts = net.ok("exec", "db", "cat", "/etc/hosts")
+    assert "10.130.0.50\tapp" in hosts and " api" in hosts
+    nets = json.loads(net.ok("inspect", "app"))[0]["NetworkSettings"]["Networks"]
+    assert sorted(nets) == ["back", "front"] and nets["back"]["IPAddress"] == "10.130.0.50"
+    assert nets["back"]["Aliases"] == ["api"]
+    assert sorted(m["Name"] for m in net.inspect_net("back")["Containers"].values()) == ["app", "db"]
+    _one_error_line(net.pyrt("network", "connect", "back", "app"), "already connected")
+    # disconnect: the interface, the lease and the peers' names go
+    net.ok("network", "disconnect", "back", "app")
+    assert net.ok("exec", "app", "ls", "/sys/class/net").split() == ["eth0", "lo"]
+    assert "app" not in net.ok("exec", "db", "cat", "/etc/hosts")
+    assert "10.130.0.50" not in net.leases()["back"]
+    assert len(net.links() - before) == 2
+    _one_error_line(net.pyrt("network", "disconnect", "back", "app"), "not connected")
+    net.ok("network", "disconnect", "-f", "back", "app")
+    # a stopped container: recorded now, the interface at its next start
+    net.ok("create", "--name", "later", "--network", "front", "busybox", "sh", "-c", "ls /sys/class/net; sleep 300")
+    net.ok("network", "connect", "back", "later")
+    assert len(net.links() - before) == 2          # nothing made before it starts
+    net.ok("start", "later")
+    until(lambda: net.ok("logs", "later").split() == ["eth0", "eth1", "lo"], what="later's interfaces")
+    net.ok("exec", "later", "ping", "-c1", "-W5", "db")
+    p = net.pyrt("network", "rm", "back")
+    assert p.returncode == 1 and "in use" in p.stderr
+    # modes with no network of their own cannot be connected
+    net.ok("run", "-d", "--name", "nonet", "busybox", "sleep", "300")
+    _one_error_line(net.pyrt("network", "connect", "back", "nonet"), "cannot be connected")
+    _one_error_line(net.pyrt("network", "connect", "nosuchnet", "app"), "not found")
+    net.ok("rm", "-f", "app", "db", "later", "nonet")
+    assert net.links() == before and net.leases() == {} and net.netns_files() == []
+    net.ok("network", "rm", "front", "back")
+
+
+def test_network_aliases_and_rename_keep_the_peers_hosts_current(net):
+    net.ok("network", "create", "--subnet", "10.131.0.0/24", "names")
+    net.ok("run", "-d", "--name", "srv", "--network", "names", "--network-alias", "database",
+           "--network-alias", "pg", "busybox", "sleep", "300")
+    net.ok("run", "-d", "--name", "cli", "--network", "names", "busybox", "sleep", "300")
+    for name in ("srv", "database", "pg"):
+        net.ok("exec", "cli", "ping", "-c1", "-W5", name)
+    net.ok("rename", "srv", "srv2")
+    hosts = net.ok("exec", "cli", "cat", "/etc/hosts")
+    assert "srv2" in hosts.split() and "srv" not in hosts.split() and "database" in hosts.split()
+    net.ok("exec", "cli", "ping", "-c1", "-W5", "srv2")
+    # peers come and go: a stopped one leaves the others' hosts, and comes back when started
+    net.ok("stop", "-t", "1", "srv2")
+    until(lambda: "srv2" not in net.ok("exec", "cli", "cat", "/etc/hosts"), what="srv2 gone from cli's hosts")
+    net.ok("start", "srv2")
+    assert "srv2" in net.ok("exec", "cli", "cat", "/etc/hosts")
+    # the API spells it network_aliases=; aliases need a user network
+    _one_error_line(net.pyrt("run", "--rm", "--network", "bridge", "--network-alias", "x", "busybox", "true"),
+                    "user-defined")
+    _one_error_line(net.pyrt("run", "--rm", "--network-alias", "x", "busybox", "true"), "--network-alias")
+    net.ok("rm", "-f", "srv2", "cli")
+    net.ok("network", "rm", "names")
+
+
+def test_run_killed_after_the_veth_then_network_prune_removes_veth_and_netns(net):
+    """The worker SIGKILLed between the veth and the start: `network prune` alone removes the veth
+    and the namespace (the lease stays the container's, as docker keeps a stopped container's
+    endpoint), rm -f the lease, network rm the NAT chain."""
+    from tests.support.bundle import PYRT
+    from tests.support.network import nft_chains
+    net.ok("network", "create", "kill9p")
+    bridge = net.inspect_net("kill9p")["Options"]["com.docker.network.bridge.name"]
+    before = net.links()
+    assert net.wait_monitor_gone()
+    p = subprocess.run(["nsenter", f"--net={net.netns}", PYRT, "run", "-d", "--name", "victim", "--network",
+                        "kill9p", "busybox", "sleep", "300"],
+                       env=dict(net.env, PYRT_TEST_CRASH_AT="engine-network-connected"),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 125, p.stderr
+    assert len(net.links() - before) == 1 and len(net.netns_files()) == 1
+    assert net.ok("network", "prune").split() == []          # kill9p is still victim's
+    assert net.links() == before and net.netns_files() == []
+    assert len(net.leases()["kill9p"]) == 1
+    net.ok("rm", "-f", "victim")
+    assert net.leases() == {}
+    assert nft_chains(net) == [f"masq-{bridge}"]
+    assert net.ok("network", "prune").split() == ["kill9p"]
+    assert nft_chains(net) == [] and bridge not in net.links()

@@ -38,6 +38,14 @@ def build_busybox_tar(dest_dir: str) -> str:
     return tar
 
 
+def engine_env(cls, path: str, cgroup_parent: str, busybox_tar: str):
+    """A fixture's body: an environment CLS (EngineEnv or a subclass) whose teardown finds nothing left."""
+    e = cls(path, cgroup_parent, busybox_tar)
+    yield e
+    problems = e.teardown()
+    assert not problems, problems
+
+
 def monitor_pids(run_root: str) -> list[int]:
     """The monitors of RUN_ROOT: processes named pyrt-monitor holding its lock file open (the
     command line says nothing: a monitor the CLI started is a fork of it)."""
@@ -70,8 +78,10 @@ class EngineEnv:
         self.root = os.path.join(tmp, "root")
         self.run_root = os.path.join(tmp, "run")
         self.cgroup_parent = cgroup_parent
+        # PYRT_NETWORK=none: the engine's built-in default (bridge) would make pyrt0 and NAT in the
+        # VM's own network namespace (tests/support/network.py runs the engine in one of its own)
         self.env = pyrt_env(tmp, PYRT_ROOT=self.root, PYRT_RUN_ROOT=self.run_root,
-                            PYRT_CGROUP_PARENT=cgroup_parent)
+                            PYRT_CGROUP_PARENT=cgroup_parent, PYRT_NETWORK="none")
         p = self.pyrt("import", image_tar, "busybox:latest")
         assert p.returncode == 0, p.stderr
 
@@ -86,7 +96,8 @@ class EngineEnv:
 
     def client(self):
         import pyrt
-        return pyrt.Client(root=self.root, run_root=self.run_root, cgroup_parent=self.cgroup_parent)
+        return pyrt.Client(root=self.root, run_root=self.run_root, cgroup_parent=self.cgroup_parent,
+                           default_network="none")
 
     def monitor_pids(self) -> list[int]:
         return monitor_pids(self.run_root)

@@ -20,6 +20,11 @@ during a test counts against it only when it is provably this run's:
   directories.
 - netns and links: a name carrying tag() (nothing in the suite makes host links or named netns
   yet; a fixture that does should name them with it).
+- pyrt's own network objects in the VM's network namespace (its bridges pyrt0 / pyrt-*, its veths
+  pyv*, its nftables table `pyrt`, ip_forward turned on): nothing of the suite may make them here
+  (engines default to --network none in the suite; bridge tests run in namespaces of their own),
+  so any that appear during a test fail it, whoever made them. They are reported, never removed:
+  the VM's namespace is not ours to write.
 
 What appeared and is not attributable is someone else's: it never fails a test; the session's
 summary lists it. Cleaning touches only what is attributed: processes are SIGKILLed, mounts
@@ -389,6 +394,53 @@ def links() -> set[str]:
     return {name for _, name in socket.if_nameindex()}
 
 
+def _pyrt_link(name: str) -> bool:
+    return name == "pyrt0" or name.startswith(("pyrt-", "pyv"))
+
+
+_NFPROTO = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
+
+
+def nft_tables() -> set[str]:
+    """"family name" of every nftables table of this namespace: one netlink dump (NFT_MSG_GETTABLE),
+    read only; pyroute2's nftables module costs a second to import, this a millisecond."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)             # NETLINK_NETFILTER
+    out = set()
+    try:
+        body = struct.pack("BBH", 0, 0, 0)          # nfgenmsg: every family, version 0, res_id 0
+        s.sendto(struct.pack("=IHHII", 16 + len(body), (10 << 8) | 1, 0x301, 1, 0) + body, (0, 0))
+        while True:          # NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE; NLM_F_REQUEST | NLM_F_DUMP
+            data, off = s.recv(65536), 0
+            while off + 16 <= len(data):
+                ln, typ = struct.unpack_from("=IH", data, off)
+                if typ == 3:                                                   # NLMSG_DONE
+                    return out
+                if typ == 2:                                                   # NLMSG_ERROR
+                    raise OSError(-struct.unpack_from("=i", data, off + 16)[0], "nftables table dump")
+                a = off + 20
+                while a + 4 <= off + ln:
+                    alen, atyp = struct.unpack_from("=HH", data, a)
+                    if alen < 4:
+                        break
+                    if atyp & 0x7FFF == 1:                                     # NFTA_TABLE_NAME
+                        name = data[a + 4:a + alen].split(b"\0")[0].decode()
+                        out.add(f"{_NFPROTO.get(data[off + 16], data[off + 16])} {name}")
+                    a += (alen + 3) & ~3
+                off += max((ln + 3) & ~3, 16)
+    finally:
+        s.close()
+
+
+def pyrt_host_network() -> set[str]:
+    """pyrt's network objects in this (the VM's own) namespace."""
+    out = {f"link {n}" for n in links() if _pyrt_link(n)}
+    out |= {f"nftables table {t}" for t in nft_tables() if t.split()[1] == "pyrt"}
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        if f.read().strip() == "1":
+            out.add("net.ipv4.ip_forward=1")
+    return out
+
+
 def state_entries() -> set[str]:
     out = set()
     for root in STATE_ROOTS:
@@ -414,7 +466,7 @@ def _state_is_ours(run: Run, entry: str) -> bool:
 
 def snapshot(run: Run) -> dict:
     return {"procs": run_processes(run), "cgroups": cgroup_dirs(run), "mounts": mounts(),
-            "netns": netns_names(), "links": links(), "state": state_entries()}
+            "netns": netns_names(), "links": links(), "state": state_entries(), "pyrt net": pyrt_host_network()}
 
 
 def check(run: Run, before: dict, settle_s: float | None = None) -> tuple[dict, dict, dict]:
@@ -454,8 +506,13 @@ def check(run: Run, before: dict, settle_s: float | None = None) -> tuple[dict, 
         left["mounts"] = sorted(line.split()[4] for line in ours_m)
     if new_m - ours_m:
         foreign["mounts"] = sorted(line.split()[4] for line in new_m - ours_m)
+    pyrt_net = after["pyrt net"] - before["pyrt net"]
+    if pyrt_net:
+        left["pyrt's network in the VM's namespace (not removed: check whose, then remove by hand)"] = sorted(pyrt_net)
     for kind in ("netns", "links"):
         new = after[kind] - before[kind]
+        if kind == "links":
+            new = {n for n in new if not _pyrt_link(n)}          # reported above
         mine = {n for n in new if tag(run.pid) in n or run.marker in n}
         if mine:
             left[kind] = sorted(mine)

@@ -4,7 +4,8 @@ Everything podman keeps lives in one temp dir (storage root and runroot, tmpdir,
 storage.conf, events file, network config): never /var/lib/containers or /run/containers.
 podman runs inside a CgroupJail (tests/support/cgjail.py), so its cgroupfs paths (/libpod_parent,
 the conmon cgroup) land beneath our own cgroup. Containers use --network none: the host network
-and netfilter are never touched. The image is the test busybox rootfs, imported offline.
+and netfilter are never touched (with net=True the jail has a network namespace of its own, where
+`--network bridge` may make podman's bridge, CNI's veths and iptables rules: bench/network.py). The image is the test busybox rootfs, imported offline.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ graphroot = "{d}/root"
 
 
 class Podman:
-    def __init__(self, jail_name: str):
+    def __init__(self, jail_name: str, net: bool = False):
         self.dir = tempfile.mkdtemp(prefix="pyrt-podman-")
         d = self.dir
         for sub in ("tmp", "run", "root", "net", "volumes"):
@@ -68,7 +69,7 @@ class Podman:
         with open(self.env["CONTAINERS_REGISTRIES_CONF"], "w") as f:
             f.write("unqualified-search-registries = []\n")
         self.image = IMAGE
-        self.jail = CgroupJail(os.path.basename(d)).start()
+        self.jail = CgroupJail(os.path.basename(d), net=net).start()
 
     def global_flags(self) -> list[str]:
         d = self.dir

@@ -217,6 +217,27 @@ def test_a_failing_start_container_hook_ends_the_init_before_execve(monkeypatch)
     assert e.value.args == (1,) and not rec.has("os.execve") and not rec.has("seccomp.load")
 
 
+def test_a_failing_start_container_hook_tells_start_through_the_exec_fifo(monkeypatch):
+    """After `start` released it, the init writes the hook's message to the exec fifo (start
+    reads on to end-of-file and fails with it, exit 13), then ends before execve."""
+    from pyrt.errors import HookError
+    rec = record_init(monkeypatch)
+    message = "startContainer hook /hooks/startContainer exited with status 1"
+
+    def hooks(_hooks, kind, _state, *a):
+        if kind == "startContainer":
+            raise HookError(message)
+    rec.returns["hooks.run_hooks"] = hooks
+    with pytest.raises(ProcessExit) as e:
+        init.container_init(Sock(rec), launch_for(full_config(), fifo_fd=9), GO)
+    assert e.value.args == (1,) and not rec.has("os.execve")
+    fifo = rec.calls[rec.index("os.open", "/proc/self/fd/9")]
+    rec.in_order(("os.write", ANY, b"0"), ("hooks.run_hooks", ANY, "startContainer"),
+                 ("os.write", ANY, message.encode()))
+    writes = [c for c in rec.calls if c[0] == "os.write"]
+    assert len(writes) == 2 and writes[1][1] == writes[0][1], (fifo, writes)  # the same fd
+
+
 def test_without_a_mount_namespace_the_rootfs_is_set_up_in_the_inherited_one(monkeypatch):
     """No mount namespace in the config: the runtime's is inherited (runtime-spec MUST), so the
     rootfs is prepared there and switch_root is told to chroot, not pivot_root."""
