@@ -196,6 +196,15 @@ def kill(ctx, sig, containers):
 def rm(ctx, force, volumes, containers):
     """Remove containers (-f: even running ones; -v: with their anonymous volumes)."""
     eng = _client(ctx).engine
+    if force and len(containers) > 1:
+        # kill them all first: the monitor then records their exits side by side, instead of
+        # each remove waiting for the one before it to be cleaned up (docker's CLI works on them
+        # in parallel). Errors are remove's to report.
+        for ref in containers:
+            try:
+                eng.kill(ref, "SIGKILL")
+            except PyrtError:
+                pass
     _each(containers, lambda ref: eng.remove(ref, force=force, volumes=volumes))
 
 
