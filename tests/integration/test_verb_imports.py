@@ -4,12 +4,11 @@ Each verb's time is mostly the interpreter's start-up plus what it imports (docs
 `kill` is called up to three times per StopContainer, `exec` once per ExecSync). These modules
 cost milliseconds each on a loaded machine and none of these verbs needs them; a change that
 pulls one back in (a module-level `import subprocess`, `signal`'s enum, click) fails here.
-The launcher runs as installed (`python -S`), with -X importtime listing every module it loads.
+The launcher runs as installed (its #! line's flags), with -X importtime listing every module it loads.
 """
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import pytest
@@ -25,7 +24,9 @@ SHORT_NEVER = NEVER | {"pyrt._cext", "_cffi_backend", "pyrt.spec.config", "pyrt.
 
 
 def _modules(root: str, *verb: str) -> tuple[subprocess.CompletedProcess, set[str]]:
-    p = subprocess.run([sys.executable, "-S", "-X", "importtime", PYRT_RUNC, "--root", root, *verb],
+    with open(PYRT_RUNC) as f:
+        interpreter, flags = f.readline()[2:].split()  # as the #! line starts it (-SPXutf8)
+    p = subprocess.run([interpreter, flags, "-X", "importtime", PYRT_RUNC, "--root", root, *verb],
                        capture_output=True, text=True, timeout=60)
     mods = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines()
             if line.startswith("import time:") and "|" in line}
