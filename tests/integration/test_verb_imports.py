@@ -68,3 +68,14 @@ def test_short_verbs_and_exec_stay_within_their_imports(container):
             break
     assert p.returncode == 0, p.stderr
     assert not mods & SHORT_NEVER, sorted(mods & SHORT_NEVER)
+
+
+def test_a_failing_verb_logs_without_json(tmp_path, runtime_root):
+    """The shim passes --log and reads the error from it: writing that line stays cheap too."""
+    log = tmp_path / "log.json"
+    for verb in (("kill", "nosuch", "9"), ("delete", "nosuch"), ("state", "nosuch")):
+        p, mods = _modules(runtime_root, "--log", str(log), "--log-format", "json", *verb)
+        assert p.returncode != 0 and "does not exist" in p.stderr, (verb, p.stderr[-300:])
+        assert "pyrt.cli.pyrt_runc" in mods
+        assert not mods & SHORT_NEVER, (verb, sorted(mods & SHORT_NEVER))
+    assert log.read_text().count('"level":"error"') == 3
