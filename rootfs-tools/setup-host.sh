@@ -54,7 +54,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   .venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
   echo "$inputs" > "$stamp"
 fi
-# pyrt-runc started without `site` (~2 ms of every call; see the script). After pip, which
+# pyrt-runc started without `site`, in UTF-8 mode, with pyrt's own module finder (see the script). After pip, which
 # rewrites console scripts on every install.
 .venv/bin/python rootfs-tools/fast-launcher.py
 # Bytecode for pyrt itself (pip only compiles site-packages): with PYTHONDONTWRITEBYTECODE set, as on

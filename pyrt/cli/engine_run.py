@@ -75,6 +75,8 @@ RUN = Cmd("run", "", [
     Opt(("--runtime",), "runtime", default=""),
     Opt(("--network", "--net"), "network"),          # None: the client's default (PYRT_NETWORK, else bridge)
     Opt(("--ip",), "ip", default=""),
+    Opt(("-p", "--publish"), "publish", "multi", ()),
+    Opt(("-P", "--publish-all"), "publish_all", "flag", False),
     Opt(("--network-alias",), "network_aliases", "multi", ()),
     Opt(("--dns",), "dns", "multi", ()),
     Opt(("--dns-search",), "dns_search", "multi", ()),
@@ -101,10 +103,15 @@ def plain_run(argv: list[str]) -> tuple[dict, bool, dict] | None:
     return g, p.pop("detach"), p
 
 
+def _serve_monitor(*args, **kwargs) -> None:
+    from pyrt.engine import monitor
+    monitor.serve(*args, **kwargs)
+
+
 def client_for(obj: dict):
     from pyrt.engine import client_monitor
     from pyrt.engine.client import Client
-    client_monitor.fork_spawn = True    # a short CLI process: the monitor is forked from it (_spawn)
+    client_monitor.fork_spawn = _serve_monitor    # a short CLI process: the monitor is forked from it
     return Client(root=obj["root"], run_root=obj.get("run_root"), cgroup_parent=obj.get("cgroup_parent"))
 
 
@@ -129,13 +136,14 @@ def options(p: dict) -> dict:
         cpuset_cpus=p["cpuset_cpus"], pids_limit=p["pids_limit"], cap_add=p["cap_add"],
         cap_drop=p["cap_drop"], privileged=p["privileged"], security_opt=p["security_opt"],
         ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"], ip=p["ip"],
+        ports=A.publish(p["publish"]), publish_all_ports=p["publish_all"],
         network_aliases=p["network_aliases"], dns=p["dns"], dns_search=p["dns_search"], dns_opt=p["dns_options"],
         auto_remove=p["auto_remove"], log_max_size=max_size, log_max_file=max_file, runtime=runtime,
         stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"])
 
 
 def progress(p: dict):
-    from pyrt.image import progress
+    from pyrt.cli import pull_progress as progress
     return progress.for_stream(p["quiet"])
 
 
@@ -152,9 +160,12 @@ class LazyProgress:
 
 
 def exit_now(code: int) -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    sys.exit(code)
+    """Exit with CODE once the output is flushed, skipping the interpreter's teardown (~10 ms:
+    the container is done and recorded, nothing is left to write)."""
+    for f in (sys.stdout, sys.stderr):
+        if f is not None:       # None: the fd was closed when we started
+            f.flush()
+    os._exit(code)
 
 
 DETACH_KEYS = b"\x10\x11"     # docker's ctrl-p ctrl-q
@@ -207,12 +218,11 @@ def stream(eng, cid: str, att, interactive: bool, tty: bool, sig_proxy: bool = T
     terminal, the window size) to it; its exit code, or 125 when the monitor vanished. With a
     terminal, KEYS typed detach (0, the container runs on); without SIG_PROXY, Ctrl-C detaches."""
     import socket
-    import threading
     restore = None
-    detached = threading.Event()
+    detached = []       # a flag (threading is imported only for -i)
 
     def detach(*_):
-        detached.set()
+        detached.append(True)
         try:
             att.sock.shutdown(socket.SHUT_RDWR)     # ends the frames loop below
         except OSError:
@@ -243,6 +253,7 @@ def stream(eng, cid: str, att, interactive: bool, tty: bool, sig_proxy: bool = T
         signal.signal(signal.SIGINT, detach)
     if interactive:
         watch = _Keys(keys if tty else b"")
+        import threading
 
         def pump():
             try:
@@ -260,7 +271,7 @@ def stream(eng, cid: str, att, interactive: bool, tty: bool, sig_proxy: bool = T
             except OSError:
                 pass
         threading.Thread(target=pump, daemon=True).start()
-    out, err = sys.stdout.buffer, sys.stderr.buffer
+    out, err = (f.buffer if f is not None else open(os.devnull, "wb") for f in (sys.stdout, sys.stderr))
     code = 125
     try:
         for kind, data in att.frames():
@@ -273,14 +284,14 @@ def stream(eng, cid: str, att, interactive: bool, tty: bool, sig_proxy: bool = T
             else:
                 code = 125 if data is None else data
     except OSError:
-        if not detached.is_set():
+        if not detached:
             raise
     finally:
         if restore is not None:
             import termios
             termios.tcsetattr(0, termios.TCSADRAIN, restore)
         att.close()
-    return 0 if detached.is_set() else code
+    return 0 if detached else code
 
 
 @docker_errors
@@ -291,6 +302,5 @@ def run_container(obj: dict, detach: bool, p: dict) -> None:
                                               stdin=p["interactive"], progress=LazyProgress(p), **options(p))
     if detach:
         sys.stdout.write(cid + "\n")
-        sys.stdout.flush()
-        return
+        exit_now(0)
     exit_now(stream(client.engine, cid, att, p["interactive"], p["tty"]))
