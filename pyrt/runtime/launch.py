@@ -80,7 +80,9 @@ def preload(spec, process, exec_mode: bool) -> None:
     """Import every module the init needs while the host's Python library is still reachable
     (a joined mount namespace or pivot_root takes it away)."""
     import fcntl  # noqa: F401
-    from pyrt.linux import capabilities, hardening, paths  # noqa: F401
+    from pyrt.linux import capabilities, hardening  # noqa: F401
+    if not any(e.startswith("HOME=") for e in process.env):
+        from pyrt.linux import paths  # noqa: F401  (HOME from the container's passwd: init._home_of)
     from pyrt.runtime import hooks  # noqa: F401
     # exec sets up no rootfs and no loopback: rootfs and netdev (~3.4 M instructions on the
     # critical path of every ExecSync) only for the init, or for an exec's console
