@@ -21,8 +21,9 @@ NEVER = {"click", "subprocess", "locale", "re", "enum", "signal", "threading", "
          "json", "asyncio", "typing", "dataclasses", "inspect", "tempfile", "shutil"}
 # the short verbs do not reach the C extension or the spec records either
 SHORT_NEVER = NEVER | {"pyrt._cext", "_cffi_backend", "pyrt.spec.config", "pyrt.runtime.create"}
-# exec sets up no rootfs and no loopback (its stage 1 preloads what the process set-up needs)
-EXEC_NEVER = NEVER | {"pyrt.runtime.rootfs", "pyrt.linux.paths", "pyrt.linux.netdev"}
+# exec sets up no rootfs and no loopback (its stage 1 preloads what the process set-up needs;
+# pyrt.linux.paths stays: exec reads the container's /etc/passwd through it)
+EXEC_NEVER = NEVER | {"pyrt.runtime.rootfs", "pyrt.linux.netdev"}
 
 
 def _modules(root: str, *verb: str) -> tuple[subprocess.CompletedProcess, set[str]]:
