@@ -82,7 +82,7 @@ def preload(spec, process, exec_mode: bool) -> None:
     import fcntl  # noqa: F401
     from pyrt.linux import capabilities, hardening, paths  # noqa: F401
     from pyrt.runtime import hooks  # noqa: F401
-    # exec sets up no rootfs and no loopback: rootfs and netdev (~3.4 M instructions on the
+    # exec sets up no rootfs and no loopback: rootfs and netdev (~1.5 M instructions on the
     # critical path of every ExecSync) only for the init, or for an exec's console
     if not exec_mode:
         from pyrt.cgroups import layout  # noqa: F401  (rootfs.own_cgroups; exec never calls it)
