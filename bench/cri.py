@@ -34,6 +34,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from bench.shim_verbs import compile_pyrt  # noqa: E402
 from tests.support.cri import HANDLERS, CriContainerd  # noqa: E402
 
 CALLS = ["RunPodSandbox", "CreateContainer", "StartContainer", "ContainerStatus", "ContainerStats",
@@ -206,6 +207,7 @@ def main() -> int:
     ap.add_argument("--execs", type=int, default=3, help="ExecSync calls per pod (default 3)")
     ap.add_argument("--json", metavar="FILE", help="write samples and medians to FILE")
     args = ap.parse_args()
+    compile_pyrt()
     with tempfile.TemporaryDirectory(prefix="pyrt-bench-cri-") as work:
         res = run(args.n, args.warmup, args.execs, work)
     print(report(res))

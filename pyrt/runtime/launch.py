@@ -84,7 +84,7 @@ def preload(spec, process, exec_mode: bool) -> None:
     if not any(e.startswith("HOME=") for e in process.env):
         from pyrt.linux import paths  # noqa: F401  (HOME from the container's passwd: init._home_of)
     from pyrt.runtime import hooks  # noqa: F401
-    # exec sets up no rootfs and no loopback: rootfs and netdev (~3.4 M instructions on the
+    # exec sets up no rootfs and no loopback: rootfs and netdev (~1.5 M instructions on the
     # critical path of every ExecSync) only for the init, or for an exec's console
     if not exec_mode:
         from pyrt.cgroups import layout  # noqa: F401  (rootfs.own_cgroups; exec never calls it)
