@@ -3,6 +3,7 @@
 tool in turn per round, medians and ratios.
 
     .venv/bin/python bench/engine.py [-n 15] [--many 50] [--rounds 2] [--only pyrt,podman-crun,podman-runc]
+                                     [--also ../main]     # another checkout beside, as pyrt-base
 
 Cases:
   cold     `run --rm busybox true`, no network (--network none), with no pyrt monitor running
@@ -24,6 +25,7 @@ with a private --root/--run-root and a relative cgroup parent beneath our own cg
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -37,19 +39,20 @@ sys.path.insert(0, REPO)
 
 from tests.support.engine import build_busybox_tar, monitor_pids  # noqa: E402
 
-PYRT = os.path.join(REPO, ".venv", "bin", "pyrt")
-
-
 class PyrtTool:
-    name = "pyrt"
     prefix: list[str] = []     # e.g. nsenter --net=PATH: pyrt (and its monitor) in that network namespace
 
-    def __init__(self, work: str, tar: str):
-        self.dir = os.path.join(work, "pyrt")
+    def __init__(self, work: str, tar: str, repo: str = REPO, name: str = "pyrt"):
+        """pyrt from REPO (its .venv/bin/pyrt): this checkout, or another one to compare with."""
+        self.name = name
+        self.pyrt = os.path.join(repo, ".venv", "bin", "pyrt")
+        # an installed pyrt has its bytecode; a worktree run with PYTHONDONTWRITEBYTECODE may not
+        compileall.compile_dir(os.path.join(repo, "pyrt"), quiet=1)
+        self.dir = os.path.join(work, name)
         os.makedirs(self.dir)
         conf = os.path.join(self.dir, "registries.conf")
         open(conf, "w").close()
-        self.cg = f"pyrt-bench-{os.getpid()}"
+        self.cg = f"pyrt-bench-{os.getpid()}-{name}"
         self.env = dict(os.environ, PYRT_ROOT=os.path.join(self.dir, "root"),
                         PYRT_RUN_ROOT=os.path.join(self.dir, "run"), PYRT_CGROUP_PARENT=self.cg,
                         CONTAINERS_REGISTRIES_CONF=conf)
@@ -57,7 +60,7 @@ class PyrtTool:
         self.image = "busybox"
 
     def call(self, *args, check=True):
-        p = subprocess.run([*self.prefix, PYRT, *args], env=self.env, capture_output=True, text=True)
+        p = subprocess.run([*self.prefix, self.pyrt, *args], env=self.env, capture_output=True, text=True)
         if check and p.returncode != 0:
             raise RuntimeError(f"pyrt {' '.join(args)}: {p.stderr.strip()}")
         return p
@@ -170,7 +173,7 @@ def sleeper(t) -> str:
 
 
 def remove(t, ids) -> None:
-    t.call("rm", "-f", *ids) if t.name == "pyrt" else t.call("rm", "-f", "-t", "0", *ids)
+    t.call("rm", "-f", *ids) if isinstance(t, PyrtTool) else t.call("rm", "-f", "-t", "0", *ids)
 
 
 def wait_cold(t) -> None:
@@ -188,6 +191,8 @@ def main() -> None:
     ap.add_argument("--many", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=2, help="rounds of the many case")
     ap.add_argument("--only", default="pyrt,podman-crun,podman-runc")
+    ap.add_argument("--also", metavar="CHECKOUT", help="another pyrt checkout (with its .venv) measured "
+                    "beside, as pyrt-base: main, to see what a branch changes")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="pyrt-bench-engine-")
     tar = build_busybox_tar(work)
@@ -197,6 +202,8 @@ def main() -> None:
     try:
         for n in names:
             tools.append(PyrtTool(work, tar) if n == "pyrt" else PodmanTool(work, n.split("-", 1)[1]))
+        if a.also:
+            tools.insert(1, PyrtTool(work, tar, os.path.abspath(a.also), "pyrt-base"))
         cases = ("cold", "warm", "many", "pss", "rss")
         res = {t.name: {c: [] for c in cases} for t in tools}
         for t in tools:        # warm-up: first-use costs (podman's storage, page cache) are not measured

@@ -2,21 +2,27 @@
 """pyrt's bridge network against podman's and against plain namespaces: set-up cost per container,
 round trip and TCP throughput between two containers. Interleaved rounds, medians and ratios.
 
-    .venv/bin/python bench/network.py [-n 10] [--rounds 3] [--pings 20] [--seconds 2] [--only setup,traffic]
+    .venv/bin/python bench/network.py [-n 10] [--rounds 3] [--pings 20] [--seconds 2] [--only setup,traffic|ports]
 
 setup    `run --rm busybox true` with `--network bridge` and with `--network none`, pyrt against
-         podman+crun (Debian's podman 4.3, CNI plugins from containernetworking-plugins: bridge
+         podman+crun. pyrt twice: as it comes (its monitor exits a second after its last
+         container, so here, between podman's runs, every run starts one and loads pyroute2 in
+         it), and "warm" (a container kept running, so its monitor stays, as a daemon would);
+         podman (Debian's podman 4.3, CNI plugins from containernetworking-plugins: bridge
          cni-podman0, host-local IPAM, portmap and firewall through iptables). The difference of
          the two is the network's own cost. Target (issue 13): bridge <= 0.5x podman+crun's.
-traffic  busybox `ping -c N` (average RTT) and an iperf3 TCP transfer (receiver's Gbit/s) between
+ports    (only with --only ports) the same with `-p 18080:80` and with ten ports (`-p 18100-18109:80-89`): what publishing
+         adds, pyrt (DNAT chains in its nftables table) against podman (CNI portmap, iptables).
+traffic  busybox `ping -c N` (median RTT) and an iperf3 TCP transfer (receiver's Gbit/s) between
          two containers on pyrt's bridge, beside the same between two plain namespaces joined by a
          veth pair, and by veths on a plain bridge (`ip`, no pyrt: the same topology as pyrt's), so
          what pyrt's set-up adds to the path shows. Target: nothing.
 
 Nothing runs in the VM's own network namespace: pyrt (and the monitor it starts) runs under
-`nsenter --net` in a namespace the bench makes (`ip netns add`); podman runs in the cgroup jail of
+`nsenter --net` in a namespace the bench makes (`unshare --net`, held by a process of its own, not
+`ip netns add`, which would leave /run/netns mounted on the host); podman runs in the cgroup jail of
 tests/support/podman.py with a network namespace of its own (net=True), where CNI makes its bridge
-and iptables rules; the plain namespaces are `ip netns add` ones. All are deleted at the end.
+and iptables rules; the plain namespaces are made the same way. All go at the end.
 busybox has no iperf3, so iperf3 (and ping, for every path alike) is the host's binary run inside
 the container's network namespace with `nsenter --net=<its pinned netns>`: the packets take the
 container's interfaces, routes and rules, which is all that is measured. pyrt and podman are set
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -53,26 +60,30 @@ def sh(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
 
 
 class Namespaces:
-    """Named network namespaces (`ip netns add`) of this bench, all deleted by close()."""
+    """Network namespaces of this bench, each held by a process of ours (`unshare --net sleep`):
+    entered as /proc/PID/ns/net, named by that PID where `ip` wants a namespace, gone when close()
+    kills the holders (and whatever else ran inside has left). Not `ip netns add`: that would make
+    /run/netns and its shared bind mount on the host."""
 
     def __init__(self):
-        self.tag = f"pyrt-nb{os.getpid()}"
-        self.names: list[str] = []
+        self.holders: list[subprocess.Popen] = []
 
-    def add(self, short: str) -> str:
-        name = f"{self.tag}-{short}"
-        sh("ip", "netns", "add", name)
-        self.names.append(name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-        return name
+    def add(self) -> str:
+        p = subprocess.Popen(["unshare", "--net", "sh", "-c", "ip link set lo up && echo ready && exec sleep infinity"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        self.holders.append(p)
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError("cannot make a network namespace (unshare --net)")
+        return f"/proc/{p.pid}/ns/net"
 
     @staticmethod
-    def path(name: str) -> str:
-        return f"/run/netns/{name}"
+    def pid(path: str) -> str:
+        return path.split("/")[2]
 
     def close(self) -> None:
-        for n in reversed(self.names):
-            sh("ip", "netns", "delete", n, check=False)
+        for p in self.holders:
+            p.kill()
+            p.wait()
 
 
 class PyrtInNetns(PyrtTool):
@@ -84,25 +95,69 @@ class PyrtInNetns(PyrtTool):
 
 
 # -- set-up cost ----------------------------------------------------------------------------------
+def setup_tools(tools: list, work: str, tar: str, ns: Namespaces) -> list:
+    """Into TOOLS (closed by the caller, also when this fails half-way): pyrt as it comes, pyrt
+    with its monitor kept (a container left running), podman+crun."""
+    tools.append(PyrtInNetns(work, tar, ns.add()))
+    warm = PyrtInNetns(os.path.join(work, "warm"), tar, ns.add())
+    warm.name = "pyrt, warm"
+    tools.append(warm)
+    warm.call("run", "-d", "--name", "keeper", "--network", "none", warm.image, "sleep", "3600")
+    tools.append(PodmanTool(work, "crun", net=True))
+    return tools
+
+
+def run_medians(tools: list, variants: dict, n: int) -> dict:
+    """Median ms of `run --rm FLAGS busybox true` per (tool name, variant), VARIANTS naming FLAGS."""
+    cases = [(t, k) for t in tools for k in variants]
+    res = {(t.name, k): [] for t, k in cases}
+    for t, k in cases:       # warm-up: first-use costs (monitor, bridge, NAT table, CNI config)
+        t.call("run", "--rm", *variants[k], t.image, "true")
+    order = random.Random(0)
+    for _ in range(n):
+        # a new order each round: what one tool leaves running for a moment after it returns
+        # (podman's conmon and cleanup process) must not always fall on the same neighbour
+        order.shuffle(cases)
+        for t, k in cases:
+            res[(t.name, k)].append(timed(lambda: t.call("run", "--rm", *variants[k], t.image, "true")))
+    return {k: statistics.median(v) * 1000 for k, v in res.items()}
+
+
 def bench_setup(work: str, tar: str, ns: Namespaces, n: int) -> None:
     tools = []
     try:
-        tools.append(PyrtInNetns(work, tar, ns.path(ns.add("pyrt"))))
-        tools.append(PodmanTool(work, "crun", net=True))
-        cases = [(t, mode) for t in tools for mode in ("bridge", "none")]
-        res = {(t.name, mode): [] for t, mode in cases}
-        for t, mode in cases:       # warm-up: first-use costs (monitor, bridge, NAT table, CNI config)
-            t.call("run", "--rm", "--network", mode, t.image, "true")
-        for _ in range(n):
-            for t, mode in cases:
-                res[(t.name, mode)].append(timed(lambda: t.call("run", "--rm", "--network", mode, t.image, "true")))
-        med = {k: statistics.median(v) * 1000 for k, v in res.items()}
+        setup_tools(tools, work, tar, ns)
+        med = run_medians(tools, {"bridge": ["--network", "bridge"], "none": ["--network", "none"]}, n)
         ref = med[("podman-crun", "bridge")]
         print(f"\nset-up: `run --rm busybox true`, median of {n} (ms)")
-        print(f"{'tool':<14}{'--network bridge':>18}{'x podman-crun':>15}{'--network none':>16}{'network costs':>15}")
+        ref_net = ref - med[("podman-crun", "none")]
+        print(f"{'tool':<14}{'--network bridge':>18}{'x podman-crun':>15}{'--network none':>16}"
+              f"{'network costs':>15}{'x podman-crun':>15}")
         for t in tools:
             b, o = med[(t.name, "bridge")], med[(t.name, "none")]
-            print(f"{t.name:<14}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}")
+            print(f"{t.name:<14}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}"
+                  f"{(b - o) / ref_net if ref_net > 0 else float('nan'):>15.2f}")
+    finally:
+        for t in tools:
+            t.close()
+
+
+def bench_ports(work: str, tar: str, ns: Namespaces, n: int) -> None:
+    """What publishing adds to a bridge run: one port, and a range of ten (pyrt: DNAT chains in its
+    nftables table; podman 4.3 with CNI: the portmap plugin's iptables chains)."""
+    tools = []
+    try:
+        setup_tools(tools, work, tar, ns)
+        med = run_medians(tools, {"bridge": ["--network", "bridge"],
+                                  "-p": ["--network", "bridge", "-p", "18080:80"],
+                                  "-p x10": ["--network", "bridge", "-p", "18100-18109:80-89"]}, n)
+        ref = med[("podman-crun", "-p")]
+        print(f"\npublished ports: `run --rm --network bridge [-p ...] busybox true`, median of {n} (ms)")
+        print(f"{'tool':<14}{'bridge':>10}{'-p 18080:80':>13}{'x podman-crun':>15}{'-p cost':>10}"
+              f"{'10 ports':>10}{'10 ports cost':>15}")
+        for t in tools:
+            b, one, ten = med[(t.name, "bridge")], med[(t.name, "-p")], med[(t.name, "-p x10")]
+            print(f"{t.name:<14}{b:>10.1f}{one:>13.1f}{one / ref:>15.2f}{one - b:>10.1f}{ten:>10.1f}{ten - b:>15.1f}")
     finally:
         for t in tools:
             t.close()
@@ -114,54 +169,52 @@ def in_ns(path: str, *argv: str, **kw) -> subprocess.CompletedProcess:
 
 
 def ping_rtt_ms(src: str, dst_addr: str, count: int) -> float:
-    out = in_ns(src, BUSYBOX, "ping", "-q", "-c", str(count), "-i", "0.2", dst_addr).stdout
-    m = re.search(r"min/avg/max = [\d.]+/([\d.]+)/", out)
-    if not m:
+    """The median round trip of COUNT pings (a median: one packet delayed by the busy machine, or
+    the first one's ARP, moves an average far more than the path does)."""
+    out = in_ns(src, BUSYBOX, "ping", "-c", str(count), "-i", "0.2", dst_addr).stdout
+    times = [float(t) for t in re.findall(r"time=([\d.]+) ms", out)]
+    if len(times) < count // 2:
         raise RuntimeError(f"ping {dst_addr}: {out}")
-    return float(m.group(1))
+    return statistics.median(times)
 
 
-def iperf_gbits(src: str, dst: str, dst_addr: str, seconds: float) -> float:
-    """A one-off iperf3 server in DST, a client in SRC: the receiver's Gbit/s."""
-    server = subprocess.Popen(["nsenter", f"--net={dst}", IPERF3, "-s", "-1", "-B", dst_addr],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:           # until the server listens (connection refused before)
-            p = in_ns(src, IPERF3, "-c", dst_addr, "-t", str(seconds), "-J", check=False)
-            doc = json.loads(p.stdout or "{}")
-            if p.returncode == 0:
-                return doc["end"]["sum_received"]["bits_per_second"] / 1e9
+def iperf_gbits(src: str, dst_addr: str, seconds: float) -> float:
+    """An iperf3 client in SRC to the server at DST_ADDR: the receiver's Gbit/s. Retried until
+    the server answers (it may not listen yet)."""
+    deadline = time.monotonic() + 20
+    while True:
+        p = in_ns(src, IPERF3, "-c", dst_addr, "-t", str(seconds), "-J", check=False)
+        try:
+            return json.loads(p.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
+        except (ValueError, KeyError):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"iperf3 to {dst_addr}: {doc.get('error', p.stderr)}")
-            time.sleep(0.05)
-    finally:
-        server.wait(timeout=30)
+                raise RuntimeError(f"iperf3 to {dst_addr}: {p.stdout[-300:]} {p.stderr.strip()}") from None
+            time.sleep(0.1)
 
 
 def plain_pair(ns: Namespaces) -> tuple[str, str, str]:
-    """Two namespaces joined by one veth pair: (src path, dst path, dst address)."""
-    a, b = ns.add("va"), ns.add("vb")
-    sh("ip", "-n", a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b)
-    for name, addr in ((a, "10.99.0.1/24"), (b, "10.99.0.2/24")):
-        sh("ip", "-n", name, "addr", "add", addr, "dev", "eth0")
-        sh("ip", "-n", name, "link", "set", "eth0", "up")
-    return ns.path(a), ns.path(b), "10.99.0.2"
+    """Two namespaces joined by one veth pair: (src, dst, dst's address)."""
+    a, b = ns.add(), ns.add()
+    in_ns(a, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", ns.pid(b))
+    for path, addr in ((a, "10.99.0.1/24"), (b, "10.99.0.2/24")):
+        in_ns(path, "ip", "addr", "add", addr, "dev", "eth0")
+        in_ns(path, "ip", "link", "set", "eth0", "up")
+    return a, b, "10.99.0.2"
 
 
 def plain_bridge(ns: Namespaces) -> tuple[str, str, str]:
     """Two namespaces with a veth each to a bridge in a third: pyrt's topology, made with `ip`."""
-    host = ns.add("br")
-    sh("ip", "-n", host, "link", "add", "br0", "type", "bridge")
-    sh("ip", "-n", host, "link", "set", "br0", "up")
+    host = ns.add()
+    in_ns(host, "ip", "link", "add", "br0", "type", "bridge")
+    in_ns(host, "ip", "link", "set", "br0", "up")
     ends = []
-    for i, short in ((1, "ba"), (2, "bb")):
-        name = ns.add(short)
-        sh("ip", "-n", host, "link", "add", f"v{i}", "type", "veth", "peer", "name", "eth0", "netns", name)
-        sh("ip", "-n", host, "link", "set", f"v{i}", "master", "br0", "up")
-        sh("ip", "-n", name, "addr", "add", f"10.98.0.{i + 1}/24", "dev", "eth0")
-        sh("ip", "-n", name, "link", "set", "eth0", "up")
-        ends.append(ns.path(name))
+    for i in (1, 2):
+        end = ns.add()
+        in_ns(host, "ip", "link", "add", f"v{i}", "type", "veth", "peer", "name", "eth0", "netns", ns.pid(end))
+        in_ns(host, "ip", "link", "set", f"v{i}", "master", "br0", "up")
+        in_ns(end, "ip", "addr", "add", f"10.98.0.{i + 1}/24", "dev", "eth0")
+        in_ns(end, "ip", "link", "set", "eth0", "up")
+        ends.append(end)
     return ends[0], ends[1], "10.98.0.3"
 
 
@@ -175,26 +228,33 @@ def pyrt_pair(pyrt: PyrtTool) -> tuple[str, str, str]:
 
 
 def bench_traffic(work: str, tar: str, ns: Namespaces, rounds: int, pings: int, seconds: float) -> None:
-    pyrt = PyrtInNetns(work, tar, ns.path(ns.add("pyrt-t")))
+    pyrt = PyrtInNetns(work, tar, ns.add())
+    servers: list[subprocess.Popen] = []
     try:
         paths = {"veth pair (plain)": plain_pair(ns), "bridge (plain)": plain_bridge(ns),
                  "pyrt bridge": pyrt_pair(pyrt)}
         rtt = {k: [] for k in paths}
         gbit = {k: [] for k in paths}
+        for _src, dst, addr in paths.values():      # one iperf3 server per path, for all rounds
+            servers.append(subprocess.Popen(["nsenter", f"--net={dst}", IPERF3, "-s", "-B", addr],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for _ in range(rounds):
-            for k, (src, dst, addr) in paths.items():
+            for k, (src, _dst, addr) in paths.items():
                 rtt[k].append(ping_rtt_ms(src, addr, pings) * 1000)
-                gbit[k].append(iperf_gbits(src, dst, addr, seconds))
+                gbit[k].append(iperf_gbits(src, addr, seconds))
         med_rtt = {k: statistics.median(v) for k, v in rtt.items()}
         med_gbit = {k: statistics.median(v) for k, v in gbit.items()}
         ref = "bridge (plain)"
         print(f"\ntraffic between two namespaces: median of {rounds} rounds "
-              f"(ping -c {pings}: average RTT; iperf3 -t {seconds}: TCP, receiver's rate)")
+              f"(ping -c {pings}: median RTT; iperf3 -t {seconds}: TCP, receiver's rate)")
         print(f"{'path':<20}{'ping RTT us':>13}{'x ' + ref:>18}{'iperf3 Gbit/s':>15}{'x ' + ref:>18}")
         for k in paths:
             print(f"{k:<20}{med_rtt[k]:>13.1f}{med_rtt[k] / med_rtt[ref]:>18.2f}"
                   f"{med_gbit[k]:>15.2f}{med_gbit[k] / med_gbit[ref]:>18.2f}")
     finally:
+        for srv in servers:
+            srv.terminate()
+            srv.wait()
         pyrt.close()
 
 
@@ -204,7 +264,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="rounds of the traffic cases")
     ap.add_argument("--pings", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=2, help="length of one iperf3 transfer")
-    ap.add_argument("--only", default="setup,traffic")
+    ap.add_argument("--only", default="setup,traffic", help="setup, ports, traffic (ports: only when asked)")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="pyrt-bench-net-")
     ns = Namespaces()
@@ -213,6 +273,8 @@ def main() -> None:
         tar = build_busybox_tar(work)
         if "setup" in a.only:
             bench_setup(work, tar, ns, a.n)
+        if "ports" in a.only:
+            bench_ports(os.path.join(work, "p"), tar, ns, a.n)
         if "traffic" in a.only:
             bench_traffic(os.path.join(work, "t"), tar, ns, a.rounds, a.pings, a.seconds)
         print(f"(load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "

@@ -30,8 +30,10 @@ def alive(run_root: str) -> bool:
         os.close(fd)
 
 
-# Set by the CLI (pyrt.cli.engine_run.client_for): start the monitor as a fork of this process.
-fork_spawn = False
+# Set by the CLI (pyrt.cli.engine_run.client_for) to pyrt.engine.monitor's serve: start the monitor
+# as a fork of this process, running that. Handed in, not imported here: the monitor imports the
+# engine, which imports this module.
+fork_spawn = None
 
 
 def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
@@ -39,15 +41,19 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
     trouble only, goes to RUN_ROOT/monitor.log); a connection to it, which it serves first.
 
     The CLI forks it from itself (fork_spawn): a short, single-threaded process that has loaded
-    much of what the monitor needs, so the cold start pays no interpreter start-up and few imports.
-    Anyone else (a program using pyrt.Client, with its own threads and heap) gets a fresh
-    interpreter, `python -m pyrt.engine.monitor`, with the connection as its fd 3."""
+    much of what the monitor needs, so the cold start pays no interpreter start-up and fewer
+    imports. It is the CLI's child (no double fork to wait for): the CLI leaves long before it,
+    or, attached to a container, keeps it busy. Anyone else (a program using pyrt.Client, with
+    its own threads, heap and children) gets a fresh interpreter, `python -m pyrt.engine.monitor`,
+    double-forked, with the connection as its fd 3."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     log = os.path.join(run_root, "monitor.log")
-    fork = fork_spawn and threading_idle()
+    serve = fork_spawn if threading_idle() else None
+    fork = serve is not None
     if fork:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for f in (sys.stdout, sys.stderr):
+            if f is not None:       # None: the fd was closed when we started
+                f.flush()
     else:
         # the directory holding the pyrt package (this file is pyrt/engine/client_monitor.py)
         pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,22 +64,27 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
         code = 127
         try:
             os.setsid()
-            if os.fork():
+            if not fork and os.fork():
                 os._exit(0)
-            null = os.open("/dev/null", os.O_RDWR)
-            out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            # detached, so that no socket object of ours closes a reused fd number later; every
+            # fd kept above 2 first (a caller with its stdin closed got 0 for one of them)
+            conn = _above_stdio(theirs.detach())
+            ours.detach()
+            null = _above_stdio(os.open("/dev/null", os.O_RDWR))
+            out = _above_stdio(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
             os.dup2(null, 0)
             os.dup2(null, 1)
             os.dup2(out, 2)
-            # detached, so that no socket object of ours closes a reused fd number later
-            os.dup2(theirs.detach(), 3)     # inheritable: survives the exec
-            ours.detach()
+            os.dup2(conn, 3)
+            os.set_inheritable(3, True)     # survives the exec
             os.closerange(4, 1 << 20)       # nothing of our caller's (a pipe it waits on) stays open
             os.chdir("/")
             if fork:
+                for n, name in enumerate(("stdin", "stdout", "stderr")):
+                    if getattr(sys, name) is None:      # closed when the CLI started: open now
+                        setattr(sys, name, open(n, "r" if n == 0 else "w", closefd=False))
                 try:
-                    from pyrt.engine import monitor
-                    monitor.serve(root, run_root, cgroup_parent, socket.socket(fileno=3), title=True)
+                    serve(root, run_root, cgroup_parent, socket.socket(fileno=3), title=True)
                     code = 0
                 except BaseException:
                     import traceback
@@ -85,8 +96,13 @@ def _spawn(root: str, run_root: str, cgroup_parent: str) -> socket.socket:
         finally:
             os._exit(code)
     theirs.close()
-    os.waitpid(pid, 0)
+    if not fork:
+        os.waitpid(pid, 0)
     return ours
+
+
+def _above_stdio(fd: int) -> int:
+    return fd if fd > 2 else fcntl.fcntl(fd, fcntl.F_DUPFD, 3)
 
 
 def threading_idle() -> bool:

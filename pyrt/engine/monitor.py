@@ -79,7 +79,7 @@ class Monitor:
         self.early: dict[int, int] = {}                    # reaped before we knew whose: pid -> status
         self.conns: set[Conn] = set()
         self.idle_since = time.monotonic()
-        self.preloaded: set[str] | None = None   # sys.modules once the preload is done
+        self.preloaded: set[str] = set()     # sys.modules once the preload is done
         self.late: set[str] = set()     # modules a child imported that the preload does not load
 
 
@@ -122,6 +122,11 @@ class Monitor:
         self.sel.register(self.wake_r, selectors.EVENT_READ, ("wake", None))
         if first is not None:
             self.add_conn(first)
+        # Before the first worker, not beside it: that worker would import the same modules for
+        # itself, which on a busy machine (two cores here) doubles the cold start's CPU for no
+        # gain in latency; with the preload done it starts with everything loaded.
+        _preload()
+        self.preloaded = set(sys.modules)
         try:
             self.loop()
         finally:
@@ -141,11 +146,6 @@ class Monitor:
                 except Exception as e:      # one container's trouble never stops the others
                     log(f"{what}: {type(e).__name__}: {e}")
             self.reap()
-            if self.preloaded is None:
-                # after the first round: the first container's worker is forked already and
-                # imports what it needs while we load the rest (the cold start pays once)
-                _preload()
-                self.preloaded = set(sys.modules)
             if self.tracked or self.conns:
                 self.idle_since = time.monotonic()
             elif time.monotonic() - self.idle_since >= IDLE_EXIT:
@@ -280,6 +280,9 @@ class Monitor:
                 os.close(fd)
             self.reply(c, error=f"cannot set up the container's stdio: {e}", kind="EngineError")
             return
+        if req.get("network"):
+            from pyrt.network.networks import preload
+            preload()        # once per monitor: its worker and clean-up children inherit it
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -340,7 +343,7 @@ class Monitor:
         for name in names:
             if not isinstance(name, str) or not _MODULE_NAME.fullmatch(name):
                 continue
-            if self.preloaded is not None and name not in self.preloaded:
+            if name not in self.preloaded:
                 self.late.add(name)
             if name not in sys.modules:
                 try:
@@ -473,6 +476,9 @@ class Monitor:
             try:
                 runner.cleanup(self.root, self.run_root, t.id, t.exit_code, t.finished_at, log_error)
                 code = 0
+            except BaseException:   # noqa: BLE001 - said in our log; `rm -f` still cleans up
+                import traceback
+                log(f"cleanup of {t.id}: {traceback.format_exc()}")
             finally:
                 try:
                     os.write(w, json.dumps(runner.imported_since(before)).encode()[:4096])
@@ -521,17 +527,22 @@ def log(line: str) -> None:
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
-# What every worker and cleanup child of a `run --network none` imports (`ping`'s late_imports
-# lists what a child still had to import: tests/integration/test_engine_perf.py keeps it empty).
+# What every worker, cleanup child and container init (pyrt.runtime.init._preload) of a
+# `run --network none` imports. `ping`'s late_imports lists what a worker or cleanup child still
+# had to import (tests/integration/test_engine_monitor.py keeps it empty); an init's imports are
+# its own (it execs): `python -X importtime` on a warm `pyrt run` shows them on its stderr.
 PRELOAD = (
     "pyrt.cgroups.common", "pyrt.cgroups.devfilter", "pyrt.cgroups.devices", "pyrt.cgroups.layout",
     "pyrt.cgroups.manager", "pyrt.cgroups.placement", "pyrt.cgroups.v1", "pyrt.cgroups.v2",
-    "pyrt.engine.bundle", "pyrt.engine.engine", "pyrt.engine.rootfs", "pyrt.engine.runner",
+    "pyrt.engine.bundle", "pyrt.engine.engine", "pyrt.engine.networking", "pyrt.engine.rootfs",
+    "pyrt.engine.runner", "pyrt.engine.runtimes",
     "pyrt.engine.seccomp_default", "pyrt.engine.snapshot", "pyrt.engine.users", "pyrt.engine.volumes",
     "pyrt.image.manifest", "pyrt.image.reference", "pyrt.image.store",
-    "pyrt.linux.capabilities", "pyrt.linux.overlay", "pyrt.linux.paths", "pyrt.linux.proc",
-    "pyrt.linux.signals",
-    "pyrt.runtime.container", "pyrt.runtime.create", "pyrt.runtime.init",
+    "pyrt.linux.capabilities", "pyrt.linux.hardening", "pyrt.linux.netdev", "pyrt.linux.overlay",
+    "pyrt.linux.paths", "pyrt.linux.proc", "pyrt.linux.seccomp", "pyrt.linux.signals",
+    "pyrt.network.resolvconf",
+    "pyrt.runtime.container", "pyrt.runtime.create", "pyrt.runtime.hooks", "pyrt.runtime.init",
+    "pyrt.runtime.rootfs",
     "pyrt.spec.capabilities", "pyrt.spec.config", "pyrt.spec.resources", "pyrt.spec.seccomp",
 )
 

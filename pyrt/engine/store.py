@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import time
 
 from pyrt.engine.errors import Conflict, InvalidArgument, NotFound
@@ -73,14 +72,14 @@ class ContainerStore:
     def unused_name(self) -> str:
         """docker makes adjective_noun names; a short random one serves the same purpose."""
         while True:
-            name = "pyrt_" + secrets.token_hex(4)
+            name = "pyrt_" + os.urandom(4).hex()
             if not os.path.lexists(os.path.join(self.names, name)):
                 return name
 
     # -- records -----------------------------------------------------------------------------
     def new_id(self) -> str:
         while True:
-            cid = secrets.token_hex(32)
+            cid = os.urandom(32).hex()     # secrets.token_hex, without its imports
             try:
                 os.mkdir(self.dir(cid), 0o700)
                 return cid
@@ -152,7 +151,7 @@ class ContainerStore:
         d = self.dir(rec.id)
         tmp = os.path.join(d, f".{RECORD}.{os.getpid()}")
         with open(tmp, "w") as f:
-            json.dump(rec.to_json(), f)
+            f.write(json.dumps(rec.to_json()))
         os.replace(tmp, os.path.join(d, RECORD))
 
     @contextlib.contextmanager

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 
 from pyrt.engine.errors import Conflict, InvalidArgument, NotFound
@@ -35,7 +34,7 @@ class VolumeStore:
 
     def create(self, name: str = "", labels: dict | None = None, anonymous: bool = False) -> Volume:
         if not name:
-            name = secrets.token_hex(32)
+            name = os.urandom(32).hex()     # secrets.token_hex, without its imports
         validate_name(name)
         d = os.path.join(self.root, name)
         try:

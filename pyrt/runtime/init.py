@@ -127,8 +127,8 @@ def container_init(sock, launch: Launch, go: dict) -> None:
 
 def exec_init(sock, launch: Launch, go: dict) -> None:
     """`pyrt-runc exec`: already in every namespace of the container; only the process set-up."""
-    from pyrt.runtime import rootfs
     if launch.process.terminal:
+        from pyrt.runtime import rootfs  # preloaded for a terminal only (_preload)
         _setup_console(launch, launch.process, rootfs, mount_console=False)
     finalize_and_exec(launch, launch.process, launch.spec, sock, go, as_init=False)
 

@@ -43,6 +43,21 @@ def test_a_cold_run_forks_the_monitor_which_keeps_none_of_the_clis_files(eng):
     assert eng.wait_monitor_gone()
 
 
+def _close_stdin_and_stdout():
+    os.close(0)
+    os.close(1)
+
+
+def test_a_cold_run_with_its_stdin_and_stdout_closed(eng):
+    """A caller that closed fds 0 and 1 (`pyrt run ... <&- >&-`): the monitor's connection lands
+    on one of them in the CLI; the forked monitor must not take it for stdio and replace it."""
+    assert eng.monitor_pids() == []
+    p = subprocess.run([PYRT, "run", "--rm", "busybox", "sh", "-c", "echo ok >&2; exit 3"], env=eng.env,
+                       stderr=subprocess.PIPE, text=True, timeout=120, preexec_fn=_close_stdin_and_stdout)
+    assert (p.returncode, p.stderr) == (3, "ok\n")
+    assert eng.wait_monitor_gone()
+
+
 def test_cold_runs_at_once_share_one_monitor_and_all_finish(eng):
     """Several `run --rm` with no monitor running: each may start one; the losers of the lock
     race leave and their clients ask the winner. Every run gives its own output and code."""
@@ -69,7 +84,8 @@ def test_a_warm_monitors_children_import_nothing_it_has_not_loaded(eng):
     cid = eng.ok("run", "-d", "busybox", "sleep", "300").strip()
     eng.ok("rm", "-f", cid)
     reply = _ping(eng)
-    assert reply["ok"] and reply["late_imports"] == [], reply
+    assert reply["ok"], reply
+    assert reply["late_imports"] == [], f"add to pyrt.engine.monitor.PRELOAD: {reply['late_imports']}"
     eng.ok("rm", "-f", keeper)
 
 
@@ -85,3 +101,23 @@ def test_a_spawned_monitor_that_cannot_start_is_reported(eng):
     assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert "monitor" in p.stderr
     until(lambda: eng.container_dirs() == [], what="the failed run's directory to go")
+
+
+# what `pyrt run` itself (the client of a warm monitor) never needs: the monitor's worker does the
+# work. click (~20 ms), secrets (hashlib, OpenSSL), threading (only for -i), subprocess; the image
+# store, the runtime and the C extension are the worker's business.
+RUN_NEVER = {"click", "secrets", "hashlib", "hmac", "random", "threading", "subprocess", "tarfile", "pyrt._cext",
+             "pyrt.image.store", "pyrt.runtime.create", "pyrt.runtime.init", "pyrt.spec.config",
+             "pyrt.engine.bundle", "pyrt.cgroups.manager"}
+
+
+def test_run_imports_only_what_a_client_needs(eng):
+    keeper = eng.ok("run", "-d", "busybox", "sleep", "300").strip()
+    p = subprocess.run([sys.executable, "-S", "-X", "importtime", PYRT, "run", "--rm", "busybox", "true"],
+                       capture_output=True, text=True, timeout=60, env=eng.env)
+    eng.ok("rm", "-f", keeper)
+    assert p.returncode == 0, p.stderr[-500:]
+    mods = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+    assert "pyrt.engine.client_monitor" in mods      # the probe sees run's imports at all
+    assert not mods & RUN_NEVER, sorted(mods & RUN_NEVER)

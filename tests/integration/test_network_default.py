@@ -12,11 +12,12 @@ import sys
 
 import pytest
 
-# the engine and network fixtures of their own modules
-pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
-from tests.integration.test_network import net  # noqa: F401
+from pyrt.network.links import host_ifname
+from tests.integration.test_network import net  # noqa: F401 - the network fixture
 from tests.support import leaks
 from tests.support.bundle import REPO
+
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 
 
 @pytest.fixture
@@ -34,7 +35,8 @@ def test_a_plain_run_gets_eth0_on_pyrt0_with_an_address_of_10_88(default_net):
     assert addr.startswith("10.88.") and addr != "10.88.0.1", addr
     # the host end of its veth is a port of pyrt0, in the fixture's namespace
     ports = net.in_ns("ip", "-o", "link", "show", "master", "pyrt0").stdout
-    assert f"pyv{cid[:12]}" in ports, ports
+    veth = host_ifname(cid, doc["NetworkSettings"]["Networks"]["bridge"]["NetworkID"])
+    assert veth in ports, ports
     out = net.ok("logs", cid)
     assert f"inet {addr}/16" in out and "default via 10.88.0.1 dev eth0" in out, out
     # docker's spelling of "the default" is the same network
