@@ -58,10 +58,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 # (importing module, imported module) edges that break MAY_IMPORT today. Each names its way out.
 KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 # Module cycles (the set of modules in each) still present.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"pyrt.engine.client_monitor", "pyrt.engine.engine", "pyrt.engine.monitor", "pyrt.engine.runner"}):
-        "came with the merge of engineperf (main fails without this entry): for the engine's owners",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 def _layer(module: str) -> str:
