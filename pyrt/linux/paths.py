@@ -168,8 +168,9 @@ def _create_plain(host: str, create: str) -> None:
 
 
 class NotRegularFileError(OSError):
-    def __init__(self, path: str):
+    def __init__(self, path: str, mode: int):
         super().__init__(errno.EINVAL, "not a regular file", path)
+        self.mode = mode  # st_mode of what was found there
 
 
 def read_regular(path: str, limit: int) -> bytes:
@@ -179,8 +180,9 @@ def read_regular(path: str, limit: int) -> bytes:
     says regular, before a byte is read."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotRegularFileError(path)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(path, mode)
         chunks, left = [], limit
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 16))

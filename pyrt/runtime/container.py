@@ -314,6 +314,9 @@ def _release_init(fifo: str, pid: int, started: int, until_exec: bool = False) -
                     break  # every writer closed: executed (or failed to, and exited)
             if not proc.alive(pid, started):
                 if released:
+                    # what it wrote just before it exited (a failing hook's message) is still
+                    # in the fifo when the poll above timed out first
+                    after = (after + _drain(fd))[:4096]
                     break
                 raise StateError("container init exited before start")
     finally:
@@ -323,6 +326,20 @@ def _release_init(fifo: str, pid: int, started: int, until_exec: bool = False) -
         except FileNotFoundError:
             pass
     return after
+
+
+def _drain(fd: int) -> bytes:
+    """What is left in the non-blocking fifo FD, up to 4096 bytes."""
+    out = b""
+    while len(out) < 4096:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        out += data
+    return out
 
 
 def remove_container_dir(d: str) -> None:

@@ -381,12 +381,16 @@ def _switch_user(process, setgroups_denied: bool) -> None:
 
 
 def _home_of(uid: int) -> str:
-    """HOME of UID from the container's /etc/passwd; "/" without one. A FIFO, device or socket
-    there (a hostile image: open(2) of a FIFO would wait for a writer for ever) is refused."""
+    """HOME of UID from the container's /etc/passwd; "/" without one. A FIFO or socket there (a
+    hostile image: open(2) of a FIFO would wait for a writer for ever) is refused; a character
+    device is what maskedPaths binds over a file (/dev/null): no entries, as runc reads it."""
+    import stat
     from pyrt.linux import paths
     try:
         data = paths.read_regular("/etc/passwd", _PASSWD_MAX)
     except paths.NotRegularFileError as e:
+        if stat.S_ISCHR(e.mode):
+            return "/"
         raise RuntimeSetupError("/etc/passwd in the container is not a regular file") from e
     except OSError:
         return "/"

@@ -332,3 +332,23 @@ def test_without_a_process_the_init_only_holds_the_namespaces(monkeypatch):
                  ("os.write",))
     assert not rec.has("lookup") and not rec.has("os.execve")
     assert not rec.has("hooks.run_hooks", ANY, "startContainer")
+
+
+def test_home_from_a_masked_passwd_is_root_and_from_a_fifo_is_refused(monkeypatch):
+    """maskedPaths binds /dev/null (a character device) over /etc/passwd: no entries, HOME=/ (as
+    runc reads it). A FIFO there would block the open for ever: refused with one line."""
+    import stat
+
+    from pyrt.linux.paths import NotRegularFileError
+    rec = record_init(monkeypatch)
+    for mode in (stat.S_IFCHR, stat.S_IFIFO, stat.S_IFSOCK):
+        def found(path, _limit, mode=mode):
+            raise NotRegularFileError(path, mode | 0o666)
+        rec.returns["paths.read_regular"] = found
+        if mode == stat.S_IFCHR:
+            assert init._home_of(1000) == "/"
+        else:
+            with pytest.raises(RuntimeSetupError, match="^/etc/passwd in the container is not a regular file$"):
+                init._home_of(1000)
+    rec.returns["paths.read_regular"] = lambda *_: b"app:x:1000:1000::/home/app:/bin/sh\n"
+    assert init._home_of(1000) == "/home/app"
