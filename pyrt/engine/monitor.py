@@ -338,8 +338,8 @@ class Monitor:
 
     def learn(self, names) -> None:
         """Import what a child had to import for itself, so that the next one finds it loaded
-        (PRELOAD may lag behind the code; a --network run needs pyroute2). What the preload does
-        not load is a gap in it: `ping` lists those (for the tests)."""
+        (PRELOAD may lag behind the code). What the preload does not load is a gap in it: `ping`
+        lists those (for the tests)."""
         for name in names:
             if not isinstance(name, str) or not _MODULE_NAME.fullmatch(name):
                 continue
@@ -535,10 +535,11 @@ PRELOAD = (
     "pyrt.cgroups.common", "pyrt.cgroups.devfilter", "pyrt.cgroups.devices", "pyrt.cgroups.layout",
     "pyrt.cgroups.manager", "pyrt.cgroups.v1", "pyrt.cgroups.v2",
     "pyrt.engine.bundle", "pyrt.engine.engine", "pyrt.engine.rootfs", "pyrt.engine.runner",
-    "pyrt.engine.seccomp_default", "pyrt.engine.users", "pyrt.engine.volumes",
+    "pyrt.engine.runtimes", "pyrt.engine.seccomp_default", "pyrt.engine.users", "pyrt.engine.volumes",
     "pyrt.image.manifest", "pyrt.image.reference", "pyrt.image.snapshot", "pyrt.image.store",
     "pyrt.linux.capabilities", "pyrt.linux.hardening", "pyrt.linux.netdev", "pyrt.linux.overlay",
     "pyrt.linux.paths", "pyrt.linux.proc", "pyrt.linux.seccomp", "pyrt.linux.signals",
+    "pyrt.network.ipam", "pyrt.network.nat", "pyrt.network.networks", "pyrt.network.resolvconf",
     "pyrt.runtime.container", "pyrt.runtime.create", "pyrt.runtime.hooks", "pyrt.runtime.init",
     "pyrt.runtime.rootfs",
     "pyrt.spec.capabilities", "pyrt.spec.config", "pyrt.spec.resources", "pyrt.spec.seccomp",
