@@ -23,7 +23,7 @@ guest-test: install
 	$(PY) -m tests.guest.run $(T)
 
 bench: install
-	$(PY) bench/runtime.py; $(PY) bench/pull.py; $(PY) bench/cri.py
+	$(PY) bench/runtime.py; $(PY) bench/pull.py; $(PY) bench/cri.py; $(PY) bench/shim_verbs.py
 
 clean:
 	rm -rf build *.egg-info pyrt/_cext.c pyrt/_cext*.so

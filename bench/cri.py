@@ -11,10 +11,13 @@ hits both alike. containerd, CNI and the images are the test suite's private one
 (tests/support/cri.py: a jail with its own cgroup parent and network namespace).
 
 Where the time goes: two more handlers, `runc-traced` and `pyrt-traced`, run the same sequence
-with the runtime behind a wrapper that logs each runtime call's verb and wall time; for each CRI
-call the table splits the time into the runtime's own calls (verbs listed) and the rest
-(containerd, the shim, CNI). The wrapper (a shell and two `date`s) adds the same few ms to
-both; the medians in the first table come from the plain handlers.
+with the runtime behind a wrapper that logs each runtime call's verb, wall time and CPU time; for
+each CRI call the table splits the time into the runtime's own calls (verbs listed) and the rest
+(containerd, the shim, CNI). The wrapper (the system Python without site, which forks, execs the
+runtime and waits for it) adds the same few ms to both, outside what it measures; the medians in
+the first table come from the plain handlers. CPU time is the runtime process's own plus that of
+the children it reaped (pyrt's stage 1; not the container's init, which outlives `create`): the
+machine's load moves it far less than wall time.
 """
 from __future__ import annotations
 
@@ -31,21 +34,32 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from bench.shim_verbs import compile_pyrt  # noqa: E402
 from tests.support.cri import HANDLERS, CriContainerd  # noqa: E402
 
 CALLS = ["RunPodSandbox", "CreateContainer", "StartContainer", "ContainerStatus", "ContainerStats",
          "ExecSync", "StopContainer", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox"]
+SYSTEM_PYTHON = "/usr/bin/python3"
 VERBS = {"create", "start", "state", "kill", "delete", "exec", "ps", "update", "pause", "resume",
          "events", "features"}
-# Logs "<verb> <start ns> <end ns>" of each runtime call; not exec'd, so the end is seen.
-TRACE_WRAPPER = """#!/bin/sh
-t0=$(date +%s%N)
-{runtime} "$@"
-rc=$?
-verb=
-for a in "$@"; do case " {verbs} " in *" $a "*) verb=$a; break;; esac; done
-echo "$verb $t0 $(date +%s%N)" >> {log}
-exit $rc
+# Logs "<verb> <start ns> <end ns> <cpu ms>" of each runtime call; forks rather than execs, so it sees
+# the end and the child's rusage. Exit status as a shell reports it (128 + signal).
+TRACE_WRAPPER = """#!{python} -IS
+import os, sys, time
+t0 = time.time_ns()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv({runtime!r}, [{runtime!r}] + sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+t1 = time.time_ns()
+verb = next((a for a in sys.argv[1:] if a in {verbs!r}), "-")
+with open({log!r}, "a") as f:
+    f.write(f"{{verb}} {{t0}} {{t1}} {{(ru.ru_utime + ru.ru_stime) * 1e3:.2f}}\\n")
+rc = os.waitstatus_to_exitcode(status)
+os._exit(rc if rc >= 0 else 128 - rc)
 """
 
 
@@ -104,7 +118,7 @@ def run(n: int, warmup: int, execs: int, work: str) -> dict:
         logs[name] = os.path.join(work, f"{name}.calls")
         wrappers[f"{name}-traced"] = path = os.path.join(work, f"{name}-traced")
         with open(path, "w") as f:
-            f.write(TRACE_WRAPPER.format(runtime=binary, log=logs[name], verbs=" ".join(sorted(VERBS))))
+            f.write(TRACE_WRAPPER.format(python=SYSTEM_PYTHON, runtime=binary, log=logs[name], verbs=VERBS))
         os.chmod(path, 0o755)
     world = CriContainerd({**HANDLERS, **wrappers})
     try:
@@ -123,14 +137,17 @@ def run(n: int, warmup: int, execs: int, work: str) -> dict:
         split = {h: collections.defaultdict(lambda: {"total": [], "runtime": [], "verbs": collections.Counter()})
                  for h in HANDLERS}
         verb_ms = {h: collections.defaultdict(list) for h in HANDLERS}
+        verb_cpu = {h: collections.defaultdict(list) for h in HANDLERS}
         for i in range(max(1, n // 2)):
             for h in HANDLERS:
                 open(logs[h], "w").close()
                 spans = seq.once(f"{h}-traced", i)
                 with open(logs[h]) as f:
-                    rcalls = [(v, int(a), int(b)) for v, a, b in (line.split() for line in f if len(line.split()) == 3)]
-                for v, a, b in rcalls:
-                    verb_ms[h][v].append(ms(b - a))
+                    rows = [line.split() for line in f]
+                rcalls = [(v, int(a), int(b)) for v, a, b, _ in (r for r in rows if len(r) == 4)]
+                for v, a, b, cpu in (r for r in rows if len(r) == 4):
+                    verb_ms[h][v].append(ms(int(b) - int(a)))
+                    verb_cpu[h][v].append(float(cpu))
                 for call, ss in spans.items():
                     for a, b in ss:
                         inside = [(v, s, e) for v, s, e in rcalls if s >= a and e <= b]
@@ -146,9 +163,11 @@ def run(n: int, warmup: int, execs: int, work: str) -> dict:
                      "runtime_calls": {v: k / d["n"] for v, k in sorted(d["verbs"].items())}}
                  for c, d in s.items()} for h, s in split.items()}
     verbs = {h: {v: statistics.median(d) for v, d in sorted(vm.items())} for h, vm in verb_ms.items()}
+    verbs_cpu = {h: {v: statistics.median(d) for v, d in sorted(vm.items())} for h, vm in verb_cpu.items()}
     return {"n": n, "execs": execs, "samples": {h: dict(s) for h, s in samples.items()},
-            "median_ms": medians, "where": where, "runtime_verb_ms": verbs,
-            "python_floor_ms": statistics.median(floor), "left_behind": problems}
+            "median_ms": medians, "where": where, "runtime_verb_ms": verbs, "runtime_verb_cpu_ms": verbs_cpu,
+            "python_floor_ms": statistics.median(floor), "left_behind": problems,
+            "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
 
 
 def report(res: dict) -> str:
@@ -170,13 +189,14 @@ def report(res: dict) -> str:
             cells.append(f"{d['runtime_ms']:>7.1f} + {d['total_ms'] - d['runtime_ms']:>6.1f}")
         verbs = ", ".join(f"{v} x{k:g}" for v, k in w["pyrt"][c]["runtime_calls"].items()) or "-"
         out.append(f"{c:<18}{cells[0]:>18}{cells[1]:>18}  {verbs}")
-    v = res["runtime_verb_ms"]
-    out += ["", "one runtime call, as the shim makes it (traced; median ms)",
-            f"{'verb':<18}{'runc':>9}{'pyrt-runc':>10}{'x runc':>9}"]
+    v, cpu = res["runtime_verb_ms"], res["runtime_verb_cpu_ms"]
+    out += ["", "one runtime call, as the shim makes it (traced; median ms of wall time, then of CPU time)",
+            f"{'verb':<10}{'runc':>8}{'pyrt-runc':>10}{'x runc':>8}{'cpu runc':>11}{'pyrt-runc':>10}{'x runc':>8}"]
     for verb in sorted(set(v["runc"]) & set(v["pyrt"])):
-        out.append(f"{verb:<18}{v['runc'][verb]:>9.1f}{v['pyrt'][verb]:>10.1f}{v['pyrt'][verb] / v['runc'][verb]:>8.2f}x")
+        r, p, rc, pc = v["runc"][verb], v["pyrt"][verb], cpu["runc"][verb], cpu["pyrt"][verb]
+        out.append(f"{verb:<10}{r:>8.1f}{p:>10.1f}{p / r:>7.2f}x{rc:>11.1f}{pc:>10.1f}{pc / rc if rc else 0:>7.2f}x")
     out.append(f"(python -I -S -c pass, the interpreter's start-up that every pyrt-runc call pays first: "
-               f"{res['python_floor_ms']:.1f} ms)")
+               f"{res['python_floor_ms']:.1f} ms; load average {res.get('load', '?')})")
     return "\n".join(out)
 
 
@@ -187,6 +207,7 @@ def main() -> int:
     ap.add_argument("--execs", type=int, default=3, help="ExecSync calls per pod (default 3)")
     ap.add_argument("--json", metavar="FILE", help="write samples and medians to FILE")
     args = ap.parse_args()
+    compile_pyrt()
     with tempfile.TemporaryDirectory(prefix="pyrt-bench-cri-") as work:
         res = run(args.n, args.warmup, args.execs, work)
     print(report(res))

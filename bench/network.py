@@ -2,7 +2,7 @@
 """pyrt's bridge network against podman's and against plain namespaces: set-up cost per container,
 round trip and TCP throughput between two containers. Interleaved rounds, medians and ratios.
 
-    .venv/bin/python bench/network.py [-n 10] [--rounds 3] [--pings 20] [--seconds 2] [--only setup,traffic]
+    .venv/bin/python bench/network.py [-n 10] [--rounds 3] [--pings 20] [--seconds 2] [--only setup,traffic|ports]
 
 setup    `run --rm busybox true` with `--network bridge` and with `--network none`, pyrt against
          podman+crun. pyrt twice: as it comes (its monitor exits a second after its last
@@ -11,6 +11,8 @@ setup    `run --rm busybox true` with `--network bridge` and with `--network non
          podman (Debian's podman 4.3, CNI plugins from containernetworking-plugins: bridge
          cni-podman0, host-local IPAM, portmap and firewall through iptables). The difference of
          the two is the network's own cost. Target (issue 13): bridge <= 0.5x podman+crun's.
+ports    (only with --only ports) the same with `-p 18080:80` and with ten ports (`-p 18100-18109:80-89`): what publishing
+         adds, pyrt (DNAT chains in its nftables table) against podman (CNI portmap, iptables).
 traffic  busybox `ping -c N` (median RTT) and an iperf3 TCP transfer (receiver's Gbit/s) between
          two containers on pyrt's bridge, beside the same between two plain namespaces joined by a
          veth pair, and by veths on a plain bridge (`ip`, no pyrt: the same topology as pyrt's), so
@@ -93,27 +95,39 @@ class PyrtInNetns(PyrtTool):
 
 
 # -- set-up cost ----------------------------------------------------------------------------------
+def setup_tools(tools: list, work: str, tar: str, ns: Namespaces) -> list:
+    """Into TOOLS (closed by the caller, also when this fails half-way): pyrt as it comes, pyrt
+    with its monitor kept (a container left running), podman+crun."""
+    tools.append(PyrtInNetns(work, tar, ns.add()))
+    warm = PyrtInNetns(os.path.join(work, "warm"), tar, ns.add())
+    warm.name = "pyrt, warm"
+    tools.append(warm)
+    warm.call("run", "-d", "--name", "keeper", "--network", "none", warm.image, "sleep", "3600")
+    tools.append(PodmanTool(work, "crun", net=True))
+    return tools
+
+
+def run_medians(tools: list, variants: dict, n: int) -> dict:
+    """Median ms of `run --rm FLAGS busybox true` per (tool name, variant), VARIANTS naming FLAGS."""
+    cases = [(t, k) for t in tools for k in variants]
+    res = {(t.name, k): [] for t, k in cases}
+    for t, k in cases:       # warm-up: first-use costs (monitor, bridge, NAT table, CNI config)
+        t.call("run", "--rm", *variants[k], t.image, "true")
+    order = random.Random(0)
+    for _ in range(n):
+        # a new order each round: what one tool leaves running for a moment after it returns
+        # (podman's conmon and cleanup process) must not always fall on the same neighbour
+        order.shuffle(cases)
+        for t, k in cases:
+            res[(t.name, k)].append(timed(lambda: t.call("run", "--rm", *variants[k], t.image, "true")))
+    return {k: statistics.median(v) * 1000 for k, v in res.items()}
+
+
 def bench_setup(work: str, tar: str, ns: Namespaces, n: int) -> None:
     tools = []
     try:
-        tools.append(PyrtInNetns(work, tar, ns.add()))
-        warm = PyrtInNetns(os.path.join(work, "warm"), tar, ns.add())
-        warm.name = "pyrt, warm"
-        warm.call("run", "-d", "--name", "keeper", "--network", "none", warm.image, "sleep", "3600")
-        tools.append(warm)
-        tools.append(PodmanTool(work, "crun", net=True))
-        cases = [(t, mode) for t in tools for mode in ("bridge", "none")]
-        res = {(t.name, mode): [] for t, mode in cases}
-        for t, mode in cases:       # warm-up: first-use costs (monitor, bridge, NAT table, CNI config)
-            t.call("run", "--rm", "--network", mode, t.image, "true")
-        order = random.Random(0)
-        for _ in range(n):
-            # a new order each round: what one tool leaves running for a moment after it returns
-            # (podman's conmon and cleanup process) must not always fall on the same neighbour
-            order.shuffle(cases)
-            for t, mode in cases:
-                res[(t.name, mode)].append(timed(lambda: t.call("run", "--rm", "--network", mode, t.image, "true")))
-        med = {k: statistics.median(v) * 1000 for k, v in res.items()}
+        setup_tools(tools, work, tar, ns)
+        med = run_medians(tools, {"bridge": ["--network", "bridge"], "none": ["--network", "none"]}, n)
         ref = med[("podman-crun", "bridge")]
         print(f"\nset-up: `run --rm busybox true`, median of {n} (ms)")
         ref_net = ref - med[("podman-crun", "none")]
@@ -123,6 +137,27 @@ def bench_setup(work: str, tar: str, ns: Namespaces, n: int) -> None:
             b, o = med[(t.name, "bridge")], med[(t.name, "none")]
             print(f"{t.name:<14}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}"
                   f"{(b - o) / ref_net if ref_net > 0 else float('nan'):>15.2f}")
+    finally:
+        for t in tools:
+            t.close()
+
+
+def bench_ports(work: str, tar: str, ns: Namespaces, n: int) -> None:
+    """What publishing adds to a bridge run: one port, and a range of ten (pyrt: DNAT chains in its
+    nftables table; podman 4.3 with CNI: the portmap plugin's iptables chains)."""
+    tools = []
+    try:
+        setup_tools(tools, work, tar, ns)
+        med = run_medians(tools, {"bridge": ["--network", "bridge"],
+                                  "-p": ["--network", "bridge", "-p", "18080:80"],
+                                  "-p x10": ["--network", "bridge", "-p", "18100-18109:80-89"]}, n)
+        ref = med[("podman-crun", "-p")]
+        print(f"\npublished ports: `run --rm --network bridge [-p ...] busybox true`, median of {n} (ms)")
+        print(f"{'tool':<14}{'bridge':>10}{'-p 18080:80':>13}{'x podman-crun':>15}{'-p cost':>10}"
+              f"{'10 ports':>10}{'10 ports cost':>15}")
+        for t in tools:
+            b, one, ten = med[(t.name, "bridge")], med[(t.name, "-p")], med[(t.name, "-p x10")]
+            print(f"{t.name:<14}{b:>10.1f}{one:>13.1f}{one / ref:>15.2f}{one - b:>10.1f}{ten:>10.1f}{ten - b:>15.1f}")
     finally:
         for t in tools:
             t.close()
@@ -229,7 +264,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="rounds of the traffic cases")
     ap.add_argument("--pings", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=2, help="length of one iperf3 transfer")
-    ap.add_argument("--only", default="setup,traffic")
+    ap.add_argument("--only", default="setup,traffic", help="setup, ports, traffic (ports: only when asked)")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="pyrt-bench-net-")
     ns = Namespaces()
@@ -238,6 +273,8 @@ def main() -> None:
         tar = build_busybox_tar(work)
         if "setup" in a.only:
             bench_setup(work, tar, ns, a.n)
+        if "ports" in a.only:
+            bench_ports(os.path.join(work, "p"), tar, ns, a.n)
         if "traffic" in a.only:
             bench_traffic(os.path.join(work, "t"), tar, ns, a.rounds, a.pings, a.seconds)
         print(f"(load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "

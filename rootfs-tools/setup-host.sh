@@ -12,6 +12,9 @@ APT_PACKAGES=(
   libc6-dev
   # images and rootfs built offline for demos and tests
   busybox-static debootstrap zstd
+  # Debian's own /etc/passwd and /etc/group (its masters) for the -u name tests (essential: named
+  # so that a trimmed host says what the tests read)
+  base-passwd
   # --init of `pyrt run`: a static tini bound into the container as its PID 1
   tini
   # fast layer decompression for unpack (igzip from ISA-L; pigz as a fallback)
@@ -51,7 +54,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   .venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
   echo "$inputs" > "$stamp"
 fi
-# pyrt-runc started without `site` (~2 ms of every call; see the script). After pip, which
+# pyrt-runc started without `site`, in UTF-8 mode, with pyrt's own module finder (see the script). After pip, which
 # rewrites console scripts on every install.
 .venv/bin/python rootfs-tools/fast-launcher.py
 # Bytecode for pyrt itself (pip only compiles site-packages): with PYTHONDONTWRITEBYTECODE set, as on

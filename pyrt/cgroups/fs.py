@@ -109,32 +109,3 @@ def read_procs(cgdir: str) -> list[int]:
         return [int(x) for x in read(cgdir, "cgroup.procs").split()]
     except FileNotFoundError:
         return []
-
-
-def open_tasks(v1_dirs: list[str]) -> list[int]:
-    """The `tasks` file of each of V1_DIRS, open for writing: `pyrt-runc exec` opens them while
-    the host's /sys/fs/cgroup is still reachable and joins after entering the container's
-    namespaces. All or nothing: on error the ones already open are closed."""
-    fds: list[int] = []
-    try:
-        for d in v1_dirs:
-            if trace.on:
-                trace.step(f"cgroup: open {d}/tasks, for the new process to join it (no cgroup.procs write)")
-            fds.append(open_control(d, "tasks", 0))
-    except BaseException:
-        for fd in fds:
-            os.close(fd)
-        raise
-    return fds
-
-
-def join_self(tasks_fds: list[int]) -> None:
-    """Move the calling single-threaded process into the cgroups whose `tasks` files are open as
-    TASKS_FDS (see open_tasks) by writing 0: a thread moving itself skips the kernel's global
-    threadgroup lock, whose first use costs a ~12 ms RCU wait per cgroup.procs write. With
-    CLONE_INTO_CGROUP for the v2 tree, a process is placed without that wait (runc pays it).
-    The kernel checks the opener's credentials, so this works after joining a user namespace."""
-    if trace.on and tasks_fds:
-        trace.step(f"cgroup: echo 0 > tasks (the files opened above): join {len(tasks_fds)} v1 hierarchies")
-    for fd in tasks_fds:
-        write_fd(fd, "tasks", 0)

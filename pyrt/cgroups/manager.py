@@ -148,10 +148,6 @@ class Manager:
         """The created cgroup's directory in each v1 hierarchy, once each."""
         return [d for d, _ in self._dirs() if d != self.v2]
 
-    def placement(self) -> dict:
-        """{"v1": [dirs], "v2": dir or None}: what a new process is born into (pyrt.runtime.init)."""
-        return {"v1": self.v1_dirs(), "v2": self.v2}
-
     def set(self, r: Resources) -> None:
         """Write every limit R sets; fields left None are left alone (so `update` can reuse it)."""
         wanted = requested(r)

@@ -105,6 +105,12 @@ def tmpfs(spec: str) -> Mount:
     return Mount(type="tmpfs", target=target, options=[o for o in opts.split(",") if o])
 
 
+def publish(specs) -> list:
+    """-p SPEC...: pyrt.network.ports.PortBinding values (the grammar is the API's too)."""
+    from pyrt.network import ports
+    return [b for s in specs for b in ports.parse(s)]
+
+
 def ulimit(spec: str) -> Ulimit:
     from pyrt.engine.bundle import ULIMITS
     name, sep, values = spec.partition("=")

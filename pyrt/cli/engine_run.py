@@ -75,6 +75,8 @@ RUN = Cmd("run", "", [
     Opt(("--runtime",), "runtime", default=""),
     Opt(("--network", "--net"), "network"),          # None: the client's default (PYRT_NETWORK, else bridge)
     Opt(("--ip",), "ip", default=""),
+    Opt(("-p", "--publish"), "publish", "multi", ()),
+    Opt(("-P", "--publish-all"), "publish_all", "flag", False),
     Opt(("--network-alias",), "network_aliases", "multi", ()),
     Opt(("--dns",), "dns", "multi", ()),
     Opt(("--dns-search",), "dns_search", "multi", ()),
@@ -134,13 +136,14 @@ def options(p: dict) -> dict:
         cpuset_cpus=p["cpuset_cpus"], pids_limit=p["pids_limit"], cap_add=p["cap_add"],
         cap_drop=p["cap_drop"], privileged=p["privileged"], security_opt=p["security_opt"],
         ulimits=[A.ulimit(u) for u in p["ulimits"]], init=p["init"], network_mode=p["network"], ip=p["ip"],
+        ports=A.publish(p["publish"]), publish_all_ports=p["publish_all"],
         network_aliases=p["network_aliases"], dns=p["dns"], dns_search=p["dns_search"], dns_opt=p["dns_options"],
         auto_remove=p["auto_remove"], log_max_size=max_size, log_max_file=max_file, runtime=runtime,
         stop_signal=p["stop_signal"], stop_timeout=p["stop_timeout"], pull=p["pull"], platform=p["platform"])
 
 
 def progress(p: dict):
-    from pyrt.image import progress
+    from pyrt.cli import pull_progress as progress
     return progress.for_stream(p["quiet"])
 
 
@@ -175,15 +178,70 @@ def _leave(code: int) -> None:
     os._exit(code)
 
 
-def stream(eng, cid: str, att, interactive: bool, tty: bool) -> int:
+DETACH_KEYS = b"\x10\x11"     # docker's ctrl-p ctrl-q
+
+
+def detach_keys(spec: str) -> bytes:
+    """docker's --detach-keys: "ctrl-p,ctrl-q" -> b"\\x10\\x11" (ctrl-a..z, ctrl-@ [ \\ ] ^ _, or a
+    plain character); "" turns detaching off."""
+    out = bytearray()
+    for key in filter(None, spec.split(",")):
+        k = key.strip().lower()
+        if k.startswith("ctrl-") and len(k) == 6 and (k[5].isalpha() or k[5] in "@[\\]^_"):
+            out.append(ord(k[5].upper()) & 0x1F)
+        elif len(k) == 1:
+            out.append(ord(k))
+        else:
+            raise UsageError(f"invalid detach key {key!r}: use ctrl-<letter> or one character")
+    return bytes(out)
+
+
+class _Keys:
+    """Watches what the user types for the detach sequence; holds back a partial match."""
+
+    def __init__(self, keys: bytes):
+        self.keys, self.held = keys, b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(what to send on, whether the sequence is complete)."""
+        if not self.keys:
+            return data, False
+        out = bytearray()
+        for b in data:
+            if b == self.keys[len(self.held)]:
+                self.held += bytes([b])
+                if self.held == self.keys:
+                    return bytes(out), True
+                continue
+            out += self.held
+            self.held = b""
+            if b == self.keys[0]:
+                self.held = bytes([b])
+            else:
+                out.append(b)
+        return bytes(out), False
+
+
+def stream(eng, cid: str, att, interactive: bool, tty: bool, sig_proxy: bool = True,
+           keys: bytes = DETACH_KEYS) -> int:
     """Relay an attached container: its output to ours, our stdin to it, signals (or, with a
-    terminal, the window size) to it; its exit code, or 125 when the monitor vanished."""
+    terminal, the window size) to it; its exit code, or 125 when the monitor vanished. With a
+    terminal, KEYS typed detach (0, the container runs on); without SIG_PROXY, Ctrl-C detaches."""
+    import socket
     restore = None
+    detached = []       # a flag (threading is imported only for -i)
+
+    def detach(*_):
+        detached.append(True)
+        try:
+            att.sock.shutdown(socket.SHUT_RDWR)     # ends the frames loop below
+        except OSError:
+            pass
     if tty and os.isatty(0):
         import termios
         import tty as tty_mod
         restore = termios.tcgetattr(0)
-        tty_mod.setraw(0)
+        tty_mod.setraw(0, termios.TCSANOW)     # not TCSAFLUSH: what was typed already goes to the container
 
         def winch(*_):
             try:
@@ -193,7 +251,7 @@ def stream(eng, cid: str, att, interactive: bool, tty: bool) -> int:
                 pass
         signal.signal(signal.SIGWINCH, winch)
         winch()
-    elif not tty:
+    elif not tty and sig_proxy:
         def forward(signum, _frame):
             try:
                 eng.kill(cid, signum)
@@ -201,7 +259,10 @@ def stream(eng, cid: str, att, interactive: bool, tty: bool) -> int:
                 pass
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(s, forward)
+    elif not tty:
+        signal.signal(signal.SIGINT, detach)
     if interactive:
+        watch = _Keys(keys if tty else b"")
         import threading
 
         def pump():
@@ -210,7 +271,12 @@ def stream(eng, cid: str, att, interactive: bool, tty: bool) -> int:
                     data = os.read(0, 65536)
                     if not data:
                         break
-                    att.send_stdin(data)
+                    data, done = watch.feed(data)
+                    if data:
+                        att.send_stdin(data)
+                    if done:
+                        detach()
+                        return
                 att.close_stdin()
             except OSError:
                 pass
@@ -227,12 +293,15 @@ def stream(eng, cid: str, att, interactive: bool, tty: bool) -> int:
                 err.flush()
             else:
                 code = 125 if data is None else data
+    except OSError:
+        if not detached:
+            raise
     finally:
         if restore is not None:
             import termios
             termios.tcsetattr(0, termios.TCSADRAIN, restore)
         att.close()
-    return code
+    return 0 if detached else code
 
 
 @docker_errors

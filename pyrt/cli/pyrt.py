@@ -1,55 +1,24 @@
 """`pyrt`: the docker-like command line. Arguments in, calls out, PyrtError -> one line + exit code.
 
-The verbs are click commands in pyrt.cli.pyrt_commands. Importing click costs ~10-20 ms of a
-~130 ms small pull, so the plainest spellings of `pyrt [--root DIR] pull [-q] [--tls-verify=true|
-false] [--platform P] [--authfile F] REF` are read here without it, by pyrt.cli.argtable over the
-PULL table (from which pyrt_commands also builds pull's click options); anything else (help,
-other spellings, errors) goes to click. `pyrt run` has the same kind of fast path (pyrt.cli.engine_run).
+The verbs are click commands, one module per group of verbs, registered in pyrt.cli.pyrt_commands.
+Importing click costs ~10-20 ms of a ~130 ms small pull, so the plainest spellings of `pyrt
+[--root DIR] pull [-q] [--tls-verify=true|false] [--platform P] [--authfile F] REF` are read here
+without it, by pyrt.cli.argtable over the PULL table of pyrt.cli.image_pull (from which
+pyrt_images also builds pull's click options); anything else (help, other spellings, errors)
+goes to click. `pyrt run` has the same kind of fast path (pyrt.cli.engine_run).
 """
 from __future__ import annotations
 
 import os
 import sys
 
-from pyrt.cli.argtable import Cmd, Opt, bind, split_globals
+from pyrt.cli.argtable import Opt, bind, split_globals
+from pyrt.cli.image_pull import DEFAULT_ROOT, EXIT_AT_ONCE, PULL, pull_image
 from pyrt.errors import PyrtError, UsageError
-
-DEFAULT_ROOT = "/var/lib/pyrt"
-_done: dict = {}        # what a finished verb tells main() (exit_at_once)
-
-
-def pull_image(root: str, reference: str, platform: str | None, tls_verify: bool | None,
-               authfile: str | None, quiet: bool, low_speed_limit: int | None = None,
-               low_speed_time: int | None = None, timeout: int | None = None) -> None:
-    """`pyrt pull`, for both parsers."""
-    from pyrt.image import manifest, progress
-    from pyrt.image.pull import PullOptions, pull as do_pull
-    from pyrt.image.store import ImageStore
-    opts = PullOptions(platform=manifest.parse_platform(platform) if platform else None,
-                       tls_verify=tls_verify, authfile=authfile, low_speed_limit=low_speed_limit,
-                       low_speed_time=low_speed_time, timeout=timeout)
-    record = do_pull(ImageStore(root), reference, opts, progress.for_stream(quiet))
-    sys.stdout.write(record.id + "\n")
-    sys.stdout.flush()
-    _done["exit_at_once"] = True
 
 
 # The only global the fast path reads; pyrt_commands' group keeps its own --root (help, PYRT_ROOT).
 _FAST_GLOBALS = [Opt(("--root",), "root", default=DEFAULT_ROOT)]
-
-PULL = Cmd("pull", "Pull an image from a registry.", [
-    Opt(("--platform",), "platform", help="os/arch[/variant] to pick from a multi-arch image."),
-    Opt(("--tls-verify",), "tls_verify", "bool",
-        help="Verify the registry's TLS certificate (--tls-verify=false for local registries)."),
-    Opt(("--authfile",), "authfile", help="Credentials file to use first."),
-    Opt(("-q", "--quiet"), "quiet", "flag", False, "No progress output; print only the image id."),
-    Opt(("--low-speed-limit",), "low_speed_limit", "int",
-        help="Fail below this many bytes/s (default 1024; PYRT_PULL_LOW_SPEED_LIMIT)."),
-    Opt(("--low-speed-time",), "low_speed_time", "int",
-        help="... averaged over this many s (default 60, 0: off; PYRT_PULL_LOW_SPEED_TIME)."),
-    Opt(("--timeout",), "timeout", "int", help="Fail after this many s (default 0: never; PYRT_PULL_TIMEOUT)."),
-], [("reference", True)])
-
 
 def _plain_pull(argv: list[str]) -> dict | None:
     """pull_image's arguments if ARGV is a pull spelled plainly; None: let click read it."""
@@ -78,15 +47,17 @@ def main(argv=None) -> None:
     try:
         plain = _plain_pull(args_in)
         fast_run = None if plain is not None else _plain_run(args_in)
+        done = None
         if plain is not None:
             pull_image(**plain)
+            done = EXIT_AT_ONCE
         elif fast_run is not None:
             from pyrt.cli.engine_run import run_container
             run_container(*fast_run)
         else:
             from pyrt.cli.pyrt_commands import cli
-            cli.main(args=args_in, prog_name="pyrt", standalone_mode=False)
-        if argv is None and _done.get("exit_at_once"):
+            done = cli.main(args=args_in, prog_name="pyrt", standalone_mode=False)
+        if argv is None and done == EXIT_AT_ONCE:
             # Everything is on disk and the output written: skip the interpreter's teardown
             # (~8 ms of a ~130 ms small pull). Only verbs whose work is all done ask for it.
             sys.stdout.flush()

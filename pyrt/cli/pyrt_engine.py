@@ -61,6 +61,8 @@ def _create_options(fn):
         click.option("--runtime", default=""),
         click.option("--network", "--net", "network", default=None),
         click.option("--ip", default=""),
+        click.option("-p", "--publish", multiple=True),
+        click.option("-P", "--publish-all", is_flag=True),
         click.option("--network-alias", "network_aliases", multiple=True),
         click.option("--dns", multiple=True),
         click.option("--dns-search", multiple=True),
@@ -117,6 +119,24 @@ def start(ctx, attach, interactive, containers):
         att = eng.start(rec.id, attach=True, stdin=interactive)
         _exit(_stream(eng, rec.id, att, interactive, rec.config.tty))
     _each(containers, lambda ref: eng.start(ref))
+
+
+@click.command()
+@click.option("--no-stdin", is_flag=True, help="do not attach stdin")
+@click.option("--sig-proxy", type=click.BOOL, default=True, help="forward signals to the container")
+@click.option("--detach-keys", default="ctrl-p,ctrl-q", help="keys that detach (with a terminal)")
+@click.argument("container")
+@click.pass_context
+@docker_errors
+def attach(ctx, no_stdin, sig_proxy, detach_keys, container):
+    """Attach this terminal's stdio to a running container (through its monitor)."""
+    from pyrt.cli.engine_run import detach_keys as parse_keys
+    keys = parse_keys(detach_keys)
+    eng = _client(ctx).engine
+    rec = eng.get(container)
+    stdin = rec.config.open_stdin and not no_stdin
+    att = eng.attach(rec.id, stdin=stdin)
+    _exit(_stream(eng, rec.id, att, stdin, rec.config.tty, sig_proxy=sig_proxy, keys=keys))
 
 
 def _each(refs, fn, echo=True) -> None:
@@ -252,12 +272,12 @@ def _status_text(rec) -> str:
     return s.status.capitalize()
 
 
-def _row(rec, no_trunc: bool) -> dict:
+def _row(rec, no_trunc: bool, ports: str = "") -> dict:
     cmd = " ".join(json.dumps(a) if " " in a else a for a in (rec.config.entrypoint or []) + rec.config.cmd)
     return {"ID": rec.id if no_trunc else rec.id[:12], "Image": rec.config.image,
             "Command": json.dumps(cmd if no_trunc else cmd[:20]), "CreatedAt": rec.created,
             "RunningFor": _ago(rec.created) + " ago", "Status": _status_text(rec), "State": rec.state.status,
-            "Names": rec.name, "Ports": "", "Labels": ",".join(f"{k}={v}" for k, v in rec.config.labels.items())}
+            "Names": rec.name, "Ports": ports, "Labels": ",".join(f"{k}={v}" for k, v in rec.config.labels.items())}
 
 
 def _template(fmt: str, value) -> str:
@@ -295,7 +315,8 @@ def ps(ctx, all_, quiet, no_trunc, fmt, filters):
             raise DockerExit(f"invalid filter {f!r}: use KEY=VALUE")
         want.setdefault(k, []).append(v)
     cs = _client(ctx).containers.list(all=all_, filters=want)
-    rows = [_row(c.record, no_trunc) for c in cs]
+    from pyrt.network.ports import display
+    rows = [_row(c.record, no_trunc, display(c.published_ports())) for c in cs]
     if quiet:
         for r in rows:
             click.echo(r["ID"])
@@ -313,6 +334,29 @@ def ps(ctx, all_, quiet, no_trunc, fmt, filters):
         body = fmt[len("table"):].strip() if fmt.startswith("table") else fmt
         for r in rows:
             click.echo(_template(body, r))
+
+
+@click.command()
+@click.argument("container")
+@click.argument("private_port", required=False)
+@click.pass_context
+@docker_errors
+def port(ctx, container, private_port):
+    """The published ports of CONTAINER (80/tcp -> 0.0.0.0:8080), or where PRIVATE_PORT[/PROTO] is."""
+    c = _client(ctx).containers.get(container)
+    pub = c.published_ports()
+    if private_port is None:
+        for b in pub:
+            click.echo(f"{b.key} -> {b.host}")
+        return
+    num, sep, proto = private_port.partition("/")
+    key = f"{num}/{proto if sep else 'tcp'}"
+    hits = [b for b in pub if b.key == key]
+    if not hits:                  # docker: a line and 1, as for its other lookups that find nothing
+        sys.stderr.write(f"pyrt: no public port {key!r} published for {c.name}\n")
+        _exit(1)
+    for b in hits:
+        click.echo(b.host)
 
 
 @click.command()
@@ -336,7 +380,7 @@ def inspect(ctx, fmt, kind, names):
                 pass
         if doc is None and kind in (None, "image"):
             try:
-                from pyrt.image import views
+                from pyrt.cli import image_views as views
                 store = client.engine.images
                 doc = views.inspect(store, store.resolve(n))
             except PyrtError:
@@ -477,6 +521,53 @@ def _human(n: int) -> str:
     return str(n)
 
 
+def _cp_side(arg: str):
+    """docker's reading of a cp argument: "-" (a tar stream), CONTAINER:PATH, or a host path (one
+    that starts with / or ., or has no colon)."""
+    if arg == "-":
+        return "-", None
+    if arg.startswith(("/", ".")) or ":" not in arg:
+        return None, arg if arg.startswith("/") else os.path.join(os.getcwd(), arg)
+    ctr, _, path = arg.partition(":")
+    return ctr, path if path.startswith("/") else "/" + path
+
+
+@click.command()
+@click.option("-a", "--archive", "keep_owner", is_flag=True, help="keep the archive's uid/gid")
+@click.option("-q", "--quiet", is_flag=True)
+@click.argument("src")
+@click.argument("dest")
+@click.pass_context
+@docker_errors
+def cp(ctx, keep_owner, quiet, src, dest):
+    """Copy files between a container and the host (docker's rules; - is a tar on stdin/stdout)."""
+    from pyrt.engine import archive
+    eng = _client(ctx).engine
+    (sc, sp), (dc, dp) = _cp_side(src), _cp_side(dest)
+    if sc not in (None, "-") and dc not in (None, "-"):
+        raise DockerExit("copying between containers is not supported")
+    if sc in (None, "-") and dc in (None, "-"):
+        raise DockerExit("one of the two paths must be CONTAINER:PATH")
+    run = archive.host_errors
+    if dc == "-":
+        with archive.container_tree(eng, sc) as tree:
+            run(archive.write_tar)(tree, sp, sys.stdout.buffer)
+        sys.stdout.flush()
+    elif sc == "-":
+        with archive.container_tree(eng, dc) as tree:
+            run(archive.extract)(tree, dp, sys.stdin.buffer, keep_owner=keep_owner)
+    else:
+        host = archive.open_tree("/", "the host", host=True)
+        try:
+            with archive.container_tree(eng, sc or dc) as tree:
+                if sc:
+                    run(archive.copy)(tree, sp, host, dp)
+                else:
+                    run(archive.copy)(host, sp, tree, dp, keep_owner=keep_owner)
+        finally:
+            host.close()
+
+
 @click.group("container")
 def container_group():
     """Manage containers."""
@@ -583,9 +674,9 @@ def system_prune(ctx, all_images, volumes, force):
 
 
 for _cmd in (run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, logs, exec_, top,
-             stats, inspect):
+             stats, inspect, port, cp, attach):
     container_group.add_command(_cmd)
 container_group.add_command(ps, "ls")
 
 COMMANDS = [run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, ps, inspect, logs, exec_,
-            top, stats, container_group, volume_group, system_group]
+            top, stats, port, cp, attach, container_group, volume_group, system_group]

@@ -213,13 +213,15 @@ def _log_line(g: Globals | None, level: str, message: str) -> None:
     """Callers such as containerd read errors from --log; write LEVEL's line there in its format."""
     if g is None or not g.log:
         return
-    import json
     import time
+
+    # pyrt.spec.jsonio, not json (whose `re` and `enum` cost more than the failed verb itself)
+    from pyrt.spec.jsonio import dumps
     # runc's (logrus's) shape: compact JSON, RFC 3339 time in UTC to the second
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    line = (json.dumps({"level": level, "msg": message, "time": now}, separators=(",", ":"))
-            if g.log_format == "json"
-            else f'time="{now}" level={level} msg={json.dumps(message)}')
+    msg = dumps(message)
+    line = (f'{{"level":{dumps(level)},"msg":{msg},"time":"{now}"}}' if g.log_format == "json"
+            else f'time="{now}" level={level} msg={msg}')
     try:
         with open(g.log, "a") as f:
             f.write(line + "\n")

@@ -65,6 +65,15 @@ class Container:
     def attrs(self) -> dict:
         return insp.container(self._engine, self._rec)
 
+    @property
+    def ports(self) -> dict:
+        """docker-py's: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]} while it runs."""
+        return insp.port_map(self.published_ports())
+
+    def published_ports(self) -> list:
+        """Its published pyrt.network.ports.PortBinding values (host ports resolved) while it runs."""
+        return insp.published(self._engine, self._rec)
+
     def reload(self) -> "Container":
         self._rec = self._engine.get(self.id)
         return self
@@ -130,6 +139,38 @@ class Container:
         return Stats(id=self.id, name=self.name, cpu_usage_ns=raw.get("cpu", {}).get("usage", {}).get("total", 0),
                      memory_usage=mem.get("usage", 0), memory_limit=mem.get("limit", 0),
                      pids=raw.get("pids", {}).get("current", 0))
+
+    def get_archive(self, path: str, chunk_size: int = 1 << 20):
+        """docker-py's: (an iterator of the bytes of a tar of PATH, PATH's stat as a dict: name,
+        size, mode, mtime, linkTarget). PATH ending in "/." archives a directory's contents."""
+        import tempfile
+        from pyrt.engine import archive
+        buf = tempfile.TemporaryFile()
+        try:
+            with archive.container_tree(self._engine, self.id) as tree:
+                st = archive.host_errors(archive.write_tar)(tree, path, buf)
+        except BaseException:
+            buf.close()
+            raise
+        buf.seek(0)
+
+        def chunks():
+            with buf:
+                while data := buf.read(chunk_size):
+                    yield data
+        parts = archive.comps(path)
+        return chunks(), {"name": parts[-1] if parts else "/", "size": st.st_size, "mode": st.st_mode,
+                          "mtime": int(st.st_mtime)}
+
+    def put_archive(self, path: str, data, copy_uid_gid: bool = False) -> bool:
+        """docker-py's: extract the tar DATA (bytes or a binary file object) into the container's
+        existing directory PATH; with COPY_UID_GID the archive's owners, else root's."""
+        import io
+        from pyrt.engine import archive
+        src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+        with archive.container_tree(self._engine, self.id) as tree:
+            archive.host_errors(archive.extract)(tree, path, src, keep_owner=copy_uid_gid)
+        return True
 
     def exec_run(self, cmd, *, environment=(), user: str = "", workdir: str = "", detach: bool = False,
                  privileged: bool = False) -> ExecResult:
@@ -368,11 +409,13 @@ def _typed(image: str, command=None, *, name: str = "", entrypoint=None, environ
            mounts=(), read_only: bool = False, mem_limit: int = 0, memswap_limit: int = 0, nano_cpus: int = 0,
            cpu_shares: int = 0, cpuset_cpus: str = "", pids_limit: int = 0, cap_add=(), cap_drop=(),
            privileged: bool = False, security_opt=(), ulimits=(), init: bool = False, network_mode: str | None = None, ip: str = "",
-           network_aliases=(), dns=(), dns_search=(), dns_opt=(), auto_remove: bool = False, log_max_size: int = 0, log_max_file: int = 1, runtime: str = "",
+           ports=None, publish_all_ports: bool = False, network_aliases=(), dns=(), dns_search=(), dns_opt=(), auto_remove: bool = False, log_max_size: int = 0, log_max_file: int = 1, runtime: str = "",
            stop_signal: str = "", stop_timeout: int | None = None, pull: str = "missing",
            platform: str | None = None, progress=None, default_network: str = DEFAULT_NETWORK):
     """(ContainerConfig, HostConfig, name, other options) from docker-py's keyword arguments.
-    No NETWORK_MODE (or docker's "default"): DEFAULT_NETWORK."""
+    No NETWORK_MODE (or docker's "default"): DEFAULT_NETWORK. PORTS: docker-py's {"80/tcp": 8080 |
+    None | ("127.0.0.1", 8080) | [...]} or a list of pyrt.network.ports.PortBinding / `-p` strings."""
+    from pyrt.network.ports import from_api
     if network_mode in (None, "", "default"):
         network_mode = default_network
     cmd = [command] if isinstance(command, str) else list(command or [])
@@ -389,7 +432,8 @@ def _typed(image: str, command=None, *, name: str = "", entrypoint=None, environ
                       cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus, pids_limit=pids_limit,
                       cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                       ulimits=[u if isinstance(u, Ulimit) else Ulimit(**u) for u in ulimits], init=init,
-                      network_mode=network_mode, ip=ip, aliases=list(network_aliases), dns=list(dns),
+                      network_mode=network_mode, ip=ip, port_bindings=from_api(ports),
+                      publish_all_ports=publish_all_ports, aliases=list(network_aliases), dns=list(dns),
                       dns_search=list(dns_search), dns_options=list(dns_opt), auto_remove=auto_remove, log_max_size=log_max_size,
                       log_max_file=log_max_file, runtime=runtime)
     _security_opts(host, security_opt)

@@ -95,7 +95,10 @@ class Engine:
         d = os.path.join(self.run_root, "netns")
         for cid in os.listdir(d) if os.path.isdir(d) else ():
             if cid not in ids or not self._running(cid):
-                self.networks.disconnect(cid, self.netns_path(cid))
+                from pyrt.engine import networking
+                networking.unplug(self, cid)
+        from pyrt.network import ports
+        ports.sweep(self.run_root)
         return self.networks.prune(lambda owner: any(i.startswith(owner) for i in ids))
 
     def _running(self, cid: str) -> bool:
@@ -140,6 +143,10 @@ class Engine:
         _check_signal(config.stop_signal)
         from pyrt.engine import networking
         networking.check(self, config, host)
+        if host.port_bindings or host.publish_all_ports:
+            from pyrt.network import ports
+            ports.check(self.run_root, host.network_mode, host.port_bindings, host.publish_all_ports,
+                        image_cfg.exposed_ports)
         _check_mounts(host.mounts)
         from pyrt.engine import runtimes
         runtimes.check(host.runtime)
@@ -184,7 +191,8 @@ class Engine:
             shutil.rmtree(cdir, ignore_errors=True)
             self.store.release_name(name, cid)
             from pyrt.engine import networking
-            networking.release(self, cid)
+            if networking.on_network(host):
+                networking.release(self, cid)
             for v in made_volumes:
                 with contextlib.suppress(PyrtError, OSError):
                     self.volumes.remove(v, force=True)
@@ -413,9 +421,10 @@ class Engine:
         cdir = self.store.dir(cid)
         rootfs.release(cdir)
         from pyrt.engine import networking
-        if networking.pinned(self, rec.host):
-            self.networks.disconnect(cid, self.netns_path(cid))
-        networking.release(self, cid)
+        connected = os.path.exists(self.netns_path(cid))     # only a crash leaves it to rm
+        if networking.pinned(self, rec.host) or rec.state.status == "dead":    # dead: a create killed midway
+            networking.unplug(self, cid)
+            networking.release(self, cid)
         if volumes:
             for m in rec.host.mounts:
                 if m.type == "volume" and m.anonymous:
@@ -424,8 +433,9 @@ class Engine:
         if rec.name:
             self.store.release_name(rec.name, cid)
         shutil.rmtree(cdir)
-        with contextlib.suppress(PyrtError, OSError):
-            networking.refresh_hosts(self, [ep.network for ep in rec.host.endpoints])
+        if connected:       # else its exit already took it out of its peers' hosts
+            with contextlib.suppress(PyrtError, OSError):
+                networking.refresh_hosts(self, [ep.network for ep in rec.host.endpoints])
 
     def pause(self, ref: str) -> None:
         rec = self.get(ref)
@@ -498,10 +508,12 @@ class Engine:
         cdir = self.store.dir(rec.id)
         with open(os.path.join(cdir, "config.json")) as f:
             process = json.load(f)["process"]
-        if user:
-            uid, gid, extra, _home = users.resolve(os.path.join(cdir, "rootfs"), user)
-            process["user"] = dict(process.get("user", {}), uid=uid, gid=gid, additionalGids=list(extra))
         merged = dict(e.split("=", 1) for e in process.get("env", []) if "=" in e)
+        if user:
+            uid, gid, extra, home = users.resolve(os.path.join(cdir, "rootfs"), user)
+            process["user"] = dict(process.get("user", {}), uid=uid, gid=gid, additionalGids=list(extra))
+            if not any(e.startswith("HOME=") for e in rec.config.env):
+                merged["HOME"] = home       # the exec user's, as docker (runc sets it from passwd)
         for e in env:
             k, sep, v = e.partition("=")
             merged[k] = v if sep else os.environ.get(k, "")

@@ -49,6 +49,8 @@ def container(engine, rec: ContainerRecord) -> dict:
                 **({"max-size": str(h.log_max_size)} if h.log_max_size else {}),
                 **({"max-file": str(h.log_max_file)} if h.log_max_file > 1 else {})}},
             "Runtime": h.runtime or "pyrt",
+            "PortBindings": port_map(h.port_bindings, requested=True),
+            "PublishAllPorts": h.publish_all_ports,
         },
         "Mounts": [{"Type": m.type, "Name": m.source if m.type == "volume" else "",
                     "Source": engine.volumes.path(m.source) if m.type == "volume" else m.source,
@@ -74,8 +76,27 @@ def _network_settings(engine, rec: ContainerRecord) -> dict:
         nets[ep.network] = {"NetworkID": net.id, "IPAddress": addr, "IPPrefixLen": net.prefixlen if addr else 0,
                             "Gateway": net.gateway if addr else "", "Aliases": ep.aliases}
     first = next(iter(nets.values()), {})
-    return {"Networks": nets, "Ports": {}, "IPAddress": first.get("IPAddress", ""),
+    return {"Networks": nets, "Ports": port_map(published(engine, rec)), "IPAddress": first.get("IPAddress", ""),
             "Gateway": first.get("Gateway", ""), "SandboxKey": engine.netns_path(rec.id)}
+
+
+def published(engine, rec: ContainerRecord) -> list:
+    """The PortBindings published for REC (host ports resolved); none unless it runs."""
+    if rec.state.status not in ("running", "paused") or not (rec.host.port_bindings or rec.host.publish_all_ports):
+        return []
+    from pyrt.network import ports
+    return ports.published(engine.run_root).get(rec.id, [])
+
+
+def port_map(bindings, requested: bool = False) -> dict:
+    """docker's {"80/tcp": [{"HostIp": ..., "HostPort": ...}]}; REQUESTED (HostConfig.PortBindings):
+    as asked, "" for any address or a free port."""
+    out: dict = {}
+    for b in bindings:
+        ip = b.host_ip or ("" if requested else "0.0.0.0")
+        port = str(b.host_port) if b.host_port or not requested else ""
+        out.setdefault(b.key, []).append({"HostIp": ip, "HostPort": port})
+    return out
 
 
 def matches(rec: ContainerRecord, filters: dict) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from pyrt.network.ports import PortBinding
+
 
 @dataclass
 class Mount:
@@ -73,6 +75,8 @@ class HostConfig:
     init: bool = False
     network_mode: str = "none"   # "none" | "host" | "container:ID" | "bridge" | a user network's name
     ip: str = ""                 # --ip: a fixed address on that network
+    port_bindings: list[PortBinding] = field(default_factory=list)   # -p
+    publish_all_ports: bool = False                                  # -P: the image's exposed ports too
     aliases: list[str] = field(default_factory=list)     # --network-alias on that network
     endpoints: list[Endpoint] = field(default_factory=list)   # the networks it is on (connect adds)
     dns: list[str] = field(default_factory=list)
@@ -116,6 +120,7 @@ class ContainerRecord:
         host = dict(d["host"])
         host["mounts"] = [Mount(**m) for m in host.get("mounts", [])]
         host["ulimits"] = [Ulimit(**u) for u in host.get("ulimits", [])]
+        host["port_bindings"] = [PortBinding(**p) for p in host.get("port_bindings", [])]
         if "endpoints" in host:
             host["endpoints"] = [Endpoint(**e) for e in host["endpoints"]]
         elif host.get("network_mode", "none") not in ("none", "host") and ":" not in host["network_mode"]:

@@ -44,6 +44,10 @@ def check(engine, config: ContainerConfig, host: HostConfig) -> None:
     record names its target by id and takes its hostname (docker does both)."""
     from pyrt.network import resolvconf
     resolvconf.check(host.dns, host.dns_search, host.dns_options)
+    h = config.hostname
+    if h and (len(h) > 64 or not h.isprintable() or any(c.isspace() for c in h)):
+        # it is a word of peers' /etc/hosts lines, and the kernel takes 64 bytes at most
+        raise InvalidArgument(f"invalid --hostname {h!r}: one word of at most 64 characters")
     mode = host.network_mode
     if mode.startswith(JOIN):
         for flag, value in (("--hostname", config.hostname), ("--ip", host.ip), ("--network-alias", host.aliases),
@@ -63,10 +67,19 @@ def check(engine, config: ContainerConfig, host: HostConfig) -> None:
         engine.networks.get(mode)                    # an unknown network: NotFound, nothing made
         if host.aliases and mode == "bridge":
             raise InvalidArgument("--network-alias is only supported on user-defined networks")
+        _check_aliases(host.aliases, "--network-alias")
         if not host.endpoints:
             host.endpoints = [Endpoint(mode, host.ip, list(host.aliases))]
     elif host.ip or host.aliases:
         raise InvalidArgument(f"{'--ip' if host.ip else '--network-alias'} needs a network (it is {mode})")
+
+
+def _check_aliases(aliases, flag: str) -> None:
+    """Names as peers' /etc/hosts holds them: a host name's characters only (no blank, no line)."""
+    import re
+    for a in aliases:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}", a):
+            raise InvalidArgument(f"invalid {flag} {a!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
 
 
 def _owner(engine, rec: ContainerRecord, depth: int = 0) -> ContainerRecord:
@@ -116,17 +129,18 @@ def up(engine, cid: str) -> None:
         if not pinned(engine, rec.host):
             return
         netns = engine.netns_path(cid)
-        engine.networks.disconnect(cid, netns)       # what a crashed run left
+        unplug(engine, cid)       # what a crashed run left
         try:
             if joined(rec.host):
                 _pin_target(engine, rec, netns)
                 return
-            engine.networks.make_netns(netns)
+            engine.networks.make_netns(netns, lo_up=not rec.host.endpoints)
             for ep in rec.host.endpoints:
                 engine.networks.attach(ep.network, cid, netns, ep.ip)
+            publish(engine, rec)
         except BaseException:
             with contextlib.suppress(PyrtError, OSError):
-                engine.networks.disconnect(cid, netns)
+                unplug(engine, cid)
             raise
     refresh_hosts(engine, [ep.network for ep in rec.host.endpoints])
 
@@ -167,8 +181,27 @@ def down(engine, cid: str) -> None:
             return
         if not pinned(engine, rec.host):
             return
-        engine.networks.disconnect(cid, engine.netns_path(cid))
+        unplug(engine, cid)
     refresh_hosts(engine, [ep.network for ep in rec.host.endpoints])
+
+
+def publish(engine, rec: ContainerRecord) -> None:
+    """-p / -P: the container's ports DNATed to its address on its first network (pyrt.network.ports)."""
+    h = rec.host
+    if not (h.port_bindings or h.publish_all_ports) or not h.endpoints:
+        return
+    from pyrt.network import ports
+    exposed = engine.images.config(engine.images.get(rec.config.image_id)).exposed_ports if h.publish_all_ports else ()
+    net = engine.networks.get(h.endpoints[0].network)
+    ports.publish(engine.run_root, rec.id, net.bridge, net.subnet, engine.networks.address_of(net.name, rec.id),
+                  ports.effective(h.port_bindings, h.publish_all_ports, exposed))
+
+
+def unplug(engine, cid: str) -> None:
+    """Its published ports (their rules name its address), then its veths and namespace pin."""
+    from pyrt.network import ports
+    ports.unpublish(engine.run_root, cid)
+    engine.networks.disconnect(cid, engine.netns_path(cid))
 
 
 # -- /etc/hosts --------------------------------------------------------------------------------------
@@ -223,10 +256,20 @@ def _names(rec: ContainerRecord, network: str) -> list[str]:
 
 def write_hosts(cdir: str, entries) -> None:
     """CDIR/hosts with (address, names) lines, rewritten in place: the container sees it through a
-    bind mount of this very inode."""
-    text = HOSTS_BASE + "".join(f"{a}\t{' '.join(names)}\n" for a, names in entries)
-    with open(os.path.join(cdir, "hosts"), "w") as f:
-        f.write(text)
+    bind mount of this very inode (a rename would not reach it). Never truncated first: a program
+    reading it meanwhile sees the old lines, or the old with new ones after them (a peer came, the
+    usual change), not an empty file."""
+    data = (HOSTS_BASE + "".join(f"{a}\t{' '.join(names)}\n" for a, names in entries)).encode()
+    fd = os.open(os.path.join(cdir, "hosts"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        old = os.pread(fd, 1 << 20, 0)
+        if data.startswith(old):
+            os.pwrite(fd, data[len(old):], len(old))
+        else:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 # -- network connect / disconnect --------------------------------------------------------------------
@@ -238,6 +281,7 @@ def connect(engine, ref: str, network: str, ip: str = "", aliases=()) -> None:
     aliases = list(aliases)
     if aliases and net.name == "bridge":
         raise InvalidArgument("--alias is only supported on user-defined networks")
+    _check_aliases(aliases, "--alias")
     with engine.store.updating(cid) as rec:
         if not on_network(rec.host):
             raise Conflict(f"container {rec.name} uses network mode {rec.host.network_mode}: "
@@ -265,6 +309,9 @@ def disconnect(engine, ref: str, network: str, force: bool = False) -> None:
         was = [ep for ep in rec.host.endpoints if ep.network == net.name]
         if not was and not force:
             raise Conflict(f"container {rec.name} is not connected to network {net.name}")
+        if rec.host.endpoints[:1] == was[:1] and was:       # its published ports DNAT to this address
+            from pyrt.network import ports
+            ports.unpublish(engine.run_root, cid)
         rec.host.endpoints = [ep for ep in rec.host.endpoints if ep.network != net.name]
         engine.networks.detach(net.name, cid)
         engine.networks.release(net.name, cid)

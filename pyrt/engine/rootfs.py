@@ -1,11 +1,11 @@
 """A container's root filesystem, owned by the engine: made from the image's layers at create
-(pyrt.image.snapshot), mounted while the container runs, unmounted when it stops (its writable
+(pyrt.engine.snapshot), mounted while the container runs, unmounted when it stops (its writable
 layer kept, as docker keeps it until rm), removed at rm."""
 from __future__ import annotations
 
 import os
 
-from pyrt.image import snapshot
+from pyrt.engine import snapshot
 
 
 def prepare(cdir: str, layer_dirs: list[str]) -> str:

@@ -87,12 +87,12 @@ class InProcess(Runtime):
             raise NotRunning(f"container {cid[:12]} is not running") from None
 
     def pause(self, cid: str) -> None:
-        from pyrt.runtime import resources
-        resources.pause(self.root, cid)
+        from pyrt.runtime import cgroup_ops
+        cgroup_ops.pause(self.root, cid)
 
     def resume(self, cid: str) -> None:
-        from pyrt.runtime import resources
-        resources.resume(self.root, cid)
+        from pyrt.runtime import cgroup_ops
+        cgroup_ops.resume(self.root, cid)
 
     def paused(self, cid: str) -> bool:
         try:

@@ -8,16 +8,18 @@ from __future__ import annotations
 import os
 
 from pyrt.engine.errors import InvalidArgument
-from pyrt.linux.paths import resolve_in_root
+from pyrt.linux.paths import NotRegularFileError, read_regular, resolve_in_root
 
 _MAX = 4 << 20     # a passwd file larger than this is not one we will parse
 
 
 def _entries(rootfs: str, path: str) -> list[list[str]]:
+    """The lines of the image's PATH; none if it is missing. A FIFO, device or socket there (a
+    hostile image: a FIFO would block the open for ever) is refused."""
     try:
-        real = resolve_in_root(rootfs, path)
-        with open(real, "rb") as f:
-            data = f.read(_MAX)
+        data = read_regular(resolve_in_root(rootfs, path), _MAX)
+    except NotRegularFileError:
+        raise InvalidArgument(f"{path} in the image is not a regular file") from None
     except OSError:
         return []
     out = []

@@ -31,14 +31,14 @@ from pyrt.image import manifest as mf
 from pyrt.image import reference
 from pyrt.image.content import check_digest, disk_full_while
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
-from pyrt.image.unpack import (TAR_PARSE_ERRORS, capped_chunks, compression_from_magic, compression_of,
-                               open_decompressed, sniff_compression)
+from pyrt.image.decompress import capped_chunks, open_decompressed
+from pyrt.image.mediatypes import (DOCKER_LAYER_TAR, OCI_LAYER_TAR, compression_from_magic, compression_of,
+                                   sniff_compression)
+from pyrt.image.unpack import TAR_PARSE_ERRORS
 
 CHUNK = 1 << 20
-OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
-DOCKER_LAYER = {None: "application/vnd.docker.image.rootfs.diff.tar",
-                "gzip": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                "zstd": "application/vnd.oci.image.layer.v1.tar+zstd"}
+# docker save's names; Docker has no zstd layer type, so that one is OCI's
+DOCKER_LAYER = {None: DOCKER_LAYER_TAR, "gzip": DOCKER_LAYER_TAR + ".gzip", "zstd": OCI_LAYER_TAR + "+zstd"}
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
 _BLOB_RE = re.compile(r"^(?:\./)?blobs/sha256/([a-f0-9]{64})$")
@@ -176,7 +176,6 @@ def _put_stream(store: ImageStore, digest: str, size: int, opener) -> None:
 def _store_image(store: ImageStore, man_bytes: bytes, man_type: str | None, config_bytes: bytes,
                  layer_blobs: list[tuple[str, str, int]], tags: list[str], source: str) -> ImageRecord:
     """Record an image whose layer blobs are already in the content store."""
-    from pyrt.image.pull import unpack_once
 
     man = mf.parse_manifest(man_bytes, man_type)
     if not isinstance(man, mf.Manifest):
@@ -189,7 +188,7 @@ def _store_image(store: ImageStore, man_bytes: bytes, man_type: str | None, conf
     for layer in layers:
         if layer.media_type not in mf.LAYER_TYPES:
             raise ImageError(f"{source}: unsupported layer media type {layer.media_type!r}")
-        unpack_once(store, layer)
+        store.unpack_once(layer)
     config_digest = store.content.put(config_bytes, man.config.digest)
     man_digest = store.content.put(man_bytes)
     record = ImageRecord(id=config_digest, manifest_digest=man_digest, manifest_media_type=man.media_type,

@@ -29,13 +29,14 @@ except ImportError:         # same API and semantics, only slower
 
 from pyrt.errors import ImageError, PyrtError
 from pyrt.image.content import disk_full, is_disk_full
-from pyrt.image.unpack import Budget, compression_of, expansion_error, remove_tree
+from pyrt.image.decompress import Budget, expansion_error
+from pyrt.image.mediatypes import OCI_LAYER_TAR, compression_of
+from pyrt.image.unpack import remove_tree
 
 TYPE_CHECKING = False     # not typing's: importing typing costs ~2.5 ms of start-up
 if TYPE_CHECKING:
     import subprocess
 
-PLAIN_TAR = "application/vnd.oci.image.layer.v1.tar"
 _CHUNK = 1 << 20
 
 
@@ -93,7 +94,7 @@ class LayerStream:
     def _unpack(self) -> None:
         from pyrt.image.unpack import unpack_layer
         try:
-            unpack_layer(self.fifo, PLAIN_TAR, self.dest, budget=self.budget, name=self.name)
+            unpack_layer(self.fifo, OCI_LAYER_TAR, self.dest, budget=self.budget, name=self.name)
         except BaseException as e:
             self.unpack_error = e
 

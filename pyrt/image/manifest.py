@@ -12,7 +12,7 @@ import os
 
 from pyrt.errors import ImageError
 # The layer media types a manifest may use are the ones unpack can decompress: one table, there.
-from pyrt.image.unpack import LAYER_MEDIA_TYPES as LAYER_TYPES
+from pyrt.image.mediatypes import LAYER_MEDIA_TYPES as LAYER_TYPES
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

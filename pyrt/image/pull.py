@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import os
 import threading
 import time
@@ -19,11 +18,10 @@ from pyrt.errors import ImageError, PyrtError, RegistryError, UsageError
 from pyrt.image import auth, reference
 from pyrt.image import manifest as mf
 from pyrt.image.content import DigestMismatch, sha256_digest
-from pyrt.image.layerstream import LayerStream, unpack_blob
-from pyrt.image.progress import Quiet
+from pyrt.image.layerstream import LayerStream
 from pyrt.image.registry import Cancelled, NotFound, RegistryClient
 from pyrt.image.store import ImageRecord, ImageStore, LayerRecord
-from pyrt.image.unpack import ExpansionError
+from pyrt.image.decompress import ExpansionError
 
 MAX_CONFIG_SIZE = 8 << 20
 
@@ -75,6 +73,31 @@ def client_for(host: str, store_root: str, opts: PullOptions, conf: reference.Re
     if pace["timeout"]:
         client.deadline_text = f" ({pace['timeout']} s)"
     return client
+
+
+class Quiet:
+    """What a pull tells its REPORTER, from its worker threads, and the silent default. The CLI's
+    reporters (pyrt.cli.pull_progress) draw bars or print lines."""
+
+    def message(self, text: str) -> None:
+        pass
+
+    def start(self, digest: str, size: int, what: str = "blob") -> None:
+        pass
+
+    def advance(self, digest: str, n: int) -> None:
+        pass
+
+    def done(self, digest: str, status: str) -> None:
+        pass
+
+    def skip(self, digest: str, size: int, status: str) -> None:
+        """A blob that needs no work (already in the store)."""
+        self.start(digest, size)
+        self.done(digest, status)
+
+    def close(self) -> None:
+        pass
 
 
 def pull(store: ImageStore, name: str, opts: PullOptions | None = None, reporter=None) -> ImageRecord:
@@ -217,7 +240,7 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
         def finish_stream():
             if stream is not None:
                 # Kept only if the blob committed; a failure here is met again, and reported,
-                # by unpack_once below, which unpacks the committed blob.
+                # by store.unpack_once below, which unpacks the committed blob.
                 stream.finish(keep=store.content.has(d))
 
         try:
@@ -225,7 +248,7 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
                 if not store.has_layer(layer.diff_id):
                     # Hold the layer's lock while it streams in (released after finish_stream):
                     # a concurrent pull of the same layer waits, then finds it unpacked.
-                    held.enter_context(layer_lock(_layer_lock_path(store, layer)))
+                    held.enter_context(store.layer_lock(layer.diff_id))
                 held.callback(finish_stream)
                 w = held.enter_context(store.content.writer(d, layer.size))
                 if not store.content.has(d):
@@ -250,7 +273,7 @@ def _fetch_layer(store: ImageStore, client: RegistryClient, ref: reference.Refer
     if cancel.is_set():
         return
     try:
-        unpack_once(store, layer)
+        store.unpack_once(layer)
     except PyrtError:
         # A blob whose digest matched but whose content is no layer (truncated gzip, bad tar,
         # over a limit), or a disk too full to unpack it: keep nothing of it.
@@ -288,45 +311,3 @@ class _TeeWriter:
 
     def commit(self) -> str:
         return self._w.commit()
-
-
-def unpack_once(store: ImageStore, layer: LayerRecord) -> str:
-    """Unpack LAYER's committed blob into layers/<diff_id>/ unless some pull already did;
-    the uncompressed content must hash to the diff_id (ImageError otherwise)."""
-    dest = store.layer_dir(layer.diff_id)
-    if os.path.isdir(dest):
-        return dest
-    with layer_lock(_layer_lock_path(store, layer)):
-        if not os.path.isdir(dest):
-            unpack_blob(store, layer)
-    return dest
-
-
-def _layer_lock_path(store: ImageStore, layer: LayerRecord) -> str:
-    return os.path.join(store.layer_dir_root, f".{layer.diff_id[7:]}.lock")
-
-
-@contextlib.contextmanager
-def layer_lock(path: str):
-    """An exclusive flock on PATH that leaves no file behind: the holder unlinks the file
-    before it unlocks. A waiter that then wakes up holding the unlinked inode (the path is gone
-    or names a newer file) locks again, so two holders never overlap."""
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-        except BaseException:
-            os.close(fd)
-            raise
-        if same:
-            break
-        os.close(fd)
-    try:
-        yield
-    finally:
-        os.unlink(path)
-        os.close(fd)

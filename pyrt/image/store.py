@@ -14,7 +14,7 @@ both are kept 0700 and owned by the user running pyrt, checked at every start):
                             (pyrt.image.layerstream), so one image cannot plant content another
                             image will reuse.
                             While one is being unpacked, layers/.<hex>.lock is flock(2)ed
-                            (pyrt.image.pull.layer_lock); its holder deletes it.
+                            (ImageStore.layer_lock); its holder deletes it.
     images/<id-hex>.json    one record per image; the image id is its config digest
     tmp/                    temp files of load, import and save (made only under adding())
     tags.json               {"docker.io/library/busybox:latest": "sha256:<id>", ...}
@@ -141,6 +141,23 @@ class ImageStore:
     # -- layers -------------------------------------------------------------------------------
     def layer_dir(self, diff_id: str) -> str:
         return os.path.join(self.layer_dir_root, check_digest(diff_id))
+
+    def layer_lock(self, diff_id: str):
+        """Held while layers/<hex of DIFF_ID>/ is being made (layer_lock below): a second pull,
+        load or import of the same layer waits, then finds it there."""
+        return layer_lock(os.path.join(self.layer_dir_root, f".{diff_id[7:]}.lock"))
+
+    def unpack_once(self, layer: LayerRecord) -> str:
+        """Unpack LAYER's committed blob into layers/<diff_id>/ unless some pull already did;
+        the uncompressed content must hash to the diff_id (ImageError otherwise)."""
+        dest = self.layer_dir(layer.diff_id)
+        if os.path.isdir(dest):
+            return dest
+        with self.layer_lock(layer.diff_id):
+            if not os.path.isdir(dest):
+                from pyrt.image.layerstream import unpack_blob  # the unpacker: only when needed
+                unpack_blob(self, layer)
+        return dest
 
     def has_layer(self, diff_id: str) -> bool:
         return os.path.isdir(self.layer_dir(diff_id))
@@ -332,6 +349,32 @@ class ImageStore:
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+@contextlib.contextmanager
+def layer_lock(path: str):
+    """An exclusive flock on PATH that leaves no file behind: the holder unlinks the file
+    before it unlocks. A waiter that then wakes up holding the unlinked inode (the path is gone
+    or names a newer file) locks again, so two holders never overlap."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.unlink(path)
+        os.close(fd)
 
 
 def _canonical(name: str) -> str:

@@ -16,8 +16,9 @@ is ever visible under dest_dir.
 Whiteouts become what overlayfs reads: `.wh.NAME` -> a 0:0 character device NAME, and
 `.wh..wh..opq` -> the xattr trusted.overlay.opaque=y on its directory.
 
-Decompression runs in a `gzip`/`zstd` subprocess so it overlaps with our own work on a
-second core; the tar stream itself is read in one pass, never buffered whole.
+Decompression (pyrt.image.decompress) runs in a `gzip`/`zstd` subprocess so it overlaps with our
+own work on a second core; the tar stream itself is read in one pass, never buffered whole.
+Media types and compression sniffing are pyrt.image.mediatypes'.
 
 A hostile layer must not exhaust memory or disk either: one entry's header data (PAX, GNU
 long name/link, sparse maps) is capped before tarfile reads it, as are the number of
@@ -26,144 +27,32 @@ docs/unpack-snapshots-archives.md). A full disk is one PyrtError naming the laye
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
 import stat
 import tarfile
 
-from pyrt.errors import ImageError, PyrtError
+from pyrt.errors import ImageError
 from pyrt.image.content import disk_full, is_disk_full
-
-TYPE_CHECKING = False     # not typing's: importing typing costs ~2.5 ms of start-up
-if TYPE_CHECKING:
-    import subprocess
+from pyrt.image.decompress import Budget, expansion_error, human_bytes, open_decompressed
+from pyrt.image.mediatypes import compression_of
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 
-# Media type -> compression (None: plain tar).
-LAYER_MEDIA_TYPES: dict[str, str | None] = {
-    "application/vnd.oci.image.layer.v1.tar": None,
-    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar": None,
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
-    "application/vnd.docker.image.rootfs.diff.tar": None,
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
-}
-
-# Fastest first: igzip (ISA-L) inflates ~4x faster than gzip on this kind of VM, pigz ~1.5x.
-_DECOMPRESSORS = {
-    "gzip": (["igzip", "-dcq", "--"], ["pigz", "-dc", "--"], ["gzip", "-dc", "--"]),
-    "zstd": (["zstd", "-dcq", "--"],),
-}
 _MAX_SYMLINK_HOPS = 40
 _CHUNK = 1 << 20
 
-# Limits on what one layer may ask of us (docs/unpack-snapshots-archives.md has the why).
+# Limits on what one layer may ask of us (docs/unpack-snapshots-archives.md has the why); the
+# expansion budget is pyrt.image.decompress's.
 MAX_HEADER_BYTES = 1 << 20      # one entry's PAX / GNU long name+link / sparse map data (Go's archive/tar: 1 MiB)
 MAX_ENTRIES = 1_000_000         # entries per layer (each costs an inode and a slot in our model)
 MAX_PATH_BYTES = 4096           # a name or link target (PATH_MAX)
 MAX_NAME_BYTES = 255            # one path component (NAME_MAX)
 MAX_DEPTH = 512                 # components in a name
 MAX_NAMES_BYTES = 256 << 20     # all names of a layer together (the unpacker keeps them in memory)
-EXPANSION_RATIO = 100           # uncompressed bytes per compressed byte a layer may reach ...
-MIN_EXPANSION_BUDGET = 1 << 30  # ... but never less than this many
-
-
-def expansion_budget(compressed_size: int) -> int:
-    """How many bytes a layer of COMPRESSED_SIZE bytes may expand to: both its uncompressed tar
-    stream and the sum of its files' sizes (a sparse file counts at its full size).
-    PYRT_EXPANSION_RATIO and PYRT_MIN_EXPANSION_BUDGET (bytes) override the two constants."""
-    ratio = _env_int("PYRT_EXPANSION_RATIO", EXPANSION_RATIO)
-    return max(_env_int("PYRT_MIN_EXPANSION_BUDGET", MIN_EXPANSION_BUDGET), ratio * max(compressed_size, 0))
-
-
-def _env_int(name: str, default: int) -> int:
-    text = os.environ.get(name)
-    if text is None:
-        return default
-    if not text.isdigit():
-        raise PyrtError(f"{name}={text[:40]!r} is not a number of bytes")
-    return int(text)
-
-
-class Budget:
-    """A layer's expansion budget, from the compressed bytes actually READ so far, never from a
-    size a manifest claims (issue 9.12: a descriptor announcing 50 MB for a 2.3 MB blob must
-    not let it inflate to 5 GB). DECLARED, the claimed size, is only trusted as far as a tar
-    header announcing a file goes: that file's bytes are then counted against limit() as they
-    are written, and the stream's against limit() as they are inflated."""
-
-    def __init__(self, read: int = 0, declared: int = 0):
-        self.read = read
-        self.declared = declared
-
-    def limit(self) -> int:
-        return expansion_budget(self.read)
-
-    def ceiling(self) -> int:
-        return expansion_budget(max(self.read, self.declared))
-
-
-class ExpansionError(ImageError):
-    """Over the expansion budget: a compression bomb, or bytes no honest layer has."""
-
-
-def expansion_error(layer: str, budget: int) -> ImageError:
-    return ExpansionError(f"layer {layer}: uncompressed data exceeds the limit of {_human(budget)} "
-                          f"(a compression bomb?)")
-
-
-def capped_chunks(src, compressed_path: str, what: str):
-    """SRC's chunks, refusing (ImageError) to go past the expansion budget of the compressed
-    file at COMPRESSED_PATH: for whole archives inflated to a temp file by load and import."""
-    budget = expansion_budget(os.path.getsize(compressed_path))
-    left = budget
-    while chunk := src.read(_CHUNK):
-        left -= len(chunk)
-        if left < 0:
-            raise expansion_error(what, budget)
-        yield chunk
-
-
-def _human(n: int) -> str:
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift} {unit}"
-    return f"{n} bytes"
-
-
-def compression_of(media_type: str | None, blob_path: str | None = None) -> str | None:
-    """The compression a layer of MEDIA_TYPE uses; None/"" sniffs the blob's magic
-    (which needs a regular file: sniffing a FIFO would eat the start of the stream)."""
-    if not media_type:
-        if blob_path is None or not os.path.isfile(blob_path):
-            raise ImageError("cannot tell a streamed layer's compression: give its media type")
-        return sniff_compression(blob_path)
-    try:
-        return LAYER_MEDIA_TYPES[media_type]
-    except KeyError:
-        raise ImageError(f"unknown layer media type: {media_type}") from None
-
-
-def sniff_compression(path: str) -> str | None:
-    """gzip, zstd or None (plain tar), from the first bytes of PATH."""
-    with open(path, "rb") as f:
-        return compression_from_magic(f.read(4))
-
-
-def compression_from_magic(head: bytes) -> str | None:
-    if head[:2] == b"\x1f\x8b":
-        return "gzip"
-    if head == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    return None
 
 
 def unpack_layer(blob_path: str, media_type: str | None, dest_dir: str, *,
@@ -234,65 +123,6 @@ def remove_tree(path: str) -> None:
 def _extract(blob_path: str, comp: str | None, root: str, name: str, budget: Budget) -> None:
     with open_decompressed(blob_path, comp, budget.limit()) as f:
         _read_tar(f, name, root, budget)
-
-
-@contextlib.contextmanager
-def open_decompressed(blob_path: str, comp: str | None, budget: int | None = None):
-    """A binary stream of BLOB_PATH's uncompressed bytes (COMP: None, "gzip" or "zstd").
-
-    Compressed data is inflated by a subprocess, so it overlaps our own work. When the
-    with-block ends normally, the rest of the stream is read and the decompressor's verdict
-    checked: a truncated or corrupt blob raises ImageError even if the reader stopped early.
-    BUDGET caps the uncompressed bytes that check reads (what comes after a tar's end).
-    """
-    if comp is None:
-        with open(blob_path, "rb", buffering=_CHUNK) as f:
-            yield f
-        return
-    proc = _decompressor(comp, blob_path)
-    try:
-        try:
-            yield proc.stdout
-        except ImageError:
-            # A truncated or corrupt stream shows up as a tar error first; the
-            # decompressor's own message says more, so prefer it.
-            _check_decompressor(proc, comp, blob_path, budget)
-            raise
-        _check_decompressor(proc, comp, blob_path, budget)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
-        proc.stderr.close()
-        proc.wait()
-
-
-def _decompressor(comp: str, blob_path: str) -> subprocess.Popen:
-    import subprocess       # here: a pull streams gzip in-process and need not load it
-    for argv in _DECOMPRESSORS[comp]:
-        try:
-            return subprocess.Popen(argv + [blob_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    bufsize=_CHUNK)
-        except FileNotFoundError:
-            continue
-    names = " or ".join(argv[0] for argv in _DECOMPRESSORS[comp])
-    raise ImageError(f"cannot unpack {comp} layer: {names} is not installed")
-
-
-def _check_decompressor(proc: subprocess.Popen, comp: str, blob_path: str, budget: int | None) -> None:
-    # tar's end-of-archive can precede the padding; read to EOF so the decompressor checks its CRC
-    left = budget if budget is not None else -1
-    while chunk := proc.stdout.read(_CHUNK):
-        left -= len(chunk)
-        if budget is not None and left < 0:
-            raise expansion_error(os.path.basename(blob_path), budget)
-    rc = proc.wait()
-    # gzip exits 2 for warnings such as trailing zeros after the stream; the data is whole.
-    if rc == 0 or (comp == "gzip" and rc == 2):
-        return
-    msg = proc.stderr.read().decode(errors="replace").strip().splitlines()
-    detail = msg[-1] if msg else f"exit status {rc}"
-    raise ImageError(f"layer {os.path.basename(blob_path)}: corrupt or truncated {comp} data ({detail})")
 
 
 class _ForwardReader:
@@ -376,7 +206,7 @@ def _read_tar(fileobj, name: str, root: str, budget: Budget) -> None:
     except _HeaderTooLarge as e:
         after = f"after entry {layer.last!r}" if layer.last is not None else "at the start"
         raise ImageError(f"layer {name}: the tar header at byte {e.offset} ({after}) carries more than "
-                         f"{_human(MAX_HEADER_BYTES)} of PAX / long name / sparse map data, the limit") from None
+                         f"{human_bytes(MAX_HEADER_BYTES)} of PAX / long name / sparse map data, the limit") from None
     except _StreamTooLarge:
         raise expansion_error(name, budget.limit()) from None
     except OSError as e:
@@ -494,7 +324,7 @@ class _Layer:
             self.names_left -= n
         if self.names_left < 0:
             raise ImageError(f"layer {self.name}: entry {_short(ti.name)} takes the layer's names and link "
-                             f"targets past the limit of {_human(MAX_NAMES_BYTES)} in all")
+                             f"targets past the limit of {human_bytes(MAX_NAMES_BYTES)} in all")
         if ti.isreg():
             # Against the ceiling: a big file early in an honest streamed layer is announced
             # before the compressed bytes that carry it are read; write_file counts the real ones.
@@ -505,7 +335,7 @@ class _Layer:
     def over_budget(self, ti: tarfile.TarInfo, limit: int) -> None:
         sparse = " (sparse)" if ti.sparse is not None else ""
         raise ImageError(f"layer {self.name}: entry {_short(ti.name)} of {ti.size} bytes{sparse} takes "
-                         f"the layer's files past the limit of {_human(limit)}")
+                         f"the layer's files past the limit of {human_bytes(limit)}")
 
     def resolve_dir(self, parts: list[str], entry: str) -> tuple[str, bool]:
         """The real in-layer path of directory PARTS, creating missing directories.

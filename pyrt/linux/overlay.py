@@ -1,4 +1,4 @@
-"""Overlay mounts for container root filesystems (used by pyrt.image.snapshot).
+"""Overlay mounts for container root filesystems (used by pyrt.engine.snapshot).
 
 mount(2) takes its options in one page, so a long stack of lower directories would
 not fit as plain paths. When it does not, each lower dir is opened O_PATH and named

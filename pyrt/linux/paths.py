@@ -165,3 +165,29 @@ def _create_plain(host: str, create: str) -> None:
     elif not os.path.lexists(host):
         os.makedirs(os.path.dirname(host), 0o755, exist_ok=True)
         os.close(os.open(host, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
+
+
+class NotRegularFileError(OSError):
+    def __init__(self, path: str):
+        super().__init__(errno.EINVAL, "not a regular file", path)
+
+
+def read_regular(path: str, limit: int) -> bytes:
+    """Up to LIMIT bytes of PATH, which must be a regular file. A hostile image may put a FIFO
+    (open(2) waits for a writer forever), a device or a socket where a file is expected: opened
+    O_NONBLOCK (which a regular file ignores) and refused with NotRegularFileError unless fstat
+    says regular, before a byte is read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFileError(path)
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -107,16 +107,19 @@ def _index(ipr, name: str) -> int | None:
     return found[0] if found else None
 
 
-def default_mtu() -> int:
-    """The MTU of the interface of this namespace's default route (docker and podman do so)."""
+def default_mtu(ipr=None) -> int:
+    """The MTU of the interface of this namespace's default route (docker and podman do so).
+    IPR: an open IPRoute of this namespace to use (each new one costs a socket set-up)."""
     import socket
-    with _ipr() as ipr:
-        for r in ipr.get_default_routes(family=socket.AF_INET):
-            oif = r.get("RTA_OIF") if hasattr(r, "get") else None
-            if oif:
-                links = ipr.get_links(oif)
-                if links:
-                    return links[0].get("IFLA_MTU") or DEFAULT_MTU
+    if ipr is None:
+        with _ipr() as ipr:
+            return default_mtu(ipr)
+    for r in ipr.get_default_routes(family=socket.AF_INET):
+        oif = r.get("RTA_OIF") if hasattr(r, "get") else None
+        if oif:
+            links = ipr.get_links(oif)
+            if links:
+                return links[0].get("IFLA_MTU") or DEFAULT_MTU
     return DEFAULT_MTU
 
 
@@ -149,10 +152,11 @@ def remove_bridge(name: str) -> None:
                 ipr.link("del", index=idx)
 
 
-def attach(host: str, netns: str, bridge: str, address: str, prefixlen: int, gateway: str, mtu: int) -> str:
+def attach(host: str, netns: str, bridge: str, address: str, prefixlen: int, gateway: str) -> str:
     """A veth pair from BRIDGE (host end HOST) into NETNS, where it is the first free ethN, with
     ADDRESS; lo up; a default route via GATEWAY unless the namespace has one (the first network's
-    gateway stays, as docker's). The interface's name in NETNS. On failure nothing of it is left."""
+    gateway stays, as docker's); the MTU of the host's default route. The interface's name in
+    NETNS. One netlink socket on each side. On failure nothing of it is left."""
     from pyroute2 import NetlinkError
     try:
         with _ns_ipr(netns) as ns:          # one socket in NETNS, before and after the veth
@@ -162,14 +166,14 @@ def attach(host: str, netns: str, bridge: str, address: str, prefixlen: int, gat
                 br = _index(ipr, bridge)
                 if br is None:
                     raise NetworkSetupError(f"bridge {bridge} does not exist in this network namespace")
+                mtu = default_mtu(ipr)
                 nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     ipr.link("add", ifname=host, kind="veth", mtu=mtu,
                              peer={"ifname": ifname, "net_ns_fd": nsfd, "mtu": mtu})
                 finally:
                     os.close(nsfd)
-                idx = _index(ipr, host)
-                ipr.link("set", index=idx, master=br, state="up")
+                ipr.link("set", index=_index(ipr, host), master=br, state="up")
             ns.link("set", index=_index(ns, "lo"), state="up")
             eth = _index(ns, ifname)
             ns.addr("add", index=eth, address=address, prefixlen=prefixlen)
@@ -208,8 +212,11 @@ def detach(host: str) -> None:
                 ipr.link("del", index=idx)
 
 
-def stray_endpoints() -> list[str]:
-    """The host ends of pyrt veths in this namespace (for prune after a crash)."""
+def stray_endpoints() -> dict[str, str]:
+    """Host ends of what may be pyrt veths in this namespace -> the name of their bridge ("" for
+    none), for prune after a crash."""
     with _ipr() as ipr:
-        names = [l.get("IFLA_IFNAME") for l in ipr.get_links()]
-    return [n for n in names if n and n.startswith("pyv") and len(n) == 15]
+        links = ipr.get_links()
+        names = {l["index"]: l.get("IFLA_IFNAME") for l in links}
+        return {n: names.get(l.get("IFLA_MASTER"), "") for l in links
+                if (n := l.get("IFLA_IFNAME")) and n.startswith("pyv") and len(n) == 15}

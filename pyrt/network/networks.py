@@ -160,7 +160,10 @@ class NetworkStore:
                     raise InvalidArgument(f"gateway {gateway} is not a host address of subnet {net_ip}")
             else:
                 gw = next(net_ip.hosts())
+            used = {n.id[:4] for n in self.list()}
             nid = secrets.token_hex(32)
+            while nid[:4] in used:       # the 4 characters in each veth's name tell networks apart
+                nid = secrets.token_hex(32)
             net = Network(name=name, id=nid, bridge="pyrt-" + nid[:10], subnet=str(net_ip), gateway=str(gw),
                           created=now_rfc3339(), labels=dict(labels or {}))
             d = self.dir(name)
@@ -215,10 +218,12 @@ class NetworkStore:
         return [n for n in self.list() if owner in ipam.leases(self.dir(n.name)).values()]
 
     @staticmethod
-    def make_netns(netns: str) -> None:
+    def make_netns(netns: str, lo_up: bool = True) -> None:
+        """A namespace pinned at NETNS; LO_UP: its loopback up now (attach does it as well)."""
         from pyrt.network import links
         links.make_netns(netns)
-        links.loopback_up(netns)
+        if lo_up:
+            links.loopback_up(netns)
 
     def attach(self, name: str, owner: str, netns: str, want: str = "") -> tuple[str, str]:
         """OWNER's namespace at NETNS joined to network NAME with its leased address (taken now if
@@ -230,7 +235,7 @@ class NetworkStore:
             links.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
             nat.masquerade(net.bridge, net.subnet)
         ifname = links.attach(links.host_ifname(owner, net.id), netns, net.bridge, address, net.prefixlen,
-                              net.gateway, links.default_mtu())
+                              net.gateway)
         return address, ifname
 
     def detach(self, name: str, owner: str) -> None:
@@ -251,8 +256,13 @@ class NetworkStore:
         the lease and the container's record leaves such a lease), then the unused user networks.
         The removed networks' names."""
         from pyrt.network import links
-        for host in links.stray_endpoints():
-            if not any(alive(o) for o in self._owners_like(links.owner_prefix(host))):
+        ours = {n.bridge for n in self.list() if n.name != DEFAULT_NAME}
+        for host, bridge in links.stray_endpoints().items():
+            prefix = links.owner_prefix(host)
+            owners = self._owners_like(prefix)
+            # a veth is this root's if one of its leases names the owner, or it is on a bridge of
+            # its user networks; another root's (or tool's) pyv... interface is never touched
+            if (owners or bridge in ours) and not any(alive(o) for o in owners or [prefix]):
                 links.detach(host)
         gone = []
         for net in self.list():
@@ -269,4 +279,4 @@ class NetworkStore:
         out = []
         for net in self.list():
             out += [o for o in ipam.leases(self.dir(net.name)).values() if o.startswith(prefix)]
-        return out or [prefix]
+        return out

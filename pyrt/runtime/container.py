@@ -32,6 +32,12 @@ class Container:
     def lock(self) -> st.Lock:
         return st.Lock(self.dir)
 
+    def transition(self, verb: str | None = None, hint: str = "") -> "_Transition":
+        """`with ctr.transition("start") as status:` - the container's lock held, its live status
+        read under it, and VERB refused unless status.can_VERB() (Status.require; no VERB: no
+        check). Every verb that changes a container goes through here."""
+        return _Transition(self, verb, hint)
+
     def fifo_path(self) -> str:
         return os.path.join(self.dir, st.EXEC_FIFO)
 
@@ -115,10 +121,7 @@ class Container:
         """Release the init into its process. poststart hooks run once that process has been
         executed, before start returns, with status `running` (runtime-spec lifecycle step 11;
         runc 1.1 runs them at the end of create with `created`); their failures only warn."""
-        with self.lock():
-            status = self.status()
-            if not status.can_start():
-                raise StateError(f"cannot start a container that is {status.value}")
+        with self.transition("start"):
             if self.state.no_process:
                 raise ConfigError("process: config.json has none, so there is nothing to start "
                                   "(it may be left out at create only)")
@@ -145,8 +148,7 @@ class Container:
         `kill --all` signals whatever is left in the container's cgroup, also once the init has
         exited (exit 0; the shim reaps leftovers that way); plain `kill` of a container that is
         not running fails with `container not running` (exit 1)."""
-        with self.lock():
-            status = self.status()
+        with self.transition() as status:  # kill's refusals are runc's own words (below)
             mgr = self.cgroup_manager()
             if all_processes and mgr is not None and mgr.exists():
                 mgr.kill_all(sig)
@@ -165,10 +167,7 @@ class Container:
 
     def delete(self, force: bool = False) -> None:
         from pyrt.runtime import hooks
-        with self.lock():
-            status = self.status()
-            if not force and not status.can_delete():
-                raise StateError(f"cannot delete a container that is {status.value} (use --force)")
+        with self.transition(None if force else "delete", " (use --force)") as status:
             mgr = self.cgroup_manager()
             # Without a pid namespace of its own, processes may outlive the init: the cgroup
             # still holds them, and it cannot be removed until they are gone (runc kills them).
@@ -184,6 +183,28 @@ class Container:
             if self.state.hooks.get("poststop"):
                 hooks.run_hooks(self.state.hooks, "poststop", self.hook_state(Status.STOPPED), fatal=False)
             remove_container_dir(self.dir)
+
+
+class _Transition:
+    """See Container.transition."""
+
+    def __init__(self, ctr: Container, verb: str | None, hint: str):
+        self.ctr, self.verb, self.hint = ctr, verb, hint
+        self.lock = ctr.lock()
+
+    def __enter__(self) -> Status:
+        self.lock.__enter__()
+        try:
+            status = self.ctr.status()
+            if self.verb is not None:
+                status.require(self.verb, self.hint)
+            return status
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.lock.__exit__(*exc)
 
 
 def signal_process(pid: int, started: int, sig: int) -> bool:

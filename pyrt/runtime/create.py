@@ -15,7 +15,8 @@ from pyrt.errors import ConfigError, PyrtError, RuntimeSetupError, StateError, U
 from pyrt.runtime import channel, hooks
 from pyrt.runtime import state as st
 from pyrt.runtime.container import Container, remove_container_dir, wait_gone
-from pyrt.runtime.init import NAMESPACES, Launch, stage1
+from pyrt.runtime.launch import NAMESPACES, Launch
+from pyrt.runtime.stage1 import stage1
 
 
 def _namespaces(spec) -> tuple[list, list]:
@@ -201,7 +202,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 m.create()
                 state.cgroup = m.to_state()
                 st.crash_point("cgroup-made")
-                return m.placement()
+                from pyrt.cgroups import placement
+                return placement.targets(m)
 
             def on_pid(pid: int, placed: bool) -> dict:
                 nonlocal init_pid
@@ -209,8 +211,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                 from pyrt.linux import proc
                 state.pid = pid
                 state.start_time = proc.start_time(pid)
-                if not placed:
-                    mgr.apply(pid)
+                from pyrt.cgroups import placement
+                placement.settle(mgr, pid, placed)
                 # limits once stage 1 is gone (a pids.limit of 1 must not count it)
                 if spec.linux.resources is not None:
                     # runc allows the config's own device nodes past the device rules
@@ -371,12 +373,13 @@ def exec_process(root: str, container_id: str, process, *, detach: bool = False,
 
     def on_pid(p: int, placed: bool) -> dict:
         started.append(p)
-        if mgr is not None and not placed:
-            mgr.apply(p)
+        if mgr is not None:
+            placement.settle(mgr, p, placed)
         return ctr.hook_state()
 
-    # stage 1 places the process itself when the kernel lets it (see init._fork_placed)
-    dirs = mgr.placement() if mgr is not None else None
+    # stage 1 places the process itself when the kernel lets it (pyrt.cgroups.placement)
+    from pyrt.cgroups import placement
+    dirs = placement.targets(mgr) if mgr is not None else None
     launch = Launch(container_id=container_id, spec=spec, process=process, join=join, new=[],
                     console_socket=console_socket, preserve_fds=preserve_fds, exec_mode=True,
                     cgroup=dirs)

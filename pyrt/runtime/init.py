@@ -1,22 +1,10 @@
-"""What runs inside the forked children: namespace set-up (stage 1) and the container's init.
+"""The container's init (youki's container_init_process), or a process `pyrt-runc exec` starts:
+the grandchild stage 1 (pyrt.runtime.stage1) forked into the container's namespaces.
 
-pyrt-runc (the parent) forks stage 1. Stage 1 is single-threaded Python right after fork(), so
-it may join or create a user namespace and join a mount namespace, which a threaded process
-cannot. It joins the namespaces given by path, makes the new ones, and forks again: the
-grandchild is PID 1 of a new pid namespace (unshare(CLONE_NEWPID) only affects children).
-Stage 1 reports the grandchild's pid and exits; the grandchild waits until the parent has its
-cgroup ready (placed, limits set), then runs `container_init` (or `exec_init` for `pyrt-runc exec`).
-
-Where it can, stage 1 places the init in its cgroups without a cgroup.procs write (see
-_fork_placed): for create from directories the parent sends, for exec from the container's
-recorded cgroups, opened before joining its mount namespace hides the host's /sys/fs/cgroup.
-
-Before either child can be seen from the container, stage 1 hardens itself (see _harden and
-docs/security.md): non-dumpable, the caller's fds closed, the host's /proc proven real. The init
-never execs the container's program itself: a stub from a sealed memfd does (see _execve).
-
-Any error in a child travels to the parent as its kind (the PyrtError class) and one line over
-the socket; the parent raises the same class, so exit codes survive the trip.
+It waits until the parent has its cgroup ready, then runs `container_init`, one function of
+numbered steps in runc's order (or `exec_init`: only the process set-up). It never execs the
+container's program itself: a stub from a sealed memfd does (see _execve). Errors go to the parent
+with their kind (pyrt.runtime.launch.report).
 """
 from __future__ import annotations
 
@@ -26,319 +14,30 @@ import sys
 from pyrt import trace
 from pyrt.errors import PyrtError, RuntimeSetupError
 from pyrt.runtime import channel
-from pyrt.record import Record, field
+from pyrt.runtime.launch import Launch, describe, must_preload_early, preload, report
 
-# namespace type in config.json -> (clone flag name, /proc/<pid>/ns name)
-NAMESPACES = {
-    "user": ("CLONE_NEWUSER", "user"), "pid": ("CLONE_NEWPID", "pid"), "network": ("CLONE_NEWNET", "net"),
-    "ipc": ("CLONE_NEWIPC", "ipc"), "uts": ("CLONE_NEWUTS", "uts"), "mount": ("CLONE_NEWNS", "mnt"),
-    "cgroup": ("CLONE_NEWCGROUP", "cgroup"), "time": ("CLONE_NEWTIME", "time"),
-}
-# Join order: the user namespace first (it owns the others), the mount namespace last.
-JOIN_ORDER = ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount")
 # a failing startContainer hook's message, written to the exec fifo: below PIPE_BUF, one write
 _HOOK_ERROR_MAX = 2048
+_PASSWD_MAX = 4 << 20  # a passwd file larger than this is not one we will read whole
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class Launch(Record, frozen=False):
-    """Everything the children need, fixed before fork()."""
-    container_id: str
-    spec: object                       # pyrt.spec.config.Spec
-    process: object                    # pyrt.spec.config.Process (the spec's, or exec's)
-    join: list = field(default_factory=list)   # [(ns type, path)] to setns into
-    new: list = field(default_factory=list)    # ns types to create
-    fifo_fd: int = -1                  # O_PATH fd of exec.fifo (create; none when `run` starts at once)
-    console_socket: str | None = None
-    console_conn: object = None        # connected to console_socket by the parent (host path)
-    console_back: object = None        # foreground terminal: the parent's end of console_conn
-    console_master: int = -1           # ... and the pty master it received there
-    no_pivot: bool = False
-    preserve_fds: int = 0
-    exec_mode: bool = False            # pyrt-runc exec: join everything, no rootfs work
-    # create, when stage 1 stays in the host's user and mount namespaces: stage 1 places the init
-    # in its cgroup itself (see _fork_placed), from the directories the parent sends ("cgroup").
-    placed_by_stage1: bool = False
-    # exec: the container's cgroup directories {"v1": [...], "v2": dir or None} (from state.json),
-    # for stage 1 to place the exec'd process in the same way; None: the parent moves it.
-    cgroup: dict | None = None
-    close_fds: list = field(default_factory=list)  # the parent's fds the children must not keep
-    # Whether setgroups(2) is denied in the user namespace the process ends up in: read by stage
-    # 1 from the host's procfs, never from the container's /proc, which may be a fake.
-    setgroups_denied: bool = False
-
-
-def describe(e: BaseException) -> str:
-    """One line for the user from any error raised in a child."""
-    if isinstance(e, PyrtError):
-        return e.message
-    if isinstance(e, OSError):
-        msg = e.strerror or str(e)
-        return f"{msg}: {e.filename}" if e.filename else msg
-    return f"{type(e).__name__}: {e}"
-
-
-def _report(sock, e: BaseException) -> None:
-    """The error, its kind and its cause to the parent (channel.error_from rebuilds it)."""
-    kind = type(e).__name__ if isinstance(e, PyrtError) else RuntimeSetupError.__name__
-    cause = e.__cause__ or e.__context__
-    try:
-        channel.send(sock, "error", kind=kind, message=describe(e), hint=getattr(e, "hint", None),
-                     cause=f"{type(cause).__name__}: {cause}" if cause is not None else None)
-    except OSError:
-        pass
-
-
-# --- stage 1 ----------------------------------------------------------------------------------
-def stage1(sock, launch: Launch) -> None:
-    """Runs in the first child; never returns."""
-    import gc
-    # _harden closes fds that Python objects of a long-lived caller (the engine's monitor) may
-    # still hold: no collection may finalize one and close a number we have reused since.
-    gc.disable()
-    try:
-        _stage1(sock, launch)
-    except BaseException as e:  # noqa: BLE001 - everything must reach the parent, then exit
-        _report(sock, e)
-        os._exit(1)
-    os._exit(0)
-
-
-def _harden(sock, launch: Launch) -> None:
-    """First thing in stage 1, before any namespace is joined or made (docs/security.md)."""
-    from pyrt.linux import hardening
-    # Non-dumpable: /proc/PID/{exe,fd,cwd,root,map_files,mem} of this process and of the init
-    # and exec'd process forked from it (they inherit it) are refused to the container's
-    # processes, which could otherwise reach the host's Python binary, libraries and our fds.
-    # execve of the container's program makes it dumpable again, as any program.
-    if trace.on:
-        trace.step("prctl(PR_SET_DUMPABLE, 0): no /proc/PID/exe, fd, cwd, root or map_files of ours "
-                   "for the container's processes to open")
-    hardening.set_dumpable(False)
-    if launch.console_back is not None:
-        launch.console_back.close()
-    # e.g. the container lock: an flock belongs to the open file, which fork() shares
-    for fd in launch.close_fds:
-        os.close(fd)
-    # The caller's fds beyond 0-2 and --preserve-fds: closed, so that neither child ever holds
-    # one (a directory fd of the caller's is a way out: CVE-2024-21626). Ours stay, close-on-exec.
-    first = 3 + launch.preserve_fds
-    keep = [sock.fileno(), launch.fifo_fd]
-    if launch.console_conn is not None:
-        keep.append(launch.console_conn.fileno())
-    if trace.on:
-        trace.step(f"close_range({first}, ~0) except our own fds {sorted(k for k in keep if k >= first)}: "
-                   "none of the caller's fds reaches the container")
-    hardening.close_from(first, keep)
-    # The host's /proc, which stage 1 reads and writes before it changes namespaces.
-    try:
-        hardening.require_procfs("/proc")
-    except OSError as e:
-        raise RuntimeSetupError(f"the host's /proc: {describe(e)}") from e
-    if launch.process.oom_score_adj is not None and not launch.exec_mode:
-        # now, in the host's namespaces with every capability (as runc); the init inherits it
-        if trace.on:
-            trace.step(f"echo {launch.process.oom_score_adj} > /proc/self/oom_score_adj")
-        try:
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write(str(launch.process.oom_score_adj))
-        except OSError as e:
-            # runc's words (containerd's users know them): the file and the reason
-            raise RuntimeSetupError(f"failed to update /proc/self/oom_score_adj: {os.strerror(e.errno)}") from e
-
-
-def _setgroups_denied() -> bool:
-    """/proc/self/setgroups of the user namespace we are in, read from the host's procfs
-    (proven by _harden). Missing means we cannot know: fail rather than guess."""
-    try:
-        with open("/proc/self/setgroups") as f:
-            return f.read().strip() == "deny"
-    except OSError as e:
-        raise RuntimeSetupError(f"read /proc/self/setgroups: {os.strerror(e.errno).lower()}") from e
-
-
-def _stage1(sock, launch: Launch) -> None:
-    from pyrt.linux import syscalls as sc
-    trace.who = "stage 1"
-    _harden(sock, launch)
-    if _must_preload_early(launch):
-        # before a joined namespace hides the host's files
-        _preload(launch.spec, launch.process, launch.exec_mode)
-    # Open the cgroup files and every namespace file first: once we are in another mount or
-    # user namespace the paths may resolve differently or not at all.
-    opened = _open_cgroup(launch.cgroup) if launch.cgroup is not None else None
-    fds = []
-    for ns_type, path in sorted(launch.join, key=lambda j: JOIN_ORDER.index(j[0])):
-        try:
-            fds.append((ns_type, path, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
-        except OSError as e:
-            raise RuntimeSetupError(f"{ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from e
-    cgroupns_fd = -1
-    for ns_type, path, fd in fds:
-        if ns_type == "cgroup" and opened is not None:
-            # The init joins it once born: from inside the container's cgroup namespace, a
-            # nsdelegate cgroup2 mount refuses clone3 into a cgroup from outside it (ENOENT).
-            cgroupns_fd = fd
-            continue
-        try:
-            sc.setns(fd, getattr(sc, NAMESPACES[ns_type][0]), path)
-        except OSError as e:
-            raise RuntimeSetupError(f"join {ns_type} namespace {path}: {os.strerror(e.errno).lower()}") from e
-        os.close(fd)
-        if ns_type == "user":
-            # still in the host's mount namespace (joined last): its /proc is the real one
-            launch.setgroups_denied = _setgroups_denied()
-    if "user" in launch.new:
-        sc.unshare(sc.CLONE_NEWUSER)
-        channel.send(sock, "userns")
-        channel.expect(sock, "ok")
-        # Become the namespace's root (as runc does) so files we create are owned by a mapped id.
-        try:
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
-        except OSError:
-            pass
-    # A new cgroup namespace is made later by the init, once it sits in its own cgroup.
-    flags = 0
-    for ns_type in launch.new:
-        if ns_type not in ("user", "cgroup"):
-            flags |= getattr(sc, NAMESPACES[ns_type][0])
-    if flags:
-        try:
-            sc.unshare(flags)
-        except OSError as e:
-            raise RuntimeSetupError(f"unshare {', '.join(n for n in launch.new if n not in ('user', 'cgroup'))}"
-                                    f" namespaces: {os.strerror(e.errno).lower()}") from e
-    if "time" in launch.new and launch.spec.linux.time_offsets:
-        _write_time_offsets(launch.spec.linux.time_offsets)
-    placed = False
-    if launch.placed_by_stage1:
-        # the init inherits what we import now, while the parent prepares the cgroup
-        _preload(launch.spec, launch.process, launch.exec_mode)
-        opened = _open_cgroup(channel.expect(sock, "cgroup"))
-    if opened is not None:
-        pid, placed = _fork_placed(*opened, who="exec" if launch.exec_mode else "init")
-    else:
-        pid = os.fork()
-    if pid == 0:
-        if cgroupns_fd >= 0:
-            sc.setns(cgroupns_fd, sc.CLONE_NEWCGROUP, "cgroup namespace")
-            os.close(cgroupns_fd)
-        init_main(sock, launch)
-    if cgroupns_fd >= 0:
-        os.close(cgroupns_fd)
-    if trace.on:
-        trace.step(f"forked the init: pid {pid} here, pid 1 in its new pid namespace"
-                   if "pid" in launch.new else f"forked the init: pid {pid}")
-    channel.send(sock, "pid", pid=pid, placed=placed)
-
-
-def _write_time_offsets(offsets) -> None:
-    """Offsets can only be written before any process lives in the new time namespace. A
-    non-dumpable process's /proc files belong to the host's root, which a new user namespace's
-    root cannot write: dumpable for this one write. Stage 1 lives outside the container's pid
-    namespace, so no process of the container can see it meanwhile."""
-    from pyrt.linux import hardening
-    hardening.set_dumpable(True)
-    try:
-        with open("/proc/self/timens_offsets", "w") as f:
-            for clock, secs, nsecs in offsets:
-                if trace.on:
-                    trace.step(f"time namespace offset: {clock} {secs}s {nsecs}ns")
-                f.write(f"{clock} {secs} {nsecs}\n")
-    except OSError as e:
-        raise RuntimeSetupError(f"write /proc/self/timens_offsets: {os.strerror(e.errno).lower()}") from e
-    finally:
-        hardening.set_dumpable(False)
-
-
-def _open_cgroup(dirs: dict) -> tuple[list[int], int, str | None] | None:
-    """The `tasks` files of the v1 directories and the v2 directory of DIRS, open for
-    _fork_placed: (tasks fds, v2 fd or -1, v2 path). None when one cannot be opened (the
-    parent then moves the init with cgroup.procs writes, as before)."""
-    from pyrt.cgroups import fs
-    from pyrt.errors import CgroupError
-    try:
-        tasks = fs.open_tasks(dirs["v1"])
-    except CgroupError:
-        return None
-    if not dirs["v2"]:
-        return tasks, -1, None
-    try:
-        return tasks, os.open(dirs["v2"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), dirs["v2"]
-    except OSError:
-        for fd in tasks:
-            os.close(fd)
-        return None
-
-
-def _fork_placed(tasks: list[int], v2_fd: int, v2_path: str | None, who: str) -> tuple[int, bool]:
-    """Fork the init straight into its cgroups, without a cgroup.procs write - and without the
-    ~12 ms kernel RCU wait the first one costs: it is born in the v2 directory (clone3
-    CLONE_INTO_CGROUP) and, first thing, joins the v1 hierarchies by writing 0 to their `tasks`
-    (a thread moving itself skips the kernel's threadgroup lock). The child does that, not us:
-    were we in a pids cgroup with room for one more process, forking the init would fail.
-    (pid, placed) in the parent, (0, _) in the child; not placed when the kernel refuses: then
-    the parent moves the init as before. A joined user namespace may make it refuse: `tasks`
-    writes are checked against the opener's (host root's) credentials, but clone3 checks ours
-    on the cgroup's files, now with capabilities only in the container's user namespace (it
-    still passes where the files' owner, host uid 0, is ours, as with runc-style mappings)."""
-    from pyrt.cgroups import fs
-    from pyrt.errors import CgroupError
-    from pyrt.linux import syscalls as sc
-    placed = True
-    r, w = os.pipe2(os.O_CLOEXEC)
-    pid = -1
-    if v2_fd >= 0:
-        try:
-            pid = sc.fork_into_cgroup(v2_fd, v2_path)
-        except OSError as e:
-            if trace.on:
-                trace.step(f"clone3 refused ({e.strerror}): fork, and pyrt-runc moves the process")
-            placed = False
-        os.close(v2_fd)
-    if pid < 0:
-        pid = os.fork()
-    if pid == 0:
-        trace.who = who
-        os.close(r)
-        try:
-            fs.join_self(tasks)
-            ok = b"1"
-        except CgroupError:
-            ok = b"0"
-        for fd in tasks:
-            os.close(fd)
-        os.write(w, ok)
-        os.close(w)
-        return 0, False
-    os.close(w)
-    for fd in tasks:
-        os.close(fd)
-    try:
-        placed = os.read(r, 1) == b"1" and placed  # b"": the init died; its error follows
-    finally:
-        os.close(r)
-    return pid, placed
-
-
-# --- the init (grandchild) ------------------------------------------------------------------------
 def init_main(sock, launch: Launch) -> None:
     """Runs in the grandchild; never returns."""
     trace.who = "exec" if launch.exec_mode else "init"
     try:
         os.setsid()  # a session of its own, as runc's init (and no controlling tty of ours)
-        if not _must_preload_early(launch) and not launch.placed_by_stage1:
+        if not must_preload_early(launch) and not launch.placed_by_stage1:
             # while the parent does the cgroup work (the first cgroup.procs write alone takes
             # ~12 ms in the kernel), not before it
-            _preload(launch.spec, launch.process, launch.exec_mode)
+            preload(launch.spec, launch.process, launch.exec_mode)
         go = channel.expect(sock, "go")
         if launch.exec_mode:
             exec_init(sock, launch, go)
         else:
             container_init(sock, launch, go)
     except BaseException as e:  # noqa: BLE001
-        _report(sock, e)
+        report(sock, e)
         os._exit(1)
     os._exit(127)  # not reached: the init ends in execve
 
@@ -428,8 +127,8 @@ def container_init(sock, launch: Launch, go: dict) -> None:
 
 def exec_init(sock, launch: Launch, go: dict) -> None:
     """`pyrt-runc exec`: already in every namespace of the container; only the process set-up."""
-    from pyrt.runtime import rootfs
     if launch.process.terminal:
+        from pyrt.runtime import rootfs  # preloaded for a terminal only (_preload)
         _setup_console(launch, launch.process, rootfs, mount_console=False)
     finalize_and_exec(launch, launch.process, launch.spec, sock, go, as_init=False)
 
@@ -443,34 +142,6 @@ def _require_container_procfs() -> None:
     except OSError as e:
         raise RuntimeSetupError(f"/proc in the container: {describe(e)} (config.json must mount "
                                 "proc at /proc)") from e
-
-
-def _must_preload_early(launch: Launch) -> bool:
-    """Joining a mount or user namespace (always so for exec) may hide the host's Python
-    library from stage 1 on; otherwise it stays reachable until pivot_root."""
-    return launch.exec_mode or any(t in ("mount", "user") for t, _ in launch.join)
-
-
-def _preload(spec, process, exec_mode: bool) -> None:
-    """Import every module the init needs while the host's Python library is still reachable
-    (a joined mount namespace or pivot_root takes it away)."""
-    import fcntl  # noqa: F401
-    from pyrt.linux import capabilities, hardening  # noqa: F401
-    from pyrt.runtime import hooks, rootfs  # noqa: F401
-    if not exec_mode:
-        from pyrt.cgroups import layout  # noqa: F401  (rootfs.own_cgroups; exec never calls it)
-    if process.rlimits:
-        import resource  # noqa: F401
-    if spec.hooks:
-        import subprocess  # noqa: F401
-    if "network" in (ns.type for ns in spec.linux.namespaces):
-        from pyrt.linux import netdev  # noqa: F401
-    if process.terminal:
-        from pyrt.runtime import console  # noqa: F401
-    if process.apparmor_profile or process.selinux_label:
-        from pyrt.linux import lsm  # noqa: F401
-    if getattr(spec.linux, "seccomp", None) is not None:
-        from pyrt.linux import seccomp  # noqa: F401
 
 
 def _setup_console(launch: Launch, process, rootfs_mod, mount_console: bool = True) -> None:
@@ -710,14 +381,19 @@ def _switch_user(process, setgroups_denied: bool) -> None:
 
 
 def _home_of(uid: int) -> str:
+    """HOME of UID from the container's /etc/passwd; "/" without one. A FIFO, device or socket
+    there (a hostile image: open(2) of a FIFO would wait for a writer for ever) is refused."""
+    from pyrt.linux import paths
     try:
-        with open("/etc/passwd") as f:
-            for line in f:
-                parts = line.rstrip("\n").split(":")
-                if len(parts) >= 6 and parts[2] == str(uid):
-                    return parts[5] or "/"
+        data = paths.read_regular("/etc/passwd", _PASSWD_MAX)
+    except paths.NotRegularFileError as e:
+        raise RuntimeSetupError("/etc/passwd in the container is not a regular file") from e
     except OSError:
-        pass
+        return "/"
+    for line in data.decode("utf-8", "replace").splitlines():
+        parts = line.split(":")
+        if len(parts) >= 6 and parts[2] == str(uid):
+            return parts[5] or "/"
     return "/"
 
 

@@ -14,6 +14,7 @@ from pyrt.linux.syscalls import (MOUNT_ATTR, MS, MNT_DETACH, PROC_SUPER_MAGIC, S
                                   fs_magic,
                                   mount, mount_id, mount_setattr, move_mount, open_tree_clone, pivot_root,
                                   umount2)
+from pyrt.spec.mountflags import PROPAGATION_OPTIONS  # rootfsPropagation's flags: the config's table
 
 MS_BIND, MS_REC, MS_REMOUNT, MS_RDONLY = MS["MS_BIND"], MS["MS_REC"], MS["MS_REMOUNT"], MS["MS_RDONLY"]
 MS_SLAVE, MS_PRIVATE, MS_MOVE = MS["MS_SLAVE"], MS["MS_PRIVATE"], MS["MS_MOVE"]
@@ -56,12 +57,6 @@ def remount_bind(path: str, flags: int, what: str) -> None:
 
 
 # --- preparation before pivot_root ------------------------------------------------------------
-_PROPAGATION_FLAGS = {
-    "shared": MS["MS_SHARED"], "rshared": MS["MS_SHARED"] | MS_REC, "slave": MS_SLAVE,
-    "rslave": MS_SLAVE | MS_REC, "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
-    "unbindable": MS["MS_UNBINDABLE"], "runbindable": MS["MS_UNBINDABLE"] | MS_REC}
-
-
 def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) -> None:
     """Make ROOTFS a mount of its own and mount everything config.json lists into it. Without a
     mount namespace in the config the runtime's is inherited (runtime-spec MUST): then its /
@@ -73,7 +68,7 @@ def prepare(spec, rootfs: str, *, cgroup_paths: dict[str, str] | None = None) ->
         # crun do. The value is for the container's root and is applied to it again once it is /.
         prop = spec.linux.rootfs_propagation or "rslave"
         try:
-            mount(None, "/", None, _PROPAGATION_FLAGS[prop])
+            mount(None, "/", None, PROPAGATION_OPTIONS[prop])
         except OSError as e:
             raise _fail(f"make / {prop}", e) from None
         _parent_mount_bindable(rootfs)
@@ -489,10 +484,7 @@ def create_devices(root: Root, spec) -> None:
             kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[typ]
             parent, name = _open_parent(root, path, what)
             try:
-                try:
-                    os.unlink(name, dir_fd=parent)
-                except FileNotFoundError:
-                    pass
+                _unlink_at(parent, name)
                 if trace.on:
                     trace.step(f"mknod({path!r}, {typ} {major}:{minor}, {mode:04o})")
                 os.mknod(name, kind | mode, os.makedev(major, minor), dir_fd=parent)
@@ -505,6 +497,14 @@ def create_devices(root: Root, spec) -> None:
                 os.close(parent)
     finally:
         os.umask(old)
+
+
+def _unlink_at(parent: int, name: str) -> None:
+    """NAME in the directory PARENT gone, if it was there (what is laid down replaces it)."""
+    try:
+        os.unlink(name, dir_fd=parent)
+    except FileNotFoundError:
+        pass
 
 
 def _open_parent(root: Root, path: str, what: str) -> tuple[int, str]:
@@ -523,10 +523,7 @@ def dev_symlinks(root: Root) -> None:
         parent, name = _open_parent(root, link, what)
         try:
             if link == "/dev/ptmx":
-                try:
-                    os.unlink(name, dir_fd=parent)
-                except FileNotFoundError:
-                    pass
+                _unlink_at(parent, name)
             if trace.on:
                 trace.step(f"symlink({src!r}, {link!r})")
             os.symlink(src, name, dir_fd=parent)
@@ -569,7 +566,7 @@ def root_propagation(propagation: str) -> None:
     a new peer group of its own (made private first, so not the host's peer: the spec's "this
     does not mean that it's shared with the host", crun's result); slave keeps receiving the
     host's mounts (the rootfs bind was made from a slave); private and unbindable as named."""
-    flag = _PROPAGATION_FLAGS[propagation]
+    flag = PROPAGATION_OPTIONS[propagation]
     try:
         if flag & MS["MS_SHARED"]:
             mount(None, "/", None, MS_PRIVATE | (flag & MS_REC))

@@ -80,6 +80,12 @@ class Status(str, metaclass=_Members):
     def can_update(self) -> bool:
         return self is not Status.STOPPED
 
+    def require(self, verb: str, hint: str = "") -> None:
+        """StateError unless can_VERB(): the one place a verb is refused for its status (runc's
+        words, `cannot VERB a container that is STATUS`, with HINT after them)."""
+        if not getattr(self, f"can_{verb}")():
+            raise StateError(f"cannot {verb} a container that is {self.value}{hint}")
+
 
 Status.ALL = tuple(Status(v) for v in ("creating", "created", "running", "paused", "stopped"))
 Status.CREATING, Status.CREATED, Status.RUNNING, Status.PAUSED, Status.STOPPED = Status.ALL

@@ -28,7 +28,12 @@ PREPARE = os.path.join(REPO, "rootfs-tools", "guest", "prepare.py")
 QEMU = "qemu-system-x86_64"
 QBOOT = "/usr/share/qemu/qboot.rom"
 HARNESS_FAILED = 125
+# A guest is given up on when it stops making progress (no new byte of output or results for
+# DEFAULT_TIMEOUT s: every guest test ends within its own pytest timeout, 300 s, and prints a
+# line), not after a fixed total: under emulation on a loaded 2-core host the same job takes
+# anywhere from ~8 to over 20 minutes. DEFAULT_LIMIT only bounds a guest that keeps talking.
 DEFAULT_TIMEOUT = int(os.environ.get("PYRT_GUEST_TIMEOUT", "900"))
+DEFAULT_LIMIT = int(os.environ.get("PYRT_GUEST_LIMIT", "3600"))
 
 # The job runs as PID 1 of the guest once init.sh has switched to the overlay root. It must end
 # by rebooting (qemu's -no-reboot turns that into an exit); the exit code travels in a file
@@ -140,9 +145,21 @@ def _read(path: str) -> str:
         return ""
 
 
-def run(pytest_args: list[str] | None = None, *, timeout: int = DEFAULT_TIMEOUT, echo=None,
-        smp: int = 2, mem: str = "1G") -> GuestRun:
+def _progress(work: str) -> int:
+    """How much the guest has written so far (its console, the job's output, results)."""
+    total = 0
+    for name in ("console.log", "output.log", "results.jsonl"):
+        try:
+            total += os.stat(os.path.join(work, name)).st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def run(pytest_args: list[str] | None = None, *, timeout: int = DEFAULT_TIMEOUT, limit: int = DEFAULT_LIMIT,
+        echo=None, smp: int = 2, mem: str = "1G") -> GuestRun:
     """Boot the guest, run pytest on PYTEST_ARGS in it and collect what happened.
+    The guest is stopped when it has written nothing for TIMEOUT s, or after LIMIT s in all.
     ECHO, if given, is called with each new chunk of the job's output as it arrives."""
     args = _absolute(pytest_args or [os.path.join(REPO, "tests", "guest")])
     work = tempfile.mkdtemp(prefix="pyrt-guest-")
@@ -167,14 +184,21 @@ def run(pytest_args: list[str] | None = None, *, timeout: int = DEFAULT_TIMEOUT,
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         seen = 0
+        written, last_progress = -1, time.monotonic()
         while True:
             done = proc.poll() is not None
             if echo:
                 seen = _echo_new(os.path.join(work, "output.log"), seen, echo)
             if done:
                 break
-            if time.monotonic() - start > timeout:
-                reason = f"guest timed out after {timeout} s"
+            now = time.monotonic()
+            if (n := _progress(work)) != written:
+                written, last_progress = n, now
+            if now - last_progress > timeout:
+                reason = f"guest timed out after {timeout} s without new output ({now - start:.0f} s in all)"
+                break
+            if now - start > limit:
+                reason = f"guest still running after its limit of {limit} s"
                 break
             time.sleep(0.25)
         if proc.poll() is None:

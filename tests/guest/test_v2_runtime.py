@@ -60,8 +60,8 @@ def test_oom_kill_counted_in_memory_events(runtime, tmp_path, v2_parent):
         assert "records out" not in c.output()
         if runtime == "pyrt-runc":
             # What the engine asks before delete to report OOMKilled.
-            from pyrt.runtime import resources
-            assert resources.oom_killed(c.root, c.id) is True
+            from pyrt.runtime import cgroup_ops
+            assert cgroup_ops.oom_killed(c.root, c.id) is True
 
 
 def test_memory_swap_is_memory_plus_swap(runtime, tmp_path, v2_parent):
@@ -71,8 +71,8 @@ def test_memory_swap_is_memory_plus_swap(runtime, tmp_path, v2_parent):
                  f"{v2_parent}/swap")
     with Container(runtime, tmp_path, cfg) as c:
         if runtime == "pyrt-runc":
-            from pyrt.runtime import resources
-            assert resources.oom_killed(c.root, c.id) is False
+            from pyrt.runtime import cgroup_ops
+            assert cgroup_ops.oom_killed(c.root, c.id) is False
         assert read(c.cgroup, "memory.swap.max") == str(64 * MiB)
         c.start()
         c.cmd("update", "--memory", str(48 * MiB), "--memory-swap", str(48 * MiB), c.id, check=True)

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from pyrt.image import snapshot
+from pyrt.engine import snapshot
 from pyrt.image.store import ImageStore
 from tests.support.bundle import PYRT, busybox_rootfs_template
 from tests.support.layers import write_layer, write_oci_layout

@@ -139,7 +139,7 @@ def test_limits_pause_update_events_kill_delete(pyrt, tmp_path, cgroup_parent):
     assert ev["data"]["pids"] == {"current": 2, "limit": 30}   # sh exec'd its last sleep: sh + one background sleep
     assert ev["data"]["cpu"]["usage"]["total"] > 0
 
-    from pyrt.runtime.resources import oom_killed
+    from pyrt.runtime.cgroup_ops import oom_killed
     assert not oom_killed(pyrt.root, "c1")
     assert pyrt("kill", "--all", "c1", "KILL").returncode == 0
     deadline = time.monotonic() + 10
@@ -172,7 +172,7 @@ def test_oom_kill_is_reported_by_events(pyrt, tmp_path, cgroup_parent):
     assert lines[0]["type"] == "stats"
     assert {"type": "oom", "id": "c1"} in lines
     assert events.returncode == 0
-    from pyrt.runtime.resources import oom_killed
+    from pyrt.runtime.cgroup_ops import oom_killed
     assert oom_killed(pyrt.root, "c1")
     assert pyrt("delete", "c1").returncode == 0
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.engine import EngineEnv, until
+from tests.support.engine import EngineEnv, build_busybox_tar, until
 
 pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 
@@ -267,41 +267,53 @@ def eng_cmd(eng):
     return [PYRT]
 
 
-def test_run_it_through_a_pty_with_the_window_size(eng, tmp_path):
-    import fcntl
-    import pty
-    import select
-    import struct
-    import termios
-    from tests.support.bundle import PYRT
-    m, s = pty.openpty()
-    fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    p = subprocess.Popen([PYRT, "run", "-it", "--rm", "busybox", "sh"], stdin=s, stdout=s, stderr=s,
-                         env=eng.env, start_new_session=True,
-                         preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
-    os.close(s)
-    out = bytearray()
+class _Pty:
+    """A command on a new pty, as a user's terminal would run it."""
 
-    def read_until(token: bytes) -> None:
+    def __init__(self, eng, *args, size: tuple[int, int] | None = None):
+        import fcntl
+        import pty
+        import struct
+        import termios
+        from tests.support.bundle import PYRT
+        self.m, s = pty.openpty()
+        if size:
+            fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
+        self.p = subprocess.Popen([PYRT, *args], stdin=s, stdout=s, stderr=s, env=eng.env, start_new_session=True,
+                                  preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(s)
+        self.out = bytearray()
+
+    def read_until(self, token: bytes) -> None:
+        import select
         deadline = time.monotonic() + 30
-        while token not in out and time.monotonic() < deadline:
-            if select.select([m], [], [], 0.2)[0]:
+        while token not in self.out and time.monotonic() < deadline:
+            if select.select([self.m], [], [], 0.2)[0]:
                 try:
-                    out.extend(os.read(m, 4096))
+                    self.out.extend(os.read(self.m, 4096))
                 except OSError:
                     break
-        assert token in out, bytes(out)
+        assert token in self.out, bytes(self.out)
+
+    def close(self) -> int:
+        try:
+            return self.p.wait(timeout=30)
+        finally:
+            if self.p.poll() is None:
+                self.p.kill()
+                self.p.wait()
+            os.close(self.m)
+
+
+def test_run_it_through_a_pty_with_the_window_size(eng, tmp_path):
+    t = _Pty(eng, "run", "-it", "--rm", "busybox", "sh", size=(33, 101))
     try:
-        read_until(b"# ")
-        os.write(m, b"stty size; tty; echo $((40+2)); exit 5\n")
-        read_until(b"42\r\n")
-        assert p.wait(timeout=30) == 5
+        t.read_until(b"# ")
+        os.write(t.m, b"stty size; tty; echo $((40+2)); exit 5\n")
+        t.read_until(b"42\r\n")
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        os.close(m)
-    assert b"33 101\r\n" in out and b"/dev/pts/0\r\n" in out
+        assert t.close() == 5
+    assert b"33 101\r\n" in t.out and b"/dev/pts/0\r\n" in t.out
 
 
 def test_the_same_bundle_runs_under_runc(eng):
@@ -318,7 +330,7 @@ def test_the_same_bundle_runs_under_runc(eng):
     assert mine.stdout == theirs.stdout
     assert "20\n" in mine.stdout and "512\n" in mine.stdout
     eng.ok("run", "-d", "--runtime", "runc", "--name", "r", "busybox", "sleep", "300")
-    assert eng.ok("exec", "r", "echo", "x") if False else True
+    assert eng.ok("exec", "r", "echo", "x") == "x\n"
     eng.ok("stop", "-t", "0", "r")
     assert eng.ok("inspect", "-f", "{{.State.ExitCode}}", "r").strip() == "137"
     eng.ok("rm", "r")
@@ -432,3 +444,109 @@ def test_a_full_disk_stops_logging_not_the_container(tmp_path, cgroup_parent, bu
         assert not problems, problems
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+# -- attach -----------------------------------------------------------------------------------------
+def test_attach_with_a_tty_detach_keys_then_exit(eng):
+    eng.ok("run", "-dit", "--name", "t", "busybox", "sh")
+    a = _Pty(eng, "attach", "t")
+    try:
+        a.read_until(b"")
+        os.write(a.m, b"echo $((40+2))\n")
+        a.read_until(b"42")
+        os.write(a.m, b"\x10\x11")                  # ctrl-p ctrl-q: the client leaves, sh runs on
+    finally:
+        assert a.close() == 0
+    assert eng.ok("ps", "--format", "{{.Names}} {{.State}}").strip() == "t running"
+    a = _Pty(eng, "attach", "--detach-keys", "ctrl-a", "t")
+    try:
+        os.write(a.m, b"\x10\x11echo $((6*7))x\n")   # not the keys now: typed through to sh
+        a.read_until(b"42x")
+        os.write(a.m, b"exit 3\n")
+    finally:
+        assert a.close() == 3                        # the container's code when it ends attached
+    assert eng.ok("inspect", "-f", "{{.State.ExitCode}}", "t").strip() == "3"
+    eng.ok("rm", "t")
+
+
+def test_attach_forwards_signals_and_stdin_unless_told_not_to(eng):
+    eng.ok("run", "-d", "--name", "s", "busybox", "sh", "-c",
+           "trap 'echo got INT; exit 5' INT; while true; do echo tick; sleep 0.2; done")
+    for proxy in ("false", "true"):
+        a = subprocess.Popen([*eng_cmd(eng), "attach", "--no-stdin", f"--sig-proxy={proxy}", "s"], env=eng.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert a.stdout.readline() == b"tick\n"      # attached: new output comes through
+        a.send_signal(signal.SIGINT)
+        out, err = a.communicate(timeout=30)
+        if proxy == "false":                         # Ctrl-C leaves; the container runs on
+            assert a.returncode == 0, err
+            assert eng.ok("inspect", "-f", "{{.State.Running}}", "s").strip() == "true"
+        else:
+            assert a.returncode == 5 and b"got INT\n" in out, (a.returncode, out, err)
+    p = eng.pyrt("attach", "s")
+    assert p.returncode == 125 and "not running" in p.stderr and len(p.stderr.splitlines()) == 1
+    eng.ok("run", "-d", "-i", "--name", "r", "busybox", "sh", "-c", "while read l; do echo \"got $l\"; done; echo end")
+    p = eng.pyrt("attach", "r", input="a\nb\n")
+    assert (p.returncode, p.stdout) == (0, "got a\ngot b\nend\n")
+    p = eng.pyrt("attach", "nosuch")
+    assert p.returncode == 125 and "nosuch" in p.stderr
+    eng.ok("rm", "s", "r")
+
+
+# -- -u names from a Debian system's /etc/passwd and /etc/group -------------------------------------
+# What a debootstrap minbase image's /etc/passwd and /etc/group are: Debian's base-passwd masters
+# (update-passwd copies them at install), here taken from this Debian host's base-passwd package
+# rather than from a debootstrap run (minutes and ~150 MB from the network for two files), plus one
+# user as Debian's adduser writes it, member of some of Debian's standard groups.
+BASE_PASSWD = "/usr/share/base-passwd"
+ADDUSER = ("deb:x:1000:1000:Deb User,,,:/home/deb:/bin/sh\n",
+           {"deb": "deb:x:1000:", "audio": "audio:x:29:deb", "video": "video:x:44:deb", "plugdev": "plugdev:x:46:deb"})
+
+
+@pytest.fixture(scope="session")
+def debian_ids_tar(tmp_path_factory):
+    with open(f"{BASE_PASSWD}/passwd.master") as f:
+        passwd = f.read() + ADDUSER[0]
+    with open(f"{BASE_PASSWD}/group.master") as f:
+        lines = f.read().splitlines()
+    names = {line.split(":")[0] for line in lines}
+    lines = [ADDUSER[1].get(line.split(":")[0], line) for line in lines]
+    lines += [v for k, v in ADDUSER[1].items() if k not in names]
+    return build_busybox_tar(str(tmp_path_factory.mktemp("debian-ids")), passwd, "\n".join(lines) + "\n")
+
+
+def _debian_expected() -> dict:
+    """user -> "uid gid groups HOME", from the files themselves (groups: the primary one and those
+    listing the user, as docker and id(1) give them)."""
+    with open(f"{BASE_PASSWD}/passwd.master") as f:
+        users = [line.split(":") for line in f.read().splitlines() + [ADDUSER[0].strip()]]
+    members: dict = {}
+    for g in ADDUSER[1].values():
+        _name, _x, gid, who = g.split(":")
+        for u in filter(None, who.split(",")):
+            members.setdefault(u, []).append(int(gid))
+    out = {}
+    for u in users:
+        gids = sorted({int(u[3]), *members.get(u[0], [])})
+        out[u[0]] = f"{u[2]} {u[3]} {' '.join(map(str, gids))} {u[5]}"
+    return out
+
+
+def test_user_names_resolve_in_a_debian_passwd_and_group(eng, debian_ids_tar):
+    eng.ok("import", debian_ids_tar, "debian-ids:latest")
+    want = _debian_expected()
+    assert len(want) == 19 and want["www-data"] == "33 33 33 /var/www" and want["deb"] == "1000 1000 29 44 46 1000 /home/deb"
+    probe = 'echo "$(id -u) $(id -g) $(id -G | tr " " "\\n" | sort -n | tr "\\n" " ")$HOME"'   # id -G sorted
+    got = eng.ok("run", "--rm", "-u", "www-data", "debian-ids", "sh", "-c", probe).strip()
+    assert got == want["www-data"]
+    eng.ok("run", "-d", "--name", "deb", "debian-ids", "sleep", "300")
+    for user, line in want.items():
+        assert eng.ok("exec", "-u", user, "deb", "sh", "-c", probe).strip() == line, user
+    assert eng.ok("exec", "-u", "mail:tty", "deb", "id").strip() == "uid=8(mail) gid=5(tty)"
+    assert eng.ok("exec", "-u", "33:nogroup", "deb", "id").strip() == "uid=33(www-data) gid=65534(nogroup)"
+    assert eng.ok("exec", "-u", "deb:users", "deb", "id").strip() == \
+        "uid=1000(deb) gid=100(users) groups=29(audio),44(video),46(plugdev)"
+    for bad in ("nosuchuser", "deb:nosuchgroup"):
+        p = eng.pyrt("exec", "-u", bad, "deb", "true")
+        assert p.returncode == 125 and bad.split(":")[-1] in p.stderr and len(p.stderr.splitlines()) == 1
+    eng.ok("rm", "-f", "deb")

@@ -14,10 +14,11 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 from tests.support.bundle import RUNC
 from tests.support.crun_hybrid import CrunCgroups, make_wrapper
 from tests.support.engine import EngineEnv, until
+
+pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
 
 
 @pytest.fixture(params=["runc", "crun"])
@@ -166,28 +167,20 @@ def test_with_a_tty_the_runtime_hands_back_the_console(env):
     assert env.container_dirs() == [] and _runtime_dirs_left(env) == {}
 
 
-@pytest.fixture
-def plain(tmp_path, cgroup_parent, busybox_tar):  # noqa: F811
-    e = EngineEnv(str(tmp_path / "e"), cgroup_parent, busybox_tar)
-    yield e
-    problems = e.teardown()
-    assert not problems, problems
-
-
-def test_crun_itself_refuses_this_hybrid_host_in_one_line_and_leaves_nothing(plain):
+def test_crun_itself_refuses_this_hybrid_host_in_one_line_and_leaves_nothing(eng):  # noqa: F811
     """Why crun needs the wrapper here: crun 1.8.1 will not run where the cgroup2 tree of a hybrid
     host has a controller (hugetlb here). The engine passes on its words, 125, and --rm or not,
     the failed container leaves no rootfs mount, runtime state or cgroup."""
     from tests.support.bundle import CRUN
     with open("/sys/fs/cgroup/unified/cgroup.controllers") as f:
         assert f.read().strip(), "the cgroup2 tree has no controller here: crun could run unwrapped"
-    p = plain.pyrt("run", "--rm", "--runtime", CRUN, "busybox", "true")
+    p = eng.pyrt("run", "--rm", "--runtime", CRUN, "busybox", "true")
     assert p.returncode == 125
     assert p.stderr.strip() == "pyrt: crun create: cgroups in hybrid mode not supported, drop all controllers " \
                                "from cgroupv2"
-    assert plain.container_dirs() == [] and _runtime_dirs_left(plain) == {}
-    p = plain.pyrt("run", "--name", "kept", "--runtime", CRUN, "busybox", "true")
+    assert eng.container_dirs() == [] and _runtime_dirs_left(eng) == {}
+    p = eng.pyrt("run", "--name", "kept", "--runtime", CRUN, "busybox", "true")
     assert p.returncode == 125
-    assert plain.ok("ps", "-a", "--format", "{{.Names}} {{.State}}").split() == ["kept", "created"]
-    plain.ok("rm", "kept")
-    assert plain.container_dirs() == [] and _runtime_dirs_left(plain) == {}
+    assert eng.ok("ps", "-a", "--format", "{{.Names}} {{.State}}").split() == ["kept", "created"]
+    eng.ok("rm", "kept")
+    assert eng.container_dirs() == [] and _runtime_dirs_left(eng) == {}

@@ -265,3 +265,22 @@ def test_poststart_runs_once_start_has_executed_the_process_and_its_failure_warn
     finally:
         assert rt("delete", "-f", "c1").returncode == 0
     assert os.listdir(rt.root) == []
+
+
+def test_a_fifo_passwd_fails_run_and_exec_at_once(rt, bundle):
+    """A hostile image's /etc/passwd is a FIFO nobody writes. The init and an exec'd process read
+    it for HOME (as runc, which blocks on it for ever, in `run` as in `exec`): pyrt-runc refuses a
+    passwd that is not a regular file with one line, exit 7, and leaves nothing behind."""
+    passwd = os.path.join(bundle, "rootfs", "etc", "passwd")
+    bundle.config(["sleep", "60"])
+    assert rt("run", "-d", "-b", bundle, "c1").returncode == 0
+    os.unlink(passwd)
+    os.mkfifo(passwd)
+    try:
+        line = one_line_error(rt("exec", "--user", "1000", "c1", "true", timeout=60), 7)
+        assert line == "pyrt-runc: /etc/passwd in the container is not a regular file"
+    finally:
+        assert rt("delete", "-f", "c1").returncode == 0
+    line = one_line_error(rt("run", "-b", bundle, "c2", timeout=60), 7)
+    assert line == "pyrt-runc: /etc/passwd in the container is not a regular file"
+    assert os.listdir(rt.root) == []

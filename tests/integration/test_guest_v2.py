@@ -20,7 +20,7 @@ import pytest
 from tests.guest import run as guest
 
 GUEST_DIR = os.path.join(guest.REPO, "tests", "guest")
-pytestmark = pytest.mark.timeout(guest.DEFAULT_TIMEOUT + 120)
+pytestmark = pytest.mark.timeout(guest.DEFAULT_LIMIT + 120)
 
 
 RUNTIMES = ("runc", "pyrt-runc")   # the guest's `runtime` fixture parameters
@@ -129,6 +129,15 @@ def test_guest_timeout_fails_and_stops_qemu():
     assert "timed out after 1 s" in r.reason
     assert "guest console" in r.tail()
     # qemu was killed and reaped: no child process of ours is left.
+    from tests.support.leaks import child_pids
+    assert not child_pids()
+
+
+def test_guest_that_keeps_running_is_stopped_at_its_limit():
+    """The stall deadline gives a slow guest time; the limit still bounds one that never ends."""
+    r = guest.run(timeout=600, limit=1)
+    assert r.rc == guest.HARNESS_FAILED
+    assert "after its limit of 1 s" in r.reason
     from tests.support.leaks import child_pids
     assert not child_pids()
 

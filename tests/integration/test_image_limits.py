@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from pyrt.errors import ImageError
-from pyrt.image import unpack
+from pyrt.image import decompress, unpack
 from pyrt.image.store import ImageStore
 from pyrt.image.unpack import unpack_layer
 from tests.support import hostile_layers as hl
@@ -150,7 +150,7 @@ def test_file_announcing_more_than_the_budget(tmp_path, layers):
 def test_files_together_over_the_budget(tmp_path, layers, monkeypatch):
     """The budget counts all files of a layer: MIN_EXPANSION_BUDGET lowered to 1 MiB so three
     400 KiB files of zeros (a few KiB compressed) cross it at the third."""
-    monkeypatch.setattr(unpack, "MIN_EXPANSION_BUDGET", 1 << 20)
+    monkeypatch.setattr(decompress, "MIN_EXPANSION_BUDGET", 1 << 20)
     entries = [("file", f"z{i}", b"\0" * (400 << 10)) for i in range(3)]
     msg = _refused(tmp_path, layers, gzip.compress(tar_bytes(entries)), GZ)
     assert "'z2'" in msg and "limit of 1 MiB" in msg, msg
@@ -159,7 +159,7 @@ def test_files_together_over_the_budget(tmp_path, layers, monkeypatch):
 def test_zeros_after_the_tar_end(tmp_path, layers, monkeypatch):
     """A bomb hidden after the end-of-archive blocks, never unpacked but still inflated: the
     stream budget stops it. MIN_EXPANSION_BUDGET lowered to 8 MiB, 20 MiB of zeros."""
-    monkeypatch.setattr(unpack, "MIN_EXPANSION_BUDGET", 8 << 20)
+    monkeypatch.setattr(decompress, "MIN_EXPANSION_BUDGET", 8 << 20)
     msg = _refused(tmp_path, layers, hl.gzip_zeros_bomb(tar_bytes(OK), 20), GZ)
     assert "uncompressed data exceeds the limit of 8 MiB" in msg, msg
 

@@ -92,10 +92,13 @@ def test_parallel_runs_get_distinct_addresses_and_rm_restores_links_and_leases(n
     members = net.inspect_net("par")["Containers"]
     addrs = {m["IPv4Address"] for m in members.values()}
     assert len(members) == 10 and len(addrs) == 10, members
-    # each container has the address the lease says
+    # each container has the address the lease says, and (refreshes serialised, each after its
+    # own change) every peer started at the same moment in its /etc/hosts
     for cid, m in list(members.items())[:2]:
         got = net.ok("exec", cid, "ip", "-4", "-o", "addr", "show", "eth0")
         assert m["IPv4Address"] in got
+        names = net.ok("exec", cid, "cat", "/etc/hosts").split()
+        assert all(f"c{i}" in names for i in range(10)), names
     assert len(net.links() - before) == 10          # one host veth each
     net.ok("rm", "-f", *[f"c{i}" for i in range(10)])
     assert net.links() == before
@@ -224,14 +227,18 @@ def test_egress_to_a_peer_namespace_goes_through_nat_in_pyrts_own_table(net, tmp
 
 
 def test_two_creates_of_one_name_at_once_one_wins(net):
+    """Three `network create` processes of one name, started together: one wins, the others get
+    one clear line each, and one bridge, one NAT chain and one record exist."""
+    from tests.support.network import nft_chains
     procs = [net.popen("network", "create", "same", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(2)]
-    results = sorted((p.wait(timeout=120), p.stderr.read()) for p in procs)
-    for p in procs:
-        p.stdout.close()
-        p.stderr.close()
-    assert [r[0] for r in results] == [0, 125], results
-    assert "already exists" in results[1][1] and len(results[1][1].strip().splitlines()) == 1
+             for _ in range(3)]
+    results = sorted(p.communicate(timeout=120)[::-1] + (p.returncode,) for p in procs)
+    assert sorted(r[2] for r in results) == [0, 125, 125], results
+    for err, _out, code in results:
+        if code:
+            assert err.strip().splitlines() == ["pyrt: network with name same already exists"], err
+    bridge = net.inspect_net("same")["Options"]["com.docker.network.bridge.name"]
+    assert nft_chains(net) == [f"masq-{bridge}"]
     assert len([n for n in net.links() if n.startswith("pyrt-")]) == 1
     net.ok("network", "rm", "same")
 
@@ -251,6 +258,14 @@ def test_networks_are_api_objects_and_inspect_shows_the_address(net):
         "                       ip='10.127.0.9')\n"
         "ns = ctr.attrs['NetworkSettings']\n"
         "print(ns['IPAddress'], ns['Gateway'], ns['Networks']['apinet']['IPPrefixLen'])\n"
+        "c.networks.create('api2', subnet='10.132.0.0/24')\n"
+        "c.networks.connect('api2', ctr, ipv4_address='10.132.0.7', aliases=['web'])\n"
+        "nets = ctr.reload().attrs['NetworkSettings']['Networks']\n"
+        "print(sorted(nets), nets['api2']['IPAddress'], nets['api2']['Aliases'])\n"
+        "print(ctr.exec_run(['ip', '-4', '-o', 'addr', 'show', 'eth1']).output.decode().split()[3])\n"
+        "c.networks.disconnect('api2', 'api1')\n"
+        "print(sorted(ctr.reload().attrs['NetworkSettings']['Networks']))\n"
+        "c.networks.remove('api2')\n"
         "try:\n"
         "    c.networks.remove('apinet')\n"
         "except pyrt.Conflict as e:\n"
@@ -264,6 +279,9 @@ def test_networks_are_api_objects_and_inspect_shows_the_address(net):
         "apinet 10.127.0.0/24 10.127.0.1 ['apinet', 'bridge']",
         "notfound network nope not found",
         "10.127.0.9 10.127.0.1 24",
+        "['api2', 'apinet'] 10.132.0.7 ['web']",
+        "10.132.0.7/24",
+        "['apinet']",
         "conflict network apinet is in use by container(s) api1",
         "['bridge']",
     ]
@@ -346,6 +364,11 @@ def test_network_container_shares_the_netns_and_the_etc_files(net):
     assert "10.128.0.2/24" in lines[0] and lines[1] == "srvhost"
     assert "\n".join(lines[2:]) + "\n" == net.ok("exec", "srv", "cat", "/etc/hosts")
     assert tail == "hello-over-lo\n"           # srv's loopback: one namespace
+    # config.json names the pinned namespace by path: runc joins the same one
+    from tests.support.bundle import RUNC
+    out = net.ok("run", "--rm", "--runtime", RUNC, "--network", "container:srv", "busybox", "sh", "-c",
+                 "ip -4 -o addr show eth0; hostname")
+    assert "10.128.0.2/24" in out and out.splitlines()[-1] == "srvhost"
     # the joiner's record names its target by id; a joined container is no network's member
     net.ok("create", "--name", "joiner", "--network", "container:srv", "busybox", "true")
     doc = json.loads(net.ok("inspect", "joiner"))[0]
@@ -358,8 +381,15 @@ def test_network_container_shares_the_netns_and_the_etc_files(net):
                  "ls /sys/class/net; for i in $(seq 50); do nc -w 2 127.0.0.1 7001 && break; sleep 0.1; done")
     assert out.split() == ["lo", "lonely-lo"]
     assert net.netns_files() == [srv_id]       # the joiners' pins went with them
-    # the target stopped: refused, one line, nothing left
+    net.ok("run", "-d", "--name", "outlive", "--network", "container:srv", "busybox", "sleep", "300")
+    veths = {n for n in net.links() if n.startswith("pyv")}
+    assert len(veths) == 1
+    # the target stopped: its veth goes though a joiner still holds the namespace (lo only now);
+    # a new joiner is refused, one line, nothing left
     net.ok("stop", "-t", "1", "srv")
+    assert not any(n.startswith("pyv") for n in net.links())
+    assert net.ok("exec", "outlive", "ls", "/sys/class/net").split() == ["lo"]
+    net.ok("rm", "-f", "outlive")
     p = net.pyrt("start", "joiner")             # docker's start of many: 1, a line per failure
     assert p.returncode == 1 and "non running container: srv" in p.stderr, p.stderr
     _one_error_line(net.pyrt("run", "--rm", "--network", "container:srv", "busybox", "true"), "non running")
@@ -448,6 +478,12 @@ def test_network_aliases_and_rename_keep_the_peers_hosts_current(net):
     _one_error_line(net.pyrt("run", "--rm", "--network", "bridge", "--network-alias", "x", "busybox", "true"),
                     "user-defined")
     _one_error_line(net.pyrt("run", "--rm", "--network-alias", "x", "busybox", "true"), "--network-alias")
+    # an alias is a line's word in peers' hosts files: no blank, no newline to add lines of its own
+    _one_error_line(net.pyrt("run", "--rm", "--network", "names", "--network-alias", "x\n10.0.0.1 evil",
+                             "busybox", "true"), "invalid --network-alias")
+    _one_error_line(net.pyrt("network", "connect", "--alias", "a b", "names", "cli"), "invalid --alias")
+    _one_error_line(net.pyrt("run", "--rm", "--network", "names", "--hostname", "h\n10.0.0.1 evil", "busybox",
+                             "true"), "invalid --hostname")
     net.ok("rm", "-f", "srv2", "cli")
     net.ok("network", "rm", "names")
 
@@ -476,3 +512,26 @@ def test_run_killed_after_the_veth_then_network_prune_removes_veth_and_netns(net
     assert nft_chains(net) == [f"masq-{bridge}"]
     assert net.ok("network", "prune").split() == ["kill9p"]
     assert nft_chains(net) == [] and bridge not in net.links()
+
+
+def test_network_prune_never_deletes_another_roots_or_tools_interface(net):
+    """An interface named like a pyrt veth that this root does not know (another pyrt root's in
+    the same namespace, or another tool's) survives prune; one on a bridge of this root's own
+    networks whose container is gone does not."""
+    net.ok("network", "create", "--subnet", "10.133.0.0/24", "mine")
+    bridge = net.inspect_net("mine")["Options"]["com.docker.network.bridge.name"]
+    for cmd in (["ip", "link", "add", "pyv0123456789ab", "type", "veth", "peer", "name", "foreign1"],
+                ["ip", "link", "add", "pyvfedcba987654", "type", "veth", "peer", "name", "stray1"],
+                ["ip", "link", "set", "pyvfedcba987654", "master", bridge]):
+        p = net.in_ns(*cmd)
+        assert p.returncode == 0, p.stderr
+    try:
+        net.ok("create", "--name", "keepnet", "--network", "mine", "busybox", "true")   # mine stays in use
+        net.ok("network", "prune")
+        left = net.links()
+        assert "pyv0123456789ab" in left and "pyvfedcba987654" not in left
+    finally:
+        net.in_ns("ip", "link", "del", "pyv0123456789ab")
+        net.in_ns("ip", "link", "del", "pyvfedcba987654")
+    net.ok("rm", "keepnet")
+    net.ok("network", "rm", "mine")

@@ -222,7 +222,7 @@ def test_redirect_drops_credentials(fault_proxy, pushed, store_root, open_regist
         client = client_for(fault_proxy.host, store_root, OPTS, RegistriesConf(), credentials=("u", "p"))
         from pyrt.image.reference import parse
         from pyrt.image.pull import _pull_ref
-        from pyrt.image.progress import Quiet
+        from pyrt.image.pull import Quiet
         rec = _pull_ref(store, client, parse(f"{fault_proxy.host}/pyrt/busybox"), OPTS, Quiet())
         assert store.content.has(rec.layers[0].digest)
         assert [s for (_, p, _, s) in fault_proxy.log if layer in p] == [307]

@@ -171,11 +171,11 @@ def _assert_nothing_reached(rt: Runtime, report: str, runc_falls_to: str | None 
         assert not f.get(f"{what}-open"), f"{rt.name}: /proc/PID/{what} of a runtime process was reachable:\n{report}"
 
 
-def test_runtime_process_during_exec_is_out_of_reach(rt, tmp_path):
-    """`exec` blocked on the container's /etc/passwd (a FIFO the attacker holds: both runtimes
-    read it to find HOME): meanwhile the attacker looks at the runtime's process."""
-    out = str(tmp_path / "out")
-    attack = LOOK + r'''
+# runc reads the container's /etc/passwd to find HOME and blocks on a FIFO there: the attacker
+# holds it while it looks. pyrt-runc refuses a /etc/passwd that is not a regular file (a FIFO
+# would hang exec: test_failure_paths.py), so there the attacker stops the exec process itself
+# with SIGSTOP (root in the container may signal it: same pid and user namespace) and looks.
+_BLOCK_ON_PASSWD = r'''
 rm -f /etc/passwd && mkfifo /etc/passwd
 echo > /out/ready
 exec 4>/etc/passwd            # returns once the runtime's exec process opened it to read
@@ -185,8 +185,32 @@ for d in /proc/[0-9]*; do
 done
 echo "root:x:0:0:root:/root:/bin/sh" >&4
 exec 4>&-
+echo > /out/caught
 while :; do sleep 1; done
 '''
+_STOP_AND_LOOK = r'''
+echo > /out/ready
+while [ ! -e /out/caught ]; do
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    read c < $d/comm 2>/dev/null || continue
+    case $c in pyrt-runc*|python*) ;; *) continue;; esac
+    kill -STOP $p 2>/dev/null || continue
+    look $p >> /out/report
+    kill -CONT $p
+    echo "$c" > /out/caught
+  done
+done
+while :; do sleep 1; done
+'''
+
+
+def test_runtime_process_during_exec_is_out_of_reach(rt, tmp_path):
+    """The attacker looks at the runtime's `exec` process while it sets the process up inside the
+    container: held on a FIFO /etc/passwd (runc) or stopped by SIGSTOP (pyrt-runc, which refuses
+    such a passwd). exec is repeated until the attacker has caught one."""
+    out = str(tmp_path / "out")
+    attack = LOOK + (_BLOCK_ON_PASSWD if rt.name == "runc" else _STOP_AND_LOOK)
     cfg = rt.config(["sh", "/attack.sh"])
     cfg["root"]["readonly"] = False
     _out_mount(cfg, out)
@@ -194,8 +218,12 @@ while :; do sleep 1; done
     _write(os.path.join(bundle, "rootfs", "attack.sh"), attack)
     rt.start_detached(bundle, "c1")
     _wait_for(os.path.join(out, "ready"))
-    p = rt("exec", "c1", "/bin/true", timeout=60)
-    assert p.returncode == 0, p.stderr
+    for _ in range(40):
+        p = rt("exec", "c1", "/bin/true", timeout=60)
+        assert p.returncode == 0, p.stderr
+        if os.path.exists(os.path.join(out, "caught")):
+            break
+    _wait_for(os.path.join(out, "caught"), timeout=5)
     with open(os.path.join(out, "report")) as f:
         _assert_nothing_reached(rt, f.read())
 

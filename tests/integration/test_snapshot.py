@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from pyrt.errors import ImageError
-from pyrt.image import snapshot
+from pyrt.engine import snapshot
 from pyrt.image.unpack import unpack_layer
 from pyrt.linux import overlay
 from tests.support.layers import entry, write_oci_layout

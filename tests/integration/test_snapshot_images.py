@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from pyrt.image import snapshot
+from pyrt.engine import snapshot
 from pyrt.image.unpack import unpack_layer
 from tests.integration.test_snapshot import tree
 

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from pyrt.image import archive, snapshot
+from pyrt.engine import snapshot
+from pyrt.image import archive
 from pyrt.image.store import ImageStore
 from tests.support.bundle import RUNC, base_config, run, write_config
 

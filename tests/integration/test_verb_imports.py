@@ -4,12 +4,11 @@ Each verb's time is mostly the interpreter's start-up plus what it imports (docs
 `kill` is called up to three times per StopContainer, `exec` once per ExecSync). These modules
 cost milliseconds each on a loaded machine and none of these verbs needs them; a change that
 pulls one back in (a module-level `import subprocess`, `signal`'s enum, click) fails here.
-The launcher runs as installed (`python -S`), with -X importtime listing every module it loads.
+The launcher runs as installed (its #! line's flags), with -X importtime listing every module it loads.
 """
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import pytest
@@ -22,10 +21,16 @@ NEVER = {"click", "subprocess", "locale", "re", "enum", "signal", "threading", "
          "json", "asyncio", "typing", "dataclasses", "inspect", "tempfile", "shutil"}
 # the short verbs do not reach the C extension or the spec records either
 SHORT_NEVER = NEVER | {"pyrt._cext", "_cffi_backend", "pyrt.spec.config", "pyrt.runtime.create"}
+# exec sets up no rootfs and no loopback (its stage 1 preloads what the process set-up needs);
+# pyrt.linux.paths (os and stat only) reads the container's passwd for HOME when the env has none
+EXEC_NEVER = NEVER | {"pyrt.runtime.rootfs", "pyrt.linux.netdev"}
+EXEC_HOME_NEVER = EXEC_NEVER | {"pyrt.linux.paths"}
 
 
 def _modules(root: str, *verb: str) -> tuple[subprocess.CompletedProcess, set[str]]:
-    p = subprocess.run([sys.executable, "-S", "-X", "importtime", PYRT_RUNC, "--root", root, *verb],
+    with open(PYRT_RUNC) as f:
+        interpreter, flags = f.readline()[2:].split()  # as the #! line starts it (-SPXutf8)
+    p = subprocess.run([interpreter, flags, "-X", "importtime", PYRT_RUNC, "--root", root, *verb],
                        capture_output=True, text=True, timeout=60)
     mods = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines()
             if line.startswith("import time:") and "|" in line}
@@ -50,7 +55,8 @@ def container(tmp_path, runtime_root, cgroup_parent):
 def test_short_verbs_and_exec_stay_within_their_imports(container):
     root, cid = container
     steps = [(("state", cid), SHORT_NEVER), (("start", cid), SHORT_NEVER), (("kill", cid, "0"), SHORT_NEVER),
-             (("exec", cid, "true"), NEVER), (("ps", "--format", "json", cid), SHORT_NEVER),
+             (("exec", cid, "true"), EXEC_NEVER), (("exec", "--env", "HOME=/", cid, "true"), EXEC_HOME_NEVER),
+             (("ps", "--format", "json", cid), SHORT_NEVER),
              (("kill", "--all", cid, "KILL"), SHORT_NEVER)]
     for verb, never in steps:
         p, mods = _modules(root, *verb)
@@ -67,3 +73,14 @@ def test_short_verbs_and_exec_stay_within_their_imports(container):
             break
     assert p.returncode == 0, p.stderr
     assert not mods & SHORT_NEVER, sorted(mods & SHORT_NEVER)
+
+
+def test_a_failing_verb_logs_without_json(tmp_path, runtime_root):
+    """The shim passes --log and reads the error from it: writing that line stays cheap too."""
+    log = tmp_path / "log.json"
+    for verb in (("kill", "nosuch", "9"), ("delete", "nosuch"), ("state", "nosuch")):
+        p, mods = _modules(runtime_root, "--log", str(log), "--log-format", "json", *verb)
+        assert p.returncode != 0 and "does not exist" in p.stderr, (verb, p.stderr[-300:])
+        assert "pyrt.cli.pyrt_runc" in mods
+        assert not mods & SHORT_NEVER, (verb, sorted(mods & SHORT_NEVER))
+    assert log.read_text().count('"level":"error"') == 3

@@ -10,7 +10,9 @@ Two things stop crun 1.8.1 here, both host layout, not pyrt:
   own cgroup as runc and pyrt do: the workplace's memory cgroup would be escaped. So crun's
   containers get an absolute cgroup parent: this process's memory cgroup + a test name. In the
   other v1 hierarchies (where our cgroup is "/") that creates the same chain under the root,
-  which CrunCgroups.cleanup removes again (only directories that did not exist before).
+  which CrunCgroups.cleanup removes again: every directory of the chain that is empty, except our
+  own cgroup and its ancestors (other runs of these tests, another worktree's included, may
+  share the chain: rmdir of a directory still in use fails and leaves it to them).
 """
 from __future__ import annotations
 
@@ -55,24 +57,37 @@ class CrunCgroups:
         self.parent = os.path.join(_own_memory_cgroup(), name)
         comps = self.parent.strip("/").split("/")
         self.chains = [[os.path.join(h, *comps[:i]) for i in range(1, len(comps) + 1)] for h in _hierarchies()]
-        self.existed = {d for chain in self.chains for d in chain if os.path.isdir(d)}
+        self.ours = _own_and_ancestors()
 
     def cleanup(self) -> list[str]:
-        """Remove the parent's subtree in every hierarchy and the chain dirs that were not there
-        before; what could not be removed."""
+        """Remove the parent's subtree in every hierarchy and the chain's empty directories above
+        it (never our own cgroup or its ancestors); what of the parent's subtree is left."""
         from tests.support.cgroup import remove_tree
         left = []
         for chain in self.chains:
             remove_tree(chain[-1])
+            if os.path.isdir(chain[-1]):
+                left.append(chain[-1])
             for d in reversed(chain[:-1]):
-                if d in self.existed:
+                if os.path.realpath(d) in self.ours:
                     break
                 try:
                     os.rmdir(d)
-                except FileNotFoundError:
-                    pass
                 except OSError:
-                    left.append(d)
-            if os.path.isdir(chain[-1]):
-                left.append(chain[-1])
+                    break       # gone already, or another run's cgroups are inside
         return left
+
+
+def _own_and_ancestors() -> set[str]:
+    """Real paths of this process's cgroup directory in every hierarchy and of their ancestors."""
+    from pyrt.cgroups import layout
+    lay = layout.detect()
+    out = set()
+    for h in [*lay.v1.values(), *([lay.v2] if lay.v2 else [])]:
+        d = os.path.realpath(h.dir_for(h.own))
+        while d.startswith(os.path.realpath(h.mountpoint)):
+            out.add(d)
+            if d == os.path.realpath(h.mountpoint):
+                break
+            d = os.path.dirname(d)
+    return out

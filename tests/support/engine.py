@@ -23,15 +23,15 @@ def until(cond, timeout: float = 30.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def build_busybox_tar(dest_dir: str) -> str:
+def build_busybox_tar(dest_dir: str, passwd: str | None = None, group: str | None = None) -> str:
     """A busybox rootfs tarball (rootfs-tools/busybox-rootfs.sh), plus a user and a group in
-    /etc/passwd and /etc/group for -u lookups."""
+    /etc/passwd and /etc/group for -u lookups; PASSWD and GROUP: those files' whole text instead."""
     rootfs = os.path.join(dest_dir, "rootfs")
     subprocess.run([os.path.join(REPO, "rootfs-tools", "busybox-rootfs.sh"), rootfs], check=True)
-    with open(os.path.join(rootfs, "etc", "passwd"), "a") as f:
-        f.write("app:x:1234:2345:app user:/home/app:/bin/sh\n")
-    with open(os.path.join(rootfs, "etc", "group"), "a") as f:
-        f.write("appgrp:x:2345:\nextra:x:3456:app\n")
+    with open(os.path.join(rootfs, "etc", "passwd"), "a" if passwd is None else "w") as f:
+        f.write("app:x:1234:2345:app user:/home/app:/bin/sh\n" if passwd is None else passwd)
+    with open(os.path.join(rootfs, "etc", "group"), "a" if group is None else "w") as f:
+        f.write("appgrp:x:2345:\nextra:x:3456:app\n" if group is None else group)
     os.makedirs(os.path.join(rootfs, "home", "app"), exist_ok=True)
     tar = os.path.join(dest_dir, "busybox.tar")
     subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)

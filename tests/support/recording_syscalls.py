@@ -4,13 +4,14 @@ test asserts the order).
 
 `record_init(monkeypatch)` swaps, for the test's duration:
 - every module of pyrt.linux (syscalls, capabilities, seccomp, netdev, ...) and the runtime's
-  kernel-facing helpers (pyrt.runtime.rootfs, hooks, console, channel; pyrt.cgroups.fs) for
+  kernel-facing helpers (pyrt.runtime.rootfs, hooks, console, channel; pyrt.cgroups.fs and
+  placement) for
   recorders: a function call is recorded as ("module.function", *args) and returns a scripted
   value (None unless given); constants (CLONE_*, MS_*...) stay the real ones;
-- init's `os` for a recorder that records every call that changes a process (setsid, setresuid,
+- init's and stage1's `os` for a recorder that records every call that changes a process (setsid, setresuid,
   chdir, execve, open, fork...) and forwards only pure helpers (os.path, os.strerror, constants);
-- init's `open` (files under /proc, /etc/passwd), `resource` and `_signal`, so no rlimit or signal
-  handler of the test process changes.
+- init's and stage1's `open` (files under /proc) and pyrt.linux.paths.read_regular (/etc/passwd) read FILES;
+- init's `resource` and `_signal`, so no rlimit or signal handler of the test process changes.
 Nothing reaches the kernel: the init runs as ordinary Python in the test process and its calls are
 read from `rec.calls`.
 """
@@ -25,7 +26,7 @@ import types
 import pyrt.cgroups
 import pyrt.linux
 import pyrt.runtime
-from pyrt.runtime import init
+from pyrt.runtime import init, launch, stage1
 
 # Everything of `os` that may run for real: pure functions and data.
 _OS_PURE = {"path", "strerror", "fsencode", "fsdecode", "environ", "sep", "getpid", "sysconf"}
@@ -143,7 +144,7 @@ class ProcessExit(Exception):
 
 
 def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
-    """Install the recorders for pyrt.runtime.init; FILES: contents its open() reads (others:
+    """Install the recorders for pyrt.runtime.init and stage1; FILES: contents its open() reads (others:
     FileNotFoundError; /proc/self/setgroups reads "allow" unless given). Returns the Recorder; script return values in rec.returns."""
     rec = Recorder()
     files = {"/proc/self/setgroups": "allow\n", **(files or {})}
@@ -164,10 +165,12 @@ def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
     for name in ("rootfs", "hooks", "console", "channel"):
         swap(pyrt.runtime, name, name)
     swap(pyrt.cgroups, "fs", "cgroups.fs")
-    monkeypatch.setattr(init, "channel", sys.modules["pyrt.runtime.channel"])
-
+    swap(pyrt.cgroups, "placement", "placement")
     fake_os = _RecordingOs(rec)
-    monkeypatch.setattr(init, "os", fake_os)
+    for mod in (init, stage1, launch):
+        monkeypatch.setattr(mod, "channel", sys.modules["pyrt.runtime.channel"])
+    for mod in (init, stage1):
+        monkeypatch.setattr(mod, "os", fake_os)
 
     def fake_open(path, mode="r", *a, **kw):
         if "w" in mode or "a" in mode:
@@ -176,7 +179,8 @@ def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
         if path not in files:
             raise FileNotFoundError(2, "No such file or directory", path)
         return _RecordingFile(rec, path, files[path])
-    monkeypatch.setattr(init, "open", fake_open, raising=False)
+    for mod in (init, stage1):
+        monkeypatch.setattr(mod, "open", fake_open, raising=False)
 
     resource = types.ModuleType("resource")
     import resource as real_resource
@@ -190,9 +194,16 @@ def record_init(monkeypatch, files: dict[str, str] | None = None) -> Recorder:
     signal = _RecordingModule(real_signal, rec, "signal")
     monkeypatch.setitem(sys.modules, "_signal", signal)
 
+    def read_regular(path, limit):
+        if path not in files:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return files[path].encode()[:limit]
+    rec.returns["paths.read_regular"] = read_regular
+
     def _exit(status):
         raise ProcessExit(status)
     rec.returns.update({"os._exit": _exit, "os.open": rec.next_fd, "os.fork": 4242,
+                        "placement.fork": (4242, False),
                         # the cwd is inside the root; the reopened exec fifo is the fifo held
                         "os.getcwd": "/", "os.fstat": os.stat_result((0o10600, 1, 1, 1, 0, 0, 0, 0, 0, 0)),
                         "os.getgroups": [], "hardening.exec_stub": 5})

@@ -162,9 +162,9 @@ def _click_pull(argv, monkeypatch):
     """What click's `pull` would call pull_image with (None: click refuses ARGV or it is not a pull)."""
     import click
 
-    from pyrt.cli import pyrt_commands
+    from pyrt.cli import pyrt_commands, pyrt_images
     calls = []
-    monkeypatch.setattr(pyrt_commands, "pull_image", lambda *a: calls.append(a))
+    monkeypatch.setattr(pyrt_images, "pull_image", lambda *a: calls.append(a))
     try:
         pyrt_commands.cli.main(args=list(argv), prog_name="pyrt", standalone_mode=False)
     except (click.ClickException, click.exceptions.Exit):
@@ -180,7 +180,7 @@ def _click_pull(argv, monkeypatch):
 def test_what_the_fast_path_reads_click_reads_the_same(argv, monkeypatch, capsys):
     """Taken by the fast path or left to click, every ARGV ends, through pyrt's real entry point,
     in the pull click alone would make (or in none, where click refuses it)."""
-    from pyrt.cli import pyrt_commands
+    from pyrt.cli import pyrt_images
     monkeypatch.delenv("PYRT_ROOT", raising=False)
     clicked = _click_pull(argv, monkeypatch)
     fast = pyrt_cli._plain_pull(list(argv))
@@ -190,7 +190,7 @@ def test_what_the_fast_path_reads_click_reads_the_same(argv, monkeypatch, capsys
     import inspect
     keys = list(inspect.signature(pyrt_cli.pull_image).parameters)
     monkeypatch.setattr(pyrt_cli, "pull_image", lambda **kw: calls.append(("fast", kw)))
-    monkeypatch.setattr(pyrt_commands, "pull_image", lambda *a: calls.append(("click", dict(zip(keys, a)))))
+    monkeypatch.setattr(pyrt_images, "pull_image", lambda *a: calls.append(("click", dict(zip(keys, a)))))
     try:
         pyrt_cli.main(list(argv))
     except SystemExit as e:
@@ -205,11 +205,11 @@ def test_what_the_fast_path_leaves_click_reads_the_same(argv, root, monkeypatch)
 
 
 def test_pull_click_options_come_from_the_table():
-    """pyrt_commands builds `pull` from pyrt.cli.pyrt.PULL: same flags, kinds and help as before."""
+    """pyrt_images builds `pull` from pyrt.cli.image_pull.PULL: same flags, kinds and help as before."""
     import click
 
-    from pyrt.cli import pyrt_commands
-    cmd = pyrt_commands.cli.commands["pull"]
+    from pyrt.cli import pyrt_images
+    cmd = pyrt_images.pull
     opts = {p.name: p for p in cmd.params if isinstance(p, click.Option)}
     assert [(p.opts, p.help) for p in opts.values()] == [(list(o.names), o.help) for o in pyrt_cli.PULL.opts]
     assert opts["quiet"].is_flag and not opts["platform"].is_flag and opts["platform"].default is None

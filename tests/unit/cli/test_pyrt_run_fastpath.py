@@ -42,6 +42,9 @@ SPELLINGS = [
      "max-size=1k", "--pull", "never", "--platform", "linux/amd64", "--runtime", "runc", "--net", "host",
      "-i", "-t", "-q", "-w", "/w", "-u", "1:2", "--entrypoint", "/bin/sh", "--detach", "busybox", "-c", "x"],
     ["run", "--interactive", "--tty", "--quiet", "--workdir", "/", "--user", "0", "--memory=1g", "img:tag"],
+    ["run", "-p", "8080:80", "--publish=127.0.0.1::53/udp", "-p", "8000-8002:80-82", "-P", "--network", "bridge",
+     "busybox"],
+    ["run", "--publish-all", "--publish", "80", "busybox", "-p", "9"],
     ["run", "--network", "appnet", "--ip", "10.1.0.5", "--network-alias", "a1", "--network-alias=a2", "--dns",
      "192.0.2.53", "--dns=192.0.2.54", "--dns-search", "example.com", "--dns-option", "ndots:2", "busybox"],
 ]

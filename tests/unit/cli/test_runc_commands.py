@@ -74,3 +74,23 @@ def test_click_is_generated_from_the_same_table():
     for name, cmd in cli.COMMANDS.items():
         names = {n for p in group.commands[name].params for n in getattr(p, "opts", [])}
         assert names >= {n for o in cmd.opts for n in o.names}, name
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_log_lines_are_what_json_dumps_would_write(tmp_path, fmt):
+    """--log lines (containerd reads the last error from them) are written without importing json:
+    the same bytes json.dumps gives, for awkward messages too."""
+    import json
+    import re
+    log = tmp_path / "log.json"
+    g = cli.Globals(root=str(tmp_path), log=str(log), log_format=fmt)
+    messages = ['container "x" does not exist', "quote \" backslash \\ tab\t", "non-ascii é ✓ \u2028",
+                "control \x01\x7f nul \x00", "lone surrogate \udc80"]
+    for m in messages:
+        cli._log_line(g, "error", m)
+    lines = log.read_text().splitlines()
+    for m, line in zip(messages, lines, strict=True):
+        now = re.search(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', line).group(0)
+        want = (json.dumps({"level": "error", "msg": m, "time": now}, separators=(",", ":"))
+                if fmt == "json" else f'time="{now}" level=error msg={json.dumps(m)}')
+        assert line == want

@@ -6,7 +6,7 @@ import tarfile
 import pytest
 
 from pyrt.errors import ImageError, UsageError
-from pyrt.image import archive, unpack
+from pyrt.image import archive, mediatypes, unpack
 from pyrt.linux import overlay
 
 
@@ -18,12 +18,12 @@ from pyrt.linux import overlay
     ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", "gzip"),
 ])
 def test_compression_of_media_types(mt, comp):
-    assert unpack.compression_of(mt) == comp
+    assert mediatypes.compression_of(mt) == comp
 
 
 def test_unknown_media_type_is_an_image_error():
     with pytest.raises(ImageError, match="unknown layer media type: text/plain"):
-        unpack.compression_of("text/plain")
+        mediatypes.compression_of("text/plain")
 
 
 @pytest.mark.parametrize("head,comp", [(b"\x1f\x8b\x08\x00", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"),
@@ -31,7 +31,7 @@ def test_unknown_media_type_is_an_image_error():
 def test_sniff(tmp_path, head, comp):
     p = tmp_path / "b"
     p.write_bytes(head + b"\0" * 600)
-    assert unpack.sniff_compression(str(p)) == comp
+    assert mediatypes.sniff_compression(str(p)) == comp
 
 
 def _ti(mtime, pax=None):

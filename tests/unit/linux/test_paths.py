@@ -78,3 +78,31 @@ def test_open_in_root_without_openat2_checks_where_the_fd_landed(tmp_path, monke
     (tmp_path / "x").mkdir()
     with pytest.raises(paths.MaliciousPathError):
         _open(root, "/a/s/x")
+
+
+def test_read_regular_refuses_a_fifo_without_blocking(tmp_path):
+    """A hostile image's /etc/passwd as a FIFO: no writer ever comes, and open(2) would wait for
+    one. read_regular opens it O_NONBLOCK and refuses it before reading (a hang fails the test
+    by its timeout, in a thread so the test itself can end)."""
+    import threading
+    from pyrt.linux.paths import NotRegularFileError, read_regular
+    fifo = tmp_path / "passwd"
+    os.mkfifo(fifo)
+    result = []
+
+    def read():
+        try:
+            read_regular(str(fifo), 100)
+            result.append("read")
+        except NotRegularFileError as e:
+            result.append(e)
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(30)
+    assert result and isinstance(result[0], NotRegularFileError), result
+    assert result[0].filename == str(fifo)
+    (tmp_path / "file").write_bytes(b"root:x:0:0::/root:/bin/sh\n" * 10)
+    assert read_regular(str(tmp_path / "file"), 30) == (b"root:x:0:0::/root:/bin/sh\n" * 2)[:30]
+    with pytest.raises(NotRegularFileError):
+        read_regular(str(tmp_path), 10)   # a directory is no passwd file either
+

@@ -1,5 +1,6 @@
-"""The order of pyrt.runtime.init's steps, read from a recording fake of the syscall layer
-(tests/support/recording_syscalls.py): no root, no namespaces, nothing reaches the kernel.
+"""The order of the steps of pyrt.runtime.stage1 and pyrt.runtime.init, read from a recording fake
+of the syscall layer (tests/support/recording_syscalls.py): no root, no namespaces, nothing
+reaches the kernel.
 
 The integration tests show that a container comes out right; these pin *why* it does: each
 security-relevant pair of steps is asserted in the order that makes it safe (seccomp after
@@ -13,7 +14,7 @@ import pytest
 
 from pyrt.errors import RuntimeSetupError
 from pyrt.linux import syscalls as real_sc
-from pyrt.runtime import init
+from pyrt.runtime import init, launch, stage1
 from pyrt.spec.config import parse
 from tests.support.bundle import base_config
 from tests.support.recording_syscalls import ANY, ProcessExit, Sock, record_init
@@ -40,11 +41,11 @@ def full_config(**process) -> dict:
     return c
 
 
-def launch_for(cfg: dict, **kw) -> init.Launch:
+def launch_for(cfg: dict, **kw) -> launch.Launch:
     spec = parse(cfg, "/bundle")
     kw.setdefault("new", [n.type for n in spec.linux.namespaces if not n.path])
     kw.setdefault("join", [(n.type, n.path) for n in spec.linux.namespaces if n.path])
-    return init.Launch(container_id="c", spec=spec, process=spec.process, **kw)
+    return launch.Launch(container_id="c", spec=spec, process=spec.process, **kw)
 
 
 def run_init(monkeypatch, cfg: dict, files=None, **kw):
@@ -85,7 +86,9 @@ def test_container_init_takes_its_numbered_steps_in_order(monkeypatch):
         # 12. the process: the exec stub's memfd (before seccomp), rlimits, user, capabilities,
         #     cwd checked inside the root, no_new_privs, fds from 3 on close-on-exec
         "hardening.exec_stub", "setrlimit 7", "os.umask 18", "capabilities.keep_caps", "os.setgroups",
-        "os.setresgid 0 0 0", "os.setresuid 0 0 0", "capabilities.apply", "os.chdir /work", "os.getcwd",
+        "os.setresgid 0 0 0", "os.setresuid 0 0 0", "capabilities.apply",
+        # HOME from the container's /etc/passwd, read only if it is a regular file
+        f"paths.read_regular /etc/passwd {4 << 20}", "os.chdir /work", "os.getcwd",
         "capabilities.set_no_new_privs", "lookup /bin/app", "hardening.cloexec_from 3",
         # ... then created, the wait for `start` on the exec fifo (the one we hold), startContainer hooks
         "channel.send created", *fifo_signals,
@@ -157,7 +160,7 @@ def test_stage1_hardens_itself_before_any_namespace(monkeypatch):
     cfg = stage1_config()
     cfg["process"]["oomScoreAdj"] = 100
     rec = record_init(monkeypatch)
-    init._stage1(Sock(rec), launch_for(cfg, preserve_fds=2, fifo_fd=12))
+    stage1._stage1(Sock(rec), launch_for(cfg, preserve_fds=2, fifo_fd=12))
     assert rec.calls[0] == ("hardening.set_dumpable", False)
     rec.in_order(("hardening.close_from", 5, [7, 12]), ("hardening.require_procfs", "/proc"),
                  ("open", "/proc/self/oom_score_adj"), ("write", "/proc/self/oom_score_adj", "100"),
@@ -252,8 +255,8 @@ def test_without_a_mount_namespace_the_rootfs_is_set_up_in_the_inherited_one(mon
 def test_exec_only_sets_up_the_process(monkeypatch):
     """`pyrt-runc exec`: in the container's namespaces already; no namespace, mount or hook step."""
     rec = record_init(monkeypatch)
-    launch = launch_for(full_config(), exec_mode=True, new=[], join=[])
-    init.exec_init(Sock(rec), launch, GO)
+    held = launch_for(full_config(), exec_mode=True, new=[], join=[])
+    init.exec_init(Sock(rec), held, GO)
     names = rec.names()
     assert not any(n.startswith(("rootfs.", "netdev.", "hooks.")) for n in names)
     assert not any(n in ("sc.unshare", "sc.setns", "sc.sethostname") for n in names)
@@ -277,13 +280,13 @@ def test_stage1_opens_every_namespace_first_joins_mount_last_then_unshares(monke
     the other new namespaces, which it then owns; time offsets are written before the fork that
     puts the first process in the new time namespace; the pid goes to the parent last."""
     rec = record_init(monkeypatch)
-    init._stage1(Sock(rec), launch_for(stage1_config()))
+    stage1._stage1(Sock(rec), launch_for(stage1_config()))
     joins = [c[3] for c in rec.calls if c[0] == "sc.setns"]
     assert joins == ["/run/netns/x", "/proc/7/ns/mnt"]
     rec.in_order(("os.open", "/run/netns/x"), ("os.open", "/proc/7/ns/mnt"), "sc.setns",
                  ("sc.unshare", NEWUSER), ("channel.send", Sock(rec), "userns"), ("channel.expect", Sock(rec), "ok"),
                  ("os.setresuid", 0), "sc.unshare", ("write", "/proc/self/timens_offsets", "monotonic 5 0\n"),
-                 "os.fork", ("channel.send", Sock(rec), "pid"))
+                 ("placement.fork", None), ("channel.send", Sock(rec), "pid"))
     unshares = [c[1] for c in rec.calls if c[0] == "sc.unshare"]
     assert unshares[0] == NEWUSER and not unshares[1] & NEWUSER
     assert rec.calls[-1] == ("channel.send", Sock(rec), "pid", {"pid": 4242, "placed": False})
@@ -295,7 +298,7 @@ def test_stage1_joins_a_given_user_namespace_before_the_others(monkeypatch):
                                 {"type": "user", "path": "/proc/8/ns/user"}, {"type": "pid"}, {"type": "uts"}]
     del c["linux"]["uidMappings"], c["linux"]["gidMappings"], c["linux"]["timeOffsets"]
     rec = record_init(monkeypatch)
-    init._stage1(Sock(rec), launch_for(c))
+    stage1._stage1(Sock(rec), launch_for(c))
     assert [c[3] for c in rec.calls if c[0] == "sc.setns"] == ["/proc/8/ns/user", "/run/netns/x", "/proc/7/ns/mnt"]
     assert not rec.has("sc.unshare", NEWUSER) and not rec.has("channel.send", Sock(rec), "userns")
 
@@ -307,8 +310,8 @@ def test_stage1_names_a_namespace_it_cannot_open(monkeypatch):
         raise FileNotFoundError(2, "No such file or directory", path)
     rec.returns["os.open"] = refuse
     with pytest.raises(RuntimeSetupError, match="network namespace /run/netns/x: no such file"):
-        init._stage1(Sock(rec), launch_for(stage1_config()))
-    assert not rec.has("sc.setns") and not rec.has("os.fork")
+        stage1._stage1(Sock(rec), launch_for(stage1_config()))
+    assert not rec.has("sc.setns") and not rec.has("placement.fork")
 
 
 def test_without_a_process_the_init_only_holds_the_namespaces(monkeypatch):
@@ -319,12 +322,12 @@ def test_without_a_process_the_init_only_holds_the_namespaces(monkeypatch):
     cfg = full_config()
     del cfg["process"]
     spec = parse(cfg, "/bundle")
-    launch = init.Launch(container_id="c", spec=spec, process=Process(args=()), fifo_fd=9,
+    held = launch.Launch(container_id="c", spec=spec, process=Process(args=()), fifo_fd=9,
                          new=[n.type for n in spec.linux.namespaces if not n.path])
     rec = record_init(monkeypatch, None)
     rec.returns["rootfs.own_cgroups"] = {"memory": "/c"}
     with pytest.raises(ProcessExit):
-        init.container_init(Sock(rec), launch, GO)
+        init.container_init(Sock(rec), held, GO)
     rec.in_order("rootfs.switch_root", ("channel.send", Sock(rec), "created"), ("os.open", "/proc/self/fd/9"),
                  ("os.write",))
     assert not rec.has("lookup") and not rec.has("os.execve")

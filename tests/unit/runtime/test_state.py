@@ -49,3 +49,19 @@ def test_state_is_a_record_that_round_trips_and_checks_types():
             st.State.from_dict(bad)
     with pytest.raises(TypeError):
         st.State(no_such_field=1)
+
+
+def test_require_refuses_a_verb_its_status_does_not_allow():
+    """Status.require: the one place a verb is refused for the container's status."""
+    from pyrt.errors import StateError
+    from pyrt.runtime.state import Status
+    Status.CREATED.require("start")
+    Status.PAUSED.require("resume")
+    with pytest.raises(StateError) as e:
+        Status.RUNNING.require("delete", " (use --force)")
+    assert e.value.message == "cannot delete a container that is running (use --force)"
+    for verb in ("start", "kill", "delete", "pause", "resume", "exec"):
+        with pytest.raises(StateError):
+            Status.CREATING.require(verb)
+    with pytest.raises(StateError):
+        Status.STOPPED.require("update")

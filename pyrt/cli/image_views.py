@@ -1,19 +1,13 @@
-"""What `pyrt images` and `pyrt image inspect` show: rows and JSON built from image records."""
+"""What `pyrt images` and `pyrt image inspect` show: rows and JSON built from image records (presentation:
+it lives with the CLI)."""
 from __future__ import annotations
 
 import datetime
 import json
 import re
 
+from pyrt.cli.humanize import size as human_size
 from pyrt.image.store import ImageRecord, ImageStore
-
-
-def _human_size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
-        n /= 1000
-    return f"{n} GB"
 
 
 def _ago(created: str | None) -> str:
@@ -63,7 +57,7 @@ def render_images(store: ImageStore, *, quiet: bool, digests: bool, fmt: str, no
     table = [head]
     for row in rows:
         table.append([row["Repository"], row["Tag"]] + ([row["Digest"]] if digests else []) +
-                     [row["ID"] if no_trunc else row["ID"][7:19], _ago(row["Created"]), _human_size(row["Size"])])
+                     [row["ID"] if no_trunc else row["ID"][7:19], _ago(row["Created"]), human_size(row["Size"])])
     widths = [max(len(line[i]) for line in table) for i in range(len(head))]
     return "".join("   ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() + "\n" for line in table)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pyrt.errors import ConfigError, UsageError
-from pyrt.runtime.resources import parse_interval, parse_size, resources_from_update_args
+from pyrt.cli.runc_cgroups import parse_interval, parse_size, resources_from_update_args
 
 MiB = 1 << 20
 

@@ -1,6 +1,8 @@
 """How a pull reports itself: bars on a terminal, plain lines in logs, nothing with -q.
 
-The pull calls four methods from its worker threads; each reporter serialises its output.
+The pull (pyrt.image.pull) calls its reporter's methods from its worker threads (the interface
+and the silent default, Quiet, are the pull's); each reporter here serialises its output. This is
+presentation, so it lives with the CLI.
 """
 from __future__ import annotations
 
@@ -8,35 +10,13 @@ import sys
 import threading
 import time
 
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1000
-    return f"{n:.1f} GB"
+from pyrt.cli.humanize import size
+from pyrt.image.pull import Quiet
 
 
-class Quiet:
-    def message(self, text: str) -> None:
-        pass
-
-    def start(self, digest: str, size: int, what: str = "blob") -> None:
-        pass
-
-    def advance(self, digest: str, n: int) -> None:
-        pass
-
-    def done(self, digest: str, status: str) -> None:
-        pass
-
-    def skip(self, digest: str, size: int, status: str) -> None:
-        """A blob that needs no work (already in the store)."""
-        self.start(digest, size)
-        self.done(digest, status)
-
-    def close(self) -> None:
-        pass
+def _size(n: float) -> str:
+    """Progress sizes as before: decimal units, one decimal place."""
+    return size(n, "{:.1f} {}")
 
 
 class Plain(Quiet):
@@ -56,7 +36,7 @@ class Plain(Quiet):
 
     def start(self, digest: str, size: int, what: str = "blob") -> None:
         self._sizes[digest] = size
-        self._line(f"Copying {what} {digest[7:19]} ({_human(size)})")
+        self._line(f"Copying {what} {digest[7:19]} ({_size(size)})")
 
     def done(self, digest: str, status: str) -> None:
         self._line(f"{status}: {digest[7:19]}")
@@ -123,8 +103,8 @@ class Bars(Quiet):
                 frac = done / size if size else 0
                 bar = "=" * int(frac * 30)
                 speed = done / max(now - t0, 1e-3)
-                line = (f"{what} {d[7:19]}: [{bar:<30}] {_human(done)}/{_human(size)} "
-                        f"{_human(speed)}/s")
+                line = (f"{what} {d[7:19]}: [{bar:<30}] {_size(done)}/{_size(size)} "
+                        f"{_size(speed)}/s")
             self.out.write(line[:200] + "\n")
         self._drawn = len(self._rows)
         self.out.flush()

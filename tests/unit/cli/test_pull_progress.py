@@ -1,7 +1,7 @@
 """Pull progress output (plain lines, terminal bars, quiet) and the WWW-Authenticate parser."""
 import io
 
-from pyrt.image import progress
+from pyrt.cli import pull_progress as progress
 from pyrt.image.registry import _parse_challenge
 
 D = "sha256:" + "0123456789ab" + "0" * 52
