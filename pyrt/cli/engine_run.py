@@ -160,11 +160,21 @@ class LazyProgress:
 
 
 def exit_now(code: int) -> None:
-    """Exit with CODE once the output is flushed, skipping the interpreter's teardown (~10 ms:
-    the container is done and recorded, nothing is left to write)."""
+    _flush()
+    sys.exit(code)
+
+
+def _flush() -> None:
     for f in (sys.stdout, sys.stderr):
         if f is not None:       # None: the fd was closed when we started
             f.flush()
+
+
+def _leave(code: int) -> None:
+    """`run` is done: exit with CODE once the output is flushed, skipping the interpreter's
+    teardown (~10 ms; the container is recorded, nothing is left to write). Only here: other
+    verbs' callers unwind through sys.exit (finally blocks that still print)."""
+    _flush()
     os._exit(code)
 
 
@@ -302,5 +312,5 @@ def run_container(obj: dict, detach: bool, p: dict) -> None:
                                               stdin=p["interactive"], progress=LazyProgress(p), **options(p))
     if detach:
         sys.stdout.write(cid + "\n")
-        exit_now(0)
-    exit_now(stream(client.engine, cid, att, p["interactive"], p["tty"]))
+        _leave(0)
+    _leave(stream(client.engine, cid, att, p["interactive"], p["tty"]))

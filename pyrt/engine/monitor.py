@@ -338,8 +338,8 @@ class Monitor:
 
     def learn(self, names) -> None:
         """Import what a child had to import for itself, so that the next one finds it loaded
-        (PRELOAD may lag behind the code; a --network run needs pyroute2). What the preload does
-        not load is a gap in it: `ping` lists those (for the tests)."""
+        (PRELOAD may lag behind the code). What the preload does not load is a gap in it: `ping`
+        lists those (for the tests)."""
         for name in names:
             if not isinstance(name, str) or not _MODULE_NAME.fullmatch(name):
                 continue

@@ -80,13 +80,15 @@ def test_a_warm_monitors_children_import_nothing_it_has_not_loaded(eng):
     loads whatever a child still had to import: `ping` lists those gaps; there are none for a
     run --rm, a run -d and its rm -f."""
     keeper = eng.ok("run", "-d", "busybox", "sleep", "300").strip()     # keeps the monitor up
-    assert eng.pyrt("run", "--rm", "busybox", "true").returncode == 0
-    cid = eng.ok("run", "-d", "busybox", "sleep", "300").strip()
-    eng.ok("rm", "-f", cid)
-    reply = _ping(eng)
+    try:
+        assert eng.pyrt("run", "--rm", "busybox", "true").returncode == 0
+        cid = eng.ok("run", "-d", "busybox", "sleep", "300").strip()
+        eng.ok("rm", "-f", cid)
+        reply = _ping(eng)
+    finally:
+        eng.ok("rm", "-f", keeper)
     assert reply["ok"], reply
     assert reply["late_imports"] == [], f"add to pyrt.engine.monitor.PRELOAD: {reply['late_imports']}"
-    eng.ok("rm", "-f", keeper)
 
 
 def test_a_spawned_monitor_that_cannot_start_is_reported(eng):
