@@ -281,7 +281,7 @@ class Monitor:
             self.reply(c, error=f"cannot set up the container's stdio: {e}", kind="EngineError")
             return
         if req.get("network"):
-            from pyrt.network.networks import preload
+            from pyrt.network.pyroute import preload
             preload()        # once per monitor: its worker and clean-up children inherit it
         pid = os.fork()
         if pid == 0:
