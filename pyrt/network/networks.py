@@ -26,15 +26,6 @@ _CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 RESERVED = ("none", "host", "default")
 
 
-def preload() -> None:
-    """Import what connecting and disconnecting need. `import pyroute2` loads all of pyroute2
-    (150-400 ms here); the engine's monitor calls this before forking the worker of a container on
-    a network, so that its workers and clean-up children start with it loaded."""
-    import pyroute2  # noqa: F401
-    import pyroute2.nftables.expressions  # noqa: F401
-    import pyroute2.nftables.main  # noqa: F401
-
-
 @dataclass(frozen=True)
 class Network:
     name: str
