@@ -244,16 +244,20 @@ class Engine:
         if networking.pinned(self, rec.host):
             with contextlib.suppress(PyrtError, OSError):
                 networking.down(self, cid)
+        auto_remove = False
         with self.store.updating(cid) as rec:
-            if rec.state.status != "removing":
-                rec.state.status = "exited"
+            if rec.state.status != "removing":     # else an `rm -f` is removing it
+                # --rm: one write of the record, the exit and "removing" together (remove
+                # does not write it again)
+                auto_remove = rec.host.auto_remove
+                rec.state.status = "removing" if auto_remove else "exited"
             rec.state.exit_code = exit_code
             rec.state.finished_at = finished_at
             rec.state.oom_killed = oom or rec.state.oom_killed
             rec.state.pid = 0
             if log_error:
                 rec.state.log_error = log_error
-        if rec.host.auto_remove and rec.state.status != "removing":
+        if auto_remove:
             self.remove(cid, force=True, volumes=True)
 
     # -- containers: lifecycle from the CLI / API --------------------------------------------------
@@ -413,7 +417,7 @@ class Engine:
             with contextlib.suppress(NotRunning):
                 self.kill(cid, "SIGKILL")
             self.wait_exit(cid, 30)
-        if rec.state.status != "dead":
+        if rec.state.status not in ("dead", "removing"):
             with self.store.updating(cid) as rec:
                 rec.state.status = "removing"
         from pyrt.engine import rootfs
