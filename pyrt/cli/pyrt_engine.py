@@ -534,12 +534,13 @@ def _cp_side(arg: str):
 
 @click.command()
 @click.option("-a", "--archive", "keep_owner", is_flag=True, help="keep the archive's uid/gid")
+@click.option("-L", "--follow-link", is_flag=True, help="copy what a symlink SRC_PATH leads to (in the container)")
 @click.option("-q", "--quiet", is_flag=True)
 @click.argument("src")
 @click.argument("dest")
 @click.pass_context
 @docker_errors
-def cp(ctx, keep_owner, quiet, src, dest):
+def cp(ctx, keep_owner, follow_link, quiet, src, dest):
     """Copy files between a container and the host (docker's rules; - is a tar on stdin/stdout)."""
     from pyrt.engine import archive
     eng = _client(ctx).engine
@@ -551,7 +552,7 @@ def cp(ctx, keep_owner, quiet, src, dest):
     run = archive.host_errors
     if dc == "-":
         with archive.container_tree(eng, sc) as tree:
-            run(archive.write_tar)(tree, sp, sys.stdout.buffer)
+            run(archive.write_tar)(tree, sp, sys.stdout.buffer, follow_link)
         sys.stdout.flush()
     elif sc == "-":
         with archive.container_tree(eng, dc) as tree:
@@ -561,9 +562,9 @@ def cp(ctx, keep_owner, quiet, src, dest):
         try:
             with archive.container_tree(eng, sc or dc) as tree:
                 if sc:
-                    run(archive.copy)(tree, sp, host, dp)
+                    run(archive.copy)(tree, sp, host, dp, follow_link=follow_link)
                 else:
-                    run(archive.copy)(host, sp, tree, dp, keep_owner=keep_owner)
+                    run(archive.copy)(host, sp, tree, dp, keep_owner=keep_owner, follow_link=follow_link)
         finally:
             host.close()
 

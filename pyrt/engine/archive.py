@@ -108,12 +108,49 @@ def _stat_followed(tree: Tree, path: str) -> os.stat_result | None:
         os.close(fd)
 
 
+_MAX_LINKS = 40     # the kernel's limit on symlinks in one lookup (then ELOOP)
+
+
+def follow(tree: Tree, path: str) -> str:
+    """PATH with every symlink in it followed, inside the tree (`cp -L`): each component is looked
+    at by name under its parent's fd, a link's target spliced in from the tree's "/" (absolute)
+    or from its directory, ".." never above the tree's root. What comes back is opened inside
+    the root again, so a link swapped meanwhile still cannot lead out."""
+    todo, done, hops = comps(path)[::-1], [], 0
+    while todo:
+        c = todo.pop()
+        if c == "..":
+            if done:
+                done.pop()
+            continue
+        st = lstat(tree, "/".join(done + [c]))
+        if st is None or not stat.S_ISLNK(st.st_mode):
+            done.append(c)      # a missing one is reported by whoever opens the result
+            continue
+        hops += 1
+        if hops > _MAX_LINKS:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+        parent = open_dir(tree.fd, done)
+        try:
+            target = os.readlink(c, dir_fd=parent)
+        finally:
+            os.close(parent)
+        if target.startswith("/"):
+            done = []
+        todo += [t for t in target.split("/") if t not in ("", ".")][::-1]
+    return "/" + "/".join(done)
+
+
 # -- writing a tar of a path ---------------------------------------------------------------------
-def write_tar(tree: Tree, path: str, out) -> os.stat_result:
+def write_tar(tree: Tree, path: str, out, follow_link: bool = False) -> os.stat_result:
     """A tar of PATH on OUT (a binary file object): entries under PATH's basename, or PATH's
-    contents at the top when it ends in "/." (docker's rule). A last symlink is archived as itself."""
+    contents at the top when it ends in "/." (docker's rule). A last symlink is archived as itself,
+    or with FOLLOW_LINK what it leads to (inside the tree), under the link's name."""
     parts = comps(path)
     contents = path.endswith("/.") or not parts
+    arc = parts[-1] if parts else ""
+    if follow_link:
+        parts = comps(follow(tree, path))
     try:
         parent = open_dir(tree.fd, parts[:-1])
     except (FileNotFoundError, NotADirectoryError):
@@ -127,7 +164,7 @@ def write_tar(tree: Tree, path: str, out) -> os.stat_result:
         if contents and not stat.S_ISDIR(st.st_mode):
             raise InvalidArgument(f"{path}: not a directory")
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            _add(tar, parent, name, "" if contents else parts[-1], st, top=True)
+            _add(tar, parent, name, "" if contents else arc, st, top=True)
         return st
     finally:
         os.close(parent)
@@ -284,14 +321,15 @@ def _extract_one(tree: Tree, tar: tarfile.TarFile, m: tarfile.TarInfo, root: int
 
 
 # -- docker cp's rules -----------------------------------------------------------------------------------
-def copy(src: Tree, src_path: str, dst: Tree, dst_path: str, keep_owner: bool = False) -> None:
+def copy(src: Tree, src_path: str, dst: Tree, dst_path: str, keep_owner: bool = False,
+         follow_link: bool = False) -> None:
     """`cp SRC_PATH DST_PATH` between two trees with docker's rules:
     a file to a missing DST lands as DST (DST ending in "/" must then exist as a directory), to a
     file overwrites it, to a directory lands in it; a directory to a missing DST becomes DST, to
     a directory lands in it (its contents only when SRC_PATH ends in "/."), never onto a file;
-    DST's parent must exist."""
+    DST's parent must exist. FOLLOW_LINK (-L): a symlink SRC_PATH is copied as what it leads to."""
     import tempfile
-    st = lstat(src, src_path)
+    st = lstat(src, follow(src, src_path) if follow_link else src_path)
     if st is None:
         raise NotFound(f"could not find the file {src_path} in {src.where}")
     src_dir = stat.S_ISDIR(st.st_mode)
@@ -316,7 +354,7 @@ def copy(src: Tree, src_path: str, dst: Tree, dst_path: str, keep_owner: bool = 
         else:
             target, rename, make = "/" + "/".join(dparts[:-1]), (src_name, dparts[-1]), False
     with tempfile.SpooledTemporaryFile(max_size=16 << 20) as buf:
-        write_tar(src, src_path.rstrip("/") + "/." if (src_dir and contents) else src_path, buf)
+        write_tar(src, src_path.rstrip("/") + "/." if (src_dir and contents) else src_path, buf, follow_link)
         buf.seek(0)
         extract(dst, target, buf, rename, keep_owner, make_dest=make)
 

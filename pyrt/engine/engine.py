@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
 
 from pyrt.engine import logs
@@ -131,7 +130,7 @@ class Engine:
             return self._create(config, host, name, pull, platform, progress, cid)
         except BaseException:
             if cid:
-                shutil.rmtree(self.store.dir(cid), ignore_errors=True)
+                _rmtree(self.store.dir(cid), ignore_errors=True)
             raise
 
     def _create(self, config, host, name, pull, platform, progress, cid) -> ContainerRecord:
@@ -161,7 +160,7 @@ class Engine:
         try:
             self.store.claim_name(name, cid)
         except PyrtError:
-            shutil.rmtree(cdir, ignore_errors=True)   # nothing of ours in it yet but the monitor's log
+            _rmtree(cdir, ignore_errors=True)   # nothing of ours in it yet but the monitor's log
             raise
         try:
             for target in image_cfg.volumes:
@@ -188,7 +187,7 @@ class Engine:
             from pyrt.engine import rootfs
             with contextlib.suppress(PyrtError, OSError):
                 rootfs.release(cdir)
-            shutil.rmtree(cdir, ignore_errors=True)
+            _rmtree(cdir, ignore_errors=True)
             self.store.release_name(name, cid)
             from pyrt.engine import networking
             if networking.on_network(host):
@@ -244,16 +243,20 @@ class Engine:
         if networking.pinned(self, rec.host):
             with contextlib.suppress(PyrtError, OSError):
                 networking.down(self, cid)
+        auto_remove = False
         with self.store.updating(cid) as rec:
-            if rec.state.status != "removing":
-                rec.state.status = "exited"
+            if rec.state.status != "removing":     # else an `rm -f` is removing it
+                # --rm: one write of the record, the exit and "removing" together (remove
+                # does not write it again)
+                auto_remove = rec.host.auto_remove
+                rec.state.status = "removing" if auto_remove else "exited"
             rec.state.exit_code = exit_code
             rec.state.finished_at = finished_at
             rec.state.oom_killed = oom or rec.state.oom_killed
             rec.state.pid = 0
             if log_error:
                 rec.state.log_error = log_error
-        if rec.host.auto_remove and rec.state.status != "removing":
+        if auto_remove:
             self.remove(cid, force=True, volumes=True)
 
     # -- containers: lifecycle from the CLI / API --------------------------------------------------
@@ -319,7 +322,7 @@ class Engine:
                 return cid, client_monitor.request(self.root, self.run_root, self.cgroup_parent, req, keep=attach)
             except NotFound as e:
                 if attempt == 2 or pull == "never" or not e.message.startswith("no such image"):
-                    shutil.rmtree(self.store.dir(cid), ignore_errors=True)
+                    _rmtree(self.store.dir(cid), ignore_errors=True)
                     raise
             except BaseException:
                 if os.path.exists(os.path.join(self.store.dir(cid), "container.json")):
@@ -327,7 +330,7 @@ class Engine:
                     if host.auto_remove:
                         self.remove(cid, force=True, volumes=True)
                 else:
-                    shutil.rmtree(self.store.dir(cid), ignore_errors=True)
+                    _rmtree(self.store.dir(cid), ignore_errors=True)
                 raise
             self.find_image(config.image, "missing", platform, progress)
         raise AssertionError("unreachable")
@@ -413,7 +416,7 @@ class Engine:
             with contextlib.suppress(NotRunning):
                 self.kill(cid, "SIGKILL")
             self.wait_exit(cid, 30)
-        if rec.state.status != "dead":
+        if rec.state.status not in ("dead", "removing"):
             with self.store.updating(cid) as rec:
                 rec.state.status = "removing"
         from pyrt.engine import rootfs
@@ -432,7 +435,7 @@ class Engine:
                         self.volumes.remove(m.source, force=True)
         if rec.name:
             self.store.release_name(rec.name, cid)
-        shutil.rmtree(cdir)
+        _rmtree(cdir)
         if connected:       # else its exit already took it out of its peers' hosts
             with contextlib.suppress(PyrtError, OSError):
                 networking.refresh_hosts(self, [ep.network for ep in rec.host.endpoints])
@@ -524,6 +527,12 @@ class Engine:
             return self.runtime(rec).exec(rec.id, process, detach)
         except NotRunning:
             raise NotRunning(f"container {rec.name} is not running") from None
+
+
+def _rmtree(path: str, ignore_errors: bool = False) -> None:
+    # shutil (with lzma and bz2) costs ~4 ms of every `pyrt run` client, which removes only on errors
+    import shutil
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 def _crash_point(step: str) -> None:

@@ -202,8 +202,22 @@ class External(Runtime):
             th.join(10)
         with open(pid_file) as f:
             pid = int(f.read().strip())
+        self._remember_cgroup(cid, pid)
         self._call("start", cid)
         return pid, master[0]
+
+    def _cgroup_record(self, cid: str) -> str:
+        # beside the runtime's root, not in it: the runtime lists every entry of its root as a container
+        return os.path.join(self.root + ".cgroups", cid + ".json")
+
+    def _remember_cgroup(self, cid: str, pid: int) -> None:
+        """Where the runtime put the init (it waits in create, alive): its cgroup outlives it until
+        delete, and its OOM counter is read there then (the runtime's CLI does not report one)."""
+        path = self._cgroup_record(cid)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with contextlib.suppress(NotRunning):
+            with open(path, "w") as f:
+                json.dump(manager_of(pid).to_state(), f)
 
     def kill(self, cid: str, sig: int) -> None:
         self._call("kill", *(["--all"] if sig == signal.SIGKILL else []), cid, str(sig))
@@ -221,9 +235,16 @@ class External(Runtime):
             return False
 
     def delete(self, cid: str) -> bool:
+        from pyrt.cgroups import manager_from_state
+        path, oom = self._cgroup_record(cid), False
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            with open(path) as f:
+                oom = manager_from_state(json.load(f)).oom_killed()   # before delete removes the cgroup
         with contextlib.suppress(InvalidArgument):     # a runtime binary gone since: nothing it holds
             self._call("delete", "--force", cid, check=False)
-        return False      # the cgroup's OOM counter is the runtime's; runc's CLI does not say
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return oom
 
     def pids(self, cid: str) -> list[int]:
         return [int(p) for p in self._json("ps", "--format", "json", cid) or []]
@@ -257,7 +278,12 @@ class External(Runtime):
 
 
 def cgroup_stats_of(pid: int) -> dict:
-    """runc's stats data from the cgroups PID is in (as /proc/PID/cgroup names them)."""
+    """runc's stats data from the cgroups PID is in."""
+    return manager_of(pid).stats()
+
+
+def manager_of(pid: int):
+    """A Manager over the cgroups PID is in (as /proc/PID/cgroup names them)."""
     from pyrt.cgroups import layout, v2
     from pyrt.cgroups.manager import Manager
     try:
@@ -273,7 +299,7 @@ def cgroup_stats_of(pid: int) -> dict:
     mgr = Manager(path="", mode=lay.mode, v2_dir=v2_dir, v2_root=lay.v2.mountpoint if lay.v2 else None,
                   v2_controllers=v2.enabled_controllers(v2_dir) if v2_dir else (), v1_dirs=v1_dirs,
                   v1_roots=v1_roots)
-    return mgr.stats()
+    return mgr
 
 
 def _exec_words(err: str) -> str:

@@ -1,6 +1,7 @@
 """Syscalls the stdlib lacks, raising OSError(errno, message, path) on failure."""
 from __future__ import annotations
 
+import errno
 import os
 
 from pyrt import trace
@@ -122,10 +123,19 @@ def _fd_shown(fd: int) -> str:
         return f"fd {fd}"
 
 
+_OPENAT2_TRIES = 64
+
+
 def openat2(dirfd: int, path: str, flags: int, resolve: int, shown: str | None = None) -> int:
     """An fd for PATH under DIRFD, resolved by the kernel as RESOLVE says (e.g. RESOLVE_IN_ROOT:
     symlinks and ".." never leave DIRFD). OSError ENOSYS on kernels before 5.6."""
-    fd = check(lib.pyrt_openat2(dirfd, _b(path), flags | os.O_CLOEXEC, resolve), "openat2", shown or path)
+    for _ in range(_OPENAT2_TRIES):
+        rc = lib.pyrt_openat2(dirfd, _b(path), flags | os.O_CLOEXEC, resolve)
+        # EAGAIN: a rename or mount anywhere on the host while a ".." was resolved, so the kernel
+        # could not vouch it stayed inside; openat2(2) says to try again (a busy host does this)
+        if rc != -1 or ffi.errno != errno.EAGAIN:
+            break
+    fd = check(rc, "openat2", shown or path)
     if trace.on:
         trace.step(f"openat2({shown or path!r}, {trace.flags(resolve, RESOLVE)}) -> {_fd_shown(fd)}")
     return fd

@@ -2,6 +2,7 @@
 exec, volumes, limits, bad input; each test checks that nothing is left behind."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import time
 
 import pytest
 
+from tests.support.bundle import RUNC
 from tests.support.engine import EngineEnv, build_busybox_tar, until
 
 pytest_plugins = ["tests.support.engine_fixtures"]     # busybox_tar, eng
@@ -71,6 +73,41 @@ def test_docker_default_capabilities_and_masked_paths(eng):
     p = eng.pyrt("run", "--rm", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "busybox", "grep", "CapEff",
                  "/proc/self/status")
     assert p.stdout.split()[1] == f"{1 << 12:016x}"
+
+
+def _record_writes(cdir: str, until_gone) -> int:
+    """How many times the engine wrote CDIR's container.json (each write is a temp file renamed
+    onto it), watched by inotify until UNTIL_GONE() says the directory is gone. IN_CREATE is
+    watched too: the kernel merges identical queued events, and two renames in a row would be one."""
+    import ctypes
+    import struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    assert fd >= 0 and libc.inotify_add_watch(fd, os.fsencode(cdir), 0x80 | 0x100) >= 0    # IN_MOVED_TO|IN_CREATE
+    try:
+        until_gone()
+        writes, buf = 0, b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(fd, 65536):
+                buf += chunk
+        while buf:
+            _wd, mask, _cookie, n = struct.unpack_from("iIII", buf)
+            name = buf[16:16 + n].rstrip(b"\0")
+            writes += mask == 0x80 and name == b"container.json"
+            buf = buf[16 + n:]
+        return writes
+    finally:
+        os.close(fd)
+
+
+def test_rm_writes_the_exit_and_removing_in_one_record_write(eng):
+    """--rm: the exit (code, finish time) and "removing" reach the record in one write."""
+    cid = eng.ok("run", "-d", "--rm", "busybox", "sleep", "300").strip()
+    cdir = os.path.join(eng.root, "containers", cid)
+    writes = _record_writes(cdir, lambda: (eng.ok("kill", cid),
+                                           _until(lambda: not os.path.exists(cdir), what="the --rm removal")))
+    assert writes == 1, writes
+    assert eng.container_dirs() == []
 
 
 # -- detached lifecycle ---------------------------------------------------------------------------
@@ -178,8 +215,11 @@ def test_bind_named_volume_tmpfs_and_read_only(eng, tmp_path):
 
 
 # -- limits ----------------------------------------------------------------------------------------
-def test_memory_limit_oom_kill_is_137_and_oomkilled(eng):
-    p = eng.pyrt("run", "--name", "hog", "-m", "32m", "--memory-swap", "32m", "busybox", "sh", "-c",
+@pytest.mark.parametrize("runtime", ["", RUNC], ids=["pyrt", "runc"])
+def test_memory_limit_oom_kill_is_137_and_oomkilled(eng, runtime):
+    """runc's CLI does not report an OOM kill: the engine reads the cgroup's counter itself."""
+    rt = ["--runtime", runtime] if runtime else []
+    p = eng.pyrt("run", "--name", "hog", *rt, "-m", "32m", "--memory-swap", "32m", "busybox", "sh", "-c",
                  "x=a; while true; do x=$x$x; done")
     assert p.returncode == 137, p.stderr
     st = json.loads(eng.ok("inspect", "hog"))[0]["State"]

@@ -176,6 +176,37 @@ def test_symlinks_to_the_root_and_above_stay_in_the_rootfs(eng, tmp_path, stoppe
     assert secret.read_text() == "host only\n"
 
 
+@pytest.mark.parametrize("stopped", [False, True], ids=["running", "stopped"])
+def test_follow_link_resolves_inside_the_container(eng, tmp_path, stopped):
+    """cp -L: /pw -> /etc/passwd copies the container's passwd (not the host's), under the link's
+    name; /up -> ../../../.. (and a chain through it) is the container's / at most, never the
+    directories the rootfs sits in; without -L the link itself is copied."""
+    _running(eng, "w", "echo 'c:x:0:0::/:/bin/sh' >> /etc/passwd; ln -s /etc/passwd /pw; "
+             "ln -s ../../../../../../../../.. /up; ln -s up/etc/./passwd /chain; ln -s /loop /loop",
+             stopped=stopped)
+    out = tmp_path / "out"
+    out.mkdir()
+    eng.ok("cp", "-L", "w:/pw", str(out))
+    with open("/etc/passwd") as f:
+        host = f.read()
+    got = (out / "pw").read_text()
+    assert not (out / "pw").is_symlink() and "c:x:0:0::/:/bin/sh" in got and got != host
+    eng.ok("cp", "w:/pw", str(out / "plain"))
+    assert os.readlink(out / "plain") == "/etc/passwd"
+    eng.ok("cp", "--follow-link", "w:/chain", str(out / "chained"))
+    assert (out / "chained").read_text() == got
+    eng.ok("cp", "-L", "w:/up", str(out / "up"))
+    top = set(os.listdir(out / "up"))
+    assert {"bin", "etc", "pw", "up"} <= top and not top & {"config.json", "container.json", "upper", "rootfs"}, top
+    p = subprocess.run([PYRT, "cp", "-L", "w:/pw", "-"], capture_output=True, env=eng.env)
+    tar = tarfile.open(fileobj=io.BytesIO(p.stdout))
+    assert [m.name for m in tar.getmembers()] == ["pw"] and tar.getmembers()[0].isreg()
+    p = eng.pyrt("cp", "-L", "w:/loop", str(out / "loop"))
+    assert p.returncode == 125 and "Too many levels of symbolic links" in p.stderr, p.stderr
+    assert not (out / "loop").exists()
+    eng.ok("rm", "-f", "w")
+
+
 def test_a_symlink_as_destination_is_replaced_not_written_through(eng, tmp_path):
     victim = tmp_path / "victim"
     victim.write_text("orig\n")
