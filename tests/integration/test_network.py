@@ -196,7 +196,7 @@ def test_a_crashed_monitor_is_cleaned_by_network_prune_and_rm_f(net):
 
 
 def test_egress_to_a_peer_namespace_goes_through_nat_in_pyrts_own_table(net, tmp_path):
-    from tests.support.network import nft_chains, peer_namespace, remove_netns
+    from tests.support.network import nft_chains, peer_namespace, remove_netns, wait_listening
     peer = str(tmp_path / "peerns")
     peer_namespace(net, peer)
     try:
@@ -205,14 +205,15 @@ def test_egress_to_a_peer_namespace_goes_through_nat_in_pyrts_own_table(net, tmp
         bridge = net.inspect_net("out")["Options"]["com.docker.network.bridge.name"]
         assert nft_chains(net) == [f"masq-{bridge}"]
         srv = subprocess.Popen(["nsenter", f"--net={peer}", "busybox", "nc", "-l", "-p", "9001"],
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
+            wait_listening(peer, 9001)
             p = net.pyrt("run", "--rm", "--network", "out", "busybox", "sh", "-c",
                          "ping -c1 -W5 192.0.2.2 >/dev/null && echo ping-ok; "
-                         "for i in $(seq 50); do echo through-nat | nc -w 3 192.0.2.2 9001 && break; sleep 0.1; done")
-            assert p.returncode == 0 and "ping-ok" in p.stdout, (p.stdout, p.stderr)
-            out, _ = srv.communicate(timeout=30)
-            assert out == "through-nat\n"
+                         "echo through-nat | nc -w 10 192.0.2.2 9001 || echo nc-failed")
+            assert p.returncode == 0 and p.stdout.split() == ["ping-ok"], (p.stdout, p.stderr)
+            out, err = srv.communicate(timeout=60)
+            assert (out, srv.returncode) == ("through-nat\n", 0), err
         finally:
             if srv.poll() is None:
                 srv.kill()

@@ -91,6 +91,21 @@ def peer_namespace(env: NetEngineEnv, path: str) -> None:
         assert p.returncode == 0, (cmd, p.stderr)
 
 
+def wait_listening(netns: str, port: int, timeout: float = 60) -> None:
+    """Wait until a TCP socket listens on `port` inside the namespace at `netns` (read from that
+    namespace's /proc/net/tcp), so a client started next cannot race the server's bind."""
+    import time
+    deadline = time.monotonic() + timeout
+    want = f":{port:04X} "
+    while True:
+        table = subprocess.run(["nsenter", f"--net={netns}", "cat", "/proc/net/tcp", "/proc/net/tcp6"],
+                               capture_output=True, text=True).stdout
+        if any(want in line and line.split()[3] == "0A" for line in table.splitlines()[1:]):
+            return
+        assert time.monotonic() < deadline, f"nothing listens on port {port} in {netns}"
+        time.sleep(0.05)
+
+
 def nft_chains(env: NetEngineEnv) -> list[str]:
     """The chains of pyrt's nftables table in the fixture's namespace (read through netlink)."""
     code = ("from pyroute2.nftables.main import NFTables\n"
