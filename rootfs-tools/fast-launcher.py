@@ -35,7 +35,10 @@ import sysconfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # `pyrt` too: its `run` is a short client of the monitor, and site costs it as much as pyrt-runc.
-SCRIPTS = {"pyrt-runc": "pyrt.cli.pyrt_runc", "pyrt": "pyrt.cli.pyrt"}
+SCRIPTS = {"pyrt-runc": "pyrt.cli.pyrt_runc", "pyrt": "pyrt.cli.pyrt", "pyrt-runc-helper": "pyrt.cli.runc_helper"}
+# pyrt-runc-fast: the C front door of pyrt-runc's resident helper (pyrt/cli/runc_helper.py)
+FRONT_SOURCE = os.path.join(REPO, "cext", "runc-front.c")
+FRONT = "pyrt-runc-fast"
 FINDER_SOURCE = os.path.join(REPO, "pyrt", "cli", "fastimport.py")
 FINDER = "pyrt-fastimport"
 FLAGS = "-SPXutf8"
@@ -79,6 +82,17 @@ def main() -> None:
     for name, module in SCRIPTS.items():
         write_atomic(os.path.join(bin_dir, name),
                      launcher(python, paths, module, finder, REPO).encode(), 0o755)
+    build_front(bin_dir)
+
+
+def build_front(bin_dir: str) -> None:
+    """cc the helper's front door, which runs BIN_DIR/pyrt-runc when the helper does not serve."""
+    import subprocess
+    out = os.path.join(bin_dir, FRONT)
+    runc = os.path.join(os.path.abspath(bin_dir), "pyrt-runc")
+    subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", f'-DPYRT_RUNC="{runc}"',
+                    "-o", out + ".tmp", FRONT_SOURCE], check=True)
+    os.replace(out + ".tmp", out)
 
 
 if __name__ == "__main__":

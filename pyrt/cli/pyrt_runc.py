@@ -365,37 +365,53 @@ def _run_click(argv: list[str]) -> int:
         return fail(g, f"{msg}: {e.filename}" if e.filename else msg, 1)
 
 
-def main(argv: list[str] | None = None) -> None:
-    import gc
-    # A call lives for milliseconds: the cyclic GC would only walk the modules just imported
-    # (and, after fork, copy every page it touches). The long waits (run, exec, events) re-enable it.
-    gc.disable()
-    argv = sys.argv[1:] if argv is None else argv
+def run(argv: list[str]) -> int:
+    """One call of pyrt-runc: its exit code. (A click verb may still raise SystemExit.)"""
     if argv in (["--version"], ["-v"]):
         from pyrt import __version__
         sys.stdout.write(f"{PROG} version {__version__}\nspec: 1.0.2\n")
-        sys.exit(0)
+        return 0
     if not argv or "-h" in argv or "--help" in argv:
-        sys.exit(_run_click(argv))
+        return _run_click(argv)
     try:
         gvals, rest = _split_globals(argv)
         g = Globals(**gvals)
     except PyrtError as e:
-        sys.exit(fail(None, str(e), e.exit_code))
+        return fail(None, str(e), e.exit_code)
     if not rest:
-        sys.exit(fail(g, "missing command", 2))
+        return fail(g, "missing command", 2)
     cmd = COMMANDS.get(rest[0])
     if cmd is None:
-        sys.exit(_run_click(argv))  # pause/resume/update/events, or click's "no such command"
-    rc = guarded(g, dispatch, cmd, g, rest[1:])
-    # Everything is released by now; interpreter teardown would only add milliseconds.
+        return _run_click(argv)  # pause/resume/update/events, or click's "no such command"
+    return guarded(g, dispatch, cmd, g, rest[1:])
+
+
+def exit_code(argv: list[str]) -> int:
+    """run(), with a SystemExit turned into its code as the interpreter would, and the output
+    flushed (a flush that fails is a failure)."""
+    try:
+        rc = run(argv)
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            rc = e.code or 0
+        else:
+            sys.stderr.write(f"{e.code}\n")
+            rc = 1
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except OSError:
         rc = rc or 1
-    os._exit(rc)
+    return rc
 
+
+def main(argv: list[str] | None = None) -> None:
+    import gc
+    # A call lives for milliseconds: the cyclic GC would only walk the modules just imported
+    # (and, after fork, copy every page it touches). The long waits (run, exec, events) re-enable it.
+    gc.disable()
+    # Everything is released by the end; interpreter teardown would only add milliseconds.
+    os._exit(exit_code(sys.argv[1:] if argv is None else argv))
 
 if __name__ == "__main__":
     main()

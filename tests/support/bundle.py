@@ -16,6 +16,9 @@ import tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
 PYRT_RUNC = os.path.join(VENV_BIN, "pyrt-runc")
+# the C front door of pyrt-runc's resident helper (cext/runc-front.c, pyrt/cli/runc_helper.py)
+PYRT_RUNC_FAST = os.path.join(VENV_BIN, "pyrt-runc-fast")
+PYRT_RUNC_HELPER = os.path.join(VENV_BIN, "pyrt-runc-helper")
 PYRT = os.path.join(VENV_BIN, "pyrt")
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 CRUN = shutil.which("crun") or "/usr/bin/crun"

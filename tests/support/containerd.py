@@ -163,6 +163,10 @@ class Containerd:
             self("container", "delete", *ctrs)
         return problems
 
+    def stop_services(self) -> list[str]:
+        """Stop what a subclass started in the jail beside containerd (before the jail goes)."""
+        return []
+
     def close(self) -> list[str]:
         """clear(), stop the daemon (SIGTERM, it is ours), then the jail (and any shim left in
         it) and the dir."""
@@ -175,6 +179,7 @@ class Containerd:
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
                 self.daemon.wait()
+        problems += self.stop_services()
         self.log.close()
         problems += self.jail.stop()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -6,7 +6,9 @@ cgroups (cgroup_parent is jail-relative), shims and pause processes stay beneath
 the CNI bridge, veths and pod network namespaces (bind-mounted under containerd's state dir,
 netns_mounts_under_state_dir) stay in the jail's network and mount namespaces; /run and /var/lib
 (the shims' sockets, runc's --root, CNI's cache) are the jail's tmpfs. Two runtime handlers:
-`runc` and `pyrt` (BinaryName = this repo's pyrt-runc). Images are built offline: a pause image
+`runc` and `pyrt`: BinaryName = this repo's pyrt-runc-fast, with pyrt-runc's resident helper
+running in the jail (as docs/kubernetes.md sets a node up; pyrt/cli/runc_helper.py), and a third,
+`pyrt-plain`, BinaryName = pyrt-runc itself, which the life-cycle test also runs. Images are built offline: a pause image
 (rootfs-tools/pause, one static binary) and the test busybox, imported with `ctr -n k8s.io`.
 
 The client is compiled from tests/support/cri_v1.proto (the subset of the CRI v1 API the tests
@@ -27,12 +29,14 @@ import tempfile
 import time
 import uuid
 
-from tests.support.bundle import PYRT_RUNC, REPO, RUNC
+from tests.support.bundle import PYRT_RUNC, PYRT_RUNC_FAST, PYRT_RUNC_HELPER, REPO, RUNC
 from tests.support.callers import stage_busybox_rootfs
 from tests.support.containerd import Containerd
 from tests.support.differential import probe_binary
 
-HANDLERS = {"runc": RUNC, "pyrt": PYRT_RUNC}
+HANDLERS = {"runc": RUNC, "pyrt": PYRT_RUNC_FAST}
+EXTRA_HANDLERS = {"pyrt-plain": PYRT_RUNC}     # registered too; not in every test
+HELPER_SOCKET = "/run/pyrt-runc-helper.sock"  # the default, in the jail's own /run
 PAUSE_IMAGE = "localhost/pyrt-pause:test"
 CNI_BIN = "/usr/lib/cni"
 SUBNET, GATEWAY = "10.88.0.0/16", "10.88.0.1"
@@ -133,8 +137,20 @@ class CriContainerd(Containerd):
         """HANDLERS: runtime handler name -> the runtime binary it runs."""
         config = CRI_CONFIG.format(pause=PAUSE_IMAGE, cni_bin=CNI_BIN, default=next(iter(handlers)),
                                    restrict=str(not _cap_sys_resource()).lower(),
-                                   handlers="".join(_handler(n, b) for n, b in handlers.items()))
+                                   handlers="".join(_handler(n, b) for n, b in
+                                                    {**handlers, **EXTRA_HANDLERS}.items()))
         super().__init__("cri", cri_config=config, net=True)
+        self.helper_log_path = os.path.join(self.dir, "helper.log")
+        with open(self.helper_log_path, "w") as log:
+            self.helper = self.jail.popen([PYRT_RUNC_HELPER, "--verbose"], stdin=subprocess.DEVNULL,
+                                          stdout=log, stderr=log)
+        seen = f"/proc/{self.jail.holder.pid}/root{HELPER_SOCKET}"
+        deadline = time.monotonic() + 20
+        while not os.path.exists(seen):
+            if self.helper.poll() is not None or time.monotonic() > deadline:
+                problems = self.close()
+                raise RuntimeError(f"pyrt-runc-helper did not start: {open(self.helper_log_path).read()[-2000:]} {problems}")
+            time.sleep(0.05)
         self.cri = CriClient(self.address)
         try:
             # containerd serves without its CRI plugin when the plugin fails to load.
@@ -280,6 +296,24 @@ class CriContainerd(Containerd):
                     except OSError:
                         pass
         return problems + super().clear()
+
+    def helper_log(self) -> list[str]:
+        """The helper's lines so far: `served VERB` or `declined VERB: why` per call."""
+        with open(self.helper_log_path) as f:
+            return [line.split(": ", 1)[1].strip() for line in f if line.startswith("pyrt-runc-helper: ")]
+
+    def stop_services(self) -> list[str]:
+        helper = getattr(self, "helper", None)
+        if helper is None or helper.poll() is not None:
+            return []
+        helper.terminate()      # ours: SIGTERM ends it and removes its socket
+        try:
+            helper.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            helper.kill()
+            helper.wait()
+            return ["pyrt-runc-helper ignored SIGTERM"]
+        return []
 
     def close(self) -> list[str]:
         problems = super().close()

@@ -1,0 +1,233 @@
+"""pyrt-runc's resident helper: the short verbs at the cost of a fork instead of an interpreter.
+
+    pyrt-runc-helper [--socket PATH] [--verbose]    (default /run/pyrt-runc-helper.sock; root only)
+
+--verbose: one line on stderr per call: `served VERB` or `declined VERB: why` (why, for --debug
+readers: the first namespace, id or capability set that differs, or the hook that must run).
+
+Why: containerd's shim runs its runtime once per verb, and a pod's stop is five of them (kill x3,
+delete x2). runc does one in ~8 ms; Python's start alone takes ~11 ms here, so no pyrt-runc call
+can come close, whatever it does after. This process has pyrt-runc loaded; for each connection it
+forks, and the fork runs the verb with the client's argv, environment, working directory, umask
+and stdio (passed as fds), exactly as `pyrt-runc` would, then sends back the exit code.
+
+The client is cext/runc-front.c (installed as pyrt-runc-fast, the binary to give containerd):
+for `state`, `kill`, `delete` and `start` it asks here first, and runs pyrt-runc itself when no
+helper answers or the helper declines. Everything else (create, run, exec: their processes must be
+the caller's children) never comes here.
+
+What keeps it from doing more than its client could (pyrt.linux.peer): the helper declines unless
+the client shares all its namespaces and its root, has its ids, at least its capabilities, its
+seccomp/no_new_privs state and LSM label; the socket is root's (0600). It also declines verbs that
+would run a hook (start: poststart; delete: poststop): a hook must run as the client's child, in
+its cgroup, with its limits. Declining costs the client ~1 ms, then it runs the verb itself.
+
+Protocol (SOCK_SEQPACKET, one message each way). Request: NUL-terminated strings: "1" (version),
+the argument count N, N arguments, the environment count M, M entries, the working directory, the
+umask in octal; with fds 0, 1, 2 attached. Replies: b"F" (declined: nothing ran), or b"R" (the
+verb runs) then b"X" + one byte, its exit code. A helper gone before "R": the client runs the verb
+itself; after it: the client fails (exit 1), since the verb may have done part of its work.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import sys
+
+DEFAULT_SOCKET = "/run/pyrt-runc-helper.sock"
+VERBS = {"state", "kill", "delete", "start"}
+HOOKS_OF = {"start": "poststart", "delete": "poststop"}
+MAX_REQUEST = 1 << 20
+
+
+class Request:
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str, umask: int):
+        self.argv, self.env, self.cwd, self.umask = argv, env, cwd, umask
+
+    @classmethod
+    def parse(cls, data: bytes) -> "Request":
+        parts = data.split(b"\0")
+        if parts[0] != b"1" or parts[-1] != b"":
+            raise ValueError("unknown request version")
+        words = [p.decode("utf-8", "surrogateescape") for p in parts[1:-1]]
+        n = int(words[0])
+        argv = words[1:1 + n]
+        m = int(words[1 + n])
+        env_items = words[2 + n:2 + n + m]
+        cwd, umask = words[2 + n + m], int(words[3 + n + m], 8)
+        if len(words) != 4 + n + m or len(argv) != n:
+            raise ValueError("malformed request")
+        env = dict(e.split("=", 1) for e in env_items if "=" in e)
+        return cls(argv, env, cwd, umask)
+
+
+def decline_reason(req: Request) -> str | None:
+    """Why this call must run in the client instead (None: it may run here)."""
+    from pyrt.cli import pyrt_runc
+    from pyrt.cli.argtable import bind
+    try:
+        gvals, rest = pyrt_runc._split_globals(req.argv)
+    except Exception:
+        return "arguments"              # pyrt-runc itself says what is wrong with them
+    if not rest or rest[0] not in VERBS or "-h" in req.argv or "--help" in req.argv:
+        return "verb"
+    hook = HOOKS_OF.get(rest[0])
+    if hook:
+        from pyrt.runtime.container import Container
+        try:
+            values = bind(pyrt_runc.COMMANDS[rest[0]], rest[1:])
+            root = os.path.join(req.cwd, gvals.get("root") or pyrt_runc.DEFAULT_ROOT)
+            hooks = Container.load(root, values["container_id"]).state.hooks
+        except Exception:
+            return None     # no readable state, so no hooks: the verb says what is wrong, as ever
+        if hooks.get(hook):
+            return f"{hook} hooks"
+    return None
+
+
+def _check(conn: socket.socket, msg: bytes, fds: list[int]) -> tuple[Request | None, str]:
+    """The request and '' when this helper may run it; else None or it, and why not."""
+    from pyrt.linux import peer
+    try:
+        pid, uid, _gid = peer.credentials(conn)
+        req = Request.parse(msg)
+    except (OSError, ValueError, IndexError, UnicodeError) as e:
+        return None, f"unreadable request ({e})"
+    if len(fds) != 3:
+        return req, "stdio not passed"
+    if uid != os.geteuid():
+        return req, f"uid {uid}"
+    why = peer.differs(pid) or decline_reason(req)
+    if why:
+        return req, why
+    try:
+        os.chdir(req.cwd)
+    except OSError as e:
+        return req, f"working directory: {e.strerror}"
+    return req, ""
+
+
+def _verb(req: Request | None) -> str:
+    from pyrt.cli import pyrt_runc
+    try:
+        return pyrt_runc._split_globals(req.argv)[1][0]
+    except Exception:
+        return "?"
+
+
+def serve_one(conn: socket.socket, verbose: bool) -> None:
+    """In a fork: read the request, check the client, run the verb with its stdio, reply."""
+    msg, fds, _flags, _addr = socket.recv_fds(conn, MAX_REQUEST, 3)
+    req, why = _check(conn, msg, fds)
+    if verbose:
+        line = f"declined {_verb(req)}: {why}" if why else f"served {_verb(req)}"
+        os.write(2, f"pyrt-runc-helper: {line}\n".encode())
+    if why:
+        conn.send(b"F")
+        return
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)     # dup2 leaves 0-2 inheritable, as they are in a process of its own
+        os.close(fd)
+    os.umask(req.umask)
+    os.environ.clear()
+    os.environ.update(req.env)
+    conn.send(b"R")
+    from pyrt.cli import pyrt_runc
+    code = pyrt_runc.exit_code(req.argv)
+    conn.send(b"X" + bytes([code & 0xFF]))
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop(*_) -> None:
+    raise _Stop()
+
+
+def _child(listener: socket.socket, conn: socket.socket, verbose: bool) -> None:
+    code = 1
+    try:
+        listener.close()
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        serve_one(conn, verbose)
+        code = 0
+    except BaseException:
+        import traceback
+        traceback.print_exc()       # a bug: on the client's stderr once the verb runs, as pyrt-runc's own
+    finally:
+        os._exit(code)
+
+
+def _preload() -> None:
+    """What the four verbs import, loaded once: each fork starts with it."""
+    import gc
+    from pyrt.cli import argtable, pyrt_runc  # noqa: F401
+    from pyrt.linux import peer, signals  # noqa: F401
+    from pyrt.runtime import container, hooks  # noqa: F401
+    from pyrt.spec import jsonio  # noqa: F401
+    import pyrt.cgroups  # noqa: F401
+    gc.freeze()
+    gc.disable()     # as in pyrt-runc: a call lives for milliseconds
+
+
+def serve(path: str, verbose: bool = False) -> int:
+    if os.geteuid() != 0:
+        sys.stderr.write("pyrt-runc-helper: must run as root\n")
+        return 1
+    lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.stderr.write(f"pyrt-runc-helper: another helper serves {path}\n")
+        return 1
+    _preload()
+    try:
+        os.unlink(path)         # a dead helper's socket (we hold the lock: no live one)
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    old = os.umask(0o177)
+    try:
+        listener.bind(path)
+    finally:
+        os.umask(old)
+    listener.listen(128)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)      # the kernel reaps the forks
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        while True:
+            conn, _ = listener.accept()
+            try:
+                if os.fork() == 0:
+                    _child(listener, conn, verbose)
+            finally:
+                conn.close()
+    except _Stop:
+        pass
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    path = os.environ.get("PYRT_RUNC_HELPER") or DEFAULT_SOCKET
+    verbose = "--verbose" in argv
+    rest = [a for a in argv if a != "--verbose"]
+    if rest[:1] == ["--socket"] and len(rest) == 2:
+        path = rest[1]
+    elif rest:
+        sys.stderr.write("usage: pyrt-runc-helper [--socket PATH] [--verbose]\n")
+        sys.exit(2)
+    sys.exit(serve(os.path.abspath(path), verbose))
+
+if __name__ == "__main__":
+    main()
