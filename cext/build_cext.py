@@ -1,7 +1,8 @@
 """cffi API-mode build of pyrt._cext: the one door from Python to the kernel.
 
 Each C unit in cext/ is a pair: NAME.c (the code) and NAME.cdef (the
-declarations Python may call, in cffi's cdef dialect). Adding a unit needs no
+declarations Python may call, in cffi's cdef dialect); a .c alone is a program
+(runc-front.c, built by rootfs-tools/fast-launcher.py). Adding a unit needs no
 edit here, so independent parts of pyrt can grow their own C without clashing.
 Constants are declared as `...` in the .cdef files so the compiler fills them in.
 """
@@ -41,7 +42,9 @@ def _exec_stub_header() -> str:
     return os.path.relpath(out, os.getcwd())
 
 
-units = sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(HERE, "*.c")))
+# a .c without a .cdef is a program of its own, not a unit (runc-front.c: rootfs-tools/fast-launcher.py)
+units = sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(HERE, "*.c"))
+               if os.path.exists(p[:-2] + ".cdef"))
 for unit in units:
     with open(os.path.join(HERE, unit + ".cdef")) as f:
         ffibuilder.cdef(f.read())
