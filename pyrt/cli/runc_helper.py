@@ -2,8 +2,9 @@
 
     pyrt-runc-helper [--socket PATH] [--verbose]    (default /run/pyrt-runc-helper.sock; root only)
 
---verbose: one line on stderr per call: `served VERB` or `declined VERB: why` (why, for --debug
-readers: the first namespace, id or capability set that differs, or the hook that must run).
+--verbose: one line on stderr per call: `served VERB (N ms CPU)` once it has run (the fork's CPU
+time: what the client's own lacks), or `declined VERB: why` (the first namespace, id or
+capability set that differs, or the hook that must run).
 
 Why: containerd's shim runs its runtime once per verb, and a pod's stop is five of them (kill x3,
 delete x2). runc does one in ~8 ms; Python's start alone takes ~11 ms here, so no pyrt-runc call
@@ -121,12 +122,12 @@ def serve_one(conn: socket.socket, verbose: bool) -> None:
     """In a fork: read the request, check the client, run the verb with its stdio, reply."""
     msg, fds, _flags, _addr = socket.recv_fds(conn, MAX_REQUEST, 3)
     req, why = _check(conn, msg, fds)
-    if verbose:
-        line = f"declined {_verb(req)}: {why}" if why else f"served {_verb(req)}"
-        os.write(2, f"pyrt-runc-helper: {line}\n".encode())
     if why:
+        if verbose:
+            os.write(2, f"pyrt-runc-helper: declined {_verb(req)}: {why}\n".encode())
         conn.send(b"F")
         return
+    log = os.dup(2) if verbose else -1     # ours, before the client's stderr takes fd 2
     for target, fd in enumerate(fds):
         os.dup2(fd, target)     # dup2 leaves 0-2 inheritable, as they are in a process of its own
         os.close(fd)
@@ -136,6 +137,9 @@ def serve_one(conn: socket.socket, verbose: bool) -> None:
     conn.send(b"R")
     from pyrt.cli import pyrt_runc
     code = pyrt_runc.exit_code(req.argv)
+    if log >= 0:        # before the reply: once the client has its answer, the line is there
+        t = os.times()      # this fork's own CPU time: the verb's cost, which the client's lacks
+        os.write(log, f"pyrt-runc-helper: served {_verb(req)} ({(t.user + t.system) * 1e3:.1f} ms CPU)\n".encode())
     conn.send(b"X" + bytes([code & 0xFF]))
 
 
@@ -184,6 +188,11 @@ def serve(path: str, verbose: bool = False) -> int:
     except BlockingIOError:
         sys.stderr.write(f"pyrt-runc-helper: another helper serves {path}\n")
         return 1
+    for fd in range(3):     # a closed stdio fd would be reused by a client's fd, then dup2'd over
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
     _preload()
     try:
         os.unlink(path)         # a dead helper's socket (we hold the lock: no live one)
