@@ -229,6 +229,15 @@ class External(Runtime):
         self._call("resume", cid)
 
     def paused(self, cid: str) -> bool:
+        """The freezer of the cgroup remembered at run (no runtime process per container for
+        `ps`); the runtime's own `state` only where that record is missing or unreadable."""
+        from pyrt.cgroups import freezer
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError, PyrtError):
+            with open(self._cgroup_record(cid)) as f:
+                record = json.load(f)
+            # either freezer: on a hybrid host the runtime picks one (runc: v1), pyrt's choose() the other
+            v2, v1 = record.get("v2"), record.get("v1", {}).get("freezer")
+            return bool(v2 and freezer.frozen_v2(v2)) or bool(v1 and freezer.frozen_v1(v1))
         try:
             return self._json("state", cid).get("status") == "paused"
         except PyrtError:
