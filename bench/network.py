@@ -137,11 +137,12 @@ def bench_setup(work: str, tar: str, ns: Namespaces, n: int, against: str = "") 
         ref = med[("podman-crun", "bridge")]
         print(f"\nset-up: `run --rm busybox true`, median of {n} (ms)")
         ref_net = ref - med[("podman-crun", "none")]
-        print(f"{'tool':<14}{'--network bridge':>18}{'x podman-crun':>15}{'--network none':>16}"
+        w = max(14, *(len(t.name) + 1 for t in tools))
+        print(f"{'tool':<{w}}{'--network bridge':>18}{'x podman-crun':>15}{'--network none':>16}"
               f"{'network costs':>15}{'x podman-crun':>15}")
         for t in tools:
             b, o = med[(t.name, "bridge")], med[(t.name, "none")]
-            print(f"{t.name:<14}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}"
+            print(f"{t.name:<{w}}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}"
                   f"{(b - o) / ref_net if ref_net > 0 else float('nan'):>15.2f}")
     finally:
         for t in tools:
