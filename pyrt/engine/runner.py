@@ -7,6 +7,7 @@ exec); `--runtime PATH` runs it with any runc-compatible binary instead.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -79,7 +80,7 @@ class Relayed(PyrtError):
 def _ask_plugger(plug: socket.socket, helped: list[str]) -> None:
     """The container is created in its bare namespace: have the plugger connect it, and wait."""
     try:
-        plug.send(b"plug")
+        plug.send(b"plug", socket.MSG_NOSIGNAL)     # SIGPIPE is the default again here
         reply = plug.recv(65536)
     except OSError:
         reply = b""
@@ -105,7 +106,8 @@ def plugger(root: str, run_root: str, cid: str, plug: socket.socket) -> None:
         networking.plug(eng, eng.store.read(cid))
     except (PyrtError, OSError) as e:
         d = _error(e)
-    plug.send(json.dumps({**d, "imported": imported_since(before)}).encode())
+    with contextlib.suppress(OSError):      # the worker is gone: nobody to tell
+        plug.send(json.dumps({**d, "imported": imported_since(before)}).encode(), socket.MSG_NOSIGNAL)
 
 
 def imported_since(before: set[str], also=()) -> list[str]:
