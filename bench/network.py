@@ -3,6 +3,7 @@
 round trip and TCP throughput between two containers. Interleaved rounds, medians and ratios.
 
     .venv/bin/python bench/network.py [-n 10] [--rounds 3] [--pings 20] [--seconds 2] [--only setup,traffic|ports]
+                                      [--against OTHER_CHECKOUT]
 
 setup    `run --rm busybox true` with `--network bridge` and with `--network none`, pyrt against
          podman+crun. pyrt twice: as it comes (its monitor exits a second after its last
@@ -11,6 +12,8 @@ setup    `run --rm busybox true` with `--network bridge` and with `--network non
          podman (Debian's podman 4.3, CNI plugins from containernetworking-plugins: bridge
          cni-podman0, host-local IPAM, portmap and firewall through iptables). The difference of
          the two is the network's own cost. Target (issue 13): bridge <= 0.5x podman+crun's.
+         --against DIR adds DIR's pyrt (another checkout with its .venv, e.g. main) as it comes,
+         measured in the same interleaved rounds: a change's effect beside its reference.
 ports    (only with --only ports) the same with `-p 18080:80` and with ten ports (`-p 18100-18109:80-89`): what publishing
          adds, pyrt (DNAT chains in its nftables table) against podman (CNI portmap, iptables).
 traffic  busybox `ping -c N` (median RTT) and an iperf3 TCP transfer (receiver's Gbit/s) between
@@ -89,16 +92,19 @@ class Namespaces:
 class PyrtInNetns(PyrtTool):
     """bench/engine.py's pyrt, every command (so the monitor it starts) in network namespace NETNS."""
 
-    def __init__(self, work: str, tar: str, netns: str):
+    def __init__(self, work: str, tar: str, netns: str, repo: str = REPO, name: str = "pyrt"):
         self.prefix = ["nsenter", f"--net={netns}"]
-        super().__init__(work, tar)
+        super().__init__(work, tar, repo, name)
 
 
 # -- set-up cost ----------------------------------------------------------------------------------
-def setup_tools(tools: list, work: str, tar: str, ns: Namespaces) -> list:
+def setup_tools(tools: list, work: str, tar: str, ns: Namespaces, against: str = "") -> list:
     """Into TOOLS (closed by the caller, also when this fails half-way): pyrt as it comes, pyrt
-    with its monitor kept (a container left running), podman+crun."""
+    with its monitor kept (a container left running), AGAINST's pyrt as it comes, podman+crun."""
     tools.append(PyrtInNetns(work, tar, ns.add()))
+    if against:
+        tools.append(PyrtInNetns(work, tar, ns.add(), os.path.abspath(against),
+                                 "pyrt-" + os.path.basename(os.path.abspath(against))))
     warm = PyrtInNetns(os.path.join(work, "warm"), tar, ns.add())
     warm.name = "pyrt, warm"
     tools.append(warm)
@@ -123,19 +129,20 @@ def run_medians(tools: list, variants: dict, n: int) -> dict:
     return {k: statistics.median(v) * 1000 for k, v in res.items()}
 
 
-def bench_setup(work: str, tar: str, ns: Namespaces, n: int) -> None:
+def bench_setup(work: str, tar: str, ns: Namespaces, n: int, against: str = "") -> None:
     tools = []
     try:
-        setup_tools(tools, work, tar, ns)
+        setup_tools(tools, work, tar, ns, against)
         med = run_medians(tools, {"bridge": ["--network", "bridge"], "none": ["--network", "none"]}, n)
         ref = med[("podman-crun", "bridge")]
         print(f"\nset-up: `run --rm busybox true`, median of {n} (ms)")
         ref_net = ref - med[("podman-crun", "none")]
-        print(f"{'tool':<14}{'--network bridge':>18}{'x podman-crun':>15}{'--network none':>16}"
+        w = max(14, *(len(t.name) + 1 for t in tools))
+        print(f"{'tool':<{w}}{'--network bridge':>18}{'x podman-crun':>15}{'--network none':>16}"
               f"{'network costs':>15}{'x podman-crun':>15}")
         for t in tools:
             b, o = med[(t.name, "bridge")], med[(t.name, "none")]
-            print(f"{t.name:<14}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}"
+            print(f"{t.name:<{w}}{b:>18.1f}{b / ref:>15.2f}{o:>16.1f}{b - o:>15.1f}"
                   f"{(b - o) / ref_net if ref_net > 0 else float('nan'):>15.2f}")
     finally:
         for t in tools:
@@ -265,6 +272,7 @@ def main() -> None:
     ap.add_argument("--pings", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=2, help="length of one iperf3 transfer")
     ap.add_argument("--only", default="setup,traffic", help="setup, ports, traffic (ports: only when asked)")
+    ap.add_argument("--against", default="", help="another checkout whose pyrt the set-up case measures too")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="pyrt-bench-net-")
     ns = Namespaces()
@@ -272,7 +280,7 @@ def main() -> None:
     try:
         tar = build_busybox_tar(work)
         if "setup" in a.only:
-            bench_setup(work, tar, ns, a.n)
+            bench_setup(work, tar, ns, a.n, a.against)
         if "ports" in a.only:
             bench_ports(os.path.join(work, "p"), tar, ns, a.n)
         if "traffic" in a.only:

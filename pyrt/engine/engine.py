@@ -198,8 +198,11 @@ class Engine:
             raise
 
     # -- containers: run in the monitor's worker ---------------------------------------------------
-    def launch(self, cid: str, tty: bool) -> tuple[int, int]:
-        """Mount the rootfs and run the bundle; (init pid, pty master or -1). In the worker."""
+    def launch(self, cid: str, tty: bool, plug=None) -> tuple[int, int]:
+        """Mount the rootfs and run the bundle; (init pid, pty master or -1). In the worker.
+        PLUG(): connect the container's endpoints from another process (the monitor's helper,
+        which loads the netlink library meanwhile): then the container is created first, in its
+        bare namespace, and started once PLUG returns."""
         from pyrt.engine import rootfs
         rec = self.store.read(cid)
         cdir = self.store.dir(cid)
@@ -207,10 +210,19 @@ class Engine:
         _crash_point("engine-mounted")
         from pyrt.engine import networking
         try:
-            if networking.pinned(self, rec.host):
+            if not networking.pinned(self, rec.host):
+                pid, master = self.runtime(rec).run(cid, cdir, tty)
+            elif plug is None:
                 networking.up(self, cid)
                 _crash_point("engine-network-connected")
-            pid, master = self.runtime(rec).run(cid, cdir, tty)
+                pid, master = self.runtime(rec).run(cid, cdir, tty)
+            else:
+                with networking.pinning(self, cid) as bare:
+                    def connect():
+                        plug()
+                        networking.refresh_hosts(self, [ep.network for ep in bare.host.endpoints])
+                        _crash_point("engine-network-connected")
+                    pid, master = self.runtime(rec).run(cid, cdir, tty, connect if bare is not None else None)
         except BaseException:
             with contextlib.suppress(PyrtError, OSError):
                 rootfs.unmount(cdir)

@@ -75,7 +75,7 @@ class Monitor:
         self.cgroup_parent = cgroup_parent
         self.sel = selectors.DefaultSelector()
         self.tracked: dict[str, Tracked] = {}
-        self.by_pid: dict[int, tuple[str, Tracked]] = {}   # pid -> ("worker"|"init"|"cleaner", t)
+        self.by_pid: dict[int, tuple[str, Tracked]] = {}   # pid -> ("worker"|"plugger"|"init"|"cleaner", t)
         self.early: dict[int, int] = {}                    # reaped before we knew whose: pid -> status
         self.conns: set[Conn] = set()
         self.idle_since = time.monotonic()
@@ -280,19 +280,24 @@ class Monitor:
                 os.close(fd)
             self.reply(c, error=f"cannot set up the container's stdio: {e}", kind="EngineError")
             return
-        if req.get("network"):
-            from pyrt.network.pyroute import preload
-            preload()        # once per monitor: its worker and clean-up children inherit it
+        # The first container on a network: the worker goes at once, without the netlink library
+        # (pyroute2: ~100 ms of imports), and creates the container while we load it on the
+        # other core; then our plugger child, which has it, connects the container's endpoints
+        # and the worker starts it. Later ones find it loaded: their worker does it all.
+        plug = req.get("network") and not _network_loaded()
+        plug_ours, plug_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if plug else (None, None)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 runner.worker(self.root, self.run_root, self.cgroup_parent, cid, theirs, child_fds, tty,
-                              req if req.get("op") == "run" else None)
+                              req if req.get("op") == "run" else None, plug_theirs)
                 code = 0
             finally:
                 os._exit(code)
         theirs.close()
+        if plug:
+            plug_theirs.close()
         for fd in child_fds.values():
             os.close(fd)
         t.worker, t.report, t.starter = pid, mine, c
@@ -305,6 +310,38 @@ class Monitor:
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, ("output", t))
         self.sel.register(mine, selectors.EVENT_READ, ("report", t))
+        if plug:
+            self.plugger(t, plug_ours)
+
+    def plugger(self, t: Tracked, sock: socket.socket) -> None:
+        """Load the netlink library (once per monitor: every later child inherits it), then fork
+        the child that connects T's endpoints for its worker (pyrt.engine.runner.plugger)."""
+        import gc
+        from pyrt.network import pyroute
+        try:
+            gc.disable()    # module code leaves no garbage to look for: ~5% of the ~100 ms
+            try:
+                pyroute.preload()
+            except Exception as e:    # noqa: BLE001 - the plugger meets it again, and says so
+                log(f"network modules: {type(e).__name__}: {e}")
+            finally:
+                gc.enable()
+            gc.freeze()     # as _preload does: forks keep sharing these pages
+            from pyrt.engine import runner
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    runner.plugger(self.root, self.run_root, t.id, sock)
+                    code = 0
+                except BaseException:   # noqa: BLE001 - the worker hears of it (EOF), our log says why
+                    import traceback
+                    log(f"plugger of {t.id}: {traceback.format_exc()}")
+                finally:
+                    os._exit(code)
+            self.by_pid[pid] = ("plugger", t)
+        finally:
+            sock.close()      # ours gone, the worker sees the plugger's end only (or none: EOF)
 
     def on_report(self, sock, t: Tracked, _mask) -> None:
         try:
@@ -545,6 +582,11 @@ PRELOAD = (
     "pyrt.runtime.rootfs",
     "pyrt.spec.capabilities", "pyrt.spec.config", "pyrt.spec.resources", "pyrt.spec.seccomp",
 )
+
+
+def _network_loaded() -> bool:
+    from pyrt.network import pyroute
+    return pyroute.loaded()
 
 
 def _preload() -> None:

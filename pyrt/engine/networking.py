@@ -124,25 +124,46 @@ def release(engine, cid: str) -> None:
 def up(engine, cid: str) -> None:
     """Right before the bundle runs: the namespace config.json names, made or pinned, and the
     container's endpoints in it. On failure nothing of it is left."""
+    with pinning(engine, cid) as rec:
+        if rec is not None:
+            plug(engine, rec)
+    if rec is not None:
+        refresh_hosts(engine, [ep.network for ep in rec.host.endpoints])
+
+
+@contextlib.contextmanager
+def pinning(engine, cid: str):
+    """Under the container's lock: its namespace made (bare: plug() connects it) or its target's
+    pinned; yields its record, or None when it is not on networks of its own (nothing to plug). On
+    failure inside, nothing of it is left. The body may create the container in that namespace
+    and have plug() run in another process meanwhile (the lock, held here, covers its work)."""
     with engine.store.lock(cid):
         rec = engine.store.read(cid)
         if not pinned(engine, rec.host):
+            yield None
             return
         netns = engine.netns_path(cid)
         unplug(engine, cid)       # what a crashed run left
         try:
             if joined(rec.host):
                 _pin_target(engine, rec, netns)
+                yield None
                 return
             engine.networks.make_netns(netns, lo_up=not rec.host.endpoints)
-            for ep in rec.host.endpoints:
-                engine.networks.attach(ep.network, cid, netns, ep.ip)
-            publish(engine, rec)
+            yield rec
         except BaseException:
             with contextlib.suppress(PyrtError, OSError):
                 unplug(engine, cid)
             raise
-    refresh_hosts(engine, [ep.network for ep in rec.host.endpoints])
+
+
+def plug(engine, rec: ContainerRecord) -> None:
+    """REC's endpoints and published ports, in its namespace that pinning() made (its caller holds
+    the container's lock)."""
+    netns = engine.netns_path(rec.id)
+    for ep in rec.host.endpoints:
+        engine.networks.attach(ep.network, rec.id, netns, ep.ip)
+    publish(engine, rec)
 
 
 def _pin_target(engine, rec: ContainerRecord, netns: str) -> None:

@@ -25,8 +25,10 @@ class Runtime:
     def __init__(self, root: str):
         self.root = root
 
-    def run(self, cid: str, bundle: str, tty: bool) -> tuple[int, int]:
-        """create + start BUNDLE with this process's stdio (0-2); (init pid, pty master or -1)."""
+    def run(self, cid: str, bundle: str, tty: bool, before_start=None) -> tuple[int, int]:
+        """create + start BUNDLE with this process's stdio (0-2); (init pid, pty master or -1).
+        BEFORE_START(): called between the two (the container's process not started yet); if it
+        raises, the created container is deleted."""
         raise NotImplementedError
 
     def kill(self, cid: str, sig: int) -> None:
@@ -70,12 +72,19 @@ class InProcess(Runtime):
         except (NotFoundError, StateError):
             raise NotRunning(f"container {cid[:12]} is not running") from None
 
-    def run(self, cid: str, bundle: str, tty: bool) -> tuple[int, int]:
+    def run(self, cid: str, bundle: str, tty: bool, before_start=None) -> tuple[int, int]:
         from pyrt.runtime.container import delete_container
         from pyrt.runtime.create import create
         with contextlib.suppress(PyrtError, OSError):
             delete_container(self.root, cid, force=True)    # what a crash left of an earlier run
-        ctr = create(self.root, cid, bundle, foreground=tty, start=True)
+        ctr = create(self.root, cid, bundle, foreground=tty, start=before_start is None)
+        if before_start is not None:
+            try:
+                before_start()
+            except BaseException:
+                with contextlib.suppress(PyrtError, OSError):
+                    delete_container(self.root, cid, force=True)
+                raise
         if not ctr.started:
             ctr.start()
         return ctr.state.pid, ctr.console_master
@@ -157,7 +166,7 @@ class External(Runtime):
         except (ValueError, IndexError):
             raise EngineError(f"{self.name} {args[0]}: not JSON: {out[:200]!r}") from None
 
-    def run(self, cid: str, bundle: str, tty: bool) -> tuple[int, int]:
+    def run(self, cid: str, bundle: str, tty: bool, before_start=None) -> tuple[int, int]:
         """create + start. The init inherits our stdio (0-2), so the runtime's errors are read
         from --log (a pipe on its stderr would be held open by the container: create would never
         return); with TTY the pty master comes back over --console-socket."""
@@ -203,6 +212,12 @@ class External(Runtime):
         with open(pid_file) as f:
             pid = int(f.read().strip())
         self._remember_cgroup(cid, pid)
+        if before_start is not None:
+            try:
+                before_start()
+            except BaseException:
+                self._call("delete", "--force", cid, check=False)
+                raise
         self._call("start", cid)
         return pid, master[0]
 

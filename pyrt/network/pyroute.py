@@ -49,10 +49,18 @@ def install() -> None:
     sys.modules["pyroute2"] = mod
 
 
+_USED = ("pyroute2.iproute.linux", "pyroute2.netlink.exceptions", "pyroute2.nftables.main",
+         "pyroute2.nftables.expressions")
+
+
 def preload() -> None:
-    """What connecting, disconnecting and the NAT table need (the monitor loads it once for its
-    workers and clean-up children)."""
+    """What connecting, disconnecting and the NAT table need, pyrt's modules that do it included
+    (the monitor loads it once for its workers, clean-up children and plugger)."""
     install()
-    for name in ("pyroute2.iproute.linux", "pyroute2.netlink.exceptions",
-                 "pyroute2.nftables.main", "pyroute2.nftables.expressions"):
+    for name in _USED + ("pyrt.network.networks", "pyrt.network.links", "pyrt.network.ports"):
         importlib.import_module(name)
+
+
+def loaded() -> bool:
+    """Whether preload() has nothing left to do."""
+    return all(name in sys.modules for name in _USED)

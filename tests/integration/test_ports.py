@@ -216,6 +216,30 @@ def test_a_taken_port_and_bad_specs_are_one_line_125_with_nothing_made(net):
     net.ok("network", "rm", "bad")
 
 
+def test_a_cold_monitors_plugger_refusing_a_port_is_one_line_125_with_nothing_left(net):
+    """A monitor's first network run is plugged by its helper child (pyrt.engine.runner.plugger)
+    while the worker has created the container: a port taken by a container of an earlier
+    monitor (killed; its container runs on) fails that run as a warm one would fail, and the
+    created, never started container goes with everything else of it."""
+    import signal
+    net.ok("network", "create", "--subnet", "10.138.0.0/24", "coldp")
+    first = net.ok("run", "-d", "--name", "first", "--network", "coldp", "-p", "8989:80", "busybox", "sleep",
+                   "300").strip()
+    from tests.support.network import nft_chains
+    # chains, not ruleset(): the dump of first's rules prints a set, in an order of each process's own
+    links, leases, chains, held = net.links(), net.leases(), nft_chains(net), reservations(net)
+    for pid in net.monitor_pids():
+        os.kill(pid, signal.SIGKILL)
+    assert net.wait_monitor_gone()
+    one_error_line(net.pyrt("run", "--rm", "--network", "coldp", "-p", "8989:80", "busybox", "true"),
+                   "8989/tcp", "published by container")
+    assert net.container_dirs() == [first] and net.netns_files() == [first]
+    assert os.listdir(os.path.join(net.run_root, "runtime")) == [first]     # the runtime's state too
+    assert net.links() == links and net.leases() == leases and nft_chains(net) == chains and reservations(net) == held
+    net.ok("rm", "-f", "first")
+    net.ok("network", "rm", "coldp")
+
+
 def test_parallel_runs_get_distinct_free_ports_and_one_fixed_port_goes_to_one_of_two(net):
     net.ok("network", "create", "--subnet", "10.137.0.0/24", "par")
     before = ruleset(net)
