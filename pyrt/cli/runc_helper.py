@@ -103,6 +103,14 @@ def _check(conn: socket.socket, msg: bytes, fds: list[int]) -> tuple[Request | N
     why = peer.differs(pid) or decline_reason(req)
     if why:
         return req, why
+    # The checks read /proc/PID: PID must still be the client, which waits for our answer, so
+    # its end (and a recycled PID) shows as a hang-up of the connection. (SO_PEERPIDFD, which
+    # would pin the process itself, needs Linux 6.5.)
+    import select
+    poller = select.poll()
+    poller.register(conn, select.POLLRDHUP | select.POLLHUP)
+    if poller.poll(0):
+        return req, "client gone"
     try:
         os.chdir(req.cwd)
     except OSError as e:
@@ -176,6 +184,7 @@ def _preload() -> None:
     from pyrt.spec import jsonio  # noqa: F401
     import pyrt.cgroups  # noqa: F401
     import resource  # noqa: F401
+    import select  # noqa: F401
     gc.freeze()
     gc.disable()     # as in pyrt-runc: a call lives for milliseconds
 
