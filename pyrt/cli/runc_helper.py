@@ -128,8 +128,10 @@ def _verb(req: Request | None) -> str:
 
 def serve_one(conn: socket.socket, verbose: bool) -> None:
     """In a fork: read the request, check the client, run the verb with its stdio, reply."""
-    msg, fds, _flags, _addr = socket.recv_fds(conn, MAX_REQUEST, 3)
+    msg, fds, flags, _addr = socket.recv_fds(conn, MAX_REQUEST, 3)
     req, why = _check(conn, msg, fds)
+    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        why = "request too long"
     if why:
         if verbose:
             os.write(2, f"pyrt-runc-helper: declined {_verb(req)}: {why}\n".encode())
