@@ -134,13 +134,14 @@ def serve_one(conn: socket.socket, verbose: bool) -> None:
         why = "request too long"
     if why:
         if verbose:
-            os.write(2, f"pyrt-runc-helper: declined {_verb(req)}: {why}\n".encode())
+            _say(f"declined {_verb(req)}: {why}")
         conn.send(b"F")
         return
     log = os.dup(2) if verbose else -1     # ours, before the client's stderr takes fd 2
     for target, fd in enumerate(fds):
         os.dup2(fd, target)     # dup2 leaves 0-2 inheritable, as they are in a process of its own
         os.close(fd)
+    _client_stdio()
     os.umask(req.umask)
     os.environ.clear()
     os.environ.update(req.env)
@@ -152,6 +153,37 @@ def serve_one(conn: socket.socket, verbose: bool) -> None:
         ru = resource.getrusage(resource.RUSAGE_SELF)
         os.write(log, f"pyrt-runc-helper: served {_verb(req)} ({(ru.ru_utime + ru.ru_stime) * 1e3:.1f} ms CPU)\n".encode())
     conn.send(b"X" + bytes([code & 0xFF]))
+
+
+def _client_stdio() -> None:
+    """sys.stdin/stdout/stderr over fds 0-2, now the client's, opened as pyrt-runc's own interpreter
+    would open them: the helper's may be None (it was started with one closed) or buffered for
+    another kind of file (on a terminal, stdout is line-buffered)."""
+    import io
+    for name, fd in (("stdin", 0), ("stdout", 1), ("stderr", 2)):
+        old = getattr(sys, name)
+        errors = old.errors if old else ("backslashreplace" if fd == 2 else "surrogateescape")
+        line = fd == 2 or (fd == 1 and os.isatty(fd))
+        f = io.open(fd, "r" if fd == 0 else "w", buffering=1 if line else -1, closefd=False, newline="\n",
+                    encoding=old.encoding if old else sys.getfilesystemencoding(), errors=errors)
+        setattr(sys, name, f)
+        setattr(sys, f"__{name}__", f)
+
+
+def _say(line: str) -> None:
+    """One line on stderr: fd 2 (sys.stderr is None when the helper was started without one)."""
+    os.write(2, f"pyrt-runc-helper: {line}\n".encode())
+
+
+def _hold_stdio() -> None:
+    """fds 0-2 open, on /dev/null where closed, before anything else is opened: else the lock, the
+    listener or a client's connection would take their numbers (and be dup2'd over in a fork), and
+    the --verbose lines written to fd 2 would go there."""
+    while True:
+        fd = os.open(os.devnull, os.O_RDWR)
+        if fd > 2:
+            os.close(fd)
+            return
 
 
 class _Stop(Exception):
@@ -193,19 +225,14 @@ def _preload() -> None:
 
 def serve(path: str, verbose: bool = False) -> int:
     if os.geteuid() != 0:
-        sys.stderr.write("pyrt-runc-helper: must run as root\n")
+        _say("must run as root")
         return 1
     lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        sys.stderr.write(f"pyrt-runc-helper: another helper serves {path}\n")
+        _say(f"another helper serves {path}")
         return 1
-    for fd in range(3):     # a closed stdio fd would be reused by a client's fd, then dup2'd over
-        try:
-            os.fstat(fd)
-        except OSError:
-            os.open(os.devnull, os.O_RDWR)
     _preload()
     try:
         os.unlink(path)         # a dead helper's socket (we hold the lock: no live one)
@@ -240,6 +267,7 @@ def serve(path: str, verbose: bool = False) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    _hold_stdio()
     argv = sys.argv[1:] if argv is None else argv
     path = os.environ.get("PYRT_RUNC_HELPER") or DEFAULT_SOCKET
     verbose = "--verbose" in argv
@@ -247,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     if rest[:1] == ["--socket"] and len(rest) == 2:
         path = rest[1]
     elif rest:
-        sys.stderr.write("usage: pyrt-runc-helper [--socket PATH] [--verbose]\n")
+        os.write(2, b"usage: pyrt-runc-helper [--socket PATH] [--verbose]\n")
         sys.exit(2)
     sys.exit(serve(os.path.abspath(path), verbose))
 
