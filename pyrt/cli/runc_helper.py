@@ -254,6 +254,10 @@ def serve(path: str, verbose: bool = False) -> int:
             try:
                 if os.fork() == 0:
                     _child(listener, conn, verbose)
+            except OSError as e:
+                # no fork (pids limit, memory): closing CONN unanswered makes that client run
+                # the verb itself; the next one may find a fork again
+                _say(f"cannot fork: {e.strerror}")
             finally:
                 conn.close()
     except _Stop:
