@@ -91,6 +91,8 @@ def decline_reason(req: Request) -> str | None:
 def _check(conn: socket.socket, msg: bytes, fds: list[int]) -> tuple[Request | None, str]:
     """The request and '' when this helper may run it; else None or it, and why not."""
     from pyrt.linux import peer
+    if not msg:
+        return None, "no request (the client gave up: one too big for the socket?)"
     try:
         pid, uid, _gid = peer.credentials(conn)
         req = Request.parse(msg)
@@ -135,7 +137,7 @@ def serve_one(conn: socket.socket, verbose: bool) -> None:
     if why:
         if verbose:
             _say(f"declined {_verb(req)}: {why}")
-        conn.send(b"F")
+        _reply(conn, b"F")
         return
     log = os.dup(2) if verbose else -1     # ours, before the client's stderr takes fd 2
     for target, fd in enumerate(fds):
@@ -145,14 +147,24 @@ def serve_one(conn: socket.socket, verbose: bool) -> None:
     os.umask(req.umask)
     os.environ.clear()
     os.environ.update(req.env)
-    conn.send(b"R")
+    if not _reply(conn, b"R"):
+        return      # nobody would learn the outcome: nothing runs
     from pyrt.cli import pyrt_runc
     code = pyrt_runc.exit_code(req.argv)
     if log >= 0:        # before the reply: once the client has its answer, the line is there
         import resource     # this fork's own CPU time (µs resolution; os.times counts 10 ms ticks)
         ru = resource.getrusage(resource.RUSAGE_SELF)
         os.write(log, f"pyrt-runc-helper: served {_verb(req)} ({(ru.ru_utime + ru.ru_stime) * 1e3:.1f} ms CPU)\n".encode())
-    conn.send(b"X" + bytes([code & 0xFF]))
+    _reply(conn, b"X" + bytes([code & 0xFF]))
+
+
+def _reply(conn: socket.socket, data: bytes) -> bool:
+    """False when the client is gone (killed while it waited: its caller's timeout)."""
+    try:
+        conn.send(data)
+        return True
+    except (BrokenPipeError, ConnectionResetError):
+        return False
 
 
 def _client_stdio() -> None:
