@@ -19,9 +19,11 @@ the caller's children) never comes here.
 
 What keeps it from doing more than its client could (pyrt.linux.peer): the helper declines unless
 the client shares all its namespaces and its root, has its ids, at least its capabilities, its
-seccomp/no_new_privs state and LSM label; the socket is root's (0600). It also declines verbs that
-would run a hook (start: poststart; delete: poststop): a hook must run as the client's child, in
-its cgroup, with its limits. Declining costs the client ~1 ms, then it runs the verb itself.
+seccomp/no_new_privs state and LSM label, all read while a pidfd says the process that connected
+still lives (its pid alone may name another process by then); the socket is root's (0600). It
+also declines verbs that would run a hook (start: poststart; delete: poststop): a hook must run
+as the client's child, in its cgroup, with its limits. Declining costs the client ~1 ms, then it
+runs the verb itself.
 
 Protocol (SOCK_SEQPACKET, one message each way). Request: NUL-terminated strings: "1" (version),
 the argument count N, N arguments, the environment count M, M entries, the working directory, the
@@ -36,6 +38,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 DEFAULT_SOCKET = "/run/pyrt-runc-helper.sock"
 VERBS = {"state", "kill", "delete", "start"}
@@ -88,7 +91,7 @@ def decline_reason(req: Request) -> str | None:
     return None
 
 
-def _check(conn: socket.socket, msg: bytes, fds: list[int]) -> tuple[Request | None, str]:
+def _check(conn: socket.socket, msg: bytes, fds: list[int], accepted: float) -> tuple[Request | None, str]:
     """The request and '' when this helper may run it; else None or it, and why not."""
     from pyrt.linux import peer
     if not msg:
@@ -102,17 +105,19 @@ def _check(conn: socket.socket, msg: bytes, fds: list[int]) -> tuple[Request | N
         return req, "stdio not passed"
     if uid != os.geteuid():
         return req, f"uid {uid}"
-    why = peer.differs(pid) or decline_reason(req)
+    # The checks read /proc/PID: PID must still be the process that connected. A hang-up of the
+    # connection would not tell: the client may have handed it on (or to a child) and exited,
+    # and its PID be another process's by now. A pidfd of the connector does.
+    try:
+        pidfd = peer.pidfd(conn, pid, accepted)
+    except OSError as e:
+        return req, f"client gone ({e.strerror})"
+    try:
+        why = peer.differs(pid) or ("client gone" if not peer.alive(pidfd) else None) or decline_reason(req)
+    finally:
+        os.close(pidfd)
     if why:
         return req, why
-    # The checks read /proc/PID: PID must still be the client, which waits for our answer, so
-    # its end (and a recycled PID) shows as a hang-up of the connection. (SO_PEERPIDFD, which
-    # would pin the process itself, needs Linux 6.5.)
-    import select
-    poller = select.poll()
-    poller.register(conn, select.POLLRDHUP | select.POLLHUP)
-    if poller.poll(0):
-        return req, "client gone"
     try:
         os.chdir(req.cwd)
     except OSError as e:
@@ -128,10 +133,10 @@ def _verb(req: Request | None) -> str:
         return "?"
 
 
-def serve_one(conn: socket.socket, verbose: bool) -> None:
+def serve_one(conn: socket.socket, verbose: bool, accepted: float) -> None:
     """In a fork: read the request, check the client, run the verb with its stdio, reply."""
     msg, fds, flags, _addr = socket.recv_fds(conn, MAX_REQUEST, 3)
-    req, why = _check(conn, msg, fds)
+    req, why = _check(conn, msg, fds, accepted)
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
         why = "request too long"
     if why:
@@ -206,13 +211,13 @@ def _stop(*_) -> None:
     raise _Stop()
 
 
-def _child(listener: socket.socket, conn: socket.socket, verbose: bool) -> None:
+def _child(listener: socket.socket, conn: socket.socket, verbose: bool, accepted: float) -> None:
     code = 1
     try:
         listener.close()
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
-        serve_one(conn, verbose)
+        serve_one(conn, verbose, accepted)
         code = 0
     except BaseException:
         import traceback
@@ -263,9 +268,10 @@ def serve(path: str, verbose: bool = False) -> int:
     try:
         while True:
             conn, _ = listener.accept()
+            accepted = time.clock_gettime(time.CLOCK_BOOTTIME)     # its client connected before
             try:
                 if os.fork() == 0:
-                    _child(listener, conn, verbose)
+                    _child(listener, conn, verbose, accepted)
             except OSError as e:
                 # no fork (pids limit, memory): closing CONN unanswered makes that client run
                 # the verb itself; the next one may find a fork again

@@ -2,9 +2,11 @@
 for the client on the other end of a unix socket: the verb must do nothing the client could not
 have done itself, so the client must share every namespace, the root directory, the credentials
 and (at least) the privileges of the helper. Anything short of that: the client runs the verb
-itself (differs() names the first difference, for --debug)."""
+itself (differs() names the first difference, for --debug). /proc/PID is the client's only while
+the client lives: pidfd() and alive() tell."""
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import struct
@@ -20,6 +22,39 @@ CAP_SETS = ("CapPrm", "CapEff", "CapBnd")
 def credentials(conn: socket.socket) -> tuple[int, int, int]:
     """(pid, uid, gid) of the process that connected CONN, as the kernel recorded them."""
     return struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+
+
+SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)     # Linux 6.5
+
+
+def pidfd(conn: socket.socket, pid: int, accepted: float) -> int:
+    """A pidfd of the process that connected CONN, PID: what /proc/PID says is that process's
+    only while this pidfd's process lives (a pid is reused once its process is gone: a client
+    could connect, hand its connection on, exit, and let a privileged process take its pid before
+    the request is sent). The kernel's own (SO_PEERPIDFD); before Linux 6.5, pidfd_open(PID) when
+    the process at PID started before the connection was accepted (ACCEPTED: CLOCK_BOOTTIME
+    seconds), as the client had. OSError (ESRCH): the client is gone."""
+    try:
+        return struct.unpack("i", conn.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD, 4))[0]
+    except OSError as e:
+        if e.errno not in (errno.ENOPROTOOPT, errno.EINVAL):
+            raise
+    fd = os.pidfd_open(pid)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19])     # clock ticks since boot
+        if started > accepted * os.sysconf("SC_CLK_TCK"):
+            raise ProcessLookupError(errno.ESRCH, f"pid {pid} is another process's since")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def alive(fd: int) -> bool:
+    """The pidfd's process has not exited (a pidfd turns readable when it does)."""
+    import select
+    return not select.select([fd], [], [], 0)[0]
 
 
 def _ident(path: str) -> tuple[int, int]:
