@@ -13,8 +13,10 @@ import struct
 
 NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup", "time")
 # /proc/PID/status lines that must read the same: ids (real, effective, saved, filesystem) and
-# what confines a process beyond its capabilities.
-SAME_STATUS = ("Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp")
+# what confines a process beyond its capabilities. Seccomp_filters (Linux 5.9), the number of
+# filters: a helper under a filter of its own (a hardened service) sees a client that stacked one
+# more on it; the same number need not be the same filters, which /proc does not show.
+SAME_STATUS = ("Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp", "Seccomp_filters")
 # capability sets the client must hold at least the helper's bits of
 CAP_SETS = ("CapPrm", "CapEff", "CapBnd")
 
