@@ -363,7 +363,8 @@ def copy(src: Tree, src_path: str, dst: Tree, dst_path: str, keep_owner: bool = 
 @contextlib.contextmanager
 def container_tree(engine, ref: str):
     """The Tree of container REF: a running one's root as its init sees it (/proc/PID/root: its
-    volumes and tmpfs included); a stopped one's rootfs, mounted for the copy under its lock."""
+    volumes and tmpfs included); a stopped one's rootfs with its volumes and binds, mounted for the
+    copy under its lock (pyrt.engine.copyroot: in a mount namespace of its own, never the host's)."""
     from pyrt.linux import proc
     rec = engine.get(ref)
     where = f"container {rec.name}"
@@ -383,7 +384,7 @@ def container_tree(engine, ref: str):
         if fd >= 0:
             os.close(fd)
         rec = engine.get(ref)
-    from pyrt.engine import rootfs
+    from pyrt.engine import copyroot, rootfs
     from pyrt.linux import overlay
     cdir = engine.store.dir(rec.id)
     path = os.path.join(cdir, "rootfs")
@@ -393,11 +394,8 @@ def container_tree(engine, ref: str):
         mounted = overlay.is_mountpoint(path)
         rootfs.mount(cdir, engine.images.layer_dirs(engine.images.get(rec.config.image_id)))
         try:
-            tree = open_tree(path, where, host=False)
-            try:
-                yield tree
-            finally:
-                tree.close()
+            with copyroot.opened(engine, rec, cdir, path) as fd:
+                yield Tree(fd, where, host=False)
         finally:
             if not mounted:
                 with contextlib.suppress(OSError):

@@ -299,3 +299,117 @@ def test_a_directory_swapped_for_a_symlink_during_copies_never_leads_out(eng, tm
         eng.ok("rm", "-f", "w")
     finally:
         os.unlink(f"/tmp/{secret}")
+
+
+# -- a stopped container's volumes and binds (mounted for the copy, in a namespace of its own) --
+def _mount_points(eng, tmp_path) -> list[str]:
+    """The host's mount points that are ours or that an escape would hit (the VM is shared: other
+    mounts come and go)."""
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return sorted(p for p in points if p.startswith((eng.root, str(tmp_path))) or p in ("/", "/data", "/bind"))
+
+
+def _children() -> list[int]:
+    out = []
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                    out.append(int(p))
+        except OSError:
+            pass
+    return sorted(out)
+
+
+def _tar(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        ti = tarfile.TarInfo(name)
+        ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _volume_dir(eng, name: str) -> str:
+    return json.loads(eng.ok("volume", "inspect", name))[0]["Mountpoint"]
+
+
+def _layer(eng, name: str) -> str:
+    """The container's writable layer (overlay's upper, or the copied rootfs)."""
+    cdir = os.path.join(eng.root, "containers", json.loads(eng.ok("inspect", name))[0]["Id"])
+    upper = os.path.join(cdir, "upper")
+    return upper if os.path.isdir(upper) else os.path.join(cdir, "rootfs")
+
+
+def test_stopped_container_copies_reach_its_volumes_and_binds(eng, tmp_path):
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    _running(eng, "w", "test -e /data/old || echo inside > /data/old", "-v", "vol:/data", "-v", f"{bind}:/bind",
+             stopped=True)
+    (tmp_path / "f").write_text("F\n")
+    before = _mount_points(eng, tmp_path)
+    eng.ok("cp", str(tmp_path / "f"), "w:/data/")
+    eng.ok("cp", str(tmp_path / "f"), "w:/bind/g")
+    out = tmp_path / "out"
+    eng.ok("cp", "w:/data/old", str(out))                # out of the volume, not the layer beneath
+    assert out.read_text() == "inside\n"
+    kids = _children()
+    c = eng.client().containers.get("w")                # the Python API, in this process
+    c.put_archive("/data", _tar("api", b"A\n"))
+    chunks, _st = c.get_archive("/data/api")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as t:
+        assert t.extractfile("api").read() == b"A\n"
+    assert _children() == kids                          # the mounting helper is gone
+    assert _mount_points(eng, tmp_path) == before       # nothing left mounted on the host
+    assert open(os.path.join(_volume_dir(eng, "vol"), "f")).read() == "F\n"
+    assert open(os.path.join(_volume_dir(eng, "vol"), "api")).read() == "A\n"
+    assert (bind / "g").read_text() == "F\n"
+    layer = _layer(eng, "w")
+    assert not os.path.lexists(os.path.join(layer, "data", "f"))
+    assert not os.path.lexists(os.path.join(layer, "bind", "g"))
+    eng.ok("start", "w")
+    until(lambda: eng.pyrt("exec", "w", "test", "-e", "/dev/shm/ready").returncode == 0, what="the restart")
+    assert eng.ok("exec", "w", "cat", "/data/f", "/bind/g") == "F\nF\n"
+    eng.ok("rm", "-f", "w")
+
+
+def test_stopped_container_read_only_volume_refuses_in_one_line(eng, tmp_path):
+    _running(eng, "w", "true", "-v", "vol:/data:ro", stopped=True)
+    (tmp_path / "f").write_text("F\n")
+    before = _mount_points(eng, tmp_path)
+    for dest in ("w:/data/", "w:/data/g"):
+        p = eng.pyrt("cp", str(tmp_path / "f"), dest)
+        assert p.returncode == 125 and "Read-only file system" in p.stderr and len(p.stderr.splitlines()) == 1, \
+            p.stderr
+    assert os.listdir(_volume_dir(eng, "vol")) == []
+    assert not os.path.lexists(os.path.join(_layer(eng, "w"), "data", "f"))
+    assert _mount_points(eng, tmp_path) == before
+    eng.ok("rm", "-f", "w")
+
+
+@pytest.mark.parametrize("link", ["/", "../../../../../../.."], ids=["root", "above"])
+def test_stopped_container_volume_target_swapped_for_a_symlink_stays_in_the_rootfs(eng, tmp_path, link):
+    """/data (the volume's target) replaced by a symlink in the writable layer while stopped: the
+    target is resolved inside the rootfs, and as its start would, the mount is refused (a link to
+    "/" lands the volume on the container's root, which the check after mounting catches; one
+    climbing above the root escapes it). One line, nothing mounted or written anywhere."""
+    _running(eng, "w", "true", "-v", "vol:/data", stopped=True)
+    data = os.path.join(_layer(eng, "w"), "data")
+    os.rmdir(data)
+    os.symlink(link, data)
+    name = f"pyrt-cpvol-{os.getpid()}"
+    (tmp_path / name).write_text("F\n")
+    before = _mount_points(eng, tmp_path)
+    for args in ((str(tmp_path / name), f"w:/{name}"), (f"w:/{name}", str(tmp_path / "out"))):
+        p = eng.pyrt("cp", *args)
+        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, p.stderr
+        assert "malicious path" in p.stderr if link == "/" else "escapes the rootfs" in p.stderr, p.stderr
+    assert _mount_points(eng, tmp_path) == before
+    assert not os.path.lexists(f"/{name}") and not os.path.lexists(tmp_path / "out")
+    assert os.listdir(_volume_dir(eng, "vol")) == []
+    assert not os.path.lexists(os.path.join(_layer(eng, "w"), name))
+    assert os.readlink(data) == link
+    p = eng.pyrt("start", "w")                          # its start refuses the same target
+    assert p.returncode != 0, p.stderr
+    eng.ok("rm", "-f", "w")
