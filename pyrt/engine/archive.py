@@ -385,21 +385,14 @@ def container_tree(engine, ref: str):
             os.close(fd)
         rec = engine.get(ref)
     from pyrt.engine import copyroot, rootfs
-    from pyrt.linux import overlay
     cdir = engine.store.dir(rec.id)
     path = os.path.join(cdir, "rootfs")
     with engine.store.lock(rec.id):
         if engine.refresh(engine.store.read(rec.id)).state.status in ("running", "paused"):
             raise EngineError(f"container {rec.name} started during the copy: try again")
-        mounted = overlay.is_mountpoint(path)
-        rootfs.mount(cdir, engine.images.layer_dirs(engine.images.get(rec.config.image_id)))
-        try:
-            with copyroot.opened(engine, rec, cdir, path) as fd:
-                yield Tree(fd, where, host=False)
-        finally:
-            if not mounted:
-                with contextlib.suppress(OSError):
-                    rootfs.unmount(cdir)
+        layers = engine.images.layer_dirs(engine.images.get(rec.config.image_id))
+        with copyroot.opened(engine, rec, cdir, path, lambda: rootfs.mount(cdir, layers)) as fd:
+            yield Tree(fd, where, host=False)
 
 
 def host_errors(fn):

@@ -1,13 +1,14 @@
 """A stopped container's root as a copy sees it: its rootfs with its volumes and bind mounts on
 their targets (docker mounts them for `cp`; its tmpfs mounts exist only while it runs).
 
-Those mounts never enter the host's mount namespace, where a crash mid-copy would leak them. A
-child process unshares a private mount namespace, mounts them there the way the runtime does at
-start (pyrt.runtime.rootfs.mount_entry: each target opened inside the rootfs, a missing one made
-there as at start, the bind's read-only bit set before it is attached), and hands back an fd of
-the rootfs' root over a socketpair. Lookups through that fd cross the child's mounts. The child
-holds its namespace until the socket closes (the copy is done, or the caller died), then exits,
-and the namespace and its mounts go with it.
+None of these mounts enters the host's mount namespace, where a crash mid-copy would leak them.
+A child process unshares a mount namespace of its own, mounts the rootfs there, then the binds
+and volumes the way the runtime does at start (pyrt.runtime.rootfs.mount_entry: each target
+opened inside the rootfs, a missing one made there as at start, the read-only bit set before the
+bind is attached), and hands back an fd of the rootfs' root over a socketpair: lookups through
+it cross the child's mounts. The child holds its namespace (and the container's lock, inherited)
+until the socket closes, the copy done or its caller dead; then it exits and the namespace and
+every mount in it go with it.
 """
 from __future__ import annotations
 
@@ -26,27 +27,18 @@ def _mounts(engine, rec, cdir: str) -> list:
     from pyrt.engine import bundle
     from pyrt.spec.config import Mount
     targets = {m.target for m in rec.host.mounts if m.type in ("bind", "volume")}
-    if not targets:
-        return []
     out = [Mount.from_dict(d, "mounts") for d in bundle.mounts(rec, cdir, engine.volumes.path)
            if d["type"] == "bind" and d["destination"] in targets]
     return sorted(out, key=lambda m: len([c for c in m.destination.split("/") if c not in ("", ".")]))
 
 
 @contextlib.contextmanager
-def opened(engine, rec, cdir: str, rootfs: str):
-    """An fd (O_RDONLY directory) of ROOTFS with REC's binds and volumes mounted on it; ROOTFS is
-    mounted already and the container's lock held."""
+def opened(engine, rec, cdir: str, rootfs: str, mount_rootfs):
+    """An fd (O_RDONLY directory) of ROOTFS, mounted by MOUNT_ROOTFS() in a mount namespace of
+    its own, with REC's binds and volumes on it. The caller holds the container's lock."""
     mounts = _mounts(engine, rec, cdir)
-    if not mounts:
-        fd = os.open(rootfs, _DIR)
-        try:
-            yield fd
-        finally:
-            os.close(fd)
-        return
     # everything the child runs is imported now: a fork of a threaded caller must not import
-    from pyrt.linux import syscalls as sc
+    from pyrt.linux import overlay, syscalls as sc  # noqa: F401 (overlay: for MOUNT_ROOTFS)
     from pyrt.runtime import rootfs as rt
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
@@ -57,7 +49,7 @@ def opened(engine, rec, cdir: str, rootfs: str):
         raise
     if pid == 0:    # pragma: no cover - the child: never returns
         ours.close()
-        _child(theirs, rootfs, mounts, cdir, sc, rt)
+        _child(theirs, rootfs, mount_rootfs, mounts, cdir, sc, rt)
     theirs.close()
     fd = -1
     try:
@@ -65,8 +57,8 @@ def opened(engine, rec, cdir: str, rootfs: str):
         if fds:
             fd = fds[0]
         if msg != b"ok" or fd < 0:
-            text = msg.decode(errors="replace") or "the helper mounting them exited"
-            raise EngineError(f"cannot mount the container's volumes for the copy: {text}")
+            text = msg.decode(errors="replace") or "the helper mounting it exited"
+            raise EngineError(f"cannot mount the container's filesystem for the copy: {text}")
         yield fd
     finally:
         if fd >= 0:
@@ -75,13 +67,15 @@ def opened(engine, rec, cdir: str, rootfs: str):
         os.waitpid(pid, 0)
 
 
-def _child(sock: socket.socket, rootfs: str, mounts: list, cdir: str, sc, rt) -> None:
-    """Mount MOUNTS on ROOTFS in a mount namespace of our own, send ROOTFS' fd, wait for EOF."""
+def _child(sock: socket.socket, rootfs: str, mount_rootfs, mounts: list, cdir: str, sc, rt) -> None:
+    """Mount ROOTFS and MOUNTS on it in a mount namespace of our own, send ROOTFS' fd, wait for
+    EOF."""
     code = 1
     try:
         sc.unshare(sc.CLONE_NEWNS)
         # nothing mounted here propagates back to the host (events from the host still arrive)
         sc.mount(None, "/", None, sc.MS["MS_REC"] | sc.MS["MS_SLAVE"])
+        mount_rootfs()
         root = rt.Root(rootfs)
         for m in mounts:
             rt.mount_entry(m, root, cdir, {})

@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -310,12 +311,13 @@ def _mount_points(eng, tmp_path) -> list[str]:
     return sorted(p for p in points if p.startswith((eng.root, str(tmp_path))) or p in ("/", "/data", "/bind"))
 
 
-def _children() -> list[int]:
+def _children(parent: int | None = None) -> list[int]:
+    parent = parent or os.getpid()
     out = []
     for p in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{p}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
                     out.append(int(p))
         except OSError:
             pass
@@ -412,4 +414,38 @@ def test_stopped_container_volume_target_swapped_for_a_symlink_stays_in_the_root
     assert os.readlink(data) == link
     p = eng.pyrt("start", "w")                          # its start refuses the same target
     assert p.returncode != 0, p.stderr
+    eng.ok("rm", "-f", "w")
+
+
+_HOLD = """
+import os, sys, pyrt
+from pyrt.engine import archive
+c = pyrt.Client(root=sys.argv[1], run_root=sys.argv[2], cgroup_parent=sys.argv[3], default_network="none")
+with archive.container_tree(c.engine, "w") as tree:
+    print(os.listdir(f"/proc/self/fd/{tree.fd}/data"), flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_copy_killed_midway_leaves_no_mount_process_or_lock(eng, tmp_path):
+    """The copying process dies (SIGKILL) with the stopped container's volumes mounted for it:
+    its helper sees the socket close and exits, the namespace and its mounts with it, and the
+    container's lock (the helper held it too) is free again."""
+    _running(eng, "w", "test -e /data/old || echo inside > /data/old", "-v", "vol:/data", stopped=True)
+    before = _mount_points(eng, tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, eng.root, eng.run_root, eng.cgroup_parent],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=eng.env, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "['old']"    # the volume, through the fd
+        helpers = _children(holder.pid)
+        assert len(helpers) == 1
+        assert _mount_points(eng, tmp_path) == before
+    finally:
+        holder.kill()                                       # mid-copy
+        holder.wait()
+    until(lambda: not os.path.exists(f"/proc/{helpers[0]}"), what="the helper's exit")
+    assert _mount_points(eng, tmp_path) == before
+    out = tmp_path / "out"
+    eng.ok("cp", "w:/data/old", str(out))                 # the lock is free
+    assert out.read_text() == "inside\n"
     eng.ok("rm", "-f", "w")
