@@ -449,3 +449,35 @@ def test_a_copy_killed_midway_leaves_no_mount_process_or_lock(eng, tmp_path):
     eng.ok("cp", "w:/data/old", str(out))                 # the lock is free
     assert out.read_text() == "inside\n"
     eng.ok("rm", "-f", "w")
+
+
+def test_stopped_container_nested_volumes_file_binds_and_a_missing_source(eng, tmp_path):
+    """A container never started: a volume inside a volume (given outer last: mounted by depth, as
+    docker sorts them), a bound file, a target the image lacks (made in its writable layer, as its
+    start makes it); a bind whose source is gone refuses in one line, as its start would."""
+    host_file = tmp_path / "conf"
+    host_file.write_text("conf\n")
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    eng.ok("create", "--name", "w", "-v", "inner:/data/in", "-v", "outer:/data", "-v", f"{host_file}:/etc/conf",
+           "-v", f"{gone}:/new/deep", "busybox", "true")       # never started: no target made yet
+    assert not os.path.lexists(os.path.join(_layer(eng, "w"), "new"))
+    (tmp_path / "f").write_text("F\n")
+    before = _mount_points(eng, tmp_path)
+    eng.ok("cp", str(tmp_path / "f"), "w:/data/in/")
+    eng.ok("cp", str(tmp_path / "f"), "w:/data/")
+    eng.ok("cp", str(tmp_path / "f"), "w:/new/deep/")
+    eng.ok("cp", "w:/etc/conf", str(tmp_path / "out"))
+    assert (tmp_path / "out").read_text() == "conf\n"
+    assert sorted(os.listdir(_volume_dir(eng, "inner"))) == ["f"]
+    assert sorted(os.listdir(_volume_dir(eng, "outer"))) == ["f", "in"]
+    assert (gone / "f").read_text() == "F\n"
+    assert os.path.isdir(os.path.join(_layer(eng, "w"), "new", "deep"))     # made as its start makes it
+    assert _mount_points(eng, tmp_path) == before
+    (gone / "f").unlink()
+    gone.rmdir()
+    p = eng.pyrt("cp", str(tmp_path / "f"), "w:/data/")
+    assert p.returncode == 125 and len(p.stderr.splitlines()) == 1 and str(gone) in p.stderr, p.stderr
+    assert sorted(os.listdir(_volume_dir(eng, "outer"))) == ["f", "in"]
+    assert _mount_points(eng, tmp_path) == before
+    eng.ok("rm", "-f", "w")
