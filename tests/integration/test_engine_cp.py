@@ -429,7 +429,7 @@ with archive.container_tree(c.engine, "w") as tree:
 
 def test_a_copy_killed_midway_leaves_no_mount_process_or_lock(eng, tmp_path):
     """The copying process dies (SIGKILL) with the stopped container's volumes mounted for it:
-    its helper sees the socket close and exits, the namespace and its mounts with it, and the
+    its helper sees its pipe close and exits, the namespace and its mounts with it, and the
     container's lock (the helper held it too) is free again."""
     _running(eng, "w", "test -e /data/old || echo inside > /data/old", "-v", "vol:/data", stopped=True)
     before = _mount_points(eng, tmp_path)
