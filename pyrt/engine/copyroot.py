@@ -41,8 +41,9 @@ def opened(engine, rec, cdir: str, rootfs: str, mount_rootfs):
     mounts = _mounts(engine, rec, cdir)
     # everything the child runs is imported now: a fork of a threaded caller must not import
     from pyrt.linux import overlay, syscalls as sc  # noqa: F401 (overlay: for MOUNT_ROOTFS)
+    read_only = rec.host.read_only
     rt = None
-    if mounts:
+    if mounts or read_only:
         from pyrt.runtime import rootfs as rt
     said_r, said_w = os.pipe()      # child -> parent: b"ok", or the one line of its error
     hold_r, hold_w = os.pipe()      # parent -> child: its EOF ends the child
@@ -55,7 +56,7 @@ def opened(engine, rec, cdir: str, rootfs: str, mount_rootfs):
     if pid == 0:    # pragma: no cover - the child: never returns
         os.close(said_r)
         os.close(hold_w)
-        _child(said_w, hold_r, rootfs, mount_rootfs, mounts, cdir, sc, rt)
+        _child(said_w, hold_r, rootfs, mount_rootfs, mounts, read_only, cdir, sc, rt)
     os.close(said_w)
     os.close(hold_r)
     fd = -1
@@ -76,19 +77,25 @@ def opened(engine, rec, cdir: str, rootfs: str, mount_rootfs):
         os.waitpid(pid, 0)
 
 
-def _child(said: int, hold: int, rootfs: str, mount_rootfs, mounts: list, cdir: str, sc, rt) -> None:
-    """Mount ROOTFS and MOUNTS on it in a mount namespace of our own, chdir there, say so on SAID,
-    wait for EOF on HOLD."""
+def _child(said: int, hold: int, rootfs: str, mount_rootfs, mounts: list, read_only: bool, cdir: str,
+           sc, rt) -> None:
+    """Mount ROOTFS and MOUNTS on it in a mount namespace of our own (READ_ONLY: the rootfs then
+    read-only, its volumes as they are, as at start), chdir there, say so on SAID, wait for EOF on
+    HOLD."""
     code = 1
     try:
         sc.unshare(sc.CLONE_NEWNS)
         # nothing mounted here propagates back to the host (events from the host still arrive)
         sc.mount(None, "/", None, sc.MS["MS_REC"] | sc.MS["MS_SLAVE"])
         mount_rootfs()
+        if read_only:   # a mount of its own, made read-only once the targets are made in it
+            sc.mount(rootfs, rootfs, None, sc.MS["MS_BIND"])
         if mounts:
             root = rt.Root(rootfs)
             for m in mounts:
                 rt.mount_entry(m, root, cdir, {})
+        if read_only:
+            rt.remount_bind(rootfs, sc.MS["MS_RDONLY"], "read-only rootfs")
         os.chdir(rootfs)        # the top mount there: a volume mounted on "/" included
         os.write(said, b"ok")
         while os.read(hold, 16):

@@ -267,6 +267,22 @@ def test_read_only_rootfs_refuses_in_one_line(eng, tmp_path):
     eng.ok("rm", "-f", "w")
 
 
+def test_stopped_read_only_rootfs_refuses_but_its_volume_takes_the_copy(eng, tmp_path):
+    _running(eng, "w", "test -e /data/old || echo inside > /data/old", "--read-only", "-v", "vol:/data",
+             stopped=True)
+    (tmp_path / "f").write_text("F\n")
+    before = _mount_points(eng, tmp_path)
+    p = eng.pyrt("cp", str(tmp_path / "f"), "w:/f")
+    assert p.returncode == 125 and "Read-only file system" in p.stderr and len(p.stderr.splitlines()) == 1, p.stderr
+    assert not os.path.lexists(os.path.join(_layer(eng, "w"), "f"))
+    eng.ok("cp", str(tmp_path / "f"), "w:/data/")             # as docker: the volume is writable
+    assert open(os.path.join(_volume_dir(eng, "vol"), "f")).read() == "F\n"
+    eng.ok("cp", "w:/etc/passwd", str(tmp_path / "out"))      # out of the read-only rootfs
+    assert (tmp_path / "out").read_text().startswith("root:")
+    assert _mount_points(eng, tmp_path) == before
+    eng.ok("rm", "-f", "w")
+
+
 def test_a_directory_swapped_for_a_symlink_during_copies_never_leads_out(eng, tmp_path):
     """The container flips /race/x between a directory and a symlink to ../../.. as fast as it can
     while copies go in and out through it (the Python API: many rounds, one process). Whatever
