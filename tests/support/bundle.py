@@ -5,6 +5,7 @@ from the reference tool's defaults rather than a hand-written copy of them.
 """
 from __future__ import annotations
 
+import atexit
 import copy
 import functools
 import json
@@ -28,6 +29,7 @@ CRUN = shutil.which("crun") or "/usr/bin/crun"
 def busybox_rootfs_template() -> str:
     """Built once per test session; copy it with new_rootfs() before writing to it."""
     d = tempfile.mkdtemp(prefix="pyrt-bbroot-")
+    atexit.register(shutil.rmtree, d, True)     # one per session (or bench): gone with it
     os.chmod(d, 0o755)  # mkdtemp makes 0700: a non-root container user could not even chdir to /
     subprocess.run([os.path.join(REPO, "rootfs-tools", "busybox-rootfs.sh"), d], check=True)
     return d
