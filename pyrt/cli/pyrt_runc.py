@@ -413,5 +413,6 @@ def main(argv: list[str] | None = None) -> None:
     # Everything is released by the end; interpreter teardown would only add milliseconds.
     os._exit(exit_code(sys.argv[1:] if argv is None else argv))
 
+
 if __name__ == "__main__":
     main()

@@ -49,6 +49,17 @@ MAX_REQUEST = 1 << 20
 class Request:
     def __init__(self, argv: list[str], env: dict[str, str], cwd: str, umask: int):
         self.argv, self.env, self.cwd, self.umask = argv, env, cwd, umask
+        # argv read as pyrt-runc reads it, once: (global flags, [verb, its arguments...]), or
+        # None when pyrt-runc would refuse the global flags (it then says why itself)
+        from pyrt.cli import pyrt_runc
+        try:
+            self.split = pyrt_runc._split_globals(argv)
+        except Exception:
+            self.split = None
+
+    @property
+    def verb(self) -> str:
+        return self.split[1][0] if self.split and self.split[1] else "?"
 
     @classmethod
     def parse(cls, data: bytes) -> "Request":
@@ -71,10 +82,9 @@ def decline_reason(req: Request) -> str | None:
     """Why this call must run in the client instead (None: it may run here)."""
     from pyrt.cli import pyrt_runc
     from pyrt.cli.argtable import bind
-    try:
-        gvals, rest = pyrt_runc._split_globals(req.argv)
-    except Exception:
+    if req.split is None:
         return "arguments"              # pyrt-runc itself says what is wrong with them
+    gvals, rest = req.split
     if not rest or rest[0] not in VERBS or "-h" in req.argv or "--help" in req.argv:
         return "verb"
     hook = HOOKS_OF.get(rest[0])
@@ -125,14 +135,6 @@ def _check(conn: socket.socket, msg: bytes, fds: list[int], accepted: float) -> 
     return req, ""
 
 
-def _verb(req: Request | None) -> str:
-    from pyrt.cli import pyrt_runc
-    try:
-        return pyrt_runc._split_globals(req.argv)[1][0]
-    except Exception:
-        return "?"
-
-
 def serve_one(conn: socket.socket, verbose: bool, accepted: float) -> None:
     """In a fork: read the request, check the client, run the verb with its stdio, reply."""
     msg, fds, flags, _addr = socket.recv_fds(conn, MAX_REQUEST, 3)
@@ -141,7 +143,7 @@ def serve_one(conn: socket.socket, verbose: bool, accepted: float) -> None:
         why = "request too long"
     if why:
         if verbose:
-            _say(f"declined {_verb(req)}: {why}")
+            _say(f"declined {req.verb if req else '?'}: {why}")
         _reply(conn, b"F")
         return
     log = os.dup(2) if verbose else -1     # ours, before the client's stderr takes fd 2
@@ -159,7 +161,7 @@ def serve_one(conn: socket.socket, verbose: bool, accepted: float) -> None:
     if log >= 0:        # before the reply: once the client has its answer, the line is there
         import resource     # this fork's own CPU time (µs resolution; os.times counts 10 ms ticks)
         ru = resource.getrusage(resource.RUSAGE_SELF)
-        os.write(log, f"pyrt-runc-helper: served {_verb(req)} ({(ru.ru_utime + ru.ru_stime) * 1e3:.1f} ms CPU)\n".encode())
+        os.write(log, f"pyrt-runc-helper: served {req.verb} ({(ru.ru_utime + ru.ru_stime) * 1e3:.1f} ms CPU)\n".encode())
     _reply(conn, b"X" + bytes([code & 0xFF]))
 
 
@@ -300,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
         os.write(2, b"usage: pyrt-runc-helper [--socket PATH] [--verbose]\n")
         sys.exit(2)
     sys.exit(serve(os.path.abspath(path), verbose))
+
 
 if __name__ == "__main__":
     main()
