@@ -212,17 +212,21 @@ class Engine:
         try:
             if not networking.pinned(self, rec.host):
                 pid, master = self.runtime(rec).run(cid, cdir, tty)
-            elif plug is None:
-                networking.up(self, cid)
-                _crash_point("engine-network-connected")
-                pid, master = self.runtime(rec).run(cid, cdir, tty)
             else:
                 with networking.pinning(self, cid) as bare:
-                    def connect():
-                        plug()
-                        networking.refresh_hosts(self, [ep.network for ep in bare.host.endpoints])
-                        _crash_point("engine-network-connected")
-                    pid, master = self.runtime(rec).run(cid, cdir, tty, connect if bare is not None else None)
+                    connect = None
+                    if bare is not None:
+                        def connect():
+                            if plug is None:
+                                networking.plug(self, bare)
+                            else:
+                                plug()
+                            networking.refresh_hosts(self, [ep.network for ep in bare.host.endpoints])
+                            _crash_point("engine-network-connected")
+                        if plug is None:    # the netlink library is here: connected before create
+                            connect()
+                            connect = None
+                    pid, master = self.runtime(rec).run(cid, cdir, tty, connect)
         except BaseException:
             with contextlib.suppress(PyrtError, OSError):
                 rootfs.unmount(cdir)

@@ -121,22 +121,13 @@ def release(engine, cid: str) -> None:
 
 
 # -- start and exit (in the monitor's worker) -----------------------------------------------------
-def up(engine, cid: str) -> None:
-    """Right before the bundle runs: the namespace config.json names, made or pinned, and the
-    container's endpoints in it. On failure nothing of it is left."""
-    with pinning(engine, cid) as rec:
-        if rec is not None:
-            plug(engine, rec)
-    if rec is not None:
-        refresh_hosts(engine, [ep.network for ep in rec.host.endpoints])
-
-
 @contextlib.contextmanager
 def pinning(engine, cid: str):
-    """Under the container's lock: its namespace made (bare: plug() connects it) or its target's
-    pinned; yields its record, or None when it is not on networks of its own (nothing to plug). On
-    failure inside, nothing of it is left. The body may create the container in that namespace
-    and have plug() run in another process meanwhile (the lock, held here, covers its work)."""
+    """Right before the bundle runs (in the monitor's worker), under the container's lock: its
+    namespace made (bare: plug() connects it) or its target's pinned; yields its record, or None
+    when it is not on networks of its own (nothing to plug). On failure inside, nothing of it is
+    left. The body may create the container in that namespace and have plug() run in another
+    process meanwhile (the lock, held here, covers its work)."""
     with engine.store.lock(cid):
         rec = engine.store.read(cid)
         if not pinned(engine, rec.host):
